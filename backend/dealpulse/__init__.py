@@ -1,0 +1,3 @@
+"""DealPulse: the deal next to the email."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,130 @@
+"""Settings read from DEALPULSE_* environment variables, each with a documented default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_VAR_DIR = PROJECT_ROOT / "var"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+def _meta(env: str, doc: str) -> dict[str, str]:
+    return {"env": env, "doc": doc}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every runtime setting; `Settings.from_env()` reads them, tests build them directly."""
+
+    env: str = field(default="development", metadata=_meta("DEALPULSE_ENV", "development | demo | test | production"))
+    var_dir: Path = field(default=DEFAULT_VAR_DIR, metadata=_meta("DEALPULSE_VAR_DIR", "runtime data: SQLite files, task storage, model versions"))
+    database_url: str = field(default="", metadata=_meta("DEALPULSE_DATABASE_URL", "SQLAlchemy URL; default sqlite:///<var_dir>/dealpulse.db"))
+    broker_url: str = field(default="", metadata=_meta("DEALPULSE_BROKER_URL", "unset = Huey on SQLite under var/; redis://host:port/db = Huey on Redis"))
+    secret_key: str = field(default="", metadata=_meta("DEALPULSE_SECRET_KEY", "signs sessions and card state, derives the at-rest encryption key; required outside demo/test"))
+    encryption_key: str = field(default="", metadata=_meta("DEALPULSE_ENCRYPTION_KEY", "Fernet key(s), comma-separated, newest first; default derived from the secret key"))
+    base_url: str = field(default="http://127.0.0.1:5000", metadata=_meta("DEALPULSE_BASE_URL", "public URL of this server (push endpoints, add-in assets, OAuth redirects)"))
+    # Google
+    gmail_api_url: str = field(default="https://gmail.googleapis.com/", metadata=_meta("DEALPULSE_GMAIL_API_URL", "Gmail API root"))
+    calendar_api_url: str = field(default="https://www.googleapis.com/", metadata=_meta("DEALPULSE_CALENDAR_API_URL", "Google Calendar API root"))
+    google_token_url: str = field(default="https://oauth2.googleapis.com/token", metadata=_meta("DEALPULSE_GOOGLE_TOKEN_URL", "Google OAuth token endpoint"))
+    google_auth_url: str = field(default="https://accounts.google.com/o/oauth2/v2/auth", metadata=_meta("DEALPULSE_GOOGLE_AUTH_URL", "Google OAuth authorization endpoint"))
+    google_certs_url: str = field(default="https://www.googleapis.com/oauth2/v1/certs", metadata=_meta("DEALPULSE_GOOGLE_CERTS_URL", "Google ID-token signing certificates"))
+    google_client_id: str = field(default="", metadata=_meta("DEALPULSE_GOOGLE_CLIENT_ID", "OAuth client id for Gmail/Calendar and sign-in"))
+    google_client_secret: str = field(default="", metadata=_meta("DEALPULSE_GOOGLE_CLIENT_SECRET", "OAuth client secret"))
+    google_addon_service_account: str = field(default="", metadata=_meta("DEALPULSE_GOOGLE_ADDON_SERVICE_ACCOUNT", "service-account email that signs Workspace add-on requests"))
+    google_pubsub_audience: str = field(default="", metadata=_meta("DEALPULSE_GOOGLE_PUBSUB_AUDIENCE", "audience of Pub/Sub push JWTs; default <base_url>/push/gmail"))
+    # Microsoft
+    graph_api_url: str = field(default="https://graph.microsoft.com/v1.0/", metadata=_meta("DEALPULSE_GRAPH_API_URL", "Microsoft Graph root"))
+    ms_authority: str = field(default="https://login.microsoftonline.com/organizations", metadata=_meta("DEALPULSE_MS_AUTHORITY", "Entra authority for msal (must be https)"))
+    ms_jwks_url: str = field(default="https://login.microsoftonline.com/{tid}/discovery/v2.0/keys", metadata=_meta("DEALPULSE_MS_JWKS_URL", "signing keys of add-in tokens; {tid} is the tenant"))
+    ms_issuer: str = field(default="https://login.microsoftonline.com/{tid}/v2.0", metadata=_meta("DEALPULSE_MS_ISSUER", "expected issuer of add-in tokens; {tid} is the tenant"))
+    ms_client_id: str = field(default="", metadata=_meta("DEALPULSE_MS_CLIENT_ID", "Entra application (client) id"))
+    ms_client_secret: str = field(default="", metadata=_meta("DEALPULSE_MS_CLIENT_SECRET", "Entra client secret"))
+    ms_ca_bundle: str = field(default="", metadata=_meta("DEALPULSE_MS_CA_BUNDLE", "CA file for the Microsoft authority (local stand-ins); default the system store"))
+    graph_client_state: str = field(default="", metadata=_meta("DEALPULSE_GRAPH_CLIENT_STATE", "shared secret echoed in Graph change notifications; default derived from the secret key"))
+    # Sync and alerts
+    poll_interval_minutes: int = field(default=5, metadata=_meta("DEALPULSE_POLL_INTERVAL_MINUTES", "safety-net polling of every mailbox"))
+    sync_batch_size: int = field(default=50, metadata=_meta("DEALPULSE_SYNC_BATCH_SIZE", "messages per Gmail batch request (at most 50)"))
+    gone_dark_days: int = field(default=21, metadata=_meta("DEALPULSE_GONE_DARK_DAYS", "default days without inbound before a deal is gone dark (14-42)"))
+    smtp_url: str = field(default="", metadata=_meta("DEALPULSE_SMTP_URL", "smtp://host:port for alert digests; unset = no email digest"))
+    webhook_url: str = field(default="", metadata=_meta("DEALPULSE_WEBHOOK_URL", "Slack-compatible alert webhook; unset = none"))
+    webhook_secret: str = field(default="", metadata=_meta("DEALPULSE_WEBHOOK_SECRET", "HMAC key for webhook signatures"))
+    # Model
+    model_dir: Path = field(default=DEFAULT_VAR_DIR / "models", metadata=_meta("DEALPULSE_MODEL_DIR", "model registry folder; default <var_dir>/models"))
+    torch_threads: int = field(default=0, metadata=_meta("DEALPULSE_TORCH_THREADS", "threads for scoring; 0 = number of cores"))
+    retrain_after_ratings: int = field(default=200, metadata=_meta("DEALPULSE_RETRAIN_AFTER_RATINGS", "new ratings that trigger an automatic (at most nightly) training run"))
+    demo: bool = field(default=False, metadata=_meta("DEALPULSE_DEMO", "enable the demo sign-in picker and sidebar preview"))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Read settings from the environment (or `environ`), then apply keyword overrides."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(f.metadata["env"])
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.name, f.type, raw, f.metadata["env"])
+        values.update(overrides)
+        return cls(**values).resolved()
+
+    def resolved(self) -> "Settings":
+        """Fill the defaults that depend on other settings and check the required ones."""
+        var_dir = Path(self.var_dir)
+        changes: dict[str, Any] = {"var_dir": var_dir}
+        if not self.database_url:
+            changes["database_url"] = f"sqlite:///{var_dir / 'dealpulse.db'}"
+        if Path(self.model_dir) == DEFAULT_VAR_DIR / "models" and var_dir != DEFAULT_VAR_DIR:
+            changes["model_dir"] = var_dir / "models"
+        secret = self.secret_key
+        if not secret:
+            if self.env in ("demo", "test", "development") or self.demo:
+                secret = "dealpulse-insecure-dev-key"
+            else:
+                raise ConfigError("DEALPULSE_SECRET_KEY is required in production: set it to a long random string")
+        changes["secret_key"] = secret
+        if not self.google_pubsub_audience:
+            changes["google_pubsub_audience"] = self.base_url.rstrip("/") + "/push/gmail"
+        return replace(self, **changes)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is an SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+
+def _coerce(name: str, type_: Any, raw: str, env: str) -> Any:
+    type_name = type_ if isinstance(type_, str) else getattr(type_, "__name__", str(type_))
+    try:
+        if type_name == "int":
+            return int(raw)
+        if type_name == "bool":
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if type_name == "Path":
+            return Path(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{env}={raw!r} is not a valid {type_name}") from exc
+    return raw
+
+
+def documented_settings() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting, for the README and `dealpulse config`."""
+    rows = []
+    for f in fields(Settings):
+        default = f.default
+        if isinstance(default, Path):
+            default = str(default.relative_to(PROJECT_ROOT)) if default.is_relative_to(PROJECT_ROOT) else str(default)
+        rows.append((f.metadata["env"], str(default), f.metadata["doc"]))
+    return rows

@@ -1,0 +1,1 @@
+"""mail layer of DealPulse."""

@@ -1,0 +1,1 @@
+"""sentiment layer of DealPulse."""

@@ -1,0 +1,1 @@
+"""standins layer of DealPulse."""
