@@ -1,0 +1,86 @@
+"""Organisations, teams, users with roles and aliases, and personal API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, IdMixin, utcnow
+
+ROLES = ("rep", "manager", "admin")
+
+
+class Organisation(IdMixin, Base):
+    """A customer of DealPulse; nothing crosses its boundary."""
+
+    __tablename__ = "organisations"
+    name: Mapped[str] = mapped_column(String(200))
+    domains: Mapped[list[Any]] = mapped_column(default=list)  # the seller's own mail domains (internal mail)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # privacy rules, training thresholds
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Team(IdMixin, Base):
+    """A sales team with its manager and alert thresholds."""
+
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", use_alter=True, ondelete="SET NULL"))
+    gone_dark_after_days: Mapped[int] = mapped_column(default=21)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # other per-team alert thresholds
+
+
+class User(IdMixin, Base):
+    """A rep, manager or admin; matched to sign-ins by verified address."""
+
+    __tablename__ = "users"
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16), default="rep")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    aliases: Mapped[list["UserAlias"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def addresses(self) -> set[str]:
+        """The primary address and every alias, lower-cased."""
+        return {self.email.lower(), *(a.email.lower() for a in self.aliases)}
+
+
+class UserAlias(IdMixin, Base):
+    """Another address the user sends from (direction detection)."""
+
+    __tablename__ = "user_aliases"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+
+
+class NeverLogEntry(IdMixin, Base):
+    """An address or domain a user never wants captured."""
+
+    __tablename__ = "never_log_entries"
+    __table_args__ = (UniqueConstraint("user_id", "pattern"),)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    pattern: Mapped[str] = mapped_column(String(320))  # "a@b.com" or "b.com"
+
+
+class ApiToken(IdMixin, Base):
+    """A personal API token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+Index("ix_users_org_role", User.org_id, User.role)
