@@ -1,0 +1,335 @@
+"""RFC 822 bytes and Gmail `format=full` JSON → FetchedMail, best effort on broken mail, never a crash."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import email
+import email.errors
+import email.header
+import email.policy
+import email.utils
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage, Message
+from typing import Any, Iterable
+
+from dealpulse.mail.html_text import html_to_text
+from dealpulse.mail.types import Address, Attachment, FetchedMail
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SINGLE_BYTE_WESTERN = {"us-ascii", "ascii", "iso8859-1", "latin-1", "cp1252", "iso8859-15"}
+_MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
+_WHITESPACE = re.compile(r"\s+")
+
+
+class MailParseError(ValueError):
+    """The input is not a message at all (wrong type or shape); nothing could be extracted."""
+
+
+def decode_base64url(data: str) -> bytes:
+    """Decode base64url as Gmail sends it (padding omitted); tolerates whitespace and standard base64."""
+    cleaned = re.sub(r"\s+", "", data).replace("+", "-").replace("/", "_").rstrip("=")
+    cleaned = cleaned[: len(cleaned) - len(cleaned) % 4] if len(cleaned) % 4 == 1 else cleaned
+    try:
+        return base64.urlsafe_b64decode(cleaned + "=" * (-len(cleaned) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise MailParseError(f"not base64url: {exc}") from exc
+
+
+def _cp1252_for_invalid_utf8(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: bytes that are not UTF-8 are read as Windows-1252 (mixed-encoding mail)."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return exc.object[exc.start : exc.end].decode("cp1252", errors="replace"), exc.end
+
+
+codecs.register_error("dealpulse-utf8-or-cp1252", _cp1252_for_invalid_utf8)
+
+
+def decode_text(data: bytes, declared_charset: str | None) -> str:
+    """Best-effort bytes → str: the declared charset when it fits, else UTF-8 with Windows-1252 for stray bytes."""
+    charset = _known_codec(declared_charset)
+    # Western single-byte labels are often wrong (the body is really UTF-8), and valid multi-byte UTF-8 is
+    # almost never an accident, so UTF-8 goes first for them; other declared charsets are trusted if they fit.
+    if charset is not None and charset not in _SINGLE_BYTE_WESTERN:
+        try:
+            return data.decode(charset)
+        except UnicodeDecodeError:
+            pass
+    return data.decode("utf-8", errors="dealpulse-utf8-or-cp1252")
+
+
+def _known_codec(charset: str | None) -> str | None:
+    if not charset:
+        return None
+    try:
+        return codecs.lookup(charset.strip().strip('"').lower()).name
+    except (LookupError, ValueError):
+        return None
+
+
+@dataclass
+class _Content:
+    """Text, HTML and attachments gathered from a MIME tree."""
+
+    plain: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+
+    def body_text(self) -> str:
+        plain = "\n".join(part for part in self.plain if part.strip())
+        if plain.strip():
+            return plain.replace("\r\n", "\n").replace("\r", "\n")
+        return html_to_text("\n".join(self.html))
+
+
+def parse_rfc822(
+    raw: bytes,
+    *,
+    provider_id: str = "",
+    thread_id: str = "",
+    labels: Iterable[str] = (),
+    is_sent: bool = False,
+    fallback_date: datetime | None = None,
+) -> FetchedMail:
+    """Parse a raw message; a missing or bad Date falls back to Received, then `fallback_date`, then the epoch."""
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        raise MailParseError(f"raw message must be bytes, not {type(raw).__name__}")
+    message = email.message_from_bytes(bytes(raw), policy=email.policy.default)
+    headers = _Headers([(name, _unescape_8bit(value)) for name, value in message.raw_items()])
+    content = _Content()
+    _collect_rfc822(message, content)
+    received = headers.received_date()
+    return _assemble(
+        headers,
+        content,
+        provider_id=provider_id,
+        thread_id=thread_id,
+        labels=list(labels),
+        is_sent=is_sent,
+        fallback_date=received or fallback_date or EPOCH,
+    )
+
+
+def parse_gmail_full(message: dict[str, Any]) -> FetchedMail:
+    """Parse a Gmail API `users.messages.get(format="full")` resource."""
+    if not isinstance(message, dict) or not isinstance(message.get("payload"), dict):
+        raise MailParseError("Gmail message must be a dict with a 'payload' object (format=full)")
+    payload = message["payload"]
+    headers = _Headers(
+        [(str(h.get("name", "")), str(h.get("value", ""))) for h in payload.get("headers") or [] if isinstance(h, dict)]
+    )
+    content = _Content()
+    _collect_gmail(payload, content)
+    labels = [str(label) for label in message.get("labelIds") or []]
+    return _assemble(
+        headers,
+        content,
+        provider_id=str(message.get("id", "")),
+        thread_id=str(message.get("threadId", "")),
+        labels=labels,
+        is_sent="SENT" in labels,
+        fallback_date=_from_epoch_ms(message.get("internalDate")) or EPOCH,
+    )
+
+
+def _assemble(headers: "_Headers", content: _Content, *, fallback_date: datetime, **ids: Any) -> FetchedMail:
+    senders = headers.addresses("From") or headers.addresses("Sender")
+    references = headers.message_ids("References")
+    in_reply_to = headers.message_ids("In-Reply-To")
+    return FetchedMail(
+        subject=headers.text("Subject"),
+        message_id=next(iter(headers.message_ids("Message-ID")), ""),
+        sender=senders[0] if senders else None,
+        to=headers.addresses("To"),
+        cc=headers.addresses("Cc"),
+        bcc=headers.addresses("Bcc"),
+        sent_at=headers.date() or fallback_date,
+        body_text=content.body_text(),
+        body_html="\n".join(content.html),
+        in_reply_to=in_reply_to[0] if in_reply_to else "",
+        references=references,
+        attachments=content.attachments,
+        **ids,
+    )
+
+
+def _unescape_8bit(value: str) -> str:
+    """Raw 8-bit header bytes arrive as surrogate escapes; decode them best-effort."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+        return value
+    return decode_text(value.encode("utf-8", "surrogateescape"), None)
+
+
+class _Headers:
+    """Header lookups that use the modern email policy and fall back to lenient parsing on broken values."""
+
+    def __init__(self, pairs: list[tuple[str, str]]):
+        self._values: dict[str, list[str]] = {}
+        for name, value in pairs:
+            self._values.setdefault(name.lower(), []).append(value)
+
+    def raw(self, name: str) -> str:
+        values = self._values.get(name.lower())
+        return values[0] if values else ""
+
+    def _structured(self, name: str) -> Any:
+        value = self.raw(name)
+        if not value:
+            return None
+        try:
+            return email.policy.default.header_factory(name, value.replace("\r", "").replace("\n", ""))
+        except Exception:  # the modern header parser has known crashes on hostile input; fall back below
+            return None
+
+    def text(self, name: str) -> str:
+        header = self._structured(name)
+        if header is not None:
+            try:
+                return _WHITESPACE.sub(" ", str(header)).strip()
+            except Exception:  # same as above: fall back to the lenient decoder
+                pass
+        return _WHITESPACE.sub(" ", _decode_words(self.raw(name))).strip()
+
+    def addresses(self, name: str) -> list[Address]:
+        header = self._structured(name)
+        pairs: list[tuple[str, str]] = []
+        try:
+            pairs = [(a.display_name, a.addr_spec) for a in getattr(header, "addresses", ())]
+        except Exception:  # fall back to the lenient parser
+            pairs = []
+        if not pairs and self.raw(name):
+            pairs = email.utils.getaddresses([_decode_words(self.raw(name))])
+        seen: set[str] = set()
+        result: list[Address] = []
+        for display_name, addr in pairs:
+            addr = addr.strip().strip("<>").lower()
+            if "@" not in addr or addr in seen:
+                continue
+            seen.add(addr)
+            result.append(Address(email=addr, name=_WHITESPACE.sub(" ", display_name or "").strip().strip('"')))
+        return result
+
+    def message_ids(self, name: str) -> list[str]:
+        value = " ".join(self._values.get(name.lower(), []))
+        ids = _MESSAGE_ID.findall(value)
+        if not ids:
+            ids = [token.strip("<>,;") for token in value.split() if token.strip("<>,;")]
+        return list(dict.fromkeys(ids))
+
+    def date(self) -> datetime | None:
+        return _parse_date(self.raw("Date"))
+
+    def received_date(self) -> datetime | None:
+        received = self.raw("Received")
+        return _parse_date(received.rsplit(";", 1)[1]) if ";" in received else None
+
+
+def _parse_date(value: str) -> datetime | None:
+    if not value.strip():
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _from_epoch_ms(value: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _decode_words(value: str) -> str:
+    """Decode RFC 2047 encoded words with unknown or wrong charsets tolerated."""
+    try:
+        chunks = email.header.decode_header(value)
+    except (email.errors.HeaderParseError, ValueError, binascii.Error):
+        return value
+    decoded = []
+    for chunk, charset in chunks:
+        decoded.append(decode_text(chunk, charset) if isinstance(chunk, bytes) else chunk)
+    return "".join(decoded)
+
+
+def _collect_rfc822(root: Message, content: _Content) -> None:
+    """Walk the MIME tree without recursion; attached messages are listed, not opened."""
+    stack: list[Message] = [root]
+    while stack:
+        part = stack.pop()
+        content_type = _safe(part.get_content_type, "text/plain")
+        if part.is_multipart() and content_type != "message/rfc822":
+            payload = part.get_payload()
+            stack.extend(reversed(payload if isinstance(payload, list) else []))
+            continue
+        filename = _safe(part.get_filename, None) or ""
+        disposition = _safe(part.get_content_disposition, None)
+        data = _payload_bytes(part)
+        if part is not root and (disposition == "attachment" or filename or not content_type.startswith("text/")):
+            content.attachments.append(Attachment(filename=filename, content_type=content_type, size=len(data)))
+        elif content_type == "text/html":
+            content.html.append(decode_text(data, _safe(part.get_content_charset, None)))
+        elif content_type == "text/plain" or part is root:
+            content.plain.append(decode_text(data, _safe(part.get_content_charset, None)))
+
+
+def _payload_bytes(part: Message) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:  # undecodable transfer encoding: keep what is there
+        data = None
+    if isinstance(data, bytes):
+        return data
+    payload = part.get_payload()
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "surrogateescape")
+    if isinstance(payload, list):  # an attached message
+        return b"".join(p.as_bytes() if isinstance(p, EmailMessage) else b"" for p in payload)
+    return b""
+
+
+def _safe(call: Any, default: Any) -> Any:
+    try:
+        return call()
+    except Exception:  # header parameter parsing can fail on hostile input; the default is a safe reading
+        return default
+
+
+def _collect_gmail(payload: dict[str, Any], content: _Content) -> None:
+    """Walk Gmail's `payload.parts` tree without recursion."""
+    stack: list[dict[str, Any]] = [payload]
+    while stack:
+        part = stack.pop()
+        mime_type = str(part.get("mimeType") or "text/plain").lower()
+        parts = [p for p in part.get("parts") or [] if isinstance(p, dict)]
+        if parts:
+            stack.extend(reversed(parts))
+            continue
+        if mime_type.startswith("multipart/"):
+            continue
+        body = part.get("body") if isinstance(part.get("body"), dict) else {}
+        filename = str(part.get("filename") or "")
+        if filename or body.get("attachmentId") or not mime_type.startswith("text/"):
+            content.attachments.append(
+                Attachment(filename=filename, content_type=mime_type, size=int(body.get("size") or 0))
+            )
+            continue
+        try:
+            data = decode_base64url(str(body.get("data") or ""))
+        except MailParseError:
+            data = b""
+        charset = _Headers(
+            [(str(h.get("name", "")), str(h.get("value", ""))) for h in part.get("headers") or [] if isinstance(h, dict)]
+        )._structured("Content-Type")
+        text = decode_text(data, getattr(charset, "params", {}).get("charset") if charset is not None else None)
+        (content.html if mime_type == "text/html" else content.plain).append(text)
