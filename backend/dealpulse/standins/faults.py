@@ -18,6 +18,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+#: WSGI environ key a stand-in sets on the inner requests of a batch (they only get status faults).
+BATCH_PART_ENVIRON_KEY = "dealpulse.batch_part"
+
 STATUS = "status"
 SLOW = "slow"
 DROP = "drop"
@@ -220,7 +223,9 @@ class FaultMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         plan = self.plan_getter()
-        fault = plan.decide(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")) if plan else None
+        inner = bool(environ.get(BATCH_PART_ENVIRON_KEY))
+        method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
+        fault = plan.decide(method, path, inner=inner) if plan else None
         if fault is None:
             return self.app(environ, start_response)
         if fault.kind == DROP:
