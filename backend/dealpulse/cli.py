@@ -1,0 +1,48 @@
+"""The `dealpulse` command: one group, with subcommands contributed by each area's `commands` module."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+# Modules exposing `register(group: click.Group) -> None`; each area adds its line.
+COMMAND_MODULES: list[str] = [
+    "dealpulse.commands.core",
+]
+
+
+@click.group(help="DealPulse: the deal next to the email.")
+@click.version_option(package_name="dealpulse")
+def cli() -> None:
+    """Root command group."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+_registered = False
+
+
+def build_cli() -> click.Group:
+    """The root group with every area's subcommands registered (idempotent; tests use it with CliRunner)."""
+    global _registered
+    if not _registered:
+        for module_name in COMMAND_MODULES:
+            importlib.import_module(module_name).register(cli)
+        _registered = True
+    return cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point."""
+    try:
+        build_cli().main(args=argv, prog_name="dealpulse", standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

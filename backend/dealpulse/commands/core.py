@@ -1,0 +1,166 @@
+"""Core subcommands: db upgrade, serve, worker, token create, import/export, config, demo."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .. import runtime
+from ..config import ConfigError, Settings, documented_settings
+
+
+def fail(message: str) -> None:
+    """Exit non-zero with one line saying what to fix."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Process settings from the environment (a clear one-line error when they are invalid)."""
+    try:
+        settings = Settings.from_env(**overrides)
+    except ConfigError as exc:
+        fail(str(exc))
+        raise
+    runtime.configure(settings)
+    return settings
+
+
+def principal_for_cli(uow, org_id: int):  # noqa: ANN001, ANN201 - small CLI helper
+    """An admin principal acting from the command line (first admin of the org, else a system actor)."""
+    from sqlalchemy import select
+
+    from ..domain.access import Principal
+    from ..store import User
+
+    admin = uow.s.scalar(select(User).where(User.org_id == org_id, User.role == "admin").order_by(User.id))
+    if admin is not None:
+        return Principal(user_id=admin.id, org_id=org_id, role="admin", email=admin.email, surface="cli")
+    return Principal(user_id=0, org_id=org_id, role="admin", email="cli@localhost", surface="cli")
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database maintenance."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database named by DEALPULSE_DATABASE_URL to the latest schema."""
+    settings = load_settings()
+    db = runtime.get_database(settings)
+    try:
+        db.upgrade()
+    except Exception as exc:  # noqa: BLE001 - one clear line for any driver error
+        fail(f"cannot migrate {settings.database_url.split('@')[-1]}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+    click.echo("database is up to date")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Serve the web app and API (development server; use gunicorn 'dealpulse.wsgi:app' in production)."""
+    from ..app import create_app
+
+    settings = load_settings()
+    app = create_app(settings)
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@click.command("worker")
+@click.option("--queue", type=click.Choice(["default", "training"]), default="default", show_default=True)
+@click.option("--workers", default=2, show_default=True, type=int)
+def worker(queue: str, workers: int) -> None:
+    """Run background tasks (sync, scoring, alerts; or model training with --queue training)."""
+    from huey.consumer import Consumer
+
+    load_settings()
+    from .. import tasks
+
+    tasks.load_task_modules()
+    instance = tasks.training_huey if queue == "training" else tasks.huey
+    Consumer(instance, workers=workers, worker_type="thread", periodic=(queue == "default")).run()
+
+
+@click.group("token")
+def token_group() -> None:
+    """Personal API tokens."""
+
+
+@token_group.command("create")
+@click.option("--user", "email", required=True, help="the user's address")
+@click.option("--label", default="cli", show_default=True)
+def token_create(email: str, label: str) -> None:
+    """Create a personal API token and print it (it is shown only once)."""
+    from ..services.org_setup import create_personal_token
+
+    db = runtime.get_database(load_settings())
+    with db.uow() as uow:
+        try:
+            click.echo(create_personal_token(uow, email, label))
+        except ValueError as exc:
+            fail(str(exc))
+
+
+@click.command("import")
+@click.argument("kind", type=click.Choice(["accounts", "contacts", "opportunities"]))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--org", default=None, help="organisation id or name (default: the only one)")
+def import_command(kind: str, path: Path, org: str | None) -> None:
+    """Import a CSV of accounts, contacts or opportunities; a bad row is reported and nothing is written."""
+    from ..services.csv_io import CsvImportError, import_csv
+    from ..services.org_setup import resolve_organisation
+
+    db = runtime.get_database(load_settings())
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        fail(f"{path} is not UTF-8 text")
+    with db.uow() as uow:
+        try:
+            org_id = resolve_organisation(uow, org)
+            summary = import_csv(uow, principal_for_cli(uow, org_id), kind, text)
+        except CsvImportError as exc:
+            for line, message in exc.problems:
+                click.echo(f"{path}:{line}: {message}", err=True)
+            fail(f"{len(exc.problems)} problem(s); nothing was imported")
+        except ValueError as exc:
+            fail(str(exc))
+    click.echo(f"{kind}: {summary.created} created, {summary.updated} updated, {summary.unchanged} unchanged")
+
+
+@click.command("export")
+@click.argument("kind", type=click.Choice(["accounts", "contacts", "opportunities"]))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--org", default=None, help="organisation id or name (default: the only one)")
+def export_command(kind: str, output: Path | None, org: str | None) -> None:
+    """Export accounts, contacts or opportunities as CSV (stdout or --output)."""
+    from ..services.csv_io import export_csv
+    from ..services.org_setup import resolve_organisation
+
+    db = runtime.get_database(load_settings())
+    with db.uow() as uow:
+        try:
+            text = export_csv(uow, resolve_organisation(uow, org), kind)
+        except ValueError as exc:
+            fail(str(exc))
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@click.command("config")
+def config_command() -> None:
+    """List every DEALPULSE_* setting with its default and meaning."""
+    for env, default, doc in documented_settings():
+        click.echo(f"{env:42} {default!s:45} {doc}")
+
+
+def register(group: click.Group) -> None:
+    """Add the core subcommands to the root group."""
+    for command in (db_group, serve, worker, token_group, import_command, export_command, config_command):
+        group.add_command(command)

@@ -1,0 +1,426 @@
+"""Turn one connector batch into stored, linked, private-safe activities inside the caller's transaction."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..mail.html_text import sanitize_email_html
+from ..mail.linking import (
+    CustomerMatches,
+    LinkDecision,
+    OrgDirectory,
+    accounts_of,
+    decide_link,
+    load_customer_matches,
+    load_link_index,
+    normalize_address,
+    participants_of,
+    thread_key_for,
+)
+from ..mail.privacy import NeverLogList, exclusion_reason
+from ..mail.types import ChangeBatch, FetchedEvent, FetchedMail
+from ..store import Activity, ActivityContact, ActivitySource, utcnow
+
+log = logging.getLogger(__name__)
+
+#: The longest Message-ID / iCalUID we key on (the dedupe_key column holds 600 characters).
+_MAX_KEY = 560
+
+
+@dataclass(frozen=True)
+class CaptureScope:
+    """The mailbox a batch came from and what privacy and linking need to know about its owner."""
+
+    mailbox_id: int
+    org_id: int
+    owner_id: int
+    owner_addresses: frozenset[str]
+    directory: OrgDirectory
+    never_log: NeverLogList
+
+
+@dataclass
+class BatchOutcome:
+    """What one batch did: new activity ids, sources added to existing ones, exclusions by reason, deletions."""
+
+    new_activity_ids: list[int] = field(default_factory=list)
+    shared_sources: int = 0
+    unchanged: int = 0
+    excluded: dict[str, int] = field(default_factory=dict)
+    deleted_sources: int = 0
+    deleted_activities: int = 0
+
+    def merge(self, other: "BatchOutcome") -> None:
+        """Add another batch's counts to this one."""
+        self.new_activity_ids += other.new_activity_ids
+        self.shared_sources += other.shared_sources
+        self.unchanged += other.unchanged
+        self.deleted_sources += other.deleted_sources
+        self.deleted_activities += other.deleted_activities
+        for reason, n in other.excluded.items():
+            self.excluded[reason] = self.excluded.get(reason, 0) + n
+
+
+@dataclass
+class _Candidate:
+    """One mail or meeting on its way to the store."""
+
+    kind: str
+    provider_id: str
+    provider_thread_id: str
+    labels: list[str]
+    dedupe_key: str
+    message_id: str | None
+    thread_key: str
+    subject: str
+    occurred_at: datetime
+    ends_at: datetime | None
+    sender: str
+    participants: list[dict[str, str]]
+    is_sent: bool
+    source: FetchedMail | FetchedEvent
+
+    @property
+    def addresses(self) -> list[str]:
+        return [p["email"] for p in self.participants]
+
+
+def _key(value: str) -> str:
+    return value.strip().strip("<>")[:_MAX_KEY]
+
+
+def _mail_candidate(scope: CaptureScope, mail: FetchedMail) -> _Candidate:
+    message_id = _key(mail.message_id)
+    fallback = f"src:{scope.mailbox_id}:{mail.provider_id}"
+    return _Candidate(
+        kind="email",
+        provider_id=mail.provider_id,
+        provider_thread_id=mail.thread_id,
+        labels=list(mail.labels),
+        dedupe_key=f"mid:{message_id}" if message_id else fallback,
+        message_id=message_id or None,
+        thread_key=_key(thread_key_for(message_id, mail.in_reply_to, mail.references, f"thr:{scope.mailbox_id}:{mail.thread_id or mail.provider_id}")),
+        subject=(mail.subject or "")[:1000],
+        occurred_at=mail.sent_at,
+        ends_at=None,
+        sender=normalize_address(mail.sender.email) if mail.sender else "",
+        participants=participants_of(mail.sender, mail.to, mail.cc, mail.bcc),
+        is_sent=mail.is_sent,
+        source=mail,
+    )
+
+
+def _event_candidate(scope: CaptureScope, event: FetchedEvent) -> _Candidate:
+    uid = _key(event.ical_uid)
+    participants: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for role, people in (("organizer", [event.organizer] if event.organizer else []), ("attendee", event.attendees)):
+        for person in people:
+            email = normalize_address(person.email)
+            if email and email not in seen:
+                seen.add(email)
+                participants.append({"email": email, "name": person.name or "", "role": role})
+    return _Candidate(
+        kind="meeting",
+        provider_id=event.provider_id,
+        provider_thread_id="",
+        labels=[],
+        dedupe_key=f"ical:{uid}" if uid else f"src:{scope.mailbox_id}:{event.provider_id}",
+        message_id=None,
+        thread_key=f"ical:{uid}" if uid else f"evt:{scope.mailbox_id}:{event.provider_id}",
+        subject=(event.subject or "")[:1000],
+        occurred_at=event.start,
+        ends_at=event.end,
+        sender=participants[0]["email"] if participants else "",
+        participants=participants,
+        is_sent=False,
+        source=event,
+    )
+
+
+def direction_for(candidate: _Candidate, scope: CaptureScope, customers: CustomerMatches) -> str:
+    """Which way an activity went, the same for every mailbox that sees it.
+
+    Email: outbound when the mailbox owner (address or any alias) or any colleague sent it, or the provider filed
+    it as sent; inbound when a customer did. Meeting: inbound when a customer contact or account takes part — a
+    meeting with the buyer is engagement from their side — else outbound. (Connectors report attendees without
+    their responses; the dynamics count a meeting only once it has started.)
+    """
+    if candidate.kind == "meeting":
+        external = [a for a in candidate.addresses if not scope.directory.is_internal(a)]
+        engaged = any(customers.contact(a) or customers.account_for(a) is not None for a in external)
+        return "inbound" if engaged else "outbound"
+    if candidate.is_sent or candidate.sender in scope.owner_addresses or scope.directory.is_internal(candidate.sender):
+        return "outbound"
+    return "inbound"
+
+
+def _content(candidate: _Candidate) -> dict[str, Any]:
+    """Text split into new / quoted / signature, sanitised HTML and the attachment list."""
+    from ..mail.reply_split import split_reply  # the parsing layer's splitter
+
+    source = candidate.source
+    if isinstance(source, FetchedEvent):
+        return {"new_text": source.description or "", "quoted_text": "", "signature_text": "", "body_html": "", "attachments": []}
+    parts = split_reply(source.body_text or "")
+    return {
+        "new_text": parts.new_text,
+        "quoted_text": parts.quoted_text,
+        "signature_text": parts.signature_text,
+        "body_html": sanitize_email_html(source.body_html) if source.body_html else "",
+        "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size} for a in source.attachments],
+    }
+
+
+def store_batch(session: Session, scope: CaptureScope, batch: ChangeBatch) -> BatchOutcome:
+    """Apply one batch: privacy first, then upsert on (mailbox, provider id) and Message-ID/iCalUID, then deletions.
+
+    Runs inside the caller's transaction and does not commit. Concurrent writers of the same activity are
+    handled with savepoints on the unique constraints.
+    """
+    outcome = BatchOutcome()
+    cancelled = [e.provider_id for e in batch.events if e.cancelled]
+    candidates = [_mail_candidate(scope, m) for m in batch.mails if m.provider_id]
+    candidates += [_event_candidate(scope, e) for e in batch.events if e.provider_id and not e.cancelled]
+    if candidates:
+        _store_candidates(session, scope, candidates, outcome)
+    removed = list(dict.fromkeys([*batch.deleted_ids, *cancelled]))
+    if removed:
+        _delete_sources(session, scope.mailbox_id, removed, outcome)
+    return outcome
+
+
+def _store_candidates(session: Session, scope: CaptureScope, candidates: list[_Candidate], outcome: BatchOutcome) -> None:
+    customers = load_customer_matches(session, scope.org_id, {a for c in candidates for a in c.addresses})
+    kept: list[_Candidate] = []
+    for c in candidates:
+        reason = exclusion_reason(c.addresses, c.labels, scope.directory, customers, scope.never_log)
+        if reason:
+            outcome.excluded[reason] = outcome.excluded.get(reason, 0) + 1
+        else:
+            kept.append(c)
+    if not kept:
+        return
+    known_sources = _existing_sources(session, scope.mailbox_id, [c.provider_id for c in kept])
+    fresh = []
+    for c in kept:
+        if c.provider_id in known_sources:
+            outcome.unchanged += 1
+        else:
+            fresh.append(c)
+    if not fresh:
+        return
+    existing = _existing_activities(session, scope.org_id, [c.dedupe_key for c in fresh])
+    per_candidate: list[tuple[_Candidate, list[int], list[int]]] = []
+    for c in fresh:
+        contact_ids, account_ids = accounts_of(c.addresses, customers, scope.directory)
+        per_candidate.append((c, contact_ids, account_ids))
+    to_create = [(c, cids, aids) for c, cids, aids in per_candidate if c.dedupe_key not in existing]
+    index = load_link_index(
+        session,
+        scope.org_id,
+        [c.thread_key for c, _, _ in to_create],
+        [i for _, cids, _ in to_create for i in cids],
+        [i for _, _, aids in to_create for i in aids],
+    )
+    now = utcnow()
+    new_rows: dict[str, tuple[Activity, list[int], _Candidate]] = {}
+    sources: list[tuple[str, _Candidate]] = []
+    for c, contact_ids, account_ids in per_candidate:
+        sources.append((c.dedupe_key, c))
+        if c.dedupe_key in existing or c.dedupe_key in new_rows:
+            continue
+        decision = decide_link(c.thread_key, contact_ids, account_ids, index)
+        row = _new_activity(scope, c, decision, direction_for(c, scope, customers), now)
+        new_rows[c.dedupe_key] = (row, contact_ids, c)
+    _insert_activities(session, scope, new_rows, existing)
+    created = {key: row.id for key, (row, _, _) in new_rows.items()}
+    created_ids = set(created.values())
+    _insert_sources(session, scope, sources, {**existing, **created}, outcome, created_ids)
+    contacts = [
+        ActivityContact(activity_id=row.id, contact_id=cid, role=_contact_role(c, cid, customers))
+        for row, cids, c in new_rows.values()
+        if row.id in created_ids
+        for cid in cids
+    ]
+    if contacts:
+        session.add_all(contacts)
+        session.flush()
+    outcome.new_activity_ids += sorted(created_ids)
+
+
+def _contact_role(c: _Candidate, contact_id: int, customers: CustomerMatches) -> str:
+    for p in c.participants:
+        known = customers.contact(p["email"])
+        if known and known[0] == contact_id:
+            return {"organizer": "from", "attendee": "attendee", "bcc": "cc"}.get(p["role"], p["role"])
+    return "to"
+
+
+def _new_activity(scope: CaptureScope, c: _Candidate, decision: LinkDecision, direction: str, now: datetime) -> Activity:
+    return Activity(
+        org_id=scope.org_id,
+        kind=c.kind,
+        direction=direction,
+        dedupe_key=c.dedupe_key,
+        message_id=c.message_id,
+        thread_key=c.thread_key,
+        subject=c.subject,
+        occurred_at=c.occurred_at,
+        ends_at=c.ends_at,
+        sender_email=c.sender,
+        participants=c.participants,
+        is_private=decision.is_private,
+        opportunity_id=decision.opportunity_id,
+        account_id=decision.account_id,
+        link_method=decision.link_method,
+        needs_link_choice=decision.needs_link_choice,
+        link_candidates=list(decision.candidates),
+        created_at=now,
+        updated_at=now,
+        **_content(c),
+    )
+
+
+def _existing_sources(session: Session, mailbox_id: int, provider_ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(provider_ids):
+        found.update(
+            session.scalars(
+                select(ActivitySource.provider_id).where(ActivitySource.mailbox_id == mailbox_id, ActivitySource.provider_id.in_(chunk))
+            )
+        )
+    return found
+
+
+def _existing_activities(session: Session, org_id: int, keys: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in _chunks(list(dict.fromkeys(keys))):
+        rows = session.execute(select(Activity.dedupe_key, Activity.id).where(Activity.org_id == org_id, Activity.dedupe_key.in_(chunk)))
+        found.update({k: i for k, i in rows})
+    return found
+
+
+def _insert_activities(session: Session, scope: CaptureScope, new_rows: dict[str, tuple[Activity, list[int], _Candidate]], existing: dict[str, int]) -> None:
+    """Insert all new activities in one savepoint; if another worker stored one first, fall back to one by one."""
+    if not new_rows:
+        return
+    try:
+        with session.begin_nested():
+            session.add_all([row for row, _, _ in new_rows.values()])
+            session.flush()
+        return
+    except IntegrityError:
+        log.info("mailbox %s: another worker stored some of these activities first; merging", scope.mailbox_id)
+    for key, (row, cids, c) in list(new_rows.items()):
+        fresh = _new_activity(scope, c, _decision_of(row), row.direction, row.created_at)
+        try:
+            with session.begin_nested():
+                session.add(fresh)
+                session.flush()
+            new_rows[key] = (fresh, cids, c)
+        except IntegrityError:
+            winner = session.scalar(select(Activity.id).where(Activity.org_id == scope.org_id, Activity.dedupe_key == key))
+            if winner is None:
+                raise
+            existing[key] = winner
+            del new_rows[key]
+
+
+def _decision_of(row: Activity) -> LinkDecision:
+    return LinkDecision(
+        row.opportunity_id, row.account_id, row.link_method, row.needs_link_choice, tuple(row.link_candidates or ()), row.is_private
+    )
+
+
+def _insert_sources(
+    session: Session,
+    scope: CaptureScope,
+    sources: list[tuple[str, _Candidate]],
+    ids: dict[str, int],
+    outcome: BatchOutcome,
+    created_ids: set[int],
+) -> None:
+    rows: list[ActivitySource] = []
+    seen: set[str] = set()
+    for key, c in sources:
+        if c.provider_id in seen:
+            continue
+        seen.add(c.provider_id)
+        activity_id = ids[key]
+        if activity_id not in created_ids:
+            outcome.shared_sources += 1
+        rows.append(
+            ActivitySource(
+                activity_id=activity_id,
+                mailbox_id=scope.mailbox_id,
+                provider_id=c.provider_id,
+                provider_thread_id=c.provider_thread_id or "",
+                labels=c.labels,
+            )
+        )
+    try:
+        with session.begin_nested():
+            session.add_all(rows)
+            session.flush()
+        return
+    except IntegrityError:
+        log.info("mailbox %s: some sources were stored concurrently; adding the rest one by one", scope.mailbox_id)
+    for row in rows:
+        copy = ActivitySource(
+            activity_id=row.activity_id, mailbox_id=row.mailbox_id, provider_id=row.provider_id,
+            provider_thread_id=row.provider_thread_id, labels=list(row.labels),
+        )
+        try:
+            with session.begin_nested():
+                session.add(copy)
+                session.flush()
+        except IntegrityError:
+            outcome.unchanged += 1
+
+
+def _delete_sources(session: Session, mailbox_id: int, provider_ids: list[str], outcome: BatchOutcome) -> None:
+    """Forget where the mailbox saw these items; an activity no mailbox sees any more is deleted."""
+    for chunk in _chunks(provider_ids):
+        activity_ids = set(
+            session.scalars(
+                select(ActivitySource.activity_id).where(ActivitySource.mailbox_id == mailbox_id, ActivitySource.provider_id.in_(chunk))
+            )
+        )
+        if not activity_ids:
+            continue
+        result = session.execute(
+            delete(ActivitySource).where(ActivitySource.mailbox_id == mailbox_id, ActivitySource.provider_id.in_(chunk))
+        )
+        outcome.deleted_sources += result.rowcount or 0
+        outcome.deleted_activities += delete_orphans(session, activity_ids)
+
+
+def delete_orphans(session: Session, activity_ids: Iterable[int]) -> int:
+    """Delete those of `activity_ids` that no mailbox sees any more; returns how many."""
+    ids = sorted(set(activity_ids))
+    deleted = 0
+    for chunk in _chunks(ids):  # type: ignore[arg-type]
+        still_seen = set(session.scalars(select(ActivitySource.activity_id).where(ActivitySource.activity_id.in_(chunk)).group_by(ActivitySource.activity_id)))
+        orphans = [i for i in chunk if i not in still_seen]
+        if orphans:
+            result = session.execute(delete(Activity).where(Activity.id.in_(orphans)).execution_options(synchronize_session=False))
+            deleted += result.rowcount or 0
+    return deleted
+
+
+def count_sources(session: Session, activity_id: int) -> int:
+    """How many mailbox copies an activity has."""
+    return session.scalar(select(func.count()).select_from(ActivitySource).where(ActivitySource.activity_id == activity_id)) or 0
+
+
+def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

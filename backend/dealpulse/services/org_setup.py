@@ -1,0 +1,148 @@
+"""Creating organisations: from a structured document (the demo, onboarding) or a bare default one."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from ..store import (
+    Account,
+    AccountDomain,
+    ApiToken,
+    BuyingTeamMember,
+    Contact,
+    ExitAnswer,
+    ExitQuestion,
+    Opportunity,
+    Organisation,
+    Stage,
+    StageTransition,
+    Team,
+    User,
+    UserAlias,
+    utcnow,
+)
+from ..store.uow import UnitOfWork
+from .tokens import hash_token, new_personal_token
+
+DEFAULT_ORG_NAME = "Default organisation"
+
+
+def load_organisation(uow: UnitOfWork, doc: dict[str, Any], now: datetime | None = None) -> int:
+    """Create the organisation described by `doc` (org.json schema); idempotent by organisation name."""
+    now = now or utcnow()
+    s = uow.s
+    org_doc = doc["organisation"]
+    existing = s.scalar(select(Organisation).where(Organisation.name == org_doc["name"]))
+    if existing is not None:
+        return existing.id
+    org = Organisation(name=org_doc["name"], domains=[d.lower() for d in org_doc.get("domains", [])])
+    s.add(org)
+    s.flush()
+    teams = {}
+    for t in doc.get("teams", []):
+        team = Team(org_id=org.id, name=t["name"], gone_dark_after_days=t.get("gone_dark_after_days", 21))
+        s.add(team)
+        teams[t["key"]] = (team, t.get("manager"))
+    s.flush()
+    users = {}
+    for u in doc.get("users", []):
+        team = teams[u["team"]][0] if u.get("team") else None
+        user = User(org_id=org.id, team_id=team.id if team else None, email=u["email"].lower(), name=u["name"], role=u["role"])
+        user.aliases = [UserAlias(email=a.lower()) for a in u.get("aliases", [])]
+        s.add(user)
+        users[u["email"].lower()] = user
+    s.flush()
+    for team, manager_email in teams.values():
+        if manager_email:
+            team.manager_id = users[manager_email.lower()].id
+    stages = {}
+    for st in doc.get("stages", []):
+        stage = Stage(
+            org_id=org.id, key=st["key"], name=st["name"], position=st["order"], probability=st["probability"],
+            is_closed=st["is_closed"], is_won=st["is_won"],
+        )
+        stage.questions = [
+            ExitQuestion(key=q["key"], text=q["text"], position=i) for i, q in enumerate(st.get("exit_questions", []))
+        ]
+        s.add(stage)
+        stages[st["key"]] = stage
+    accounts = {}
+    for a in doc.get("accounts", []):
+        account = Account(org_id=org.id, name=a["name"], industry=a.get("industry", ""))
+        s.add(account)
+        s.flush()
+        for domain in a.get("domains", []):
+            s.add(AccountDomain(org_id=org.id, account_id=account.id, domain=domain.lower()))
+        accounts[a["key"]] = account
+    contacts = {}
+    for c in doc.get("contacts", []):
+        contact = Contact(
+            org_id=org.id, account_id=accounts[c["account"]].id if c.get("account") else None,
+            email=c["email"].lower(), name=c.get("name", ""), title=c.get("title", ""),
+        )
+        s.add(contact)
+        contacts[c["email"].lower()] = contact
+    s.flush()
+    for o in doc.get("opportunities", []):
+        stage = stages[o["stage"]]
+        entered = now - timedelta(days=o.get("stage_entered_days_ago", 0))
+        opp = Opportunity(
+            org_id=org.id, account_id=accounts[o["account"]].id, owner_id=users[o["owner"].lower()].id,
+            stage_id=stage.id, name=o["name"], amount=Decimal(str(o.get("amount", 0))), currency=o.get("currency", "USD"),
+            close_date=(now + timedelta(days=o["close_in_days"])).date() if o.get("close_in_days") is not None else None,
+            next_step=o.get("next_step", ""), probability=o.get("probability", stage.probability),
+            stage_entered_at=entered, close_date_pushes=o.get("close_date_pushes", 0),
+            created_at=entered - timedelta(days=o.get("age_before_stage_days", 20)), updated_at=entered, version=1,
+        )
+        s.add(opp)
+        s.flush()
+        s.add(StageTransition(opportunity_id=opp.id, from_stage_id=None, to_stage_id=stage.id, at=entered))
+        questions = {q.key: q for q in stage.questions}
+        for key, answer in (o.get("exit_answers") or {}).items():
+            if key in questions:
+                s.add(ExitAnswer(opportunity_id=opp.id, question_id=questions[key].id, answer=answer, answered_at=entered))
+        for member in o.get("buying_team", []):
+            s.add(BuyingTeamMember(opportunity_id=opp.id, contact_id=contacts[member["contact"].lower()].id, role=member["role"]))
+    uow.commit()
+    return org.id
+
+
+def ensure_default_organisation(uow: UnitOfWork) -> int:
+    """The only organisation, creating a default one when there is none (CLI commands on a fresh database)."""
+    ids = uow.s.scalars(select(Organisation.id).order_by(Organisation.id)).all()
+    if len(ids) == 1:
+        return ids[0]
+    if len(ids) > 1:
+        raise ValueError("several organisations exist: choose one with --org")
+    org = Organisation(name=DEFAULT_ORG_NAME, domains=[])
+    uow.s.add(org)
+    uow.commit()
+    return org.id
+
+
+def resolve_organisation(uow: UnitOfWork, org: str | None) -> int:
+    """An organisation id from `--org` (id or exact name), or the only/default one when not given."""
+    if org is None:
+        return ensure_default_organisation(uow)
+    query = select(Organisation.id).where(Organisation.name == org)
+    if org.isdigit():
+        query = select(Organisation.id).where(Organisation.id == int(org))
+    org_id = uow.s.scalar(query)
+    if org_id is None:
+        raise ValueError(f"no organisation {org!r}")
+    return org_id
+
+
+def create_personal_token(uow: UnitOfWork, email: str, label: str = "cli") -> str:
+    """Create a personal API token for the user with `email`; returns the token (shown once)."""
+    user = uow.s.scalar(select(User).where(User.email == email.lower()))
+    if user is None:
+        raise ValueError(f"no user with address {email}")
+    token = new_personal_token()
+    uow.s.add(ApiToken(user_id=user.id, token_hash=hash_token(token), label=label))
+    uow.commit()
+    return token

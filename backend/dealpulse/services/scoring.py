@@ -1,0 +1,174 @@
+"""Use cases of tone scoring: score activities with their organisation's active version, sweep, re-score."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from sqlalchemy import and_, or_, select, update
+
+from ..sentiment.active import ActiveScorers
+from ..sentiment.preprocess import prepare_text
+from ..store import Activity, SentimentScore, utcnow
+from ..store.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+SCORED_KINDS = ("email",)
+SWEEP_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class ScoringOutcome:
+    """What a scoring call did: how many activities got a new score, and under which versions."""
+
+    scored: int
+    versions: tuple[str, ...]
+    activity_ids: tuple[int, ...]
+
+
+def score_activities(uow: UnitOfWork, scorers: ActiveScorers, activity_ids: Iterable[int]) -> ScoringOutcome:
+    """Score the emails among `activity_ids` with their organisation's active version (idempotent); commits."""
+    ids = sorted(set(int(i) for i in activity_ids))
+    if not ids:
+        return ScoringOutcome(0, (), ())
+    activities = uow.s.scalars(select(Activity).where(Activity.id.in_(ids), Activity.kind.in_(SCORED_KINDS))).all()
+    by_org: dict[int, list[Activity]] = defaultdict(list)
+    for activity in activities:
+        by_org[activity.org_id].append(activity)
+    stored: list[int] = []
+    versions: set[str] = set()
+    for org_id, group in sorted(by_org.items()):
+        scorer = scorers.for_org(org_id)
+        existing = set(
+            uow.s.scalars(
+                select(SentimentScore.activity_id).where(
+                    SentimentScore.activity_id.in_([a.id for a in group]), SentimentScore.model_version == scorer.version
+                )
+            )
+        )
+        todo = [a for a in group if a.id not in existing]
+        # Capture already split quotes, signature and disclaimer off: score the stored new text as it is.
+        results = scorer.score_prepared([prepare_text(a.new_text or "", split_quotes=False) for a in todo])
+        for activity, result in zip(todo, results):
+            uow.s.add(
+                SentimentScore(
+                    activity_id=activity.id,
+                    model_version=result.model_version,
+                    label=result.label,
+                    score=result.score,
+                    confidence=result.confidence,
+                    probabilities=result.probabilities,
+                    highlights=result.highlights,
+                    is_current=True,
+                    scored_at=utcnow(),
+                )
+            )
+        _mark_current(uow, [a.id for a in group], scorer.version)
+        stored.extend(a.id for a in todo)
+        versions.add(scorer.version)
+    uow.commit()
+    if stored:
+        _notify_alerts(uow, stored)
+    return ScoringOutcome(len(stored), tuple(sorted(versions)), tuple(stored))
+
+
+def _mark_current(uow: UnitOfWork, activity_ids: Sequence[int], version: str) -> None:
+    """Exactly the scores of `version` are current for these activities."""
+    uow.s.execute(
+        update(SentimentScore)
+        .where(SentimentScore.activity_id.in_(activity_ids))
+        .values(is_current=SentimentScore.model_version == version)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _notify_alerts(uow: UnitOfWork, activity_ids: list[int]) -> None:
+    """Tell the alerts area that scores landed (its module is optional: scoring works without it)."""
+    try:
+        hooks = importlib.import_module("dealpulse.services.alert_hooks")
+    except ImportError:
+        return
+    hooks.on_scores_stored(uow, activity_ids)
+
+
+def pending_activity_ids(uow: UnitOfWork, scorers: ActiveScorers, org_id: int | None = None, limit: int = SWEEP_LIMIT) -> list[int]:
+    """Emails with no score from their organisation's active version (none at all, or only older versions)."""
+    org_query = select(Activity.org_id).distinct().where(Activity.kind.in_(SCORED_KINDS))
+    orgs = [org_id] if org_id is not None else list(uow.s.scalars(org_query))
+    pending: list[int] = []
+    for org in orgs:
+        version = scorers.version_for(org)
+        has_active_score = (
+            select(SentimentScore.id)
+            .where(and_(SentimentScore.activity_id == Activity.id, SentimentScore.model_version == version))
+            .exists()
+        )
+        query = (
+            select(Activity.id)
+            .where(Activity.org_id == org, Activity.kind.in_(SCORED_KINDS), ~has_active_score)
+            .order_by(Activity.occurred_at.desc())
+            .limit(limit - len(pending))
+        )
+        pending.extend(uow.s.scalars(query))
+        if len(pending) >= limit:
+            break
+    return pending
+
+
+def score_pending(uow: UnitOfWork, scorers: ActiveScorers, org_id: int | None = None, limit: int = SWEEP_LIMIT) -> ScoringOutcome:
+    """The periodic sweep: score up to `limit` emails missing a score from the active version; commits."""
+    return score_activities(uow, scorers, pending_activity_ids(uow, scorers, org_id, limit))
+
+
+def rescore_after_promotion(uow: UnitOfWork, scorers: ActiveScorers, org_id: int | None, batch: int = SWEEP_LIMIT) -> int:
+    """After a promotion or rollback: switch current flags to the new version and score every email lacking it."""
+    scorers.forget()
+    total = 0
+    while True:
+        outcome = score_pending(uow, scorers, org_id, batch)
+        total += outcome.scored
+        if outcome.scored == 0:
+            break
+    _refresh_current_flags(uow, scorers, org_id)
+    return total
+
+
+def _refresh_current_flags(uow: UnitOfWork, scorers: ActiveScorers, org_id: int | None) -> None:
+    """Scores already stored for the restored version become current again (rollback to a version seen before)."""
+    orgs = [org_id] if org_id is not None else list(uow.s.scalars(select(Activity.org_id).distinct()))
+    for org in orgs:
+        version = scorers.version_for(org)
+        ids = select(Activity.id).where(Activity.org_id == org).scalar_subquery()
+        uow.s.execute(
+            update(SentimentScore)
+            .where(SentimentScore.activity_id.in_(ids))
+            .values(is_current=SentimentScore.model_version == version)
+            .execution_options(synchronize_session=False)
+        )
+    uow.commit()
+
+
+def current_scores(uow: UnitOfWork, activity_ids: Iterable[int]) -> dict[int, SentimentScore]:
+    """The current score of each activity that has one (for activity endpoints and alerts)."""
+    ids = list(activity_ids)
+    if not ids:
+        return {}
+    rows = uow.s.scalars(
+        select(SentimentScore).where(SentimentScore.activity_id.in_(ids), SentimentScore.is_current.is_(True))
+    )
+    return {row.activity_id: row for row in rows}
+
+
+__all__ = [
+    "ScoringOutcome",
+    "current_scores",
+    "pending_activity_ids",
+    "rescore_after_promotion",
+    "score_activities",
+    "score_pending",
+]
+_ = or_  # imported for callers composing filters; keeps the public import surface stable

@@ -1,0 +1,225 @@
+"""Request and response schemas of the JSON API (pydantic; unknown fields are errors)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+StageKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Amount = Annotated[Decimal, Field(ge=0, le=Decimal("999999999999.99"), max_digits=14, decimal_places=2)]
+
+
+class Strict(BaseModel):
+    """Base of input schemas: unknown fields are rejected."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=20000)
+
+
+def _valid_close_date(value: dt.date | None) -> dt.date | None:
+    if value is not None and not (dt.date(2000, 1, 1) <= value <= dt.date(2100, 12, 31)):
+        raise ValueError("close date must be between 2000-01-01 and 2100-12-31")
+    return value
+
+
+class OpportunityCreate(Strict):
+    """A new opportunity."""
+
+    name: ShortText
+    account_id: int
+    stage: StageKey
+    amount: Amount = Decimal("0")
+    currency: Currency = "USD"
+    close_date: dt.date | None = None
+    next_step: Annotated[str, StringConstraints(max_length=500)] = ""
+    probability: Annotated[int, Field(ge=0, le=100)] | None = None
+    owner_id: int | None = None
+
+    _close = field_validator("close_date")(_valid_close_date)
+
+
+class OpportunityUpdate(Strict):
+    """Changed fields of an opportunity plus the version they were read at (or send If-Match)."""
+
+    version: int | None = Field(default=None, ge=1)
+    name: ShortText | None = None
+    account_id: int | None = None
+    stage: StageKey | None = None
+    amount: Amount | None = None
+    currency: Currency | None = None
+    close_date: dt.date | None = None
+    next_step: Annotated[str, StringConstraints(max_length=500)] | None = None
+    probability: Annotated[int, Field(ge=0, le=100)] | None = None
+    owner_id: int | None = None
+
+    _close = field_validator("close_date")(_valid_close_date)
+
+
+class ExitAnswersUpdate(Strict):
+    """Answers to the current stage's exit questions, by question key (null clears an answer)."""
+
+    version: int | None = Field(default=None, ge=1)
+    answers: dict[StageKey, bool | None]
+
+
+class BuyingRoleUpdate(Strict):
+    """A contact's role on the buying team (null removes them)."""
+
+    version: int | None = Field(default=None, ge=1)
+    role: (
+        Literal[
+            "economic_buyer", "champion", "technical_evaluator", "decision_maker", "influencer", "blocker",
+            "procurement", "legal", "user",
+        ]
+        | None
+    )
+
+
+class OpportunityQuery(Strict):
+    """Query parameters of the opportunity list."""
+
+    scope: Literal["mine", "team", "all"] = "mine"
+    stage: StageKey | None = None
+    owner_id: int | None = None
+    account_id: int | None = None
+    q: Annotated[str, StringConstraints(max_length=200)] | None = None
+    is_open: bool | None = None
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
+    offset: Annotated[int, Field(ge=0)] = 0
+
+
+class ExitQuestionIn(Strict):
+    """One exit question of a stage."""
+
+    key: StageKey
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
+
+
+class StageIn(Strict):
+    """A stage definition (admin)."""
+
+    name: ShortText
+    position: Annotated[int, Field(ge=0, le=1000)]
+    probability: Annotated[int, Field(ge=0, le=100)]
+    is_closed: bool = False
+    is_won: bool = False
+    exit_questions: Annotated[list[ExitQuestionIn], Field(max_length=3)] = []
+
+
+class Reference(BaseModel):
+    """A named reference to another object."""
+
+    id: int
+    name: str
+    email: str | None = None
+
+
+class StageRef(BaseModel):
+    """The stage an opportunity is in."""
+
+    key: str
+    name: str
+    is_closed: bool
+    is_won: bool
+
+
+class ExitQuestionOut(BaseModel):
+    """An exit question with this opportunity's answer."""
+
+    key: str
+    text: str
+    answer: bool | None
+    answered_at: str | None
+
+
+class BuyingTeamMemberOut(BaseModel):
+    """A buying-team member."""
+
+    contact_id: int
+    name: str
+    email: str
+    title: str
+    role: str
+
+
+class OpportunityOut(BaseModel):
+    """An opportunity as the API returns it."""
+
+    id: int
+    name: str
+    account: Reference | None
+    owner: Reference | None
+    stage: StageRef
+    amount: str
+    currency: str
+    close_date: str | None
+    next_step: str
+    probability: int
+    stage_entered_at: str
+    close_date_pushes: int
+    updated_at: str
+    version: int
+    exit_questions: list[ExitQuestionOut] | None = None
+    buying_team: list[BuyingTeamMemberOut] | None = None
+
+
+class OpportunityList(BaseModel):
+    """A page of opportunities."""
+
+    items: list[OpportunityOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AuditEntryOut(BaseModel):
+    """One audited field change."""
+
+    field: str
+    old: Any
+    new: Any
+    actor: dict[str, Any] | None
+    surface: str
+    version: int | None
+    change_id: str
+    changed_at: str
+
+
+class HistoryOut(BaseModel):
+    """The audit history of an object."""
+
+    items: list[AuditEntryOut]
+
+
+class StageOut(BaseModel):
+    """A stage with its exit questions."""
+
+    key: str
+    name: str
+    position: int
+    probability: int
+    is_closed: bool
+    is_won: bool
+    exit_questions: list[dict[str, str]]
+
+
+class StageList(BaseModel):
+    """The organisation's pipeline stages in order."""
+
+    items: list[StageOut]
+
+
+class MeOut(BaseModel):
+    """The authenticated user."""
+
+    id: int
+    name: str
+    email: str
+    role: str
+    org_id: int
+    team_id: int | None
+    managed_team_ids: list[int]
