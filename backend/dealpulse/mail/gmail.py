@@ -1,0 +1,213 @@
+"""Gmail connector: full sync (profile historyId, messages.list, batched messages.get raw) and history-based increments."""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime
+from typing import Any, Callable, Iterable, Iterator
+
+from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+from googleapiclient.http import BatchHttpRequest
+
+from dealpulse.config import Settings
+from dealpulse.mail.google_api import GoogleApiCaller, GoogleError, NotFoundError, classify, exhausted
+from dealpulse.mail.google_auth import authorized_http
+from dealpulse.mail.retry import RetryableError, RetryPolicy
+from dealpulse.mail.types import ChangeBatch, CursorExpiredError, FetchedMail
+
+MAX_BATCH_SIZE = 50  # Google allows 100 calls per batch and recommends at most 50
+LIST_PAGE_SIZE = 500
+#: Not captured: unsent drafts, spam and trash.
+SKIPPED_LABELS = frozenset({"DRAFT", "SPAM", "TRASH"})
+
+
+def is_sent(label_ids: Iterable[str], sender_email: str | None, owner_addresses: set[str]) -> bool:
+    """Outbound when Gmail labels it SENT or the sender is the mailbox owner (or one of their aliases)."""
+    return "SENT" in set(label_ids) or bool(sender_email and sender_email.lower() in owner_addresses)
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start: start + size]
+
+
+class GmailConnector:
+    """Yields ChangeBatches of one Gmail mailbox; implements the MailConnector protocol."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: Credentials,
+        owner_addresses: set[str],
+        batch_size: int | None = None,
+        *,
+        retry_policy: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        timeout: float = 30.0,
+    ):
+        size = settings.sync_batch_size if batch_size is None else batch_size
+        if not 1 <= size <= MAX_BATCH_SIZE:
+            raise ValueError(f"Gmail batch size must be between 1 and {MAX_BATCH_SIZE}, got {size}")
+        self.batch_size = size
+        self.owner_addresses = {address.lower() for address in owner_addresses}
+        self.endpoint = settings.gmail_api_url.rstrip("/") + "/"
+        self.caller = GoogleApiCaller(credentials, retry_policy, sleep, rng)
+        self.service = build(
+            "gmail", "v1",
+            http=authorized_http(credentials, timeout),
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": self.endpoint},
+        )
+
+    def changes(self, cursor: str | None) -> Iterator[ChangeBatch]:
+        """Batches since `cursor` (a history id); None = full sync. Raises CursorExpiredError for a stale cursor."""
+        if cursor is None:
+            return self._full_sync()
+        if not str(cursor).isdigit():
+            raise CursorExpiredError(f"stored Gmail cursor {cursor!r} is not a history id")
+        return self._incremental(str(cursor))
+
+    # -- full sync -----------------------------------------------------------------------------------------
+    def _full_sync(self) -> Iterator[ChangeBatch]:
+        messages = self.service.users().messages()
+        history_id = self.caller.execute(self.service.users().getProfile(userId="me"))["historyId"]
+        first = True
+        page_token: str | None = None
+        while True:
+            page = self.caller.execute(
+                messages.list(userId="me", maxResults=LIST_PAGE_SIZE, pageToken=page_token, includeSpamTrash=False)
+            )
+            page_token = page.get("nextPageToken")
+            ids = [item["id"] for item in page.get("messages", [])]
+            chunks = list(_chunks(ids, self.batch_size)) or [[]]
+            for index, chunk in enumerate(chunks):
+                last = page_token is None and index == len(chunks) - 1
+                yield ChangeBatch(mails=self.fetch(chunk), full_resync=first, cursor=str(history_id) if last else None)
+                first = False
+            if page_token is None:
+                return
+
+    # -- incremental ---------------------------------------------------------------------------------------
+    def _incremental(self, start_history_id: str) -> Iterator[ChangeBatch]:
+        history = self.service.users().history()
+        page_token: str | None = None
+        while True:
+            request = history.list(
+                userId="me",
+                startHistoryId=start_history_id,
+                historyTypes=["messageAdded", "messageDeleted"],
+                maxResults=LIST_PAGE_SIZE,
+                pageToken=page_token,
+            )
+            try:
+                page = self.caller.execute(request)
+            except NotFoundError as exc:
+                raise CursorExpiredError(f"Gmail no longer has history since {start_history_id}: full resync") from exc
+            records = page.get("history", [])
+            added: dict[str, None] = {}
+            deleted: dict[str, None] = {}
+            for record in records:
+                for item in record.get("messagesAdded", []):
+                    message = item["message"]
+                    if not SKIPPED_LABELS & set(message.get("labelIds", [])):
+                        added[message["id"]] = None
+                for item in record.get("messagesDeleted", []):
+                    message_id = item["message"]["id"]
+                    added.pop(message_id, None)
+                    deleted[message_id] = None
+            page_token = page.get("nextPageToken")
+            cursor = str(page["historyId"]) if page_token is None or not records else str(records[-1]["id"])
+            yield ChangeBatch(mails=self.fetch(list(added)), deleted_ids=list(deleted), cursor=cursor)
+            if page_token is None:
+                return
+
+    # -- fetching ------------------------------------------------------------------------------------------
+    def fetch(self, message_ids: list[str]) -> list[FetchedMail]:
+        """Fetch messages (format=raw) in batches; retry only the calls that failed; skip ones deleted meanwhile."""
+        found: dict[str, FetchedMail] = {}
+        pending = list(dict.fromkeys(message_ids))
+        stalled = 0
+        while pending:
+            before = len(pending)
+            pending, retry_error = self._fetch_round(pending, found)
+            if not pending:
+                break
+            stalled = 0 if len(pending) < before else stalled + 1
+            assert retry_error is not None
+            if stalled >= self.caller.policy.attempts:
+                raise exhausted(retry_error)
+            if retry_error.retry_after is not None and retry_error.retry_after > self.caller.policy.max_wait:
+                raise exhausted(retry_error)
+            self.caller.sleep(self.caller.policy.delay(stalled + 1, retry_error.retry_after, self.caller.rng))
+        return [found[message_id] for message_id in message_ids if message_id in found]
+
+    def _fetch_round(self, ids: list[str], found: dict[str, FetchedMail]) -> tuple[list[str], RetryableError | None]:
+        """One pass over `ids` in batches; returns the ids to try again and the error that says how long to wait."""
+        retry: list[str] = []
+        worst: RetryableError | None = None
+        for chunk in _chunks(ids, self.batch_size):
+            outcomes: dict[str, Any] = {}
+
+            def collect(request_id: str, response: Any, exception: HttpError | None) -> None:
+                outcomes[request_id] = exception if exception is not None else response
+
+            batch = BatchHttpRequest(callback=collect, batch_uri=self.endpoint + "batch/gmail/v1")
+            for message_id in chunk:
+                batch.add(self.service.users().messages().get(userId="me", id=message_id, format="raw"), request_id=message_id)
+            try:
+                self.caller.guarded(batch.execute)
+            except RetryableError as exc:
+                retry.extend(chunk)
+                worst = _longer_wait(worst, exc)
+                continue
+            for message_id in chunk:
+                outcome = outcomes.get(message_id)
+                if isinstance(outcome, HttpError):
+                    failure = classify(GoogleError.from_http_error(outcome))
+                    if isinstance(failure, NotFoundError):
+                        continue  # deleted since it was listed; its deletion arrives through history
+                    if isinstance(failure, RetryableError):
+                        retry.append(message_id)
+                        worst = _longer_wait(worst, failure)
+                        continue
+                    raise failure
+                if outcome is None:
+                    retry.append(message_id)
+                    worst = _longer_wait(worst, RetryableError("batch answer lacked a part"))
+                    continue
+                mail = self._to_mail(outcome)
+                if mail is not None:
+                    found[message_id] = mail
+        return retry, worst
+
+    def _to_mail(self, message: dict[str, Any]) -> FetchedMail | None:
+        from dealpulse.mail.mime import decode_base64url, parse_rfc822  # lands separately; keep this module importable
+
+        labels = list(message.get("labelIds", []))
+        if SKIPPED_LABELS & set(labels):
+            return None
+        internal = message.get("internalDate")
+        fallback = datetime.fromtimestamp(int(internal) / 1000, UTC) if str(internal or "").isdigit() else None
+        mail = parse_rfc822(
+            decode_base64url(message.get("raw", "")),
+            provider_id=message["id"],
+            thread_id=message.get("threadId", ""),
+            labels=labels,
+            is_sent="SENT" in labels,
+            fallback_date=fallback,
+        )
+        mail.is_sent = is_sent(labels, mail.sender.email if mail.sender else None, self.owner_addresses)
+        return mail
+
+
+def _longer_wait(current: RetryableError | None, new: RetryableError) -> RetryableError:
+    """Keep the failure whose Retry-After is longest (a 429's hint beats a bare 503)."""
+    if current is None or (new.retry_after or 0) > (current.retry_after or 0):
+        return new
+    return current
+
