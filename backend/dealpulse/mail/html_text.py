@@ -95,6 +95,8 @@ class _TextBuilder:
                 continue  # collapse runs of blank lines at the same depth
             prefix = ">" * level
             out.append(f"{prefix} {line}" if prefix and line else prefix + line)
+        while out and not out[-1].strip("> "):
+            out.pop()
         return "\n".join(out).strip("\n")
 
 

@@ -23,6 +23,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SINGLE_BYTE_WESTERN = {"us-ascii", "ascii", "iso8859-1", "latin-1", "cp1252", "iso8859-15"}
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 _WHITESPACE = re.compile(r"\s+")
+_PLAUSIBLE_ADDRESS = re.compile(r"^[^@\s\"<>(),;:]+@[^@\s\"<>(),;:]+\.[^@\s\"<>(),;:.]+$")
 
 
 class MailParseError(ValueError):
@@ -30,13 +31,11 @@ class MailParseError(ValueError):
 
 
 def decode_base64url(data: str) -> bytes:
-    """Decode base64url as Gmail sends it (padding omitted); tolerates whitespace and standard base64."""
+    """Decode base64url as Gmail sends it (padding omitted); tolerates whitespace, padding and standard base64."""
     cleaned = re.sub(r"\s+", "", data).replace("+", "-").replace("/", "_").rstrip("=")
-    cleaned = cleaned[: len(cleaned) - len(cleaned) % 4] if len(cleaned) % 4 == 1 else cleaned
-    try:
-        return base64.urlsafe_b64decode(cleaned + "=" * (-len(cleaned) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise MailParseError(f"not base64url: {exc}") from exc
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", cleaned) or len(cleaned) % 4 == 1:
+        raise MailParseError("not base64url: unexpected characters or length")
+    return base64.urlsafe_b64decode(cleaned + "=" * (-len(cleaned) % 4))
 
 
 def _cp1252_for_invalid_utf8(exc: UnicodeError) -> tuple[str, int]:
@@ -186,13 +185,16 @@ class _Headers:
             return None
 
     def text(self, name: str) -> str:
+        lenient = _WHITESPACE.sub(" ", _decode_words(self.raw(name))).strip()
         header = self._structured(name)
-        if header is not None:
-            try:
-                return _WHITESPACE.sub(" ", str(header)).strip()
-            except Exception:  # same as above: fall back to the lenient decoder
-                pass
-        return _WHITESPACE.sub(" ", _decode_words(self.raw(name))).strip()
+        if header is None:
+            return lenient
+        try:
+            strict = _WHITESPACE.sub(" ", str(header)).strip()
+        except Exception:  # same as above: the lenient decoder's reading stands
+            return lenient
+        # The modern parser turns unknown charsets into U+FFFD; our decoder guesses instead.
+        return lenient if "\ufffd" in strict and "\ufffd" not in lenient else strict
 
     def addresses(self, name: str) -> list[Address]:
         header = self._structured(name)
@@ -207,7 +209,7 @@ class _Headers:
         result: list[Address] = []
         for display_name, addr in pairs:
             addr = addr.strip().strip("<>").lower()
-            if "@" not in addr or addr in seen:
+            if not _PLAUSIBLE_ADDRESS.match(addr) or ".." in addr or addr in seen:
                 continue
             seen.add(addr)
             result.append(Address(email=addr, name=_WHITESPACE.sub(" ", display_name or "").strip().strip('"')))
@@ -250,16 +252,21 @@ def _from_epoch_ms(value: Any) -> datetime | None:
         return None
 
 
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+_BETWEEN_ENCODED_WORDS = re.compile(r"(?<=\?=)\s+(?==\?)")
+
+
 def _decode_words(value: str) -> str:
-    """Decode RFC 2047 encoded words with unknown or wrong charsets tolerated."""
+    """Decode RFC 2047 encoded words one by one; unknown charsets are guessed, undecodable words kept as is."""
+    return _ENCODED_WORD.sub(_decode_word, _BETWEEN_ENCODED_WORDS.sub("", value))
+
+
+def _decode_word(match: re.Match[str]) -> str:
     try:
-        chunks = email.header.decode_header(value)
+        chunks = email.header.decode_header(match.group(0))
     except (email.errors.HeaderParseError, ValueError, binascii.Error):
-        return value
-    decoded = []
-    for chunk, charset in chunks:
-        decoded.append(decode_text(chunk, charset) if isinstance(chunk, bytes) else chunk)
-    return "".join(decoded)
+        return match.group(0)
+    return "".join(decode_text(chunk, charset) if isinstance(chunk, bytes) else chunk for chunk, charset in chunks)
 
 
 def _collect_rfc822(root: Message, content: _Content) -> None:
