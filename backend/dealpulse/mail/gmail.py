@@ -8,13 +8,11 @@ from datetime import UTC, datetime
 from typing import Any, Callable, Iterable, Iterator
 
 from google.oauth2.credentials import Credentials
-from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
 from dealpulse.config import Settings
-from dealpulse.mail.google_api import GoogleApiCaller, GoogleError, NotFoundError, classify, exhausted
-from dealpulse.mail.google_auth import authorized_http
+from dealpulse.mail.google_api import GoogleApiCaller, GoogleError, NotFoundError, build_service, classify, exhausted
 from dealpulse.mail.retry import RetryableError, RetryPolicy
 from dealpulse.mail.types import ChangeBatch, CursorExpiredError, FetchedMail
 
@@ -56,13 +54,7 @@ class GmailConnector:
         self.owner_addresses = {address.lower() for address in owner_addresses}
         self.endpoint = settings.gmail_api_url.rstrip("/") + "/"
         self.caller = GoogleApiCaller(credentials, retry_policy, sleep, rng)
-        self.service = build(
-            "gmail", "v1",
-            http=authorized_http(credentials, timeout),
-            static_discovery=True,
-            cache_discovery=False,
-            client_options={"api_endpoint": self.endpoint},
-        )
+        self.service = build_service("gmail", "v1", credentials, self.endpoint, timeout)
 
     def changes(self, cursor: str | None) -> Iterator[ChangeBatch]:
         """Batches since `cursor` (a history id); None = full sync. Raises CursorExpiredError for a stale cursor."""

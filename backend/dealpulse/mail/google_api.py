@@ -15,9 +15,10 @@ from typing import Any, Callable, TypeVar
 import google.auth.exceptions
 import httplib2
 from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import Resource, build
 from googleapiclient.errors import BatchError, HttpError
 
-from dealpulse.mail.google_auth import ensure_fresh, refresh_error_to_sync_error
+from dealpulse.mail.google_auth import authorized_http, ensure_fresh, refresh_error_to_sync_error
 from dealpulse.mail.retry import RetryableError, RetryPolicy, call_with_retries, parse_retry_after
 from dealpulse.mail.types import AuthRevokedError, ProviderUnavailableError, SyncError, ThrottledError
 
@@ -138,3 +139,14 @@ class GoogleApiCaller:
     def execute(self, request: Any) -> Any:
         """`request.execute()` with retries (requests are re-executable)."""
         return self.call(request.execute)
+
+
+def build_service(name: str, version: str, credentials: Credentials, endpoint: str, timeout: float) -> Resource:
+    """A client from the discovery document packaged with google-api-python-client (no network discovery)."""
+    return build(
+        name, version,
+        http=authorized_http(credentials, timeout),
+        static_discovery=True,
+        cache_discovery=False,
+        client_options={"api_endpoint": endpoint},
+    )

@@ -8,11 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Callable, Iterator
 
 from google.oauth2.credentials import Credentials
-from googleapiclient.discovery import build
 
 from dealpulse.config import Settings
-from dealpulse.mail.google_api import GoneError, GoogleApiCaller
-from dealpulse.mail.google_auth import authorized_http
+from dealpulse.mail.google_api import GoneError, GoogleApiCaller, build_service
 from dealpulse.mail.retry import RetryPolicy
 from dealpulse.mail.types import Address, ChangeBatch, CursorExpiredError, FetchedEvent, SyncError
 
@@ -79,13 +77,7 @@ class GoogleCalendarConnector:
         self.window_days = window_days
         self.now = now
         self.caller = GoogleApiCaller(credentials, retry_policy, sleep, rng)
-        self.service = build(
-            "calendar", "v3",
-            http=authorized_http(credentials, timeout),
-            static_discovery=True,
-            cache_discovery=False,
-            client_options={"api_endpoint": calendar_endpoint(settings)},
-        )
+        self.service = build_service("calendar", "v3", credentials, calendar_endpoint(settings), timeout)
 
     def changes(self, cursor: str | None) -> Iterator[ChangeBatch]:
         """Batches since `cursor` (a sync token); None = full sync of the last `window_days` and the future."""
