@@ -8,9 +8,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, select, update
 
-from ..sentiment.active import ActiveScorers
+from ..runtime import get_database, get_settings
+from ..sentiment.active import ActiveScorers, active_scorers
 from ..sentiment.preprocess import prepare_text
 from ..store import Activity, SentimentScore, utcnow
 from ..store.uow import UnitOfWork
@@ -30,8 +31,15 @@ class ScoringOutcome:
     activity_ids: tuple[int, ...]
 
 
-def score_activities(uow: UnitOfWork, scorers: ActiveScorers, activity_ids: Iterable[int]) -> ScoringOutcome:
+def default_scorers() -> ActiveScorers:
+    """The process's scorers for the configured database and model folder."""
+    settings = get_settings()
+    return active_scorers(settings, get_database(settings))
+
+
+def score_activities(uow: UnitOfWork, activity_ids: Iterable[int], *, scorers: ActiveScorers | None = None) -> ScoringOutcome:
     """Score the emails among `activity_ids` with their organisation's active version (idempotent); commits."""
+    scorers = scorers or default_scorers()
     ids = sorted(set(int(i) for i in activity_ids))
     if not ids:
         return ScoringOutcome(0, (), ())
@@ -95,8 +103,11 @@ def _notify_alerts(uow: UnitOfWork, activity_ids: list[int]) -> None:
     hooks.on_scores_stored(uow, activity_ids)
 
 
-def pending_activity_ids(uow: UnitOfWork, scorers: ActiveScorers, org_id: int | None = None, limit: int = SWEEP_LIMIT) -> list[int]:
+def pending_activity_ids(
+    uow: UnitOfWork, org_id: int | None = None, limit: int = SWEEP_LIMIT, *, scorers: ActiveScorers | None = None
+) -> list[int]:
     """Emails with no score from their organisation's active version (none at all, or only older versions)."""
+    scorers = scorers or default_scorers()
     org_query = select(Activity.org_id).distinct().where(Activity.kind.in_(SCORED_KINDS))
     orgs = [org_id] if org_id is not None else list(uow.s.scalars(org_query))
     pending: list[int] = []
@@ -119,17 +130,23 @@ def pending_activity_ids(uow: UnitOfWork, scorers: ActiveScorers, org_id: int | 
     return pending
 
 
-def score_pending(uow: UnitOfWork, scorers: ActiveScorers, org_id: int | None = None, limit: int = SWEEP_LIMIT) -> ScoringOutcome:
+def score_pending(
+    uow: UnitOfWork, org_id: int | None = None, limit: int = SWEEP_LIMIT, *, scorers: ActiveScorers | None = None
+) -> ScoringOutcome:
     """The periodic sweep: score up to `limit` emails missing a score from the active version; commits."""
-    return score_activities(uow, scorers, pending_activity_ids(uow, scorers, org_id, limit))
+    scorers = scorers or default_scorers()
+    return score_activities(uow, pending_activity_ids(uow, org_id, limit, scorers=scorers), scorers=scorers)
 
 
-def rescore_after_promotion(uow: UnitOfWork, scorers: ActiveScorers, org_id: int | None, batch: int = SWEEP_LIMIT) -> int:
-    """After a promotion or rollback: switch current flags to the new version and score every email lacking it."""
+def rescore_after_promotion(
+    uow: UnitOfWork, org_id: int | None = None, batch: int = SWEEP_LIMIT, *, scorers: ActiveScorers | None = None
+) -> int:
+    """After a promotion or rollback: score every email lacking the new version's score and make those current."""
+    scorers = scorers or default_scorers()
     scorers.forget()
     total = 0
     while True:
-        outcome = score_pending(uow, scorers, org_id, batch)
+        outcome = score_pending(uow, org_id, batch, scorers=scorers)
         total += outcome.scored
         if outcome.scored == 0:
             break
@@ -171,4 +188,3 @@ __all__ = [
     "score_activities",
     "score_pending",
 ]
-_ = or_  # imported for callers composing filters; keeps the public import surface stable

@@ -1,0 +1,286 @@
+"""Fine-tune the base encoder into a three-label tone classifier: deterministic, weighted, full or LoRA."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import torch
+from torch.nn.utils import clip_grad_norm_
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+
+from .base_model import ID2LABEL, LABEL2ID, base_model_path, choose_threads
+from .corpus import LABELS
+from .evaluation import ClassificationMetrics, classification_metrics
+
+METHODS = ("full", "lora")
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    """One passage to learn from; `weight` scales its loss (rater reliability in issue 6, 1.0 for the corpus)."""
+
+    text: str
+    label: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training recipe; every field is recorded in the version's training.json."""
+
+    seed: int = 13
+    method: str = "full"
+    max_epochs: int = 8
+    batch_size: int = 16
+    learning_rate: float = 8e-5
+    lora_learning_rate: float = 8e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_length: int = 128
+    validation_fraction: float = 0.12
+    patience: int = 2
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.1
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """A progress report: called after every optimiser step and after each epoch's validation."""
+
+    epoch: int
+    step: int
+    total_steps: int
+    loss: float
+    validation_f1: float | None = None
+
+    @property
+    def fraction(self) -> float:
+        """Share of the planned steps done, 0..1."""
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 1.0
+
+
+ProgressCallback = Callable[[TrainingProgress], None]
+
+
+@dataclass
+class TrainedClassifier:
+    """A trained model (plain, LoRA merged in), its tokenizer, and what happened during training."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    summary: dict = field(default_factory=dict)
+
+    def save(self, directory: Path) -> None:
+        """Write weights (model.safetensors), config with label maps, and the tokenizer into `directory`."""
+        self.model.save_pretrained(directory, safe_serialization=True)
+        self.tokenizer.save_pretrained(directory)
+
+
+def split_validation(
+    examples: Sequence[TrainingExample], fraction: float, seed: int
+) -> tuple[list[TrainingExample], list[TrainingExample]]:
+    """Carve a stratified validation slice out of the training examples (deterministic for a seed)."""
+    rng = random.Random(seed)
+    train: list[TrainingExample] = []
+    validation: list[TrainingExample] = []
+    for label in LABELS:
+        group = [e for e in examples if e.label == label]
+        rng.shuffle(group)
+        cut = int(round(len(group) * fraction)) if len(group) >= 5 else 0
+        validation.extend(group[:cut])
+        train.extend(group[cut:])
+    return train, validation
+
+
+def length_bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Indices grouped into batches of similar length (less padding), in a seeded random order."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    pool = batch_size * 8
+    batches: list[list[int]] = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+@contextmanager
+def deterministic_torch(seed: int, threads: int) -> Iterator[torch.device]:
+    """Seed torch, pin the thread count and (on CPU) require deterministic kernels; restore on exit."""
+    previous_threads = torch.get_num_threads()
+    previous_deterministic = torch.are_deterministic_algorithms_enabled()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(seed)
+    torch.set_num_threads(choose_threads(threads))
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+    try:
+        yield device
+    finally:
+        torch.use_deterministic_algorithms(previous_deterministic)
+        torch.set_num_threads(previous_threads)
+
+
+def load_base_classifier(base_path: Path | None = None) -> tuple[torch.nn.Module, object]:
+    """The base encoder with a fresh three-label head, and its tokenizer, from local files only."""
+    path = base_path or base_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=len(LABELS), id2label=ID2LABEL, label2id=LABEL2ID, local_files_only=True
+    )
+    return model, tokenizer
+
+
+def _with_lora(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    lora = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=["query", "key", "value", "dense"],
+    )
+    return get_peft_model(model, lora)
+
+
+def _encode(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+
+
+def _pad(tokenizer, ids: list[list[int]], device: torch.device) -> dict[str, torch.Tensor]:
+    batch = tokenizer.pad({"input_ids": ids}, return_tensors="pt")
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+@torch.inference_mode()
+def predict_labels(
+    model: torch.nn.Module, tokenizer, texts: Sequence[str], max_length: int = 128, batch_size: int = 64
+) -> list[str]:
+    """Argmax labels for `texts` (length-sorted batches, dynamic padding); used for validation and eval."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    encoded = _encode(tokenizer, texts, max_length)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    predictions: list[str] = [""] * len(encoded)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        logits = model(**_pad(tokenizer, [encoded[i] for i in chunk], device)).logits
+        for index, label_id in zip(chunk, logits.argmax(dim=-1).tolist()):
+            predictions[index] = LABELS[label_id]
+    model.train(was_training)
+    return predictions
+
+
+def evaluate_classifier(model: torch.nn.Module, tokenizer, examples: Sequence, max_length: int = 128) -> ClassificationMetrics:
+    """Macro-F1, per-class F1 and confusion matrix of the model on labelled passages (anything with .text/.label)."""
+    predicted = predict_labels(model, tokenizer, [e.text for e in examples], max_length)
+    return classification_metrics([e.label for e in examples], predicted)
+
+
+def train_classifier(
+    examples: Sequence[TrainingExample],
+    config: TrainConfig = TrainConfig(),
+    *,
+    validation: Sequence[TrainingExample] | None = None,
+    progress: ProgressCallback | None = None,
+    base_path: Path | None = None,
+) -> TrainedClassifier:
+    """Fine-tune the base encoder on weighted examples; early-stop on `validation` (default: a slice of them)."""
+    _check_examples(examples)
+    if validation is None:
+        train_set, validation_set = split_validation(examples, config.validation_fraction, config.seed)
+    else:
+        train_set, validation_set = list(examples), list(validation)
+    started = time.perf_counter()
+    with deterministic_torch(config.seed, config.threads) as device:
+        model, tokenizer = load_base_classifier(base_path)
+        if config.method == "lora":
+            model = _with_lora(model, config)
+        model.to(device)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        learning_rate = config.lora_learning_rate if config.method == "lora" else config.learning_rate
+        optimizer = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=config.weight_decay)
+        encoded = _encode(tokenizer, [e.text for e in train_set], config.max_length)
+        labels = torch.tensor([LABEL2ID[e.label] for e in train_set])
+        weights = torch.tensor([float(e.weight) for e in train_set])
+        rng = random.Random(config.seed)
+        steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+        total_steps = steps_per_epoch * config.max_epochs
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(total_steps * config.warmup_ratio), total_steps)
+        loss_fn = torch.nn.CrossEntropyLoss(reduction="none")
+        best_f1, best_state, best_epoch, stale, step = -1.0, None, 0, 0, 0
+        history: list[dict] = []
+        for epoch in range(1, config.max_epochs + 1):
+            model.train()
+            epoch_loss = 0.0
+            for batch in length_bucketed_batches([len(x) for x in encoded], config.batch_size, rng):
+                inputs = _pad(tokenizer, [encoded[i] for i in batch], device)
+                logits = model(**inputs).logits
+                per_example = loss_fn(logits, labels[batch].to(device)) * weights[batch].to(device)
+                loss = per_example.sum() / weights[batch].sum().clamp_min(1e-8).to(device)
+                loss.backward()
+                clip_grad_norm_(trainable, 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                epoch_loss += loss.item()
+                if progress:
+                    progress(TrainingProgress(epoch, step, total_steps, loss.item()))
+            validation_f1 = (
+                evaluate_classifier(model, tokenizer, validation_set, config.max_length).macro_f1 if validation_set else 0.0
+            )
+            history.append({"epoch": epoch, "loss": round(epoch_loss / steps_per_epoch, 4), "validation_f1": validation_f1})
+            if progress:
+                progress(TrainingProgress(epoch, step, total_steps, epoch_loss / steps_per_epoch, validation_f1))
+            if validation_f1 > best_f1:
+                best_f1, best_epoch, stale = validation_f1, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
+                if stale >= config.patience:
+                    break
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        trainable_count = sum(p.numel() for p in trainable)
+        if config.method == "lora":
+            model = model.merge_and_unload()
+        model.to("cpu").eval()
+    summary = {
+        "config": asdict(config),
+        "device": device.type,
+        "train_examples": len(train_set),
+        "validation_examples": len(validation_set),
+        "trainable_parameters": trainable_count,
+        "epochs_run": len(history),
+        "best_epoch": best_epoch,
+        "best_validation_f1": best_f1,
+        "history": history,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return TrainedClassifier(model=model, tokenizer=tokenizer, summary=summary)
+
+
+def _check_examples(examples: Sequence[TrainingExample]) -> None:
+    if not examples:
+        raise ValueError("no training examples")
+    for number, example in enumerate(examples, start=1):
+        if example.label not in LABEL2ID:
+            raise ValueError(f"example {number}: unknown label {example.label!r}")
+        if not (example.weight >= 0 and math.isfinite(example.weight)):
+            raise ValueError(f"example {number}: weight must be a finite number >= 0")
