@@ -74,6 +74,8 @@ _VALEDICTION = re.compile(
 )
 _SIGNATURE_MAX_LINES = 10  # a closing followed by more lines than this is probably not a signature
 _NAME_LINE = re.compile(r"^\s*[-–—~]?\s*(?:Dr\.\s+)?[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,2}\s*$")
+_DASHES = ("-", "–", "—", "~")
+_LIST_BULLETS = ("-", "*", "•", "–")  # "- Karen" signs a message, but not at the end of a "- item" list
 _SHORT_CLOSING = re.compile(r"^\s*[\w'’ ]{2,30},\s*$")
 _DISCLAIMER = re.compile(
     r"^\s*(?:"
@@ -205,7 +207,9 @@ def _trailing_name_block(lines: list[str], content: list[int], first: int) -> in
     if _NAME_LINE.match(lines[last]):
         if previous == last - 1 and previous != first and _SHORT_CLOSING.match(lines[previous]):
             return previous
-        if previous < last - 1 or lines[last].lstrip().startswith(("-", "–", "—", "~")):
+        if lines[last].lstrip().startswith(_DASHES):
+            return len(lines) if lines[previous].lstrip().startswith(_LIST_BULLETS) else last
+        if previous < last - 1 or lines[previous].rstrip().endswith((".", "!", "?")):
             return last
     block_start = _paragraph_start(lines, last)
     block = [line for line in lines[block_start : last + 1] if line.strip()]
