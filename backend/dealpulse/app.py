@@ -17,6 +17,7 @@ from .web.problems import register_error_handlers
 # "module:attribute" of each blueprint; a module may also define `init_app(app)` (verifiers, hooks).
 BLUEPRINTS: list[str] = [
     "dealpulse.web.api:bp",
+    "dealpulse.web.sentiment_api:bp",
 ]
 
 CONTENT_SECURITY_POLICY = (

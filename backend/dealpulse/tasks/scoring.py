@@ -5,7 +5,7 @@ from __future__ import annotations
 from huey import crontab
 
 from ..runtime import get_database
-from ..services.scoring import SWEEP_LIMIT, score_activities, score_pending
+from ..services.scoring import SWEEP_LIMIT, rescore_after_promotion, score_activities, score_pending
 from . import huey
 
 BATCH = 64
@@ -27,3 +27,10 @@ def sweep_unscored_activities() -> int:
     """Score anything missing a score from its organisation's active version (after promotions, missed tasks)."""
     with get_database().uow() as uow:
         return score_pending(uow, limit=SWEEP_LIMIT).scored
+
+
+@huey.task()
+def rescore_for_org(org_id: int | None) -> int:
+    """After a promotion or rollback: score every email of the organisation (all, for None) with the new version."""
+    with get_database().uow() as uow:
+        return rescore_after_promotion(uow, org_id)

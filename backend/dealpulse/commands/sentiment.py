@@ -1,0 +1,288 @@
+"""Tone commands: `score`, `train --from-seed`, `models list|promote|rollback`, `bench scoring`."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import runtime
+from ..config import PROJECT_ROOT, Settings
+from ..store import Organisation
+from ..store.database import Database
+from .core import fail, load_settings
+
+SCORE_CHUNK = 64
+org_option = click.option("--org", "org", default=None, help="organisation id or exact name (default: the global seed version)")
+
+
+def ready_database(settings: Settings) -> Database:
+    """The configured database; an SQLite file is migrated on the spot so first use just works."""
+    db = runtime.get_database(settings)
+    if settings.is_sqlite:
+        db.upgrade()
+    return db
+
+
+def resolve_org(db: Database, org: str | None) -> int | None:
+    """The organisation id named by --org (an id or an exact name), or None."""
+    if org is None:
+        return None
+    try:
+        with db.uow() as uow:
+            query = select(Organisation.id).where(
+                Organisation.id == int(org) if org.isdigit() else Organisation.name == org
+            )
+            found = uow.s.scalar(query)
+    except SQLAlchemyError as exc:
+        fail(f"cannot read organisations ({exc.__class__.__name__}); run `dealpulse db upgrade`")
+    if found is None:
+        fail(f"--org {org!r}: no such organisation (give its id or exact name)")
+    return found
+
+
+def _progress(total: int, description: str, unit: str):  # noqa: ANN202 - tqdm instance
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, unit=unit, disable=not sys.stderr.isatty(), file=sys.stderr)
+
+
+# ---------------------------------------------------------------- score
+
+
+def read_score_input(path: Path) -> list[tuple[Any, str]]:
+    """Every `{"id", "text"}` line of a JSONL file; a bad line stops everything with its line number."""
+    items: list[tuple[Any, str]] = []
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror}")
+    with handle:
+        try:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                items.append(_parse_score_line(line, path, number))
+        except UnicodeDecodeError:
+            fail(f"{path}: not UTF-8 text")
+    return items
+
+
+def _parse_score_line(line: str, path: Path, number: int) -> tuple[Any, str]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        fail(f"{path}:{number}: not valid JSON ({exc.msg})")
+    if not isinstance(record, dict):
+        fail(f"{path}:{number}: expected a JSON object with \"id\" and \"text\"")
+    if "id" not in record or isinstance(record["id"], (dict, list)) or record["id"] is None:
+        fail(f"{path}:{number}: \"id\" must be a string or a number")
+    if not isinstance(record.get("text"), str):
+        fail(f"{path}:{number}: \"text\" must be a string")
+    return record["id"], record["text"]
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@click.command("score")
+@click.option("--input", "input_path", required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--output", "output_path", required=True, type=click.Path(path_type=Path, dir_okay=False))
+@org_option
+def score_command(input_path: Path, output_path: Path, org: str | None) -> None:
+    """Score emails: each input line {"id", "text"} gives an output line {"id", "label", "score", "model_version"}."""
+    from ..sentiment.active import active_scorers
+
+    items = read_score_input(input_path)
+    settings = load_settings()
+    db = ready_database(settings)
+    scorer = active_scorers(settings, db).for_org(resolve_org(db, org))
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=output_path.parent, delete=False, suffix=".part")
+    try:
+        with handle, _progress(len(items), "scoring", "email") as bar:
+            for chunk in _chunks(items, SCORE_CHUNK):
+                for (item_id, _), result in zip(chunk, scorer.score_texts([text for _, text in chunk])):
+                    record = {"id": item_id, "label": result.label, "score": result.score, "model_version": result.model_version}
+                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                bar.update(len(chunk))
+        os.replace(handle.name, output_path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    click.echo(f"scored {len(items)} emails with {scorer.version} -> {output_path}", err=True)
+
+
+# ---------------------------------------------------------------- train
+
+
+def metrics_table(metrics: dict) -> str:
+    """A plain-text table of eval metrics (macro-F1, per-class F1, accuracy, confusion matrix)."""
+    lines = [f"{'metric':<22}{'value':>8}", f"{'macro-F1':<22}{metrics['macro_f1']:>8.4f}", f"{'accuracy':<22}{metrics['accuracy']:>8.4f}"]
+    lines += [f"{'F1 ' + label:<22}{value:>8.4f}" for label, value in metrics["per_class_f1"].items()]
+    lines.append("confusion (rows gold, columns predicted: negative neutral positive)")
+    lines += ["  " + " ".join(f"{v:>5}" for v in row) for row in metrics["confusion"]]
+    return "\n".join(lines)
+
+
+@click.command("train")
+@click.option("--from-seed", "from_seed", is_flag=True, help="build the default version from the base package and the seed corpus")
+def train_command(from_seed: bool) -> None:
+    """Train a tone model version (`--from-seed`: the default version from the team's corpus)."""
+    from ..sentiment.registry import active_row, read_json
+    from ..sentiment.seed import build_seed_version
+
+    if not from_seed:
+        fail("say what to train from: --from-seed (training on ratings is `dealpulse train --org ...` once ratings exist)")
+    settings = load_settings()
+    db = ready_database(settings)
+    bar = _progress(0, "training", "step")
+
+    def report(progress) -> None:  # noqa: ANN001
+        bar.total = progress.total_steps
+        bar.n = progress.step
+        postfix = {"epoch": progress.epoch, "loss": f"{progress.loss:.3f}"}
+        if progress.validation_f1 is not None:
+            postfix["val_f1"] = f"{progress.validation_f1:.3f}"
+        bar.set_postfix(postfix)
+        bar.refresh()
+
+    with bar:
+        build = build_seed_version(settings, db, progress=report)
+    seconds = read_json(build.path, "training.json").get("summary", {}).get("seconds")
+    click.echo(f"version  {build.version}  ({'trained in ' + str(seconds) + ' s' if build.trained else 'already built, reused'})")
+    click.echo(f"folder   {build.path}")
+    click.echo(metrics_table(build.metrics["seed_eval"]))
+    with db.uow() as uow:
+        active = active_row(uow, None)
+        active_name = active.version if active else None
+    if active_name == build.version:
+        click.echo(f"status   active{' (first seed version)' if build.activated else ''}")
+    else:
+        click.echo(f"status   candidate; {active_name} stays active (`dealpulse models promote {build.version}` to switch)")
+
+
+# ---------------------------------------------------------------- models
+
+
+@click.group("models")
+def models_group() -> None:
+    """Tone model versions: list, promote, roll back."""
+
+
+@models_group.command("list")
+@org_option
+def models_list(org: str | None) -> None:
+    """List versions (the organisation's and the global ones), newest first."""
+    from ..sentiment.registry import active_version, list_versions
+
+    settings = load_settings()
+    db = ready_database(settings)
+    org_id = resolve_org(db, org)
+    with db.uow() as uow:
+        rows = list_versions(uow, org_id)
+        in_use = active_version(uow, org_id)
+        click.echo(f"{'':2}{'version':<36}{'scope':<8}{'status':<10}{'method':<14}{'seed-F1':>8}  created")
+        for row in rows:
+            f1 = (row.metrics or {}).get("seed_eval", {}).get("macro_f1")
+            marker = "* " if in_use is not None and row.id == in_use.id else "  "
+            scope = "global" if row.org_id is None else f"org {row.org_id}"
+            f1_text = f"{f1:.4f}" if isinstance(f1, (int, float)) else "-"
+            click.echo(f"{marker}{row.version:<36}{scope:<8}{row.status:<10}{row.method:<14}{f1_text:>8}  {row.created_at:%Y-%m-%d %H:%M}")
+        if not rows:
+            click.echo("no versions yet: `dealpulse train --from-seed` builds the default one")
+
+
+def _after_switch(settings: Settings, org_id: int | None) -> None:
+    from ..tasks.scoring import rescore_for_org
+
+    rescore_for_org(org_id)
+    click.echo("re-score sweep queued; running processes switch within seconds")
+
+
+@models_group.command("promote")
+@click.argument("version")
+@org_option
+def models_promote(version: str, org: str | None) -> None:
+    """Make VERSION the active version (of --org, or the global default)."""
+    from ..sentiment.registry import RegistryError, promote
+
+    settings = load_settings()
+    db = ready_database(settings)
+    org_id = resolve_org(db, org)
+    with db.uow() as uow:
+        try:
+            row = promote(uow, settings.model_dir, org_id, version, reason="promoted from the command line")
+        except RegistryError as exc:
+            fail(str(exc))
+        uow.commit()
+        click.echo(f"active: {row.version}")
+    _after_switch(settings, org_id)
+
+
+@models_group.command("rollback")
+@org_option
+def models_rollback(org: str | None) -> None:
+    """Reject the active version and restore the one active before it."""
+    from ..sentiment.registry import RegistryError, rollback
+
+    settings = load_settings()
+    db = ready_database(settings)
+    org_id = resolve_org(db, org)
+    with db.uow() as uow:
+        try:
+            row = rollback(uow, org_id)
+        except RegistryError as exc:
+            fail(str(exc))
+        uow.commit()
+        click.echo(f"active: {row.version if row else 'none'}")
+    _after_switch(settings, org_id)
+
+
+# ---------------------------------------------------------------- bench
+
+
+def _load_bench(name: str):  # noqa: ANN202 - a module
+    path = PROJECT_ROOT / "bench" / f"bench_{name}.py"
+    if not path.is_file():
+        fail(f"{path} is missing (benchmarks run from a source checkout)")
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+@click.command("scoring")
+@click.option("--emails", default=2000, show_default=True, type=int, help="realistic emails to score")
+@click.option("--baseline-emails", default=300, show_default=True, type=int, help="emails timed through the naive pipeline")
+def bench_scoring(emails: int, baseline_emails: int) -> None:
+    """Naive transformers pipeline vs our scorer: throughput, single-email latency, macro-F1."""
+    settings = load_settings()
+    _load_bench("scoring").main(settings, ready_database(settings), emails=emails, baseline_emails=baseline_emails)
+
+
+def register(group: click.Group) -> None:
+    """Add the tone subcommands to the root group (and `scoring` to the `bench` group, creating it if needed)."""
+    for command in (score_command, train_command, models_group):
+        group.add_command(command)
+    bench = group.commands.get("bench")
+    if bench is None:
+
+        @click.group("bench")
+        def bench_group() -> None:
+            """Benchmarks that print a table and write JSON under var/bench/."""
+
+        bench = bench_group
+        group.add_command(bench)
+    bench.add_command(bench_scoring)
