@@ -1,0 +1,394 @@
+"""GraphConnector and msal against the local Microsoft stand-in over TLS: tokens, delta paging, faults, push."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from dealpulse.config import Settings
+from dealpulse.mail.graph import GraphConnector, dump_cursor, parse_cursor
+from dealpulse.mail.ms_auth import GRAPH_SCOPES, MsalTokenProvider, acquire_access_token, build_msal_app
+from dealpulse.mail.retry import RetryPolicy
+from dealpulse.mail.types import AuthRevokedError, ChangeBatch, CursorExpiredError, ThrottledError
+from dealpulse.standins.faults import FaultPlan
+from dealpulse.standins.microsoft import MicrosoftStandIn
+
+OWNER = "rep@contoso.example"
+START = datetime(2026, 10, 1, 9, 0, tzinfo=timezone.utc)
+
+
+class Sleeps(list):
+    """A fake sleep that records the delays instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def ms() -> Iterator[MicrosoftStandIn]:
+    with MicrosoftStandIn(users=[OWNER]) as standin:
+        yield standin
+
+
+@pytest.fixture
+def settings(ms: MicrosoftStandIn, tmp_path: Path) -> Settings:
+    return Settings.from_env({}, env="test", var_dir=tmp_path, **ms.settings_overrides())
+
+
+def connect(ms: MicrosoftStandIn, settings: Settings, sleeps: Sleeps | None = None, **options) -> GraphConnector:
+    provider = MsalTokenProvider(build_msal_app(settings), ms.issue_refresh_token(OWNER))
+    options.setdefault("page_size", 7)
+    options.setdefault("clock", lambda: START + timedelta(days=30))
+    return GraphConnector(settings, provider, {OWNER}, sleep=sleeps if sleeps is not None else Sleeps(), **options)
+
+
+def add_inbox(ms: MicrosoftStandIn, count: int, first: int = 0) -> list[str]:
+    return [
+        ms.add_message(
+            OWNER, from_=f"Buyer {n} <buyer{n}@acme.example>", to=[OWNER], cc=["Boss <boss@acme.example>"],
+            subject=f"Question {n}", body_html=f"<p>Hello,</p><p>question <b>{n}</b> about the quote.</p>",
+            sent_at=START + timedelta(minutes=n), internet_message_id=f"q{n}@acme.example",
+        )
+        for n in range(first, first + count)
+    ]
+
+
+def add_sent(ms: MicrosoftStandIn, count: int, first: int = 0) -> list[str]:
+    return [
+        ms.add_message(
+            OWNER, folder="sentitems", to=[f"buyer{n}@acme.example"], subject=f"Re: Question {n}",
+            body_text=f"Answer {n}.", sent_at=START + timedelta(hours=1, minutes=n),
+        )
+        for n in range(first, first + count)
+    ]
+
+
+def final_cursor(batches: Iterable[ChangeBatch]) -> str:
+    cursors = [b.cursor for b in batches if b.cursor]
+    assert cursors, "the sync never reached a deltaLink"
+    return cursors[-1]
+
+
+def mail_ids(batches: Iterable[ChangeBatch]) -> list[str]:
+    return [mail.provider_id for batch in batches for mail in batch.mails]
+
+
+# -- msal ---------------------------------------------------------------------------------------------------
+def test_refresh_token_gives_an_access_token_graph_accepts_and_a_rotated_refresh_token(ms, settings):
+    refresh_token = ms.issue_refresh_token(OWNER)
+    access_token, new_refresh_token = acquire_access_token(build_msal_app(settings), refresh_token, GRAPH_SCOPES)
+
+    session = requests.Session()
+    session.trust_env = False
+    me = session.get(ms.graph_url + "me", headers={"Authorization": f"Bearer {access_token}"}, verify=ms.ca_file)
+    assert me.status_code == 200
+    assert me.json()["userPrincipalName"] == OWNER
+    assert new_refresh_token and new_refresh_token != refresh_token
+    assert [r.grant_type for r in ms.token_requests] == ["refresh_token"]
+
+
+def test_token_provider_hands_over_each_rotated_refresh_token(ms, settings):
+    stored: list[str] = []
+    provider = MsalTokenProvider(build_msal_app(settings), ms.issue_refresh_token(OWNER), on_refresh_token=stored.append)
+
+    first = provider()
+    assert provider() == first  # cached until close to expiry
+    provider(force_refresh=True)
+
+    assert len(stored) == 2 and stored[-1] == provider.refresh_token
+    assert len(ms.token_requests) == 2
+
+
+def test_revoked_refresh_token_raises_auth_revoked(ms, settings):
+    refresh_token = ms.issue_refresh_token(OWNER)
+    ms.revoke_user(OWNER)
+    with pytest.raises(AuthRevokedError, match="invalid_grant"):
+        acquire_access_token(build_msal_app(settings), refresh_token)
+
+
+def test_msal_ignores_the_environment_ca_bundle(ms, settings, monkeypatch):
+    # REQUESTS_CA_BUNDLE points at the system store, which does not know the stand-in's CA.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    token, _ = acquire_access_token(build_msal_app(settings), ms.issue_refresh_token(OWNER))
+    assert token
+
+
+# -- delta ------------------------------------------------------------------------------------------------
+def test_full_sync_of_120_messages_across_pages_gets_each_once(ms, settings):
+    inbox, sent = add_inbox(ms, 100), add_sent(ms, 20)
+
+    batches = list(connect(ms, settings).changes(None))
+
+    ids = mail_ids(batches)
+    assert Counter(ids) == Counter(inbox + sent)  # immutable ids: the connector asked for them
+    assert len(batches) > 120 // 7  # many pages, empty ones among them on the server side
+    assert batches[0].full_resync
+    mails = {m.provider_id: m for b in batches for m in b.mails}
+    first = mails[inbox[0]]
+    assert first.message_id == "q0@acme.example"
+    assert first.sender.email == "buyer0@acme.example" and [a.email for a in first.cc] == ["boss@acme.example"]
+    assert "question 0 about the quote" in " ".join(first.body_text.split()) and "<b>" in first.body_html
+    assert first.labels == ["inbox"] and not first.is_sent
+    assert all(mails[i].is_sent and mails[i].labels == ["sentitems"] for i in sent)
+    assert first.sent_at == START and first.sent_at.tzinfo is not None
+    cursor = parse_cursor(final_cursor(batches))
+    assert all("$deltatoken=" in cursor[stream] for stream in ("inbox", "sentitems", "calendar"))
+
+
+def test_incremental_sync_returns_only_new_messages(ms, settings):
+    add_inbox(ms, 30)
+    add_sent(ms, 5)
+    connector = connect(ms, settings)
+    cursor = final_cursor(list(connector.changes(None)))
+
+    new_inbox, new_sent = add_inbox(ms, 3, first=100), add_sent(ms, 1, first=100)
+    batches = list(connector.changes(cursor))
+
+    assert sorted(mail_ids(batches)) == sorted(new_inbox + new_sent)
+    assert not any(b.full_resync for b in batches)
+    assert mail_ids(connector.changes(final_cursor(batches))) == []
+
+
+def test_deleted_and_moved_messages_come_back_as_deleted_ids(ms, settings):
+    inbox = add_inbox(ms, 10)
+    connector = connect(ms, settings)
+    cursor = final_cursor(list(connector.changes(None)))
+
+    ms.delete_message(OWNER, inbox[0])
+    ms.move_message(OWNER, inbox[1], "deleteditems")
+    batches = list(connector.changes(cursor))
+
+    assert sorted(i for b in batches for i in b.deleted_ids) == sorted(inbox[:2])
+    assert mail_ids(batches) == []
+
+
+def test_expired_delta_token_raises_cursor_expired_and_a_full_sync_recovers(ms, settings):
+    inbox = add_inbox(ms, 12)
+    connector = connect(ms, settings)
+    cursor = final_cursor(list(connector.changes(None)))
+    ms.expire_delta_tokens()
+
+    with pytest.raises(CursorExpiredError) as caught:
+        list(connector.changes(cursor))
+    assert caught.value.restart_url.startswith(ms.graph_url + "me/mailFolders/inbox/messages/delta")
+    assert caught.value.stream == "inbox"
+
+    batches = list(connector.changes(None))
+    assert Counter(mail_ids(batches)) == Counter(inbox)
+
+
+def test_sync_state_not_found_is_also_an_expired_cursor(ms, settings):
+    add_inbox(ms, 3)
+    connector = connect(ms, settings)
+    cursor = final_cursor(list(connector.changes(None)))
+    ms.expire_delta_tokens(style="sync_state_not_found")
+    with pytest.raises(CursorExpiredError):
+        list(connector.changes(cursor))
+
+
+def test_calendar_view_delta_maps_events_cancellations_and_deletions(ms, settings):
+    now = START + timedelta(days=30)
+    demo = ms.add_event(OWNER, subject="Demo with Acme", start=now + timedelta(days=2), end=now + timedelta(days=2, hours=1),
+                        attendees=["Buyer One <buyer1@acme.example>", {"address": "cfo@acme.example", "response": "accepted"}],
+                        location="Teams", body_text="Agenda: pricing")
+    review = ms.add_event(OWNER, subject="Review", start=now - timedelta(days=3), attendees=["buyer2@acme.example"])
+    ms.add_event(OWNER, subject="Far away", start=now + timedelta(days=400))
+    connector = connect(ms, settings)
+
+    batches = list(connector.changes(None))
+    events = {e.provider_id: e for b in batches for e in b.events}
+    assert set(events) == {demo, review}
+    event = events[demo]
+    assert event.subject == "Demo with Acme" and event.location == "Teams" and event.description == "Agenda: pricing"
+    assert event.start == (now + timedelta(days=2)).replace(microsecond=0) and event.end - event.start == timedelta(hours=1)
+    assert event.organizer.email == OWNER
+    assert [a.email for a in event.attendees] == ["buyer1@acme.example", "cfo@acme.example"]
+    assert event.ical_uid
+
+    ms.cancel_event(OWNER, demo)
+    ms.delete_event(OWNER, review)
+    later = list(connector.changes(final_cursor(batches)))
+    assert [e.cancelled for b in later for e in b.events] == [True]
+    assert [i for b in later for i in b.deleted_ids] == [review]
+
+
+def test_a_sync_killed_midway_resumes_only_the_unfinished_stream(ms, settings):
+    inbox, sent = add_inbox(ms, 10), add_sent(ms, 15)
+    connector = connect(ms, settings, page_size=5)
+    stored = None
+    batches = connector.changes(None)
+    for batch in batches:
+        if batch.cursor:
+            stored = batch.cursor  # committed with the batch
+        if stored and batch.mails and batch.mails[0].is_sent:
+            break  # killed during sent items
+    batches.close()
+    progress = parse_cursor(stored)
+    assert progress["inbox"] and progress["sentitems"] is None and progress["calendar"] is None
+
+    newer = add_inbox(ms, 1, first=50)
+    resumed = list(connect(ms, settings, page_size=5).changes(stored))
+
+    resumed_ids = mail_ids(resumed)
+    assert [i for i in resumed_ids if i in inbox or i in newer] == newer
+    assert Counter(i for i in resumed_ids if i not in newer) == Counter(sent)
+
+
+def test_bad_cursors_ask_for_a_full_sync(ms, settings):
+    connector = connect(ms, settings)
+    for bad in ("not json", json.dumps({"v": 99}), dump_cursor({"inbox": "javascript:alert(1)"})):
+        with pytest.raises(CursorExpiredError):
+            connector.changes(bad)
+
+
+# -- failures ---------------------------------------------------------------------------------------------
+def test_twenty_percent_mixed_faults_still_yield_every_message_exactly_once(ms, settings):
+    inbox, sent = add_inbox(ms, 100), add_sent(ms, 20)
+    plan = FaultPlan(0.2, kinds=("429", "500", "503", "drop"), seed=11, retry_after=1)
+    ms.faults = plan
+    sleeps = Sleeps()
+
+    batches = list(connect(ms, settings, sleeps, retry_policy=RetryPolicy(attempts=8)).changes(None))
+
+    assert Counter(mail_ids(batches)) == Counter(inbox + sent)
+    assert plan.count() >= 5 and plan.count("drop") >= 1 and plan.count("429") >= 1
+    assert len(sleeps) == plan.count()
+
+
+def test_retry_after_is_honoured(ms, settings):
+    inbox = add_inbox(ms, 3)
+    ms.faults = FaultPlan()
+    ms.faults.once("/messages/delta", status=429, retry_after=7)
+    ms.faults.once("/calendarView/delta", status=503, retry_after=2)
+    sleeps = Sleeps()
+
+    batches = list(connect(ms, settings, sleeps).changes(None))
+
+    assert sleeps == [7.0, 2.0]
+    assert sorted(mail_ids(batches)) == sorted(inbox)
+
+
+def test_a_long_retry_after_pauses_the_mailbox_instead_of_sleeping(ms, settings):
+    add_inbox(ms, 3)
+    ms.faults = FaultPlan()
+    ms.faults.once("/messages/delta", status=429, retry_after=600)
+    sleeps = Sleeps()
+    with pytest.raises(ThrottledError) as caught:
+        list(connect(ms, settings, sleeps).changes(None))
+    assert caught.value.retry_after == 600 and sleeps == []
+
+
+def test_a_rejected_access_token_is_refreshed_once(ms, settings):
+    inbox = add_inbox(ms, 3)
+    connector = connect(ms, settings)
+    connector.token_provider()  # an access token is cached
+    ms.invalidate_access_tokens(OWNER)
+
+    batches = list(connector.changes(None))
+
+    assert sorted(mail_ids(batches)) == sorted(inbox)
+    assert [r.grant_type for r in ms.token_requests] == ["refresh_token", "refresh_token"]
+
+
+def test_revoked_consent_during_sync_raises_auth_revoked_without_retrying_forever(ms, settings):
+    add_inbox(ms, 3)
+    connector = connect(ms, settings)
+    connector.token_provider()
+    ms.revoke_user(OWNER)
+
+    with pytest.raises(AuthRevokedError):
+        list(connector.changes(None))
+    assert len(ms.token_requests) == 2
+
+
+# -- subscriptions ----------------------------------------------------------------------------------------
+class Receiver:
+    """A tiny notification endpoint: echoes validation tokens (unless told not to) and queues notifications."""
+
+    def __init__(self, echo: bool = True):
+        self.echo = echo
+        self.notifications: queue.Queue = queue.Queue()
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/push/graph"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @Request.application
+    def app(self, request: Request) -> Response:
+        token = parse_qs(request.query_string.decode()).get("validationToken")
+        if token:
+            if not self.echo:
+                return Response("nope", status=400)
+            return Response(token[0], mimetype="text/plain")
+        self.notifications.put(request.get_json())
+        return Response(status=202)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with_echo = Receiver()
+    with_echo.thread.start()
+    yield with_echo
+    with_echo.server.shutdown()
+    with_echo.server.server_close()
+
+
+def graph_session(ms: MicrosoftStandIn, settings: Settings) -> requests.Session:
+    token, _ = acquire_access_token(build_msal_app(settings), ms.issue_refresh_token(OWNER))
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = ms.ca_file
+    session.headers["Authorization"] = f"Bearer {token}"
+    return session
+
+
+def test_subscription_creation_performs_the_validation_handshake(ms, settings, receiver):
+    session = graph_session(ms, settings)
+    expires = (datetime.now(timezone.utc) + timedelta(days=2)).isoformat()
+    created = session.post(ms.graph_url + "subscriptions", json={
+        "changeType": "created,updated,deleted", "notificationUrl": receiver.url,
+        "resource": "me/mailFolders('inbox')/messages", "expirationDateTime": expires, "clientState": "s3cret",
+    })
+
+    assert created.status_code == 201, created.text
+    assert [v.echoed for v in ms.validations] == [True]
+    assert " " in ms.validations[0].token  # a token that must be URL-decoded, as Graph's are
+    subscription = created.json()
+
+    message_id = add_inbox(ms, 1)[0]
+    assert ms.notify(subscription["id"], change_type="created", resource_id=message_id) == 202
+    notification = receiver.notifications.get(timeout=10)["value"][0]
+    assert notification["clientState"] == "s3cret" and notification["subscriptionId"] == subscription["id"]
+    assert notification["resourceData"]["id"] == message_id
+
+    renewed = session.patch(ms.graph_url + f"subscriptions/{subscription['id']}",
+                            json={"expirationDateTime": (datetime.now(timezone.utc) + timedelta(days=3)).isoformat()})
+    assert renewed.status_code == 200 and renewed.json()["expirationDateTime"] > subscription["expirationDateTime"]
+    assert session.delete(ms.graph_url + f"subscriptions/{subscription['id']}").status_code == 204
+    assert ms.subscriptions == {}
+
+
+def test_subscription_is_refused_when_the_endpoint_does_not_echo(ms, settings):
+    silent = Receiver(echo=False)
+    silent.thread.start()
+    try:
+        response = graph_session(ms, settings).post(ms.graph_url + "subscriptions", json={
+            "changeType": "created", "notificationUrl": silent.url, "resource": "/me/messages",
+            "expirationDateTime": (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat(),
+        })
+    finally:
+        silent.server.shutdown()
+        silent.server.server_close()
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "ValidationError"
+    assert ms.subscriptions == {}
