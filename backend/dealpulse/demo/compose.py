@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from html import escape
+from html import escape as _escape
 
 from dealpulse.demo.people import Person
 
@@ -13,6 +13,11 @@ GERMAN_MONTHS = ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "
                  "November", "Dezember"]
 GMAIL_BLOCKQUOTE = '<blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex;border-left:1px solid rgb(204,204,204);padding-left:1ex">'
 OUTLOOK_CLIENTS = {"outlook", "outlook_classic", "outlook_de"}
+
+
+def escape(text: str) -> str:
+    """HTML-escape text the way mail editors do (quotes stay as they are)."""
+    return _escape(text, quote=False)
 
 
 @dataclass(frozen=True)

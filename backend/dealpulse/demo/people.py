@@ -66,14 +66,15 @@ class Directory:
         seller = org["organisation"]["name"]
         seller_style = style["seller"]
         for user in org["users"]:
+            own = style["users"].get(user["email"], {})
             person = Person(
                 email=user["email"],
                 name=user["name"],
                 title=seller_style["titles"][user["role"]],
                 company=seller,
-                phone=_phone(seller_style["phone_prefix"], user["email"]),
+                phone=_phone(own.get("phone_prefix", seller_style["phone_prefix"]), user["email"]),
                 client=seller_style["client"],
-                utc_offset=style["users"].get(user["email"], {}).get("utc_offset", seller_style["utc_offset"]),
+                utc_offset=own.get("utc_offset", seller_style["utc_offset"]),
             )
             for address in [user["email"], *user["aliases"]]:
                 self._people[address] = person
