@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import queue
 import shutil
 import signal
 import sys
@@ -25,6 +26,7 @@ from typing import Any, Iterable, Mapping
 from flask import Response
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request
 
 from dealpulse.standins.entra import (
     DEFAULT_DELEGATED_SCOPES,
@@ -301,6 +303,35 @@ class MicrosoftStandIn:
                resource_id: str | None = None, client_state: str | None = None) -> int:
         """POST a change notification to the subscriber; returns the receiver's HTTP status."""
         return self.graph.notify(subscription_id, resource, change_type, resource_id, client_state)
+
+
+class NotificationReceiver:
+    """A tiny local change-notification endpoint (for tests and demos): echoes validation tokens as text/plain
+    (unless `echo=False`) and queues the JSON of every notification in `notifications`."""
+
+    def __init__(self, echo: bool = True, host: str = "127.0.0.1"):
+        self.echo = echo
+        self.notifications: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._server = make_server(host, 0, self._app, threaded=True, request_handler=_QuietHandler)
+        self.url = f"http://{host}:{self._server.server_port}/push/graph"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="graph-receiver", daemon=True)
+
+    @Request.application
+    def _app(self, request: Request) -> Response:
+        token = request.args.get("validationToken")
+        if token is not None:
+            return Response(token, mimetype="text/plain") if self.echo else Response("refused", status=400)
+        self.notifications.put(request.get_json(silent=True) or {})
+        return Response(status=202)
+
+    def __enter__(self) -> "NotificationReceiver":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
 
 
 def main(argv: list[str] | None = None) -> int:

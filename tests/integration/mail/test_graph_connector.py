@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import queue
-import threading
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
-from urllib.parse import parse_qs
 
 import pytest
 import requests
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
 from dealpulse.config import Settings
 from dealpulse.mail.graph import GraphConnector, dump_cursor, parse_cursor
@@ -22,7 +17,7 @@ from dealpulse.mail.ms_auth import GRAPH_SCOPES, MsalTokenProvider, acquire_acce
 from dealpulse.mail.retry import RetryPolicy
 from dealpulse.mail.types import AuthRevokedError, ChangeBatch, CursorExpiredError, ThrottledError
 from dealpulse.standins.faults import FaultPlan
-from dealpulse.standins.microsoft import MicrosoftStandIn
+from dealpulse.standins.microsoft import MicrosoftStandIn, NotificationReceiver
 
 OWNER = "rep@contoso.example"
 START = datetime(2026, 10, 1, 9, 0, tzinfo=timezone.utc)
@@ -313,34 +308,10 @@ def test_revoked_consent_during_sync_raises_auth_revoked_without_retrying_foreve
 
 
 # -- subscriptions ----------------------------------------------------------------------------------------
-class Receiver:
-    """A tiny notification endpoint: echoes validation tokens (unless told not to) and queues notifications."""
-
-    def __init__(self, echo: bool = True):
-        self.echo = echo
-        self.notifications: queue.Queue = queue.Queue()
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/push/graph"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @Request.application
-    def app(self, request: Request) -> Response:
-        token = parse_qs(request.query_string.decode()).get("validationToken")
-        if token:
-            if not self.echo:
-                return Response("nope", status=400)
-            return Response(token[0], mimetype="text/plain")
-        self.notifications.put(request.get_json())
-        return Response(status=202)
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with_echo = Receiver()
-    with_echo.thread.start()
-    yield with_echo
-    with_echo.server.shutdown()
-    with_echo.server.server_close()
+def receiver() -> Iterator[NotificationReceiver]:
+    with NotificationReceiver() as endpoint:
+        yield endpoint
 
 
 def graph_session(ms: MicrosoftStandIn, settings: Settings) -> requests.Session:
@@ -379,16 +350,11 @@ def test_subscription_creation_performs_the_validation_handshake(ms, settings, r
 
 
 def test_subscription_is_refused_when_the_endpoint_does_not_echo(ms, settings):
-    silent = Receiver(echo=False)
-    silent.thread.start()
-    try:
+    with NotificationReceiver(echo=False) as silent:
         response = graph_session(ms, settings).post(ms.graph_url + "subscriptions", json={
             "changeType": "created", "notificationUrl": silent.url, "resource": "/me/messages",
             "expirationDateTime": (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat(),
         })
-    finally:
-        silent.server.shutdown()
-        silent.server.server_close()
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "ValidationError"
     assert ms.subscriptions == {}
