@@ -173,7 +173,7 @@ def _content(candidate: _Candidate) -> dict[str, Any]:
     return {
         "new_text": parts.new_text,
         "quoted_text": parts.quoted_text,
-        "signature_text": parts.signature_text,
+        "signature_text": "\n\n".join(p for p in (parts.signature, parts.disclaimer) if p),
         "body_html": sanitize_email_html(source.body_html) if source.body_html else "",
         "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size} for a in source.attachments],
     }

@@ -1,0 +1,380 @@
+"""Who took part, which way mail went, and which customer, contact and opportunity an activity belongs to.
+
+Pure matchers (address and domain normalisation, free-mail detection, direction) plus the queries that load
+an organisation's contacts, account domains, open opportunities and thread choices for a batch of activities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..store import (
+    Account,
+    AccountDomain,
+    Activity,
+    BuyingTeamMember,
+    Contact,
+    Opportunity,
+    Organisation,
+    Stage,
+    ThreadLink,
+    User,
+    UserAlias,
+)
+from .types import Address
+
+#: Public mail providers: an address there says nothing about the company, so it never matches an account.
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "passport.com",
+        "yahoo.com", "ymail.com", "rocketmail.com", "icloud.com", "me.com", "mac.com", "aol.com", "aim.com",
+        "proton.me", "protonmail.com", "protonmail.ch", "pm.me", "gmx.com", "gmx.net", "gmx.de", "gmx.at",
+        "gmx.ch", "web.de", "t-online.de", "freenet.de", "mail.com", "zoho.com", "zohomail.com", "yandex.com",
+        "yandex.ru", "mail.ru", "fastmail.com", "fastmail.fm", "hey.com", "tutanota.com", "tuta.io", "qq.com",
+        "163.com", "126.com", "naver.com", "orange.fr", "free.fr", "laposte.net", "libero.it", "virgilio.it",
+        "comcast.net", "verizon.net", "att.net", "btinternet.com", "sky.com", "bigpond.com", "seznam.cz",
+        "wp.pl", "o2.pl", "interia.pl", "rediffmail.com", "inbox.com", "hushmail.com",
+    }
+)
+#: Providers that register the same brand under many country suffixes (yahoo.co.uk, hotmail.fr, gmx.li ...).
+FREE_MAIL_BRANDS = frozenset({"gmail", "googlemail", "outlook", "hotmail", "live", "yahoo", "gmx", "aol", "icloud", "yandex", "protonmail"})
+_COUNTRY_SECOND_LEVEL = frozenset({"co", "com", "org", "net", "ac", "gov", "edu", "ne", "or"})
+
+
+# -- pure matchers -------------------------------------------------------------------------------------------
+def normalize_address(raw: str | None) -> str:
+    """`"Ann <Ann@Acme.COM>"`, `mailto:ann@acme.com.` → `ann@acme.com`; "" when it is not an address."""
+    if not raw:
+        return ""
+    value = raw.strip()
+    if "<" in value and ">" in value:
+        value = value[value.rfind("<") + 1 : value.rfind(">")]
+    value = value.strip().strip("<>\"' ").lower()
+    if value.startswith("mailto:"):
+        value = value[len("mailto:") :]
+    local, at, domain = value.rpartition("@")
+    domain = normalize_domain(domain)
+    if not at or not local or not domain or any(c.isspace() for c in local):
+        return ""
+    return f"{local}@{domain}"
+
+
+def normalize_domain(raw: str | None) -> str:
+    """Lower-cased domain without surrounding dots, `@` or whitespace; "" when it cannot be one."""
+    if not raw:
+        return ""
+    value = raw.strip().lower().lstrip("@").strip(".")
+    if not value or any(c.isspace() or c in "@<>/\\" for c in value) or ".." in value:
+        return ""
+    return value
+
+
+def domain_of(address: str) -> str:
+    """The domain of an address (normalised), "" if none."""
+    return normalize_address(address).rpartition("@")[2]
+
+
+def parent_domains(domain: str) -> list[str]:
+    """`eu.mail.acme.com` → [`eu.mail.acme.com`, `mail.acme.com`, `acme.com`]: a subdomain matches its registered domain."""
+    labels = normalize_domain(domain).split(".")
+    if len(labels) < 2 or not all(labels):
+        return []
+    floor = 3 if len(labels) >= 3 and labels[-2] in _COUNTRY_SECOND_LEVEL and len(labels[-1]) == 2 else 2
+    return [".".join(labels[i:]) for i in range(0, len(labels) - floor + 1)]
+
+
+def is_free_mail(domain: str) -> bool:
+    """True for public mail providers (and their subdomains and country variants)."""
+    domain = normalize_domain(domain)
+    if not domain:
+        return False
+    labels = domain.split(".")
+    for i in range(len(labels) - 1):
+        if ".".join(labels[i:]) in FREE_MAIL_DOMAINS:
+            return True
+    registered = parent_domains(domain)
+    if registered:
+        brand = registered[-1].split(".")[0]
+        return brand in FREE_MAIL_BRANDS
+    return False
+
+
+def match_account(domain: str, account_domains: Mapping[str, int]) -> int | None:
+    """The account whose registered domain is `domain` or a parent of it; free-mail domains never match."""
+    if is_free_mail(domain):
+        return None
+    for candidate in parent_domains(domain):
+        if candidate in account_domains and not is_free_mail(candidate):
+            return account_domains[candidate]
+    return None
+
+
+def in_domains(address: str, domains: Iterable[str]) -> bool:
+    """True if the address's domain is one of `domains` or a subdomain of one."""
+    domain = domain_of(address)
+    if not domain:
+        return False
+    return any(domain == d or domain.endswith("." + d) for d in (normalize_domain(x) for x in domains) if d)
+
+
+def direction_of(sender: str, owner_addresses: Iterable[str]) -> str:
+    """`outbound` when the mailbox owner (primary address or any alias) sent it, `inbound` otherwise."""
+    owners = {normalize_address(a) for a in owner_addresses}
+    owners.discard("")
+    return "outbound" if normalize_address(sender) in owners else "inbound"
+
+
+def participants_of(sender: Address | None, to: Iterable[Address], cc: Iterable[Address], bcc: Iterable[Address] = ()) -> list[dict[str, str]]:
+    """Every participant once, as {"email", "name", "role"} with the first role seen (from, to, cc, bcc)."""
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    groups: list[tuple[str, Iterable[Address]]] = [("from", [sender] if sender else []), ("to", to), ("cc", cc), ("bcc", bcc)]
+    for role, addresses in groups:
+        for addr in addresses:
+            email = normalize_address(addr.email)
+            if email and email not in seen:
+                seen.add(email)
+                out.append({"email": email, "name": addr.name or "", "role": role})
+    return out
+
+
+def thread_key_for(message_id: str, in_reply_to: str, references: list[str], fallback: str) -> str:
+    """The conversation's root Message-ID (first Reference, else In-Reply-To, else its own), else `fallback`."""
+    for candidate in (references[0] if references else "", in_reply_to, message_id):
+        candidate = (candidate or "").strip().strip("<>")
+        if candidate:
+            return candidate
+    return fallback
+
+
+# -- organisation context ------------------------------------------------------------------------------------
+@dataclass
+class OrgDirectory:
+    """What linking and privacy need to know about an organisation: its own domains and its users' addresses."""
+
+    org_id: int
+    own_domains: list[str]
+    user_addresses: dict[str, int]  # every user's address and alias → user id
+
+    def is_internal(self, address: str) -> bool:
+        """A colleague: one of the seller's domains, or any user's address or alias."""
+        address = normalize_address(address)
+        return address in self.user_addresses or in_domains(address, self.own_domains)
+
+
+def load_org_directory(session: Session, org_id: int) -> OrgDirectory:
+    """The organisation's own domains and every user address (primary and aliases)."""
+    org = session.get(Organisation, org_id)
+    addresses: dict[str, int] = {}
+    for user_id, email in session.execute(select(User.id, User.email).where(User.org_id == org_id)):
+        addresses[normalize_address(email)] = user_id
+    alias_rows = session.execute(
+        select(UserAlias.user_id, UserAlias.email).join(User, User.id == UserAlias.user_id).where(User.org_id == org_id)
+    )
+    for user_id, email in alias_rows:
+        addresses[normalize_address(email)] = user_id
+    addresses.pop("", None)
+    domains = [normalize_domain(d) for d in (org.domains if org else []) or []]
+    return OrgDirectory(org_id=org_id, own_domains=[d for d in domains if d], user_addresses=addresses)
+
+
+@dataclass
+class CustomerMatches:
+    """Contacts and accounts found among a batch's external participants."""
+
+    contacts: dict[str, tuple[int, int | None]] = field(default_factory=dict)  # address → (contact id, account id)
+    account_domains: dict[str, int] = field(default_factory=dict)  # registered domain → account id
+
+    def contact(self, address: str) -> tuple[int, int | None] | None:
+        """(contact id, account id) for an exact address, if known."""
+        return self.contacts.get(normalize_address(address))
+
+    def account_for(self, address: str) -> int | None:
+        """The account of a known contact, else of the address's company domain."""
+        known = self.contact(address)
+        if known and known[1] is not None:
+            return known[1]
+        return match_account(domain_of(address), self.account_domains)
+
+
+def load_customer_matches(session: Session, org_id: int, addresses: Iterable[str]) -> CustomerMatches:
+    """Contacts by exact address and accounts by (parent) domain for `addresses`, in two queries."""
+    wanted = {normalize_address(a) for a in addresses}
+    wanted.discard("")
+    matches = CustomerMatches()
+    if not wanted:
+        return matches
+    for chunk in _chunks(sorted(wanted), 500):
+        rows = session.execute(
+            select(Contact.id, Contact.account_id, func.lower(Contact.email)).where(
+                Contact.org_id == org_id, func.lower(Contact.email).in_(chunk)
+            )
+        )
+        for contact_id, account_id, email in rows:
+            matches.contacts[email] = (contact_id, account_id)
+    domains = {p for a in wanted for p in parent_domains(domain_of(a)) if not is_free_mail(p)}
+    for chunk in _chunks(sorted(domains), 500):
+        rows = session.execute(
+            select(AccountDomain.domain, AccountDomain.account_id).where(
+                AccountDomain.org_id == org_id, func.lower(AccountDomain.domain).in_(chunk)
+            )
+        )
+        for domain, account_id in rows:
+            matches.account_domains[normalize_domain(domain)] = account_id
+    return matches
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+# -- choosing the opportunity --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LinkDecision:
+    """Where an activity goes: the opportunity (or None), its account, how it was decided and the alternatives."""
+
+    opportunity_id: int | None
+    account_id: int | None
+    link_method: str  # thread | contact | account | none
+    needs_link_choice: bool = False
+    candidates: tuple[int, ...] = ()
+    is_private: bool = False
+
+
+@dataclass(frozen=True)
+class OpenDeal:
+    """An open opportunity that may receive an activity."""
+
+    id: int
+    account_id: int
+    owner_id: int
+    updated_at: datetime
+
+
+@dataclass
+class LinkIndex:
+    """Everything `decide_link` consults for one batch: thread choices, thread history, open deals, buying teams."""
+
+    thread_choices: dict[str, tuple[int | None, bool]] = field(default_factory=dict)  # thread → (opp, private)
+    thread_latest: dict[str, list[int]] = field(default_factory=dict)  # thread → opp ids, most recent first
+    deals_by_account: dict[int, list[OpenDeal]] = field(default_factory=dict)
+    deals_by_contact: dict[int, list[OpenDeal]] = field(default_factory=dict)  # via buying-team membership
+    deals: dict[int, OpenDeal] = field(default_factory=dict)
+
+
+def load_link_index(session: Session, org_id: int, thread_keys: Iterable[str], contact_ids: Iterable[int], account_ids: Iterable[int]) -> LinkIndex:
+    """Thread choices and history for `thread_keys`, open deals of `account_ids` and of `contact_ids`' buying teams."""
+    index = LinkIndex()
+    threads = sorted({t for t in thread_keys if t})
+    for chunk in _chunks(threads, 500):
+        for thread_key, opp_id, private in session.execute(
+            select(ThreadLink.thread_key, ThreadLink.opportunity_id, ThreadLink.is_private).where(
+                ThreadLink.org_id == org_id, ThreadLink.thread_key.in_(chunk)
+            )
+        ):
+            index.thread_choices[thread_key] = (opp_id, bool(private))
+        rows = session.execute(
+            select(Activity.thread_key, Activity.opportunity_id)
+            .where(Activity.org_id == org_id, Activity.thread_key.in_(chunk), Activity.opportunity_id.is_not(None))
+            .order_by(Activity.occurred_at.desc(), Activity.id.desc())
+        )
+        for thread_key, opp_id in rows:
+            index.thread_latest.setdefault(thread_key, []).append(opp_id)
+    open_deal = select(Opportunity.id, Opportunity.account_id, Opportunity.owner_id, Opportunity.updated_at).join(
+        Stage, Stage.id == Opportunity.stage_id
+    ).where(Opportunity.org_id == org_id, Stage.is_closed.is_(False))
+    accounts = sorted(set(account_ids))
+    for chunk in _chunks(accounts, 500):  # type: ignore[arg-type]
+        for row in session.execute(open_deal.where(Opportunity.account_id.in_(chunk))):
+            deal = OpenDeal(*row)
+            index.deals[deal.id] = deal
+            index.deals_by_account.setdefault(deal.account_id, []).append(deal)
+    contacts = sorted(set(contact_ids))
+    for chunk in _chunks(contacts, 500):  # type: ignore[arg-type]
+        query = open_deal.add_columns(BuyingTeamMember.contact_id).join(
+            BuyingTeamMember, BuyingTeamMember.opportunity_id == Opportunity.id
+        ).where(BuyingTeamMember.contact_id.in_(chunk))
+        for *row, contact_id in session.execute(query):
+            deal = OpenDeal(*row)
+            index.deals[deal.id] = deal
+            index.deals_by_contact.setdefault(contact_id, []).append(deal)
+    return index
+
+
+def decide_link(thread_key: str, contact_ids: list[int], account_ids: list[int], index: LinkIndex) -> LinkDecision:
+    """Pick the opportunity for an activity.
+
+    The rep's choice for the thread wins. Otherwise the candidates are the open deals of the participating
+    contacts (buying-team membership) and accounts; with several, the most likely one is taken — the deal of
+    the most recent activity on the same thread, then one with a participant on its buying team, then the most
+    recently updated — and the activity is flagged so the rep can choose.
+    """
+    account_id = account_ids[0] if account_ids else None
+    choice = index.thread_choices.get(thread_key)
+    private = bool(choice and choice[1])
+    if choice and choice[0] is not None:
+        chosen = index.deals.get(choice[0])
+        return LinkDecision(choice[0], chosen.account_id if chosen else account_id, "thread", is_private=private)
+    team_deals = {d.id for c in contact_ids for d in index.deals_by_contact.get(c, [])}
+    candidates: dict[int, OpenDeal] = {}
+    for c in contact_ids:
+        for d in index.deals_by_contact.get(c, []):
+            candidates[d.id] = d
+    for a in account_ids:
+        for d in index.deals_by_account.get(a, []):
+            candidates[d.id] = d
+    if not candidates:
+        return LinkDecision(None, account_id, "none", is_private=private)
+    ids = tuple(sorted(candidates))
+    method = "contact" if team_deals or contact_ids else "account"
+    if len(candidates) == 1:
+        deal = next(iter(candidates.values()))
+        return LinkDecision(deal.id, deal.account_id, method, is_private=private)
+    on_thread = [o for o in index.thread_latest.get(thread_key, []) if o in candidates]
+    if on_thread:
+        best, method = candidates[on_thread[0]], "thread"
+    else:
+        pool = [d for d in candidates.values() if d.id in team_deals] or list(candidates.values())
+        best = max(pool, key=lambda d: (d.updated_at, d.id))
+    return LinkDecision(best.id, best.account_id, method, needs_link_choice=True, candidates=ids, is_private=private)
+
+
+def accounts_of(addresses: Iterable[str], matches: CustomerMatches, directory: OrgDirectory) -> tuple[list[int], list[int]]:
+    """(contact ids, account ids) of the external participants, in participant order, without repeats."""
+    contact_ids: list[int] = []
+    account_ids: list[int] = []
+    for address in addresses:
+        if directory.is_internal(address):
+            continue
+        known = matches.contact(address)
+        if known and known[0] not in contact_ids:
+            contact_ids.append(known[0])
+        account = matches.account_for(address)
+        if account is not None and account not in account_ids:
+            account_ids.append(account)
+    return contact_ids, account_ids
+
+
+def account_names(session: Session, account_ids: Iterable[int]) -> dict[int, str]:
+    """Account id → name (for messages and the CLI)."""
+    ids = sorted(set(account_ids))
+    if not ids:
+        return {}
+    return dict(session.execute(select(Account.id, Account.name).where(Account.id.in_(ids))).all())
+
+
+def serialise_decision(decision: LinkDecision) -> dict[str, Any]:
+    """The decision as the Activity columns it sets."""
+    return {
+        "opportunity_id": decision.opportunity_id,
+        "account_id": decision.account_id,
+        "link_method": decision.link_method,
+        "needs_link_choice": decision.needs_link_choice,
+        "link_candidates": list(decision.candidates),
+    }

@@ -1,0 +1,125 @@
+"""Capture fixtures: the Google stand-in, settings pointing at it, connected mailboxes and a fast-retrying sync."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any, Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from dealpulse.mail.retry import RetryPolicy
+from dealpulse.services.mailboxes import add_mailbox
+from dealpulse.services.sync import SyncResult, default_connectors, sync_mailbox
+from dealpulse.standins.google import GoogleStandIn
+from dealpulse.store import Activity, ActivitySource
+
+FAST_RETRIES = RetryPolicy(attempts=8, base_delay=0.001, max_delay=0.01, max_wait=5)
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+def google() -> Iterator[GoogleStandIn]:
+    """A running Google stand-in (Gmail, Calendar, OAuth, certificates)."""
+    with GoogleStandIn() as standin:
+        yield standin
+
+
+@pytest.fixture
+def capture_settings(settings, google):  # noqa: ANN001, ANN201
+    """The test settings pointed at the Google stand-in."""
+    return dataclasses.replace(settings, **google.settings_overrides())
+
+
+def connect(db: Any, settings: Any, google: GoogleStandIn, address: str) -> int:
+    """Create the stand-in user and connect its mailbox in DealPulse; returns the mailbox id."""
+    token = google.add_user(address)
+    with db.uow() as uow:
+        return add_mailbox(uow, settings, provider="gmail", address=address, refresh_token=token)
+
+
+def run_sync(db: Any, settings: Any, mailbox_id: int, **options: Any) -> SyncResult:
+    """Sync through the real Gmail and Calendar connectors, retrying fast."""
+    factory = functools.partial(default_connectors, retry_policy=FAST_RETRIES)
+    return sync_mailbox(db, settings, mailbox_id, connector_factory=factory, **options)
+
+
+def sync_until_idle(db: Any, settings: Any, mailbox_id: int, rounds: int = 20) -> list[SyncResult]:
+    """Run syncs (jumping the clock past any pause) until the mailbox ends a run idle."""
+    results = []
+    offset = timedelta(0)
+    for _ in range(rounds):
+        start = datetime.now(timezone.utc) + offset
+        result = run_sync(db, settings, mailbox_id, clock=lambda start=start: start)
+        results.append(result)
+        if result.state == "idle":
+            return results
+        offset += timedelta(hours=2)
+    raise AssertionError(f"mailbox {mailbox_id} never became idle: {[(r.state, r.detail) for r in results]}")
+
+
+def raw_mail(
+    sender: str,
+    to: list[str],
+    subject: str = "Hello",
+    body: str = "Hi,\n\nA question about the proposal.\n\nThanks",
+    *,
+    cc: list[str] | None = None,
+    when: datetime | None = None,
+    message_id: str | None = None,
+    in_reply_to: str | None = None,
+    references: list[str] | None = None,
+    html: str | None = None,
+) -> bytes:
+    """RFC 822 bytes of a plain (or HTML alternative) message."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = ", ".join(to)
+    if cc:
+        msg["Cc"] = ", ".join(cc)
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(when or datetime.now(timezone.utc) - timedelta(hours=next(_counter) % 48 + 1))
+    msg["Message-ID"] = message_id or make_msgid(domain="mail.test")
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+    if references:
+        msg["References"] = " ".join(references)
+    msg.set_content(body)
+    if html:
+        msg.add_alternative(html, subtype="html")
+    return msg.as_bytes()
+
+
+def activity_count(db: Any) -> int:
+    """Activities stored."""
+    with db.uow() as uow:
+        return uow.s.scalar(select(func.count()).select_from(Activity)) or 0
+
+
+def source_count(db: Any, mailbox_id: int | None = None) -> int:
+    """Mailbox copies stored (of one mailbox, or all)."""
+    query = select(func.count()).select_from(ActivitySource)
+    if mailbox_id is not None:
+        query = query.where(ActivitySource.mailbox_id == mailbox_id)
+    with db.uow() as uow:
+        return uow.s.scalar(query) or 0
+
+
+def dedupe_keys(db: Any) -> list[str]:
+    """Every stored activity's dedupe key (duplicates would show twice)."""
+    with db.uow() as uow:
+        return list(uow.s.scalars(select(Activity.dedupe_key)))
+
+
+def stored_activity(db: Any, message_id: str) -> Activity:
+    """The stored activity of a Message-ID, detached with its columns loaded."""
+    with db.uow() as uow:
+        activity = uow.s.scalar(select(Activity).where(Activity.message_id == message_id))
+        assert activity is not None, f"{message_id} was not stored"
+        uow.s.expunge(activity)
+        return activity
