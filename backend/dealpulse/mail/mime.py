@@ -13,8 +13,8 @@ import email.utils
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage, Message
-from typing import Any, Iterable
+from email.message import Message
+from typing import Any, Iterable, Iterator
 
 from dealpulse.mail.html_text import html_to_text
 from dealpulse.mail.types import Address, Attachment, FetchedMail
@@ -94,14 +94,13 @@ def parse_rfc822(
     is_sent: bool = False,
     fallback_date: datetime | None = None,
 ) -> FetchedMail:
-    """Parse a raw message; a missing or bad Date falls back to Received, then `fallback_date`, then the epoch."""
+    """Parse a raw message; a missing or bad Date falls back to `fallback_date`, then Received, then the epoch."""
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         raise MailParseError(f"raw message must be bytes, not {type(raw).__name__}")
-    message = email.message_from_bytes(bytes(raw), policy=email.policy.default)
+    message = _parse_structure(bytes(raw))
     headers = _Headers([(name, _unescape_8bit(value)) for name, value in message.raw_items()])
     content = _Content()
     _collect_rfc822(message, content)
-    received = headers.received_date()
     return _assemble(
         headers,
         content,
@@ -109,7 +108,7 @@ def parse_rfc822(
         thread_id=thread_id,
         labels=list(labels),
         is_sent=is_sent,
-        fallback_date=received or fallback_date or EPOCH,
+        fallback_date=fallback_date or headers.received_date() or EPOCH,
     )
 
 
@@ -133,6 +132,25 @@ def parse_gmail_full(message: dict[str, Any]) -> FetchedMail:
         is_sent="SENT" in labels,
         fallback_date=_from_epoch_ms(message.get("internalDate")) or EPOCH,
     )
+
+
+def _parse_structure(raw: bytes) -> Message:
+    """MIME tree: the compat32 parser for clean mail (2-3x faster), the modern policy when it reports defects."""
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    if any(part.defects for part in _parts(message)):
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+    return message
+
+
+def _parts(root: Message) -> Iterator[Message]:
+    """Every part of the tree, without recursion; attached messages are not entered."""
+    stack = [root]
+    while stack:
+        part = stack.pop()
+        yield part
+        payload = part.get_payload() if part.is_multipart() and part.get_content_type() != "message/rfc822" else None
+        if isinstance(payload, list):
+            stack.extend(reversed(payload))
 
 
 def _assemble(headers: "_Headers", content: _Content, *, fallback_date: datetime, **ids: Any) -> FetchedMail:
@@ -175,7 +193,7 @@ class _Headers:
         values = self._values.get(name.lower())
         return values[0] if values else ""
 
-    def _structured(self, name: str) -> Any:
+    def structured(self, name: str) -> Any:
         value = self.raw(name)
         if not value:
             return None
@@ -186,7 +204,7 @@ class _Headers:
 
     def text(self, name: str) -> str:
         lenient = _WHITESPACE.sub(" ", _decode_words(self.raw(name))).strip()
-        header = self._structured(name)
+        header = self.structured(name)
         if header is None:
             return lenient
         try:
@@ -197,7 +215,7 @@ class _Headers:
         return lenient if "\ufffd" in strict and "\ufffd" not in lenient else strict
 
     def addresses(self, name: str) -> list[Address]:
-        header = self._structured(name)
+        header = self.structured(name)
         pairs: list[tuple[str, str]] = []
         try:
             pairs = [(a.display_name, a.addr_spec) for a in getattr(header, "addresses", ())]
@@ -269,25 +287,40 @@ def _decode_word(match: re.Match[str]) -> str:
     return "".join(decode_text(chunk, charset) if isinstance(chunk, bytes) else chunk for chunk, charset in chunks)
 
 
+def _is_body(content_type: str, filename: str, disposition: str | None) -> bool:
+    """Inline text/plain and text/html make the body; everything else (invites, files, messages) is listed."""
+    return content_type in ("text/plain", "text/html") and not filename and disposition != "attachment"
+
+
+def _add_part(content: _Content, content_type: str, text: str) -> None:
+    (content.html if content_type == "text/html" else content.plain).append(text)
+
+
 def _collect_rfc822(root: Message, content: _Content) -> None:
-    """Walk the MIME tree without recursion; attached messages are listed, not opened."""
-    stack: list[Message] = [root]
-    while stack:
-        part = stack.pop()
+    """Sort the leaves of the MIME tree into body text, HTML and listed attachments."""
+    for part in _parts(root):
         content_type = _safe(part.get_content_type, "text/plain")
         if part.is_multipart() and content_type != "message/rfc822":
-            payload = part.get_payload()
-            stack.extend(reversed(payload if isinstance(payload, list) else []))
             continue
-        filename = _safe(part.get_filename, None) or ""
-        disposition = _safe(part.get_content_disposition, None)
+        if part is root and content_type.startswith("multipart/"):
+            content_type = "text/plain"  # a multipart without a usable boundary: read it as text
+        filename = _filename(part)
         data = _payload_bytes(part)
-        if part is not root and (disposition == "attachment" or filename or not content_type.startswith("text/")):
+        if _is_body(content_type, filename, _safe(part.get_content_disposition, None)):
+            _add_part(content, content_type, decode_text(data, _safe(part.get_content_charset, None)))
+        else:
             content.attachments.append(Attachment(filename=filename, content_type=content_type, size=len(data)))
-        elif content_type == "text/html":
-            content.html.append(decode_text(data, _safe(part.get_content_charset, None)))
-        elif content_type == "text/plain" or part is root:
-            content.plain.append(decode_text(data, _safe(part.get_content_charset, None)))
+
+
+def _filename(part: Message) -> str:
+    """Attachment name read by the modern header parser (RFC 2231 and encoded words decoded)."""
+    headers = _Headers([(name, _unescape_8bit(str(value))) for name, value in part.raw_items()])
+    for header_name, param in (("Content-Disposition", "filename"), ("Content-Type", "name")):
+        header = headers.structured(header_name)
+        value = _safe(lambda: header.params.get(param), None) if header is not None else None
+        if value:
+            return _WHITESPACE.sub(" ", _decode_words(str(value))).strip()
+    return ""
 
 
 def _payload_bytes(part: Message) -> bytes:
@@ -301,7 +334,7 @@ def _payload_bytes(part: Message) -> bytes:
     if isinstance(payload, str):
         return payload.encode("utf-8", "surrogateescape")
     if isinstance(payload, list):  # an attached message
-        return b"".join(p.as_bytes() if isinstance(p, EmailMessage) else b"" for p in payload)
+        return b"".join(_safe(p.as_bytes, b"") if isinstance(p, Message) else b"" for p in payload)
     return b""
 
 
@@ -313,30 +346,35 @@ def _safe(call: Any, default: Any) -> Any:
 
 
 def _collect_gmail(payload: dict[str, Any], content: _Content) -> None:
-    """Walk Gmail's `payload.parts` tree without recursion."""
+    """Walk Gmail's `payload.parts` tree without recursion; attached messages are listed, not opened."""
     stack: list[dict[str, Any]] = [payload]
     while stack:
         part = stack.pop()
         mime_type = str(part.get("mimeType") or "text/plain").lower()
         parts = [p for p in part.get("parts") or [] if isinstance(p, dict)]
-        if parts:
+        if mime_type.startswith("multipart/"):
             stack.extend(reversed(parts))
             continue
-        if mime_type.startswith("multipart/"):
-            continue
         body = part.get("body") if isinstance(part.get("body"), dict) else {}
+        headers = _Headers(
+            [(str(h.get("name", "")), str(h.get("value", ""))) for h in part.get("headers") or [] if isinstance(h, dict)]
+        )
         filename = str(part.get("filename") or "")
-        if filename or body.get("attachmentId") or not mime_type.startswith("text/"):
-            content.attachments.append(
-                Attachment(filename=filename, content_type=mime_type, size=int(body.get("size") or 0))
-            )
+        disposition = headers.raw("Content-Disposition").split(";", 1)[0].strip().lower() or None
+        if not _is_body(mime_type, filename, disposition) or body.get("attachmentId"):
+            content.attachments.append(Attachment(filename=filename, content_type=mime_type, size=_int(body.get("size"))))
             continue
         try:
             data = decode_base64url(str(body.get("data") or ""))
         except MailParseError:
             data = b""
-        charset = _Headers(
-            [(str(h.get("name", "")), str(h.get("value", ""))) for h in part.get("headers") or [] if isinstance(h, dict)]
-        )._structured("Content-Type")
-        text = decode_text(data, getattr(charset, "params", {}).get("charset") if charset is not None else None)
-        (content.html if mime_type == "text/html" else content.plain).append(text)
+        content_type = headers.structured("Content-Type")
+        charset = getattr(content_type, "params", {}).get("charset") if content_type is not None else None
+        _add_part(content, mime_type, decode_text(data, charset))
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0

@@ -113,12 +113,34 @@ def test_broken_headers_give_what_can_be_salvaged():
     assert mail.sent_at == fallback
 
 
-def test_missing_date_falls_back_to_received_then_given_date_then_epoch():
+def test_missing_date_falls_back_to_given_date_then_received_then_epoch():
     received = b"Received: from a by b; Wed, 11 Nov 2026 08:00:00 +0100\r\nSubject: x\r\n\r\nbody\r\n"
+    provider_date = datetime(2026, 11, 11, 7, 0, 5, tzinfo=UTC)
+    assert parse_rfc822(received, fallback_date=provider_date).sent_at == provider_date
     assert parse_rfc822(received).sent_at == datetime(2026, 11, 11, 7, 0, tzinfo=UTC)
-    fallback = datetime(2026, 1, 1, tzinfo=UTC)
-    assert parse_rfc822(b"Subject: x\r\n\r\nbody", fallback_date=fallback).sent_at == fallback
     assert parse_rfc822(b"Subject: x\r\n\r\nbody").sent_at == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def test_single_part_non_text_message_is_an_attachment_not_a_body():
+    raw = (
+        b"From: scanner@acme.example\r\nContent-Type: application/pdf\r\n"
+        b"Content-Disposition: attachment; filename=scan.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+    )
+    mail = parse_rfc822(raw)
+    assert mail.body_text == ""
+    assert mail.attachments == [Attachment("scan.pdf", "application/pdf", 5)]
+
+
+def test_calendar_invite_alternative_is_listed_and_multipart_without_boundary_is_read_as_text():
+    invite = (
+        b"Content-Type: multipart/alternative; boundary=z\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\n"
+        b"Join the call\r\n--z\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\nBEGIN:VCALENDAR\r\n--z--\r\n"
+    )
+    mail = parse_rfc822(invite)
+    assert mail.body_text.strip() == "Join the call"
+    assert [a.content_type for a in mail.attachments] == ["text/calendar"]
+    no_boundary = parse_rfc822(b"Content-Type: multipart/mixed\r\n\r\nStill readable\r\n")
+    assert no_boundary.body_text.strip() == "Still readable"
 
 
 def test_non_bytes_input_is_a_clear_error():
@@ -168,6 +190,16 @@ def test_gmail_full_from_the_stand_in_matches_the_rfc822_parse():
     assert [(a.filename, a.content_type, a.size) for a in from_gmail.attachments] == [
         (a.filename, a.content_type, a.size) for a in from_raw.attachments
     ]
+
+
+def test_gmail_attached_message_is_listed_not_read_as_body():
+    mailbox = GmailMailbox("paul@dealvendor.com")
+    gmail_id = mailbox.add_message((MIME / "forwarded-as-attachment.eml").read_bytes())
+
+    mail = parse_gmail_full(mailbox.get_message(gmail_id, "full", []))
+
+    assert mail.body_text.strip() == "See the attached message from legal."
+    assert [(a.filename, a.content_type) for a in mail.attachments] == [("Contract review.eml", "message/rfc822")]
 
 
 def _b64url(data: bytes) -> str:
