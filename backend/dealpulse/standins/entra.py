@@ -17,6 +17,7 @@ from urllib.parse import urlencode, urlsplit
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, jsonify, redirect, request
+from markupsafe import escape
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 GRAPH_AUDIENCES = (GRAPH_RESOURCE, "00000003-0000-0000-c000-000000000000")
@@ -393,17 +394,20 @@ class EntraDirectory:
         return body, 200
 
     # -- authorize endpoint --------------------------------------------------------------------------------
-    def authorize(self, tid: str, args: dict[str, str]) -> tuple[str | None, dict | None]:
-        """(redirect URL with a code for the configured test user, None) or (None, error JSON)."""
+    def authorize(self, tid: str, args: dict[str, str]) -> tuple[str | None, dict[str, str] | None, dict | None]:
+        """(redirect URI, response parameters with a code for the test user, None) or (None, None, error JSON).
+
+        The user is `login_hint` when it names a registered user, else the first registered user.
+        """
         if args.get("client_id") != self.client_id:
-            return None, _aad_error("unauthorized_client", 700016, f"Application with identifier '{args.get('client_id')}' was not found in the directory '{tid}'.")
+            return None, None, _aad_error("unauthorized_client", 700016, f"Application with identifier '{args.get('client_id')}' was not found in the directory '{tid}'.")
         redirect_uri = args.get("redirect_uri", "")
         if urlsplit(redirect_uri).scheme not in ("http", "https"):
-            return None, _aad_error("invalid_request", 90102, "'redirect_uri' value must be a valid absolute URI.")
+            return None, None, _aad_error("invalid_request", 90102, "'redirect_uri' value must be a valid absolute URI.")
         if args.get("response_type") != "code":
-            return None, _aad_error("unsupported_response_type", 70005, "The provided value for the input parameter 'response_type' is not allowed for this request.")
+            return None, None, _aad_error("unsupported_response_type", 70005, "The provided value for the input parameter 'response_type' is not allowed for this request.")
         if not self.users:
-            return None, _aad_error("invalid_request", 50034, "The user account does not exist in this directory.")
+            return None, None, _aad_error("invalid_request", 50034, "The user account does not exist in this directory.")
         hint = (args.get("login_hint") or "").lower()
         address = hint if hint in self.users else next(iter(self.users))
         code_value = "1.AX" + secrets.token_urlsafe(32)
@@ -415,8 +419,7 @@ class EntraDirectory:
         params = {"code": code_value, "session_state": str(uuid.uuid4())}
         if "state" in args:
             params["state"] = args["state"]
-        separator = "&" if "?" in redirect_uri else "?"
-        return redirect_uri + separator + urlencode(params), None
+        return redirect_uri, params, None
 
 
 def _resource_scopes(requested: list[str], default: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
@@ -527,9 +530,18 @@ def create_entra_app(directory: EntraDirectory) -> Flask:
     def authorize(tenant: str):
         if not known(tenant):
             return unknown_tenant(tenant)
-        location, error = directory.authorize(tenant, request.args.to_dict())
+        redirect_uri, params, error = directory.authorize(tenant, request.args.to_dict())
         if error is not None:
             return Response(json.dumps(error), status=400, mimetype="application/json")
-        return redirect(location, code=302)
+        mode = request.args.get("response_mode", "query")
+        if mode == "form_post":  # what Entra does: a page that posts the answer to the redirect URI
+            fields = "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}"/>' for k, v in params.items())
+            page = (f'<html><head><title>Working...</title></head><body><form method="POST" name="hiddenform" '
+                    f'action="{escape(redirect_uri)}">{fields}<noscript><p>Script is disabled. Click Submit to '
+                    f'continue.</p><input type="submit" value="Submit"/></noscript></form>'
+                    f'<script>document.forms[0].submit()</script></body></html>')
+            return Response(page, mimetype="text/html")
+        separator = "#" if mode == "fragment" else ("&" if "?" in redirect_uri else "?")
+        return redirect(redirect_uri + separator + urlencode(params), code=302)
 
     return app

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
+import sys
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import jwt
+import lxml.html
 import pytest
 import requests
 
@@ -358,3 +363,102 @@ def test_subscription_is_refused_when_the_endpoint_does_not_echo(ms, settings):
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "ValidationError"
     assert ms.subscriptions == {}
+
+
+# -- Entra flows other parts of the product use ---------------------------------------------------------
+def test_authorization_code_flow_connects_a_mailbox(ms, settings):
+    app = build_msal_app(settings)
+    flow = app.initiate_auth_code_flow(list(GRAPH_SCOPES), redirect_uri="http://127.0.0.1:5000/auth/microsoft/callback",
+                                       login_hint=OWNER, response_mode="form_post")
+    session = requests.Session()
+    session.trust_env = False
+    page = session.get(flow["auth_uri"], verify=ms.ca_file)
+    assert page.status_code == 200
+    form = lxml.html.fromstring(page.text).forms[0]
+    assert form.method == "POST" and form.action == "http://127.0.0.1:5000/auth/microsoft/callback"
+    answer = dict(form.form_values())
+
+    result = app.acquire_token_by_auth_code_flow(flow, answer)
+
+    assert result["id_token_claims"]["preferred_username"] == OWNER
+    provider = MsalTokenProvider(build_msal_app(settings), result["refresh_token"])
+    add_inbox(ms, 2)
+    connector = GraphConnector(settings, provider, {OWNER}, sleep=Sleeps())
+    assert len(mail_ids(connector.changes(None))) == 2
+    replayed = build_msal_app(settings).acquire_token_by_auth_code_flow(flow, answer)
+    assert "error" in replayed  # a code is redeemed once
+
+
+def test_client_credentials_reach_users_mailboxes_but_not_me(ms, settings):
+    inbox = add_inbox(ms, 2)
+    result = build_msal_app(settings).acquire_token_for_client(["https://graph.microsoft.com/.default"])
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = ms.ca_file
+    session.headers["Authorization"] = f"Bearer {result['access_token']}"
+
+    me = session.get(ms.graph_url + "me")
+    delta = session.get(ms.graph_url + f"users/{OWNER}/mailFolders/inbox/messages/delta",
+                        headers={"Prefer": 'IdType="ImmutableId"'})
+
+    assert me.status_code == 400
+    assert delta.status_code == 200 and sorted(m["id"] for m in delta.json()["value"]) == sorted(inbox)
+
+
+def test_add_in_tokens_verify_against_the_jwks_until_their_key_is_rotated_out(ms, settings):
+    audience = f"api://127.0.0.1:5000/{ms.client_id}"
+    token = ms.issue_access_token(audience=audience, scp="access_as_user", upn=OWNER)
+    context = ssl.create_default_context(cafile=ms.ca_file)
+    issuer = settings.ms_issuer.format(tid=ms.tenant_id)
+    jwks = jwt.PyJWKClient(settings.ms_jwks_url.format(tid=ms.tenant_id), ssl_context=context, cache_jwk_set=False)
+
+    claims = jwt.decode(token, jwks.get_signing_key_from_jwt(token).key, algorithms=["RS256"], audience=audience,
+                        issuer=issuer)
+    assert claims["preferred_username"] == OWNER and claims["scp"] == "access_as_user" and claims["tid"] == ms.tenant_id
+
+    ms.rotate_key()
+    with pytest.raises(jwt.PyJWKClientError):
+        jwks.get_signing_key_from_jwt(token)
+    fresh = ms.issue_access_token(audience=audience, upn=OWNER)
+    assert jwt.decode(fresh, jwks.get_signing_key_from_jwt(fresh).key, algorithms=["RS256"], audience=audience,
+                      issuer=issuer)["upn"] == OWNER
+
+
+def test_graph_rejects_tokens_for_other_audiences_expired_or_signed_by_retired_keys(ms):
+    old_kid = ms.directory.current_kid
+    ms.rotate_key()
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = ms.ca_file
+    for token in (
+        ms.issue_access_token(audience=f"api://127.0.0.1:5000/{ms.client_id}", scp="User.Read", upn=OWNER),
+        ms.issue_access_token(scp="User.Read", upn=OWNER, expires_in=-30),
+        ms.issue_access_token(scp="User.Read", upn=OWNER, kid=old_kid),
+        ms.issue_access_token(scp="User.Read", upn=OWNER, alg="none"),
+    ):
+        answer = session.get(ms.graph_url + "me", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 401
+        assert answer.json()["error"]["code"] == "InvalidAuthenticationToken"
+
+
+def test_the_command_line_stand_in_serves_a_mailbox_the_connector_syncs(tmp_path):
+    command = [sys.executable, "-m", "dealpulse.standins.microsoft", "--user", OWNER, "--sample-mail", "4",
+               "--tls-dir", str(tmp_path / "tls")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        printed = ""
+        while True:  # the JSON document ends with a line holding only "}"
+            line = process.stdout.readline()
+            assert line, "the stand-in exited before printing its settings"
+            printed += line
+            if line.rstrip() == "}":
+                break
+        started = json.loads(printed)
+        settings = Settings.from_env(started["environment"], env="test", var_dir=tmp_path)
+        provider = MsalTokenProvider(build_msal_app(settings), started["refresh_tokens"][OWNER])
+        batches = list(GraphConnector(settings, provider, {OWNER}, sleep=Sleeps()).changes(None))
+        assert len(mail_ids(batches)) == 4
+    finally:
+        process.terminate()
+        assert process.wait(timeout=20) == 0
+        process.stdout.close()
