@@ -279,14 +279,15 @@ class _ThreadRenderer:
 
     def _event(self, index: int, meeting: MeetingSpec) -> DemoEvent:
         where = f"demo thread file {self.name}, meeting {index + 1} ({meeting.summary!r})"
-        organizer = (meeting.organizer or self.owner).lower()
+        owner = (meeting.calendar or self.owner).lower()
+        organizer = (meeting.organizer or owner).lower()
         organizer_person = self.people[organizer]
         invitees = [a.lower() for a in meeting.attendees if a.lower() != organizer]
         unknown = {a.lower() for a in meeting.declined + meeting.tentative + meeting.pending} - set(invitees)
         if unknown:
             raise ValueError(f"{where}: answers from people not invited: {sorted(unknown)}")
-        if self.owner != organizer and self.owner not in invitees:
-            raise ValueError(f"{where}: the calendar owner {self.owner} is neither organizer nor attendee")
+        if owner != organizer and owner not in invitees:
+            raise ValueError(f"{where}: the calendar owner {owner} is neither organizer nor attendee")
 
         def response(address: str) -> str:
             for answers, status in ((meeting.declined, "declined"), (meeting.tentative, "tentative"), (meeting.pending, "needsAction")):
@@ -302,7 +303,7 @@ class _ThreadRenderer:
             ical_uid = "040000008200E00074C5B7101A82E00800000000" + token[:32].upper()
         else:
             ical_uid = f"{token[:26]}@google.com"
-        return DemoEvent(self.owner, ical_uid, meeting.summary, meeting.description.strip(), start,
+        return DemoEvent(owner, ical_uid, meeting.summary, meeting.description.strip(), start,
                          start + timedelta(minutes=meeting.duration), organizer, attendees, meeting.status)
 
 

@@ -50,8 +50,9 @@ class MeetingSpec(_Strict):
     hour: int = Field(ge=0, le=23)
     minute: int = Field(default=0, ge=0, le=59)
     duration: int = Field(default=30, ge=5, le=480)  # minutes
-    organizer: str | None = None  # default: the mailbox owner
-    attendees: list[str] = Field(min_length=1)
+    calendar: str | None = None  # whose calendar holds it; default: the file's mailbox or the opportunity's owner
+    organizer: str | None = None  # default: the calendar's owner
+    attendees: list[str] = []
     declined: list[str] = []
     tentative: list[str] = []
     pending: list[str] = []  # no answer yet (needsAction)
