@@ -53,7 +53,9 @@ _VOID_TAGS = {
 _QUOTE_CLASSES = re.compile(r"\b(gmail_quote\w*|yahoo_quoted|protonmail_quote)\b", re.IGNORECASE)
 # Outlook puts the "From: … Sent: …" block of the original in one of these; the original follows as siblings.
 _OUTLOOK_HEADER_IDS = {"divrplyfwdmsg", "olk_src_body_section"}
-_OUTLOOK_HEADER_STYLE = re.compile(r"border-top\s*:\s*solid[^;]*;\s*padding\s*:\s*3\.0pt", re.IGNORECASE)
+_OUTLOOK_HEADER_STYLE = re.compile(
+    r"border-top\s*:[^;]*\bsolid\b[^;]*;.{0,80}?padding(?:-top)?\s*:\s*3(?:\.0)?pt", re.IGNORECASE | re.DOTALL
+)
 _SPACES = re.compile(r"[ \t\r\n\f\u00a0\u200b]+")
 
 
@@ -66,6 +68,7 @@ class _TextBuilder:
         self._level = 0
 
     def add(self, text: str, level: int, keep_indent: bool = False) -> None:
+        """Append inline text to the current line (leading spaces dropped unless preformatted)."""
         if not self._parts:
             text = text if keep_indent else text.lstrip(" ")
             if not text:
@@ -74,20 +77,24 @@ class _TextBuilder:
         self._parts.append(text)
 
     def newline(self, level: int) -> None:
+        """End the current line, even if empty."""
         line = "".join(self._parts).rstrip()
         self.lines.append((self._level if self._parts else level, line))
         self._parts = []
 
     def end_block(self, level: int) -> None:
+        """End the current line if it has text."""
         if self._parts:
             self.newline(level)
 
     def blank_line(self, level: int) -> None:
+        """End the current line and leave one blank line (paragraph break)."""
         self.end_block(level)
         if self.lines and self.lines[-1][1]:
             self.lines.append((level, ""))
 
     def render(self) -> str:
+        """The text, each line prefixed with one ">" per quote level."""
         self.end_block(0)
         out: list[str] = []
         for level, line in self.lines:

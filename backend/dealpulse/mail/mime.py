@@ -79,6 +79,7 @@ class _Content:
     attachments: list[Attachment] = field(default_factory=list)
 
     def body_text(self) -> str:
+        """Plain text parts if any have content, else the HTML parts as text."""
         plain = "\n".join(part for part in self.plain if part.strip())
         if plain.strip():
             return plain.replace("\r\n", "\n").replace("\r", "\n")
@@ -98,7 +99,7 @@ def parse_rfc822(
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         raise MailParseError(f"raw message must be bytes, not {type(raw).__name__}")
     message = _parse_structure(bytes(raw))
-    headers = _Headers([(name, _unescape_8bit(value)) for name, value in message.raw_items()])
+    headers = _Headers([(name, _unescape_8bit(str(value))) for name, value in message.raw_items()])
     content = _Content()
     _collect_rfc822(message, content)
     return _assemble(
@@ -108,7 +109,7 @@ def parse_rfc822(
         thread_id=thread_id,
         labels=list(labels),
         is_sent=is_sent,
-        fallback_date=fallback_date or headers.received_date() or EPOCH,
+        fallback_date=_as_utc(fallback_date) or headers.received_date() or EPOCH,
     )
 
 
@@ -117,12 +118,11 @@ def parse_gmail_full(message: dict[str, Any]) -> FetchedMail:
     if not isinstance(message, dict) or not isinstance(message.get("payload"), dict):
         raise MailParseError("Gmail message must be a dict with a 'payload' object (format=full)")
     payload = message["payload"]
-    headers = _Headers(
-        [(str(h.get("name", "")), str(h.get("value", ""))) for h in payload.get("headers") or [] if isinstance(h, dict)]
-    )
+    headers = _Headers.from_gmail(payload.get("headers"))
     content = _Content()
     _collect_gmail(payload, content)
-    labels = [str(label) for label in message.get("labelIds") or []]
+    label_ids = message.get("labelIds")
+    labels = [str(label) for label in label_ids] if isinstance(label_ids, list) else []
     return _assemble(
         headers,
         content,
@@ -189,11 +189,19 @@ class _Headers:
         for name, value in pairs:
             self._values.setdefault(name.lower(), []).append(value)
 
+    @classmethod
+    def from_gmail(cls, headers: Any) -> "_Headers":
+        """Headers from Gmail's [{"name", "value"}] list; anything else in it is ignored."""
+        items = headers if isinstance(headers, list) else []
+        return cls([(str(h.get("name", "")), str(h.get("value", ""))) for h in items if isinstance(h, dict)])
+
     def raw(self, name: str) -> str:
+        """First value of `name` as received ("" when absent)."""
         values = self._values.get(name.lower())
         return values[0] if values else ""
 
     def structured(self, name: str) -> Any:
+        """policy.default's parsed header object, or None when absent or unparseable."""
         value = self.raw(name)
         if not value:
             return None
@@ -203,6 +211,7 @@ class _Headers:
             return None
 
     def text(self, name: str) -> str:
+        """Unstructured header with encoded words decoded and whitespace collapsed."""
         lenient = _WHITESPACE.sub(" ", _decode_words(self.raw(name))).strip()
         header = self.structured(name)
         if header is None:
@@ -215,6 +224,7 @@ class _Headers:
         return lenient if "\ufffd" in strict and "\ufffd" not in lenient else strict
 
     def addresses(self, name: str) -> list[Address]:
+        """Plausible addresses, lower-cased, de-duplicated, with display names."""
         header = self.structured(name)
         pairs: list[tuple[str, str]] = []
         try:
@@ -234,6 +244,7 @@ class _Headers:
         return result
 
     def message_ids(self, name: str) -> list[str]:
+        """Message-IDs without angle brackets, in order, de-duplicated."""
         value = " ".join(self._values.get(name.lower(), []))
         ids = _MESSAGE_ID.findall(value)
         if not ids:
@@ -241,9 +252,11 @@ class _Headers:
         return list(dict.fromkeys(ids))
 
     def date(self) -> datetime | None:
+        """The Date header in UTC, or None when missing or unreadable."""
         return _parse_date(self.raw("Date"))
 
     def received_date(self) -> datetime | None:
+        """Date of the newest Received header (after its last ";"), or None."""
         received = self.raw("Received")
         return _parse_date(received.rsplit(";", 1)[1]) if ";" in received else None
 
@@ -255,12 +268,17 @@ def _parse_date(value: str) -> datetime | None:
         parsed = email.utils.parsedate_to_datetime(value.strip())
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
     try:
-        return parsed.astimezone(UTC)
-    except (OverflowError, ValueError):
+        return _as_utc(parsed)
+    except (OverflowError, ValueError):  # e.g. year 1 in a far-east zone
         return None
+
+
+def _as_utc(moment: datetime | None) -> datetime | None:
+    """Aware UTC; a naive datetime is taken to be UTC already."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _from_epoch_ms(value: Any) -> datetime | None:
@@ -356,9 +374,7 @@ def _collect_gmail(payload: dict[str, Any], content: _Content) -> None:
             stack.extend(reversed(parts))
             continue
         body = part.get("body") if isinstance(part.get("body"), dict) else {}
-        headers = _Headers(
-            [(str(h.get("name", "")), str(h.get("value", ""))) for h in part.get("headers") or [] if isinstance(h, dict)]
-        )
+        headers = _Headers.from_gmail(part.get("headers"))
         filename = str(part.get("filename") or "")
         disposition = headers.raw("Content-Disposition").split(";", 1)[0].strip().lower() or None
         if not _is_body(mime_type, filename, disposition) or body.get("attachmentId"):

@@ -50,6 +50,7 @@ def test_outlook_reply_header_quotes_everything_after_it():
         '<div class="OutlookMessageHeader">',
         '<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm">',
         '<div id="OLK_SRC_BODY_SECTION">',
+        '<div style="border-top: 1pt solid rgb(225, 225, 225); padding: 3pt 0in 0in">',
     ],
 )
 def test_other_outlook_header_blocks(header):

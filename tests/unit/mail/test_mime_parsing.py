@@ -117,6 +117,7 @@ def test_missing_date_falls_back_to_given_date_then_received_then_epoch():
     received = b"Received: from a by b; Wed, 11 Nov 2026 08:00:00 +0100\r\nSubject: x\r\n\r\nbody\r\n"
     provider_date = datetime(2026, 11, 11, 7, 0, 5, tzinfo=UTC)
     assert parse_rfc822(received, fallback_date=provider_date).sent_at == provider_date
+    assert parse_rfc822(received, fallback_date=provider_date.replace(tzinfo=None)).sent_at == provider_date
     assert parse_rfc822(received).sent_at == datetime(2026, 11, 11, 7, 0, tzinfo=UTC)
     assert parse_rfc822(b"Subject: x\r\n\r\nbody").sent_at == datetime(1970, 1, 1, tzinfo=UTC)
 
