@@ -20,6 +20,8 @@ MAX_BATCH_SIZE = 50  # Google allows 100 calls per batch and recommends at most 
 LIST_PAGE_SIZE = 500
 #: Not captured: unsent drafts, spam and trash.
 SKIPPED_LABELS = frozenset({"DRAFT", "SPAM", "TRASH"})
+#: A message gaining one of these labels is (re)fetched: the sync loop upserts by provider id.
+CAPTURED_LABELS = frozenset({"INBOX", "SENT"})
 
 
 def is_sent(label_ids: Iterable[str], sender_email: str | None, owner_addresses: set[str]) -> bool:
@@ -55,6 +57,9 @@ class GmailConnector:
         self.endpoint = settings.gmail_api_url.rstrip("/") + "/"
         self.caller = GoogleApiCaller(credentials, retry_policy, sleep, rng)
         self.service = build_service("gmail", "v1", credentials, self.endpoint, timeout)
+        # Resources are rebuilt from the discovery document on every access: build each one once.
+        users = self.service.users()
+        self._users, self._messages, self._history = users, users.messages(), users.history()
 
     def changes(self, cursor: str | None) -> Iterator[ChangeBatch]:
         """Batches since `cursor` (a history id); None = full sync. Raises CursorExpiredError for a stale cursor."""
@@ -66,13 +71,12 @@ class GmailConnector:
 
     # -- full sync -----------------------------------------------------------------------------------------
     def _full_sync(self) -> Iterator[ChangeBatch]:
-        messages = self.service.users().messages()
-        history_id = self.caller.execute(self.service.users().getProfile(userId="me"))["historyId"]
+        history_id = self.caller.execute(self._users.getProfile(userId="me"))["historyId"]
         first = True
         page_token: str | None = None
         while True:
             page = self.caller.execute(
-                messages.list(userId="me", maxResults=LIST_PAGE_SIZE, pageToken=page_token, includeSpamTrash=False)
+                self._messages.list(userId="me", maxResults=LIST_PAGE_SIZE, pageToken=page_token, includeSpamTrash=False)
             )
             page_token = page.get("nextPageToken")
             ids = [item["id"] for item in page.get("messages", [])]
@@ -86,13 +90,12 @@ class GmailConnector:
 
     # -- incremental ---------------------------------------------------------------------------------------
     def _incremental(self, start_history_id: str) -> Iterator[ChangeBatch]:
-        history = self.service.users().history()
         page_token: str | None = None
         while True:
-            request = history.list(
+            request = self._history.list(
                 userId="me",
                 startHistoryId=start_history_id,
-                historyTypes=["messageAdded", "messageDeleted"],
+                historyTypes=["messageAdded", "messageDeleted", "labelAdded"],
                 maxResults=LIST_PAGE_SIZE,
                 pageToken=page_token,
             )
@@ -107,6 +110,10 @@ class GmailConnector:
                 for item in record.get("messagesAdded", []):
                     message = item["message"]
                     if not SKIPPED_LABELS & set(message.get("labelIds", [])):
+                        added[message["id"]] = None
+                for item in record.get("labelsAdded", []):  # a draft sent, mail moved out of spam
+                    message = item["message"]
+                    if CAPTURED_LABELS & set(item.get("labelIds", [])) and not SKIPPED_LABELS & set(message.get("labelIds", [])):
                         added[message["id"]] = None
                 for item in record.get("messagesDeleted", []):
                     message_id = item["message"]["id"]
@@ -150,7 +157,7 @@ class GmailConnector:
 
             batch = BatchHttpRequest(callback=collect, batch_uri=self.endpoint + "batch/gmail/v1")
             for message_id in chunk:
-                batch.add(self.service.users().messages().get(userId="me", id=message_id, format="raw"), request_id=message_id)
+                batch.add(self._messages.get(userId="me", id=message_id, format="raw"), request_id=message_id)
             try:
                 self.caller.guarded(batch.execute)
             except RetryableError as exc:

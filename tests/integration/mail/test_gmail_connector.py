@@ -121,6 +121,21 @@ def test_message_added_and_deleted_between_syncs_is_not_fetched(google, refresh_
     assert not [r for r in google.requests if r.path.endswith("/" + short_lived)]
 
 
+def test_draft_that_gets_sent_or_mail_rescued_from_spam_is_fetched_when_it_gains_the_label(google, refresh_token):
+    draft = google.add_message(OWNER, numbered(1, owner=OWNER), ["DRAFT"])
+    junk = google.add_message(OWNER, numbered(2, owner=OWNER), ["SPAM"])
+    gmail = connector(google, refresh_token)
+    full = drain(gmail.changes(None))
+    assert provider_ids(full) == []
+    cursor = full[-1].cursor
+
+    google.mailbox(OWNER).modify_labels(draft, add=["SENT"], remove=["DRAFT"])
+    google.mailbox(OWNER).modify_labels(junk, add=["INBOX"], remove=["SPAM"])
+    google.mailbox(OWNER).modify_labels(draft, add=["STARRED"])
+    mails = {m.provider_id: m for b in drain(gmail.changes(cursor)) for m in b.mails}
+    assert set(mails) == {draft, junk} and mails[draft].is_sent and not mails[junk].is_sent
+
+
 def test_mail_arriving_during_a_full_sync_is_caught_by_the_next_incremental(google, refresh_token):
     load(google, 60)
     gmail = connector(google, refresh_token, batch_size=20)
