@@ -12,6 +12,7 @@ import click
 COMMAND_MODULES: list[str] = [
     "dealpulse.commands.core",
     "dealpulse.commands.sentiment",
+    "dealpulse.commands.mail",
 ]
 
 

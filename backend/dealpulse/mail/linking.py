@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..store import (
-    Account,
     AccountDomain,
     Activity,
     BuyingTeamMember,
@@ -359,22 +358,3 @@ def accounts_of(addresses: Iterable[str], matches: CustomerMatches, directory: O
         if account is not None and account not in account_ids:
             account_ids.append(account)
     return contact_ids, account_ids
-
-
-def account_names(session: Session, account_ids: Iterable[int]) -> dict[int, str]:
-    """Account id → name (for messages and the CLI)."""
-    ids = sorted(set(account_ids))
-    if not ids:
-        return {}
-    return dict(session.execute(select(Account.id, Account.name).where(Account.id.in_(ids))).all())
-
-
-def serialise_decision(decision: LinkDecision) -> dict[str, Any]:
-    """The decision as the Activity columns it sets."""
-    return {
-        "opportunity_id": decision.opportunity_id,
-        "account_id": decision.account_id,
-        "link_method": decision.link_method,
-        "needs_link_choice": decision.needs_link_choice,
-        "link_candidates": list(decision.candidates),
-    }

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..store import NeverLogEntry
-from .linking import CustomerMatches, OrgDirectory, domain_of, in_domains, normalize_address, normalize_domain
+from .linking import CustomerMatches, OrgDirectory, in_domains, normalize_address, normalize_domain
 
 #: Gmail categories that are never business conversations with a customer.
 EXCLUDED_CATEGORIES = frozenset({"CATEGORY_PROMOTIONS", "CATEGORY_SOCIAL", "CATEGORY_FORUMS"})
@@ -90,8 +90,3 @@ def exclusion_reason(
     if not any(customers.contact(a) or customers.account_for(a) is not None for a in external):
         return "no_customer"
     return None
-
-
-def external_domains(addresses: Iterable[str], directory: OrgDirectory) -> set[str]:
-    """Domains of the participants outside the organisation."""
-    return {domain_of(a) for a in addresses if not directory.is_internal(a)} - {""}

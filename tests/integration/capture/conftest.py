@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import uuid
 from datetime import datetime, timedelta, timezone
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from typing import Any, Iterator
 
 import pytest
@@ -17,6 +16,7 @@ from dealpulse.mail.retry import RetryPolicy
 from dealpulse.services.mailboxes import add_mailbox
 from dealpulse.services.sync import SyncResult, default_connectors, sync_mailbox
 from dealpulse.standins.google import GoogleStandIn
+from dealpulse.standins.sample_mail import rfc822
 from dealpulse.store import Activity, ActivitySource
 
 FAST_RETRIES = RetryPolicy(attempts=8, base_delay=0.001, max_delay=0.01, max_wait=5)
@@ -72,27 +72,15 @@ def raw_mail(
     cc: list[str] | None = None,
     when: datetime | None = None,
     message_id: str | None = None,
-    in_reply_to: str | None = None,
-    references: list[str] | None = None,
-    html: str | None = None,
+    in_reply_to: str = "",
+    html: str = "",
 ) -> bytes:
-    """RFC 822 bytes of a plain (or HTML alternative) message."""
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = ", ".join(to)
-    if cc:
-        msg["Cc"] = ", ".join(cc)
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(when or datetime.now(timezone.utc) - timedelta(hours=next(_counter) % 48 + 1))
-    msg["Message-ID"] = message_id or make_msgid(domain="mail.test")
-    if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
-    if references:
-        msg["References"] = " ".join(references)
-    msg.set_content(body)
-    if html:
-        msg.add_alternative(html, subtype="html")
-    return msg.as_bytes()
+    """RFC 822 bytes of a message (Message-IDs without angle brackets; a fresh one by default)."""
+    return rfc822(
+        sender=sender, to=to, cc=cc or (), subject=subject, body=body, html=html, in_reply_to=in_reply_to,
+        message_id=message_id or f"m{next(_counter)}.{uuid.uuid4().hex[:8]}@mail.test",
+        sent_at=when or datetime.now(timezone.utc) - timedelta(hours=next(_counter) % 48 + 1),
+    )
 
 
 def activity_count(db: Any) -> int:

@@ -87,7 +87,7 @@ def test_expired_history_cursor_triggers_full_resync_without_duplicates(db, worl
 def test_shared_thread_is_stored_once_with_a_source_in_each_mailbox(db, world, capture_settings, google):
     box1 = connect(db, capture_settings, google, REP)
     box2 = connect(db, capture_settings, google, REP2)
-    raw = raw_mail(BUYER, [REP, REP2], subject="Both of you", message_id="<shared-1@acme.test.example>")
+    raw = raw_mail(BUYER, [REP, REP2], subject="Both of you", message_id="shared-1@acme.test.example")
     google.add_message(REP, raw)
     google.add_message(REP2, raw)
 
@@ -104,8 +104,8 @@ def test_shared_thread_is_stored_once_with_a_source_in_each_mailbox(db, world, c
 
 def test_direction_links_contacts_and_the_buying_team_deal(db, world, capture_settings, google):
     box = connect(db, capture_settings, google, REP)
-    google.add_message(REP, raw_mail(BUYER, [REP], subject="Inbound", message_id="<in-1@acme.test.example>"))
-    google.add_message(REP, raw_mail(REP_ALIAS, [BUYER], subject="From my alias", message_id="<out-1@seller.example>"), ["INBOX"])
+    google.add_message(REP, raw_mail(BUYER, [REP], subject="Inbound", message_id="in-1@acme.test.example"))
+    google.add_message(REP, raw_mail(REP_ALIAS, [BUYER], subject="From my alias", message_id="out-1@seller.example"), ["INBOX"])
 
     run_sync(db, capture_settings, box)
 
@@ -124,15 +124,15 @@ def test_direction_links_contacts_and_the_buying_team_deal(db, world, capture_se
 
 def test_the_reps_thread_choice_wins_for_later_mail_on_the_thread(db, world, capture_settings, google):
     box = connect(db, capture_settings, google, REP)
-    root = "<root-7@acme.test.example>"
+    root = "root-7@acme.test.example"
     google.add_message(REP, raw_mail(BUYER, [REP], subject="Pricing", message_id=root))
     run_sync(db, capture_settings, box)
     with db.uow() as uow:
         uow.s.add(ThreadLink(org_id=world.org_id, thread_key="root-7@acme.test.example", opportunity_id=world.opportunities["b1_acme"]))
         uow.commit()
 
-    google.add_message(REP, raw_mail(TECH, [REP], subject="Re: Pricing", message_id="<reply-7@acme.test.example>",
-                                     in_reply_to=root, references=[root]))
+    google.add_message(REP, raw_mail(TECH, [REP], subject="Re: Pricing", message_id="reply-7@acme.test.example",
+                                     in_reply_to=root))
     run_sync(db, capture_settings, box)
 
     reply = stored_activity(db, "reply-7@acme.test.example")

@@ -1,0 +1,114 @@
+"""Mailbox subcommands: `dealpulse mailbox add|status|disconnect` and `dealpulse sync [--mailbox ID|--all]`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .. import runtime
+from ..services.errors import InvalidField, NotFoundError
+from .core import fail, load_settings
+
+
+@click.group("mailbox")
+def mailbox_group() -> None:
+    """Connected mailboxes (Gmail, Microsoft 365)."""
+
+
+@mailbox_group.command("add")
+@click.option("--provider", type=click.Choice(["gmail", "microsoft"]), required=True)
+@click.option("--address", required=True, help="the mailbox's address")
+@click.option("--refresh-token", required=True, help="an OAuth refresh token with read access to mail and calendar")
+@click.option("--user", "user_email", default=None, help="owner's DealPulse address (default: --address)")
+def mailbox_add(provider: str, address: str, refresh_token: str, user_email: str | None) -> None:
+    """Connect a mailbox with a refresh token (stored encrypted); the first sync runs with `dealpulse sync`."""
+    from ..services.mailboxes import add_mailbox
+
+    settings = load_settings()
+    db = runtime.get_database(settings)
+    try:
+        with db.uow() as uow:
+            mailbox_id = add_mailbox(uow, settings, provider=provider, address=address, refresh_token=refresh_token, user_email=user_email)
+    except InvalidField as exc:
+        fail(str(exc))
+    click.echo(f"mailbox {mailbox_id} connected: {provider} {address.strip().lower()}")
+
+
+@mailbox_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+def mailbox_status_command(as_json: bool) -> None:
+    """Every mailbox with its sync state and what it means."""
+    from ..services.mailboxes import mailbox_status
+
+    settings = load_settings()
+    with runtime.get_database(settings).uow() as uow:
+        rows = mailbox_status(uow)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo("no mailboxes connected (add one with `dealpulse mailbox add`)")
+        return
+    click.echo(f"{'id':>4}  {'provider':<9}  {'address':<36}  {'state':<15}  {'last synced':<20}  detail")
+    for r in rows:
+        synced = r.last_synced_at.strftime("%Y-%m-%d %H:%M:%S") if r.last_synced_at else "never"
+        click.echo(f"{r.id:>4}  {r.provider:<9}  {r.address:<36}  {r.state:<15}  {synced:<20}  {r.detail or r.meaning}")
+
+
+@mailbox_group.command("disconnect")
+@click.argument("mailbox")
+@click.option("--purge", is_flag=True, help="also delete captured content no other mailbox saw")
+def mailbox_disconnect(mailbox: str, purge: bool) -> None:
+    """Stop capturing MAILBOX (id or address) and forget its credentials."""
+    from ..services.mailboxes import disconnect, find_mailbox
+
+    settings = load_settings()
+    try:
+        with runtime.get_database(settings).uow() as uow:
+            box = find_mailbox(uow, mailbox)
+            counts = disconnect(uow, box.id, purge=purge)
+    except NotFoundError as exc:
+        fail(str(exc))
+    click.echo(f"mailbox {mailbox} disconnected" + (f"; {counts['activities_deleted']} activities purged" if purge else ""))
+
+
+@click.command("sync")
+@click.option("--mailbox", "selector", default=None, help="mailbox id or address")
+@click.option("--all", "sync_all", is_flag=True, help="every connected mailbox that is due")
+def sync_command(selector: str | None, sync_all: bool) -> None:
+    """Sync mailboxes now, in this process (the worker does the same on push and every few minutes)."""
+    from ..services.mailboxes import find_mailbox
+    from ..services.sync import due_mailbox_ids, sync_mailbox
+
+    if bool(selector) == sync_all:
+        fail("give either --mailbox ID|ADDRESS or --all")
+    settings = load_settings()
+    db = runtime.get_database(settings)
+    if sync_all:
+        ids = due_mailbox_ids(db)
+    else:
+        try:
+            with db.uow() as uow:
+                ids = [find_mailbox(uow, selector).id]  # type: ignore[arg-type]
+        except NotFoundError as exc:
+            fail(str(exc))
+    failed = False
+    for mailbox_id in ids:
+        result = sync_mailbox(db, settings, mailbox_id)
+        excluded = sum(result.outcome.excluded.values())
+        line = f"mailbox {mailbox_id}: {result.state}"
+        if result.ran:
+            line += f"; {result.stored} new, {result.outcome.shared_sources} shared, {excluded} not captured, {result.batches} batches"
+        if result.detail and result.state != "idle":
+            line += f" ({result.detail})"
+        click.echo(line)
+        failed = failed or result.state in ("needs_reconnect", "provider_error")
+    if failed:
+        raise SystemExit(1)
+
+
+def register(group: click.Group) -> None:
+    """Add the mailbox group and the sync command."""
+    group.add_command(mailbox_group)
+    group.add_command(sync_command)
