@@ -184,7 +184,8 @@ class GraphConnector:
                     lambda: self._attempt(url, prefer, force_refresh=False), self.retry_policy, self.sleep, self.rng
                 )
             except RetryableError as exc:
-                if exc.status == 429:
+                long_wait = exc.retry_after is not None and exc.retry_after > self.retry_policy.max_wait
+                if exc.status == 429 or long_wait:
                     raise ThrottledError(f"Graph throttled the mailbox: {exc}", exc.retry_after) from exc
                 raise ProviderUnavailableError(f"Graph failed after retries: {exc}") from exc
             if status == 200:

@@ -285,7 +285,7 @@ class GraphStore:
         faults: FaultPlan | None = None,
         empty_page_every: int = 3,
         notification_verify: bool | str = True,
-        max_page_states: int = 20000,
+        max_tokens: int = 20000,
     ):
         self.directory = directory
         self.faults = faults
@@ -295,11 +295,11 @@ class GraphStore:
         self.base_url = "https://127.0.0.1/v1.0"  # set by the server once its port is known
         self.validations: list[Validation] = []
         self.subscriptions: dict[str, Subscription] = {}
-        self._max_page_states = max_page_states
+        self._max_tokens = max_tokens
         self._lock = threading.RLock()
         self._mailboxes: dict[str, Mailbox] = {}
         self._pages: OrderedDict[str, _PageState] = OrderedDict()
-        self._deltas: dict[str, _DeltaState] = {}
+        self._deltas: OrderedDict[str, _DeltaState] = OrderedDict()
 
     # -- mailboxes -----------------------------------------------------------------------------------------
     def mailbox(self, address: str) -> Mailbox:
@@ -523,6 +523,8 @@ class GraphStore:
         else:
             token = self._encode_token(params)
             self._deltas[token] = _DeltaState(state.owner, params, state.watermark)
+            while len(self._deltas) > self._max_tokens:
+                self._deltas.popitem(last=False)  # the oldest tokens expire, as Graph's do
             body["@odata.deltaLink"] = self._link(params, "$deltatoken", token)
         return body
 
@@ -543,7 +545,7 @@ class GraphStore:
     def _remember_page(self, state: _PageState) -> str:
         token = self._encode_token(state.params)
         self._pages[token] = state
-        while len(self._pages) > self._max_page_states:
+        while len(self._pages) > self._max_tokens:
             self._pages.popitem(last=False)
         return token
 

@@ -60,6 +60,10 @@ def _entra_fault(fault: Fault, environ: dict[str, Any]) -> Response:
     return response
 
 
+def _not_found(environ: dict[str, Any], start_response: Any) -> Any:
+    return Response("not found", status=404)(environ, start_response)
+
+
 class MicrosoftStandIn:
     """Entra ID v2.0 (`/{tenant}/...`) and Graph v1.0 (`/v1.0/...`) over TLS with a throwaway CA."""
 
@@ -102,8 +106,13 @@ class MicrosoftStandIn:
             return self
         self.tls = tls_material(self._tls_dir)
         entra = FaultMiddleware(create_entra_app(self.directory), lambda: self.token_faults, _entra_fault)
-        graph = FaultMiddleware(create_graph_app(self.graph), lambda: self.graph.faults, self.graph.render_fault)
-        app = DispatcherMiddleware(entra, {"/v1.0": graph})
+        # Faults are decided on the full path ("/v1.0/me/..."), before the mount point is stripped.
+        graph = FaultMiddleware(DispatcherMiddleware(_not_found, {"/v1.0": create_graph_app(self.graph)}),
+                                lambda: self.graph.faults, self.graph.render_fault)
+
+        def app(environ: dict[str, Any], start_response: Any) -> Any:
+            path = environ.get("PATH_INFO", "")
+            return (graph if path == "/v1.0" or path.startswith("/v1.0/") else entra)(environ, start_response)
         self._server = make_server(self._host, self._port, app, threaded=True,
                                    ssl_context=self.tls.server_context(), request_handler=_QuietHandler)
         self.directory.base_url = self.base_url

@@ -462,3 +462,12 @@ def test_the_command_line_stand_in_serves_a_mailbox_the_connector_syncs(tmp_path
         process.terminate()
         assert process.wait(timeout=20) == 0
         process.stdout.close()
+
+
+def test_a_long_retry_after_on_503_also_pauses_the_mailbox(ms, settings):
+    add_inbox(ms, 1)
+    ms.faults = FaultPlan()
+    ms.faults.once("/v1.0/me/mailFolders/inbox", status=503, retry_after=900)
+    with pytest.raises(ThrottledError) as caught:
+        list(connect(ms, settings).changes(None))
+    assert caught.value.retry_after == 900
