@@ -180,6 +180,10 @@ class GoogleStandIn:
         with self._lock:
             return list(self._users)
 
+    def refresh_tokens(self, email: str) -> list[str]:
+        """Refresh tokens registered for a user (revoked ones included)."""
+        return list(self._user(email).refresh_tokens)
+
     def mailbox(self, email: str) -> GmailMailbox:
         """A user's Gmail mailbox (KeyError if unknown)."""
         return self._user(email).mailbox
@@ -442,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"cannot load {path}: {exc!r}")
     standin.start()
     print(json.dumps({"base_url": standin.base_url, **standin.settings_overrides(), "loaded": counts,
-                      "users": {u: standin._user(u).refresh_tokens for u in standin.users()}}), flush=True)
+                      "users": {u: standin.refresh_tokens(u) for u in standin.users()}}), flush=True)
     try:
         while True:
             time.sleep(3600)

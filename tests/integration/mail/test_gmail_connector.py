@@ -312,3 +312,18 @@ def test_replies_share_the_gmail_thread_id(google, refresh_token):
                        ["SENT"])
     mails = [m for b in drain(connector(google, refresh_token).changes(None)) for m in b.mails]
     assert len({m.thread_id for m in mails}) == 1 and mails[0].thread_id
+
+
+def test_slow_answer_past_the_timeout_is_retried(google, refresh_token):
+    ids = load(google, 3)
+    google.faults.once("/profile", kind="slow", delay=3)
+    sleeps = Sleeps()
+    batches = drain(connector(google, refresh_token, sleeps, timeout=0.5).changes(None))
+    assert sorted(provider_ids(batches)) == sorted(ids) and len(sleeps) == 1
+
+
+def test_unreachable_google_ends_as_provider_unavailable(google, refresh_token):
+    gmail = connector(google, refresh_token)
+    google.stop()
+    with pytest.raises(ProviderUnavailableError):
+        drain(gmail.changes(None))
