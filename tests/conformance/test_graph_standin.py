@@ -320,3 +320,15 @@ def test_any_text_round_trips_through_graph_json_and_the_connector(ms, graph, cs
     mail = connector.to_mail(served, "inbox")
     assert (mail.subject, mail.body_text, mail.sender.email) == (subject, body, "any@acme.example")
     assert mail.sender.name == (name or "any@acme.example")
+
+
+@hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(html=st.one_of(_text, st.lists(st.sampled_from(["<p>", "</p>", "<b>", "<!-- c -->", "&amp;", "<br>", "<",
+                                                       "text", " ", "<script>x</script>", "é"]),
+                                      max_size=12).map("".join)))
+def test_any_html_body_is_served_valid_and_kept_for_display(ms, graph, csdl, connector, html):
+    message_id = ms.add_message(OWNER, from_="any@acme.example", to=[OWNER], subject="html", body_html=html)
+    served = graph.get(f"{ms.graph_url}me/messages/{message_id}", headers={"Prefer": 'IdType="ImmutableId"'}).json()
+    assert_valid(csdl.validator("message"), served)
+    mail = connector.to_mail(served, "inbox")
+    assert mail.body_html == html and isinstance(mail.body_text, str)

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import lxml.html
+from lxml import etree
 import requests
 from flask import Flask, Response, g, request
 
@@ -122,9 +123,10 @@ def _recipients(values: Any) -> list[dict[str, Any]]:
 
 
 def _html_to_preview(html: str) -> str:
-    if not html.strip():
+    try:
+        return lxml.html.fromstring(html).text_content()
+    except (etree.ParserError, ValueError):  # empty, comment-only or otherwise textless markup
         return ""
-    return lxml.html.fromstring(html).text_content()
 
 
 def _preview(text: str) -> str:
