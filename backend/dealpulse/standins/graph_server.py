@@ -296,6 +296,8 @@ class GraphStore:
         self.expired_token_style = "gone"
         self.base_url = "https://127.0.0.1/v1.0"  # set by the server once its port is known
         self.validations: list[Validation] = []
+        self.auto_notify = False  # True: every change notifies the owner's matching subscriptions at once
+        self.notification_failures: list[str] = []
         self.subscriptions: dict[str, Subscription] = {}
         self._max_tokens = max_tokens
         self._lock = threading.RLock()
@@ -325,6 +327,7 @@ class GraphStore:
             box.messages[stored.immutable_id] = stored
             box.rest_index[stored.rest_id] = stored.immutable_id
             box.log(folder, stored.immutable_id, stored.rest_id, removed=False, created=True)
+        self._changed(box.address, folder, stored.immutable_id, "created")
         return stored.immutable_id
 
     def _find_message(self, box: Mailbox, message_id: str) -> _StoredMessage:
@@ -340,6 +343,7 @@ class GraphStore:
             stored = self._find_message(box, message_id)
             del box.messages[stored.immutable_id]
             box.log(stored.folder, stored.immutable_id, stored.rest_id, removed=True, created=False)
+        self._changed(box.address, stored.folder, stored.immutable_id, "deleted")
 
     def move_message(self, user: str, message_id: str, folder: str) -> None:
         """Move a message: removed from its folder's delta, created in the other; the REST id changes."""
@@ -350,11 +354,13 @@ class GraphStore:
         with self._lock:
             stored = self._find_message(box, message_id)
             box.log(stored.folder, stored.immutable_id, stored.rest_id, removed=True, created=False)
-            stored.folder = folder
+            old_folder, stored.folder = stored.folder, folder
             stored.rest_id = _opaque_id()
             box.rest_index[stored.rest_id] = stored.immutable_id
             _touch(stored.data)
             box.log(folder, stored.immutable_id, stored.rest_id, removed=False, created=True)
+        self._changed(box.address, old_folder, stored.immutable_id, "deleted")
+        self._changed(box.address, folder, stored.immutable_id, "created")
 
     def update_message(self, user: str, message_id: str, **changes: Any) -> None:
         """Change Graph properties of a message (e.g. `isRead=True`, `subject=...`); delta reports an update."""
@@ -367,6 +373,7 @@ class GraphStore:
             stored.data.update(changes)
             _touch(stored.data)
             box.log(stored.folder, stored.immutable_id, stored.rest_id, removed=False, created=False)
+        self._changed(box.address, stored.folder, stored.immutable_id, "updated")
 
     def add_event(self, user: str, fields: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
         """Store a calendar event built from simple fields; returns its id. See `build_event` for fields."""
@@ -376,6 +383,7 @@ class GraphStore:
         with self._lock:
             box.events[event_id] = _StoredEvent(event_id, data, start, end)
             box.log(_CALENDAR, event_id, event_id, removed=False, created=True)
+        self._changed(box.address, _CALENDAR, event_id, "created")
         return event_id
 
     def update_event(self, user: str, event_id: str, **fields: Any) -> None:
@@ -387,6 +395,7 @@ class GraphStore:
             data, start, end = build_event(spec, owner=(box.name, box.address), previous=stored.data)
             stored.data, stored.start, stored.end = data, start, end
             box.log(_CALENDAR, event_id, event_id, removed=False, created=False)
+        self._changed(box.address, _CALENDAR, event_id, "updated")
 
     def cancel_event(self, user: str, event_id: str) -> None:
         """Mark an event cancelled (an update with `isCancelled: true`)."""
@@ -398,6 +407,7 @@ class GraphStore:
         with self._lock:
             del box.events[event_id]
             box.log(_CALENDAR, event_id, event_id, removed=True, created=False)
+        self._changed(box.address, _CALENDAR, event_id, "deleted")
 
     def message_json(self, user: str, message_id: str) -> dict[str, Any]:
         """The full Graph JSON of a stored message (headers included)."""
@@ -690,14 +700,48 @@ class GraphStore:
                 "@odata.type": "#Microsoft.Graph.Event" if "Events" in resource else "#Microsoft.Graph.Message",
                 "@odata.id": resource, "@odata.etag": _etag(secrets.token_urlsafe(12)), "id": resource_id,
             }
+        return self._post(subscription.notification_url, {"value": [notification]})
+
+    def notify_lifecycle(self, subscription_id: str, lifecycle_event: str = "reauthorizationRequired") -> int:
+        """POST a lifecycle notification (reauthorizationRequired, subscriptionRemoved, missed) to the
+        subscription's lifecycleNotificationUrl; returns the receiver's status."""
+        if lifecycle_event not in ("reauthorizationRequired", "subscriptionRemoved", "missed"):
+            raise ValueError(f"unknown lifecycle event {lifecycle_event!r}")
+        with self._lock:
+            subscription = self.subscriptions[subscription_id]
+        if not subscription.lifecycle_notification_url:
+            raise ValueError(f"subscription {subscription_id} has no lifecycleNotificationUrl")
+        notification: dict[str, Any] = {
+            "subscriptionId": subscription.id,
+            "subscriptionExpirationDateTime": subscription.expiration.isoformat(timespec="seconds"),
+            "tenantId": subscription.tenant_id,
+            "lifecycleEvent": lifecycle_event,
+        }
+        if subscription.client_state is not None:
+            notification["clientState"] = subscription.client_state
+        return self._post(subscription.lifecycle_notification_url, {"value": [notification]})
+
+    def _post(self, url: str, payload: dict[str, Any]) -> int:
         session = requests.Session()
         session.trust_env = False
         try:
-            response = session.post(subscription.notification_url, json={"value": [notification]},
-                                    timeout=VALIDATION_TIMEOUT, verify=self.notification_verify)
+            return session.post(url, json=payload, timeout=VALIDATION_TIMEOUT, verify=self.notification_verify).status_code
         finally:
             session.close()
-        return response.status_code
+
+    def _changed(self, owner: str, stream: str, item_id: str, change_type: str) -> None:
+        """With `auto_notify`, tell every subscription of `owner` covering `stream` about the change."""
+        if not self.auto_notify:
+            return
+        with self._lock:
+            box = self._mailboxes[owner]
+            targets = [s.id for s in self.subscriptions.values()
+                       if s.owner == owner and change_type in s.change_type.split(",") and _covers(box, s.resource, stream)]
+        for subscription_id in targets:  # outside the lock: a receiver may call straight back into Graph
+            try:
+                self.notify(subscription_id, change_type=change_type, resource_id=item_id)
+            except requests.RequestException as exc:
+                self.notification_failures.append(f"{subscription_id}: {exc}")
 
     def render_fault(self, fault: Fault, environ: dict[str, Any]) -> Response:
         """Graph's error answer for an injected fault (429 and 503 carry Retry-After in whole seconds)."""
@@ -931,6 +975,20 @@ def _render_event(event: _StoredEvent, tz_name: str) -> dict[str, Any]:
     data = {k: v for k, v in event.data.items() if k != "_spec"}
     return {"@odata.type": "#microsoft.graph.event", "@odata.etag": data.pop("@odata.etag"), "id": event.id,
             **data, "start": moment(event.start), "end": moment(event.end)}
+
+
+_FOLDER_IN_RESOURCE = re.compile(r"mailfolders(?:\('([^']+)'\)|/([^/]+))/messages$", re.IGNORECASE)
+
+
+def _covers(box: Mailbox, resource: str, stream: str) -> bool:
+    """Whether a subscription's resource covers changes in `stream` (a folder name or the calendar)."""
+    path = resource.strip("/").lower()
+    if stream == _CALENDAR:
+        return path.endswith("/events")
+    match = _FOLDER_IN_RESOURCE.search(resource.strip("/"))
+    if match:
+        return box.folder_by_ref(match.group(1) or match.group(2)) == stream
+    return path.endswith("/messages")
 
 
 def _overlaps(event: _StoredEvent, window: tuple[datetime, datetime] | None) -> bool:

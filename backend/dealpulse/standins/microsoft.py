@@ -82,6 +82,7 @@ class MicrosoftStandIn:
         empty_page_every: int = 3,
         access_token_lifetime: int = 3600,
         notification_verify: bool | str = True,
+        auto_notify: bool = False,
     ):
         directory_args: dict[str, Any] = {"access_token_lifetime": access_token_lifetime}
         for name, value in (("tenant_id", tenant_id), ("client_id", client_id), ("client_secret", client_secret)):
@@ -89,6 +90,7 @@ class MicrosoftStandIn:
                 directory_args[name] = value
         self.directory = EntraDirectory(**directory_args)
         self.graph = GraphStore(self.directory, faults, empty_page_every, notification_verify)
+        self.graph.auto_notify = auto_notify
         self.token_faults = token_faults
         for address in users:
             self.graph.mailbox(address)
@@ -312,6 +314,10 @@ class MicrosoftStandIn:
                resource_id: str | None = None, client_state: str | None = None) -> int:
         """POST a change notification to the subscriber; returns the receiver's HTTP status."""
         return self.graph.notify(subscription_id, resource, change_type, resource_id, client_state)
+
+    def notify_lifecycle(self, subscription_id: str, lifecycle_event: str = "reauthorizationRequired") -> int:
+        """POST a lifecycle notification to the subscription's lifecycleNotificationUrl; returns the status."""
+        return self.graph.notify_lifecycle(subscription_id, lifecycle_event)
 
 
 class NotificationReceiver:

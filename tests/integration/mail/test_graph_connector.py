@@ -471,3 +471,27 @@ def test_a_long_retry_after_on_503_also_pauses_the_mailbox(ms, settings):
     with pytest.raises(ThrottledError) as caught:
         list(connect(ms, settings).changes(None))
     assert caught.value.retry_after == 900
+
+
+def test_auto_notify_tells_matching_subscriptions_about_each_change(tmp_path):
+    with MicrosoftStandIn(users=[OWNER], auto_notify=True) as standin, NotificationReceiver() as endpoint:
+        standin_settings = Settings.from_env({}, env="test", var_dir=tmp_path, **standin.settings_overrides())
+        session = graph_session(standin, standin_settings)
+        created = session.post(standin.graph_url + "subscriptions", json={
+            "changeType": "created,deleted", "notificationUrl": endpoint.url, "lifecycleNotificationUrl": endpoint.url,
+            "resource": "me/mailFolders('inbox')/messages", "clientState": "k",
+            "expirationDateTime": (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat(),
+        }).json()
+        assert [v.echoed for v in standin.validations] == [True, True]
+
+        standin.add_message(OWNER, folder="sentitems", to=["buyer@acme.example"], subject="not watched")
+        message_id = standin.add_message(OWNER, from_="buyer@acme.example", to=[OWNER], subject="watched")
+        standin.update_message(OWNER, message_id, isRead=True)  # "updated" is not subscribed
+        standin.delete_message(OWNER, message_id)
+        assert standin.notify_lifecycle(created["id"]) == 202
+
+        received = [endpoint.notifications.get(timeout=10)["value"][0] for _ in range(3)]
+        assert [n.get("changeType") for n in received[:2]] == ["created", "deleted"]
+        assert {n["resourceData"]["id"] for n in received[:2]} == {message_id}
+        assert received[2]["lifecycleEvent"] == "reauthorizationRequired"
+        assert endpoint.notifications.empty() and standin.graph.notification_failures == []
