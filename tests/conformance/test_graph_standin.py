@@ -195,6 +195,15 @@ def test_the_schemas_follow_the_csdl(csdl):
     assert not validator.is_valid({"id": "x", "toRecipients": [{"emailAddress": {"adress": "a@b"}}]})
     assert validator.is_valid({"@odata.type": "#microsoft.graph.message", "id": "x", "@removed": {"reason": "deleted"}})
     assert not csdl.validator("event").is_valid({"id": "x", "start": {"timeZone": "UTC", "dateTime": 5}})
+    assert not csdl.validator("dateTimeTimeZone").is_valid({"timeZone": "UTC", "dateTime": None})  # Nullable="false"
+    assert not csdl.validator("attendee").is_valid({"type": "vip"})
+    assert not csdl.validator("responseStatus").is_valid({"response": "maybe"})
+    assert csdl.validator("location").is_valid({"displayName": "Room", "locationType": "conferenceRoom"})
+    assert csdl.validator("itemBody").is_valid({"contentType": "html", "content": "<p>x</p>"})
+    assert not csdl.validator("itemBody").is_valid({"contentType": "markdown"})
+    assert csdl.validator("recipient").is_valid({"emailAddress": {"name": None, "address": "a@b"}})
+    assert not csdl.validator("emailAddress").is_valid({"address": 1})
+    assert not csdl.validator("subscription").is_valid({"id": "s", "changeType": None})
 
 
 # -- everything the stand-in serves ---------------------------------------------------------------------------

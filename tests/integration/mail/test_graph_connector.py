@@ -495,3 +495,17 @@ def test_auto_notify_tells_matching_subscriptions_about_each_change(tmp_path):
         assert {n["resourceData"]["id"] for n in received[:2]} == {message_id}
         assert received[2]["lifecycleEvent"] == "reauthorizationRequired"
         assert endpoint.notifications.empty() and standin.graph.notification_failures == []
+
+
+def test_events_in_another_time_zone_map_to_the_same_utc_instants(ms, settings):
+    start = START + timedelta(days=31, hours=5)
+    event_id = ms.add_event(OWNER, subject="Berlin call", start=start, end=start + timedelta(minutes=45))
+    session = graph_session(ms, settings)
+    window = "startDateTime=2026-10-01T00:00:00Z&endDateTime=2026-12-31T00:00:00Z"
+    page = session.get(ms.graph_url + f"me/calendarView/delta?{window}",
+                       headers={"Prefer": 'outlook.timezone="Europe/Berlin", IdType="ImmutableId"'}).json()
+    served = next(item for item in page["value"] if item["id"] == event_id)
+    assert served["start"] == {"dateTime": "2026-11-01T15:00:00.0000000", "timeZone": "Europe/Berlin"}
+
+    event = GraphConnector.to_event(served)
+    assert (event.start, event.end) == (start, start + timedelta(minutes=45))
