@@ -7,6 +7,7 @@ import time
 from typing import Callable, Iterable
 
 import msal
+import msal.exceptions
 import requests
 
 from dealpulse.config import ConfigError, Settings
@@ -49,7 +50,7 @@ def build_msal_app(settings: Settings, http_client: requests.Session | None = No
         )
     except requests.RequestException as exc:
         raise ProviderUnavailableError(f"could not reach the Microsoft authority {settings.ms_authority}: {exc}") from exc
-    except ValueError as exc:  # msal: the authority's OpenID configuration is missing or malformed
+    except (ValueError, msal.exceptions.MsalServiceError) as exc:  # the OpenID configuration is missing or failing
         raise ProviderUnavailableError(f"the Microsoft authority {settings.ms_authority} did not answer: {exc}") from exc
 
 
@@ -74,6 +75,8 @@ def _redeem(
         result = app.acquire_token_by_refresh_token(refresh_token, scopes=list(scopes))
     except requests.RequestException as exc:
         raise ProviderUnavailableError(f"could not reach the Microsoft token endpoint: {exc}") from exc
+    except msal.exceptions.MsalServiceError as exc:  # msal raises for 5xx answers instead of returning them
+        raise ProviderUnavailableError(f"the Microsoft token endpoint failed: {exc}") from exc
     if "access_token" in result:
         return result["access_token"], result.get("refresh_token") or refresh_token, float(result.get("expires_in", 3600))
     error = str(result.get("error", ""))

@@ -20,7 +20,13 @@ from dealpulse.config import Settings
 from dealpulse.mail.graph import GraphConnector, dump_cursor, parse_cursor
 from dealpulse.mail.ms_auth import GRAPH_SCOPES, MsalTokenProvider, acquire_access_token, build_msal_app
 from dealpulse.mail.retry import RetryPolicy
-from dealpulse.mail.types import AuthRevokedError, ChangeBatch, CursorExpiredError, ThrottledError
+from dealpulse.mail.types import (
+    AuthRevokedError,
+    ChangeBatch,
+    CursorExpiredError,
+    ProviderUnavailableError,
+    ThrottledError,
+)
 from dealpulse.standins.faults import FaultPlan
 from dealpulse.standins.microsoft import MicrosoftStandIn, NotificationReceiver
 
@@ -509,3 +515,11 @@ def test_events_in_another_time_zone_map_to_the_same_utc_instants(ms, settings):
 
     event = GraphConnector.to_event(served)
     assert (event.start, event.end) == (start, start + timedelta(minutes=45))
+
+
+def test_an_unavailable_token_endpoint_is_a_provider_outage_not_a_revocation(ms, settings):
+    add_inbox(ms, 1)
+    ms.token_faults = FaultPlan()
+    ms.token_faults.once("/oauth2/v2.0/token", status=503, retry_after=1)
+    with pytest.raises(ProviderUnavailableError, match="token endpoint"):
+        list(connect(ms, settings).changes(None))
