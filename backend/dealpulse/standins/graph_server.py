@@ -297,6 +297,7 @@ class GraphStore:
         self.base_url = "https://127.0.0.1/v1.0"  # set by the server once its port is known
         self.validations: list[Validation] = []
         self.auto_notify = False  # True: every change notifies the owner's matching subscriptions at once
+        self.replays = False  # True: every page after the first repeats the previous page's last item
         self.notification_failures: list[str] = []
         self.subscriptions: dict[str, Subscription] = {}
         self._max_tokens = max_tokens
@@ -523,7 +524,8 @@ class GraphStore:
         if every > 0 and remaining > 0 and state.page_no % every == every - 1:
             next_state = replace(state, page_no=state.page_no + 1)  # an empty page, as Graph sometimes sends
         else:
-            for item in state.items[state.pos: state.pos + size]:
+            replay = 1 if self.replays and state.pos > 0 else 0  # the previous page's last item again
+            for item in state.items[state.pos - replay: state.pos + size]:
                 rendered = self._render_item(box, item, params, immutable, prefs)
                 if rendered is not None:
                     values.append(rendered)

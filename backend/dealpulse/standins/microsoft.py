@@ -83,6 +83,7 @@ class MicrosoftStandIn:
         access_token_lifetime: int = 3600,
         notification_verify: bool | str = True,
         auto_notify: bool = False,
+        replays: bool = False,
     ):
         directory_args: dict[str, Any] = {"access_token_lifetime": access_token_lifetime}
         for name, value in (("tenant_id", tenant_id), ("client_id", client_id), ("client_secret", client_secret)):
@@ -91,6 +92,7 @@ class MicrosoftStandIn:
         self.directory = EntraDirectory(**directory_args)
         self.graph = GraphStore(self.directory, faults, empty_page_every, notification_verify)
         self.graph.auto_notify = auto_notify
+        self.graph.replays = replays
         self.token_faults = token_faults
         for address in users:
             self.graph.mailbox(address)

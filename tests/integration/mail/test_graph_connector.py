@@ -523,3 +523,10 @@ def test_an_unavailable_token_endpoint_is_a_provider_outage_not_a_revocation(ms,
     ms.token_faults.once("/oauth2/v2.0/token", status=503, retry_after=1)
     with pytest.raises(ProviderUnavailableError, match="token endpoint"):
         list(connect(ms, settings).changes(None))
+
+
+def test_replayed_items_reach_the_caller_again_for_the_store_to_dedupe(ms, settings):
+    inbox = add_inbox(ms, 20)
+    ms.graph.replays = True
+    ids = mail_ids(connect(ms, settings, page_size=5).changes(None))
+    assert set(ids) == set(inbox) and len(ids) > len(inbox)
