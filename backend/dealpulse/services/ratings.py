@@ -1,0 +1,121 @@
+"""Rating an email's tone: one current rating per rater per activity, changeable, with its history.
+
+Each rating keeps the rated new text (training reads it without joins) and what the model said at the time
+(`model_label`, `model_version`), so disagreement between reps and the model stays visible.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..domain.access import Principal
+from ..store import Rater, Rating, RatingChange, SentimentScore, utcnow
+from ..store.sentiment import TONE_LABELS
+from ..store.uow import UnitOfWork
+from .errors import InvalidField, PermissionDenied
+from .notes import content_readable, visible_activity
+
+MAX_NOTE_CHARS = 2000
+
+
+def activity_item_key(activity_id: int) -> str:
+    """The rating item key of an activity."""
+    return f"a:{activity_id}"
+
+
+def rater_for_user(session: Session, principal: Principal) -> Rater:
+    """The principal's rater row (created on first use), keyed by their primary address."""
+    key = principal.email.lower()
+    rater = session.scalar(select(Rater).where(Rater.org_id == principal.org_id, Rater.key == key))
+    if rater is None:
+        rater = Rater(org_id=principal.org_id, key=key, user_id=principal.user_id, is_imported=False)
+        session.add(rater)
+        session.flush()
+    elif rater.user_id is None:
+        rater.user_id = principal.user_id
+    return rater
+
+
+def serialize_rating(rating: Rating) -> dict[str, Any]:
+    """A rating as the API returns it."""
+    return {
+        "id": rating.id,
+        "activity_id": rating.activity_id,
+        "label": rating.label,
+        "note": rating.note,
+        "model_label": rating.model_label,
+        "model_version": rating.model_version,
+        "agrees_with_model": None if rating.model_label is None else rating.model_label == rating.label,
+        "created_at": rating.created_at.isoformat(),
+        "updated_at": rating.updated_at.isoformat(),
+    }
+
+
+def my_rating(session: Session, principal: Principal, activity_id: int) -> dict[str, Any] | None:
+    """The principal's current rating of an activity, if any."""
+    rating = session.scalar(
+        select(Rating)
+        .join(Rater, Rater.id == Rating.rater_id)
+        .where(Rater.org_id == principal.org_id, Rater.user_id == principal.user_id,
+               Rating.item_key == activity_item_key(activity_id))
+    )
+    return serialize_rating(rating) if rating else None
+
+
+def rating_history(session: Session, rating_id: int) -> list[dict[str, Any]]:
+    """Every label a rating has had, oldest first."""
+    rows = session.scalars(select(RatingChange).where(RatingChange.rating_id == rating_id).order_by(RatingChange.id))
+    return [{"label": r.label, "note": r.note, "changed_at": r.changed_at.isoformat()} for r in rows]
+
+
+def _validated(label: str, note: str | None) -> tuple[str, str]:
+    if label not in TONE_LABELS:
+        raise InvalidField([{"field": "label", "message": f"must be one of {', '.join(TONE_LABELS)}"}])
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE_CHARS:
+        raise InvalidField([{"field": "note", "message": f"at most {MAX_NOTE_CHARS} characters"}])
+    return label, note
+
+
+def rate_activity(
+    uow: UnitOfWork, principal: Principal, activity_id: int, label: str, note: str | None = None, source: str = "sidebar"
+) -> dict[str, Any]:
+    """Set the principal's tone rating of an email (negative / neutral / positive, optional note); commits.
+
+    Rating again replaces the current label and appends to the history; an unchanged label and note change nothing.
+    """
+    label, note = _validated(label, note)
+    s = uow.s
+    activity, owners = visible_activity(s, principal, activity_id)
+    if activity.kind != "email":
+        raise InvalidField([{"field": "activity_id", "message": "only emails are rated"}])
+    if not content_readable(principal, activity, owners):
+        raise PermissionDenied("this email is private to the reps who received it")
+    rater = rater_for_user(s, principal)
+    score = s.scalar(
+        select(SentimentScore).where(SentimentScore.activity_id == activity.id, SentimentScore.is_current.is_(True))
+    )
+    key = activity_item_key(activity.id)
+    rating = s.scalar(select(Rating).where(Rating.rater_id == rater.id, Rating.item_key == key))
+    now = utcnow()
+    if rating is not None and rating.label == label and rating.note == note:
+        return serialize_rating(rating)
+    if rating is None:
+        rating = Rating(
+            org_id=principal.org_id, rater_id=rater.id, activity_id=activity.id, item_key=key, created_at=now,
+            source=source,
+        )
+        s.add(rating)
+    rating.text = activity.new_text or ""
+    rating.label = label
+    rating.note = note
+    rating.model_label = score.label if score else None
+    rating.model_version = score.model_version if score else None
+    rating.updated_at = now
+    s.flush()
+    s.add(RatingChange(rating_id=rating.id, label=label, note=note, changed_at=now))
+    uow.commit()
+    return serialize_rating(rating)

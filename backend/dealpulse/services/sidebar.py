@@ -1,0 +1,411 @@
+"""The sidebar's view of an open email: which deal it belongs to, how the buyer sounds, and the deal around it.
+
+Matching order: the captured activity by internet Message-ID, then by the provider's message id in one of the
+caller's mailboxes, then the participants (contacts by exact address, accounts by company domain, their open
+deals, and the rep's remembered choice for the thread). An email that is not captured yet is scored on the fly
+and nothing is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..domain.access import Principal
+from ..mail.linking import (
+    accounts_of,
+    decide_link,
+    load_customer_matches,
+    load_link_index,
+    load_org_directory,
+    normalize_address,
+    thread_key_for,
+)
+from ..store import (
+    Account,
+    Activity,
+    ActivitySource,
+    Alert,
+    BuyingTeamMember,
+    Contact,
+    Mailbox,
+    Opportunity,
+    SentimentScore,
+    Stage,
+    ThreadLink,
+)
+from ..store.crm import BUYING_ROLES
+from ..store.uow import UnitOfWork
+from . import opportunities as opp_service
+from .notes import can_see_activity, content_readable, deal_visible, mailbox_owner_ids, notes_of
+from .ratings import my_rating
+
+TREND_EMAILS = 10
+RECENT_ITEMS = 8
+MAX_BODY_CHARS = 100_000
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class OpenMessage:
+    """What the mail client knows about the open message (all optional but at least one identifier)."""
+
+    message_id: str = ""  # internet Message-ID, with or without angle brackets
+    provider_id: str = ""  # Gmail message id or Graph/Outlook item id
+    provider_thread_id: str = ""  # Gmail thread id or Outlook conversation id
+    sender: str = ""
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    subject: str = ""
+    body: str | None = None  # plain text, when the client sends it
+    in_reply_to: str = ""
+    references: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def addresses(self) -> list[str]:
+        """Every participant address, sender first."""
+        return [a for a in (self.sender, *self.to, *self.cc) if a]
+
+    @property
+    def clean_message_id(self) -> str:
+        """The Message-ID without angle brackets or whitespace."""
+        return (self.message_id or "").strip().strip("<>").strip()
+
+
+class ToneSource(Protocol):
+    """Scores a text with the organisation's active tone model (nothing is stored)."""
+
+    def score(self, org_id: int, text: str, *, already_split: bool) -> dict[str, Any]:
+        """{label, score, confidence, probabilities, highlights, model_version, reason}."""
+        ...
+
+
+# -- matching -------------------------------------------------------------------------------------------------
+def find_captured(session: Session, principal: Principal, message: OpenMessage) -> tuple[Activity | None, str]:
+    """The captured activity the principal may see, and how it was found ("message_id" | "provider_id" | "")."""
+    if message.clean_message_id:
+        rows = session.scalars(
+            select(Activity).where(Activity.org_id == principal.org_id, Activity.message_id == message.clean_message_id)
+        ).all()
+        for activity in rows:
+            if can_see_activity(session, principal, activity):
+                return activity, "message_id"
+    if message.provider_id:
+        activity = session.scalar(
+            select(Activity)
+            .join(ActivitySource, ActivitySource.activity_id == Activity.id)
+            .join(Mailbox, Mailbox.id == ActivitySource.mailbox_id)
+            .where(Mailbox.user_id == principal.user_id, ActivitySource.provider_id == message.provider_id)
+            .limit(1)
+        )
+        if activity is not None:
+            return activity, "provider_id"
+    return None, ""
+
+
+@dataclass
+class Match:
+    """The outcome of matching: chosen deal (or candidates), contact, account, thread and how it was decided."""
+
+    method: str
+    thread_key: str
+    opportunity_id: int | None = None
+    candidates: list[int] = field(default_factory=list)
+    suggested_id: int | None = None
+    contact_id: int | None = None
+    account_id: int | None = None
+    is_private: bool = False
+
+
+def _participants_match(session: Session, principal: Principal, addresses: list[str], thread_key: str) -> Match:
+    directory = load_org_directory(session, principal.org_id)
+    customers = load_customer_matches(session, principal.org_id, addresses)
+    contact_ids, account_ids = accounts_of(addresses, customers, directory)
+    index = load_link_index(session, principal.org_id, [thread_key], contact_ids, account_ids)
+    decision = decide_link(thread_key, contact_ids, account_ids, index)
+    candidates = list(decision.candidates) or ([decision.opportunity_id] if decision.opportunity_id else [])
+    return Match(
+        method=decision.link_method if decision.opportunity_id else "none",
+        thread_key=thread_key,
+        opportunity_id=decision.opportunity_id,
+        candidates=candidates,
+        suggested_id=decision.opportunity_id,
+        contact_id=contact_ids[0] if contact_ids else None,
+        account_id=decision.account_id if decision.account_id is not None else (account_ids[0] if account_ids else None),
+        is_private=decision.is_private,
+    )
+
+
+def _activity_match(session: Session, principal: Principal, activity: Activity, method: str) -> Match:
+    addresses = [p.get("email", "") for p in activity.participants or []]
+    people = _participants_match(session, principal, addresses, activity.thread_key)
+    candidates = list(activity.link_candidates or []) or ([activity.opportunity_id] if activity.opportunity_id else [])
+    return Match(
+        method=method,
+        thread_key=activity.thread_key,
+        opportunity_id=activity.opportunity_id,
+        candidates=candidates,
+        suggested_id=activity.opportunity_id,
+        contact_id=people.contact_id,
+        account_id=activity.account_id if activity.account_id is not None else people.account_id,
+        is_private=activity.is_private,
+    )
+
+
+def _narrow_to_visible(session: Session, principal: Principal, match: Match, needs_choice: bool) -> tuple[int | None, list[int]]:
+    """The deal to show (None when the rep must choose) and the visible candidates."""
+    visible = [c for c in dict.fromkeys(match.candidates) if deal_visible(session, principal, c)]
+    chosen = match.opportunity_id if match.opportunity_id in visible else None
+    if chosen is None and len(visible) == 1:
+        chosen = visible[0]
+    if needs_choice and len(visible) > 1:
+        chosen = None
+    return chosen, visible
+
+
+# -- pieces of the answer -------------------------------------------------------------------------------------
+def _contact(session: Session, contact_id: int | None, opportunity_id: int | None) -> dict[str, Any] | None:
+    if contact_id is None:
+        return None
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        return None
+    role = None
+    if opportunity_id is not None:
+        role = session.scalar(
+            select(BuyingTeamMember.role).where(
+                BuyingTeamMember.opportunity_id == opportunity_id, BuyingTeamMember.contact_id == contact_id
+            )
+        )
+    return {"id": contact.id, "name": contact.name, "email": contact.email, "title": contact.title, "role": role}
+
+
+def _account(session: Session, account_id: int | None) -> dict[str, Any] | None:
+    account = session.get(Account, account_id) if account_id is not None else None
+    return {"id": account.id, "name": account.name, "industry": account.industry} if account else None
+
+
+def _candidate(session: Session, opportunity_id: int) -> dict[str, Any]:
+    opp = session.get(Opportunity, opportunity_id)
+    data = opp_service.serialize(session, opp)
+    return {k: data[k] for k in ("id", "name", "account", "owner", "stage", "amount", "currency", "close_date")}
+
+
+def _stored_tone(score: SentimentScore, readable: bool) -> dict[str, Any]:
+    return {
+        "label": score.label,
+        "score": score.score,
+        "confidence": score.confidence,
+        "highlights": list(score.highlights or []) if readable else [],
+        "model_version": score.model_version,
+        "stored": True,
+        "content_hidden": not readable,
+    }
+
+
+def _live_tone(tone: ToneSource, org_id: int, text: str, *, already_split: bool) -> dict[str, Any]:
+    result = dict(tone.score(org_id, text[:MAX_BODY_CHARS], already_split=already_split))
+    result["stored"] = False
+    result["content_hidden"] = False
+    return result
+
+
+def _activity_view(session: Session, principal: Principal, activity: Activity, tone: ToneSource) -> dict[str, Any]:
+    owners = mailbox_owner_ids(session, activity.id)
+    readable = content_readable(principal, activity, owners)
+    score = session.scalar(
+        select(SentimentScore).where(SentimentScore.activity_id == activity.id, SentimentScore.is_current.is_(True))
+    )
+    if score is not None:
+        tone_view = _stored_tone(score, readable)
+    elif readable and activity.kind == "email":
+        tone_view = _live_tone(tone, principal.org_id, activity.new_text or "", already_split=True)
+    else:
+        tone_view = None
+    return {
+        "id": activity.id,
+        "captured": True,
+        "kind": activity.kind,
+        "direction": activity.direction,
+        "subject": activity.subject if readable else "",
+        "occurred_at": activity.occurred_at.isoformat(),
+        "is_private": activity.is_private,
+        "content_hidden": not readable,
+        "is_mine": principal.user_id in owners,
+        "tone": tone_view,
+        "my_rating": my_rating(session, principal, activity.id),
+        "notes": notes_of(session, activity.id) if readable else [],
+    }
+
+
+def _uncaptured_view(principal: Principal, message: OpenMessage, tone: ToneSource, directory_sender_internal: bool) -> dict[str, Any]:
+    if message.body is None or not message.body.strip():
+        tone_view: dict[str, Any] | None = None
+    else:
+        tone_view = _live_tone(tone, principal.org_id, message.body, already_split=False)
+    return {
+        "id": None,
+        "captured": False,
+        "kind": "email",
+        "direction": "outbound" if directory_sender_internal else "inbound",
+        "subject": message.subject,
+        "occurred_at": None,
+        "is_private": False,
+        "content_hidden": False,
+        "is_mine": True,
+        "tone": tone_view,
+        "my_rating": None,
+        "notes": [],
+    }
+
+
+def timeline(session: Session, principal: Principal, opportunity_id: int) -> dict[str, Any]:
+    """The deal's recent dynamics: inbound/outbound email counts, meetings, last inbound/outbound, tone trend."""
+    counts = dict(
+        session.execute(
+            select(Activity.direction, func.count())
+            .where(Activity.opportunity_id == opportunity_id, Activity.kind == "email")
+            .group_by(Activity.direction)
+        ).all()
+    )
+    meetings = session.scalar(
+        select(func.count()).where(Activity.opportunity_id == opportunity_id, Activity.kind == "meeting")
+    )
+    last = dict(
+        session.execute(
+            select(Activity.direction, func.max(Activity.occurred_at))
+            .where(Activity.opportunity_id == opportunity_id)
+            .group_by(Activity.direction)
+        ).all()
+    )
+    trend_rows = session.execute(
+        select(Activity.occurred_at, SentimentScore.score, SentimentScore.label)
+        .join(SentimentScore, SentimentScore.activity_id == Activity.id)
+        .where(
+            Activity.opportunity_id == opportunity_id,
+            Activity.kind == "email",
+            Activity.direction == "inbound",
+            SentimentScore.is_current.is_(True),
+        )
+        .order_by(Activity.occurred_at.desc())
+        .limit(TREND_EMAILS)
+    ).all()
+    recent_rows = session.scalars(
+        select(Activity)
+        .where(Activity.opportunity_id == opportunity_id)
+        .order_by(Activity.occurred_at.desc(), Activity.id.desc())
+        .limit(RECENT_ITEMS)
+    ).all()
+    recent_ids = [a.id for a in recent_rows]
+    owners: dict[int, set[int]] = {}
+    labels: dict[int, str] = {}
+    if recent_ids:
+        for activity_id, user_id in session.execute(
+            select(ActivitySource.activity_id, Mailbox.user_id)
+            .join(Mailbox, Mailbox.id == ActivitySource.mailbox_id)
+            .where(ActivitySource.activity_id.in_(recent_ids))
+        ):
+            owners.setdefault(activity_id, set()).add(user_id)
+        labels = dict(
+            session.execute(
+                select(SentimentScore.activity_id, SentimentScore.label).where(
+                    SentimentScore.activity_id.in_(recent_ids), SentimentScore.is_current.is_(True)
+                )
+            ).all()
+        )
+    recent = []
+    for a in recent_rows:
+        readable = content_readable(principal, a, owners.get(a.id, set()))
+        recent.append({
+            "id": a.id,
+            "kind": a.kind,
+            "direction": a.direction,
+            "subject": a.subject if readable else "(private)",
+            "occurred_at": a.occurred_at.isoformat(),
+            "tone": labels.get(a.id),
+        })
+    return {
+        "inbound": int(counts.get("inbound", 0)),
+        "outbound": int(counts.get("outbound", 0)),
+        "meetings": int(meetings or 0),
+        "last_inbound_at": last["inbound"].isoformat() if last.get("inbound") else None,
+        "last_outbound_at": last["outbound"].isoformat() if last.get("outbound") else None,
+        "tone_trend": [
+            {"occurred_at": at.isoformat(), "score": round(float(score), 4), "label": label}
+            for at, score, label in reversed(trend_rows)
+        ],
+        "recent": recent,
+    }
+
+
+def open_alerts(session: Session, opportunity_id: int) -> list[dict[str, Any]]:
+    """The deal's unresolved alerts, most severe and newest first."""
+    rows = session.scalars(
+        select(Alert).where(Alert.opportunity_id == opportunity_id, Alert.state.in_(("open", "acknowledged")))
+    ).all()
+    rows = sorted(rows, key=lambda a: (SEVERITY_ORDER.get(a.severity, 3), -a.opened_at.timestamp()))
+    return [
+        {"id": a.id, "rule": a.rule, "state": a.state, "severity": a.severity, "reason": a.reason,
+         "opened_at": a.opened_at.isoformat()}
+        for a in rows
+    ]
+
+
+def stage_options(session: Session, org_id: int) -> list[dict[str, Any]]:
+    """The organisation's stages in pipeline order (for the stage picker)."""
+    rows = session.scalars(select(Stage).where(Stage.org_id == org_id).order_by(Stage.position, Stage.id))
+    return [{"key": s.key, "name": s.name, "is_closed": s.is_closed} for s in rows]
+
+
+# -- the use case ---------------------------------------------------------------------------------------------
+def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, tone: ToneSource) -> dict[str, Any]:
+    """Everything the sidebar shows for an open email (read-only; nothing is stored)."""
+    s = uow.s
+    activity, method = find_captured(s, principal, message)
+    if activity is not None:
+        match = _activity_match(s, principal, activity, method)
+        needs_choice = bool(activity.needs_link_choice)
+    else:
+        thread_key = thread_key_for(
+            message.clean_message_id, message.in_reply_to, list(message.references), message.provider_thread_id
+        )
+        match = _participants_match(s, principal, message.addresses, thread_key)
+        needs_choice = len(match.candidates) > 1 and match.method != "thread"
+    opportunity_id, candidates = _narrow_to_visible(s, principal, match, needs_choice)
+    directory = load_org_directory(s, principal.org_id)
+    sender_internal = directory.is_internal(normalize_address(message.sender)) if message.sender else False
+    if activity is not None:
+        email = _activity_view(s, principal, activity, tone)
+    else:
+        email = _uncaptured_view(principal, message, tone, sender_internal)
+    thread_choice = s.scalar(
+        select(ThreadLink).where(ThreadLink.org_id == principal.org_id, ThreadLink.thread_key == match.thread_key)
+    ) if match.thread_key else None
+    if opportunity_id is not None:
+        status = "matched"
+    elif len(candidates) > 1:
+        status = "choose"
+    elif match.account_id is None and match.contact_id is None:
+        status = "no_customer"
+    else:
+        status = "no_deal"
+    opp = s.get(Opportunity, opportunity_id) if opportunity_id is not None else None
+    return {
+        "status": status,
+        "match_method": match.method if activity is None else method,
+        "thread_key": match.thread_key,
+        "thread_private": bool(match.is_private or (thread_choice and thread_choice.is_private)),
+        "contact": _contact(s, match.contact_id, opportunity_id),
+        "account": _account(s, match.account_id),
+        "opportunity": opp_service.serialize(s, opp, detail=True) if opp else None,
+        "candidates": [_candidate(s, c) for c in candidates] if status == "choose" or opp is None else [],
+        "suggested_opportunity_id": match.suggested_id if match.suggested_id in candidates else None,
+        "email": email,
+        "timeline": timeline(s, principal, opp.id) if opp else None,
+        "alerts": open_alerts(s, opp.id) if opp else [],
+        "stages": stage_options(s, principal.org_id),
+        "buying_roles": list(BUYING_ROLES),
+    }

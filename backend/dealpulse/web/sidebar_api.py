@@ -1,0 +1,246 @@
+"""The sidebar's JSON API: `POST /api/v1/context` for the open email, and the actions the rep takes from it.
+
+Opportunity edits (fields, exit answers, buying-team roles) use the version-guarded endpoints of `web/api.py`;
+this blueprint adds rating, notes, private threads, thread links and creating a deal from an email.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from flask import Blueprint, Flask, Response, current_app, jsonify
+from pydantic import BaseModel, Field, StringConstraints
+
+from ..app import app_db, app_settings
+from ..sentiment.active import active_scorers
+from ..services import notes as notes_service
+from ..services import ratings as ratings_service
+from ..store.crm import BUYING_ROLES
+from ..services.sidebar import OpenMessage, ToneSource, email_context
+from .api import parse_body, require_principal, with_etag
+from .auth import current_principal
+from .openapi import documented
+from .schemas import Amount, Currency, OpportunityOut, ShortText, StageKey, Strict
+
+bp = Blueprint("sidebar_api", __name__, url_prefix="/api/v1")
+
+Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=400)]
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+ThreadKey = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=600)]
+
+
+class ContextQuery(Strict):
+    """What the mail client knows about the open message; send at least one identifier or the sender."""
+
+    message_id: Identifier = ""
+    provider_id: Identifier = ""
+    provider_thread_id: Identifier = ""
+    sender: Address = Field(default="", alias="from")
+    to: Annotated[list[Address], Field(max_length=500)] = []
+    cc: Annotated[list[Address], Field(max_length=500)] = []
+    subject: Annotated[str, StringConstraints(max_length=2000)] = ""
+    body: Annotated[str, StringConstraints(max_length=500_000)] | None = None
+    in_reply_to: Identifier = ""
+    references: Annotated[list[Identifier], Field(max_length=200)] = []
+
+    model_config = {**Strict.model_config, "populate_by_name": True}
+
+
+class ContextOut(BaseModel):
+    """The sidebar's view of an email (see services/sidebar.py)."""
+
+    status: Literal["matched", "choose", "no_deal", "no_customer"]
+    match_method: str
+    thread_key: str
+    thread_private: bool
+    contact: dict[str, Any] | None
+    account: dict[str, Any] | None
+    opportunity: OpportunityOut | None
+    candidates: list[dict[str, Any]]
+    suggested_opportunity_id: int | None
+    email: dict[str, Any]
+    timeline: dict[str, Any] | None
+    alerts: list[dict[str, Any]]
+    stages: list[dict[str, Any]]
+    buying_roles: list[str]
+
+
+class RatingIn(Strict):
+    """A tone rating of an email."""
+
+    label: Literal["negative", "neutral", "positive"]
+    note: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class RatingOut(BaseModel):
+    """The rater's current rating with what the model said when it was given."""
+
+    id: int
+    activity_id: int | None
+    label: str
+    note: str
+    model_label: str | None
+    model_version: str | None
+    agrees_with_model: bool | None
+    created_at: str
+    updated_at: str
+
+
+class NoteIn(Strict):
+    """A note on an email."""
+
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+
+
+class NoteOut(BaseModel):
+    """A note as stored."""
+
+    id: int
+    text: str
+    author: dict[str, Any] | None
+    created_at: str
+
+
+class ThreadPrivacyIn(Strict):
+    """Make a conversation private (content hidden from managers) or public again."""
+
+    thread_key: ThreadKey
+    is_private: bool
+
+
+class ThreadLinkIn(Strict):
+    """The opportunity a conversation belongs to (remembered for later mail on the thread)."""
+
+    thread_key: ThreadKey
+    opportunity_id: int
+
+
+class OpportunityFromEmailIn(Strict):
+    """A new deal for the email's conversation."""
+
+    thread_key: ThreadKey
+    name: ShortText
+    account_id: int
+    stage: StageKey
+    amount: Amount = Decimal("0")
+    currency: Currency = "USD"
+    close_date: dt.date | None = None
+    next_step: Annotated[str, StringConstraints(max_length=500)] = ""
+    contact_id: int | None = None
+    contact_role: Literal[BUYING_ROLES] | None = None  # type: ignore[valid-type]
+
+
+class ActiveModelTone:
+    """Scores text on the fly with the organisation's active tone model (ToneSource for the sidebar)."""
+
+    def score(self, org_id: int, text: str, *, already_split: bool) -> dict[str, Any]:
+        """The tone of `text`; `already_split` means quotes and signature were removed at capture."""
+        scorer = active_scorers(app_settings(), app_db()).for_org(org_id)
+        return scorer.score_texts([text], split_quotes=not already_split)[0].as_dict()
+
+
+def tone_source() -> ToneSource:
+    """The app's tone source (tests and benchmarks may install another under `dealpulse.tone`)."""
+    return current_app.extensions.get("dealpulse.tone") or ActiveModelTone()
+
+
+bp.before_request(require_principal)
+
+
+def init_app(app: Flask) -> None:
+    """Nothing to install: the service-error mapping comes from web/api.py."""
+
+
+def open_message(query: ContextQuery) -> OpenMessage:
+    """The service's view of a context query."""
+    return OpenMessage(
+        message_id=query.message_id,
+        provider_id=query.provider_id,
+        provider_thread_id=query.provider_thread_id,
+        sender=query.sender,
+        to=tuple(query.to),
+        cc=tuple(query.cc),
+        subject=query.subject,
+        body=query.body,
+        in_reply_to=query.in_reply_to,
+        references=tuple(query.references),
+    )
+
+
+@bp.post("/context")
+@documented("The deal, tone and timeline of an open email", tags=("sidebar",), body=ContextQuery, response=ContextOut,
+            statuses={422: "no identifier or bad fields"})
+def context() -> Response:
+    """Match the open email to its deal (Message-ID, provider id, then participants); score it live if not captured."""
+    query = parse_body(ContextQuery)
+    if not (query.message_id or query.provider_id or query.sender):
+        from .problems import InvalidInput
+
+        raise InvalidInput([{"field": "message_id", "message": "send message_id, provider_id or from", "type": "missing"}])
+    with app_db().uow() as uow:
+        data = email_context(uow, current_principal(), open_message(query), tone_source())
+    response = jsonify(data)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.put("/activities/<int:activity_id>/rating")
+@documented("Rate an email's tone (one current rating per rater; changeable)", tags=("sidebar",), body=RatingIn,
+            response=RatingOut, statuses={403: "private email", 404: "not found", 422: "invalid"})
+def rate(activity_id: int) -> Response:
+    """Set my rating of the email: negative, neutral or positive, with an optional note."""
+    body = parse_body(RatingIn)
+    with app_db().uow() as uow:
+        data = ratings_service.rate_activity(uow, current_principal(), activity_id, body.label, body.note)
+    return jsonify(data)
+
+
+@bp.post("/activities/<int:activity_id>/notes")
+@documented("Add a note to an email", tags=("sidebar",), body=NoteIn, response=NoteOut,
+            statuses={201: "created", 403: "private email", 404: "not found", 422: "invalid"})
+def add_note(activity_id: int) -> Response:
+    """A note the rep keeps on the email."""
+    body = parse_body(NoteIn)
+    with app_db().uow() as uow:
+        data = notes_service.add_note(uow, current_principal(), activity_id, body.text)
+    response = jsonify(data)
+    response.status_code = 201
+    return response
+
+
+@bp.put("/threads/private")
+@documented("Mark a conversation private or public", tags=("sidebar",), body=ThreadPrivacyIn,
+            statuses={403: "not your thread", 404: "not found", 422: "invalid"})
+def thread_private() -> Response:
+    """Private threads show their metadata only to managers; later mail on the thread stays private."""
+    body = parse_body(ThreadPrivacyIn)
+    with app_db().uow() as uow:
+        data = notes_service.set_thread_private(uow, current_principal(), body.thread_key, body.is_private)
+    return jsonify(data)
+
+
+@bp.put("/threads/link")
+@documented("Link a conversation to an opportunity (sticks for the thread)", tags=("sidebar",), body=ThreadLinkIn,
+            statuses={404: "not found", 422: "invalid"})
+def thread_link() -> Response:
+    """The rep's choice of deal for the conversation; its captured emails move there and later mail follows."""
+    body = parse_body(ThreadLinkIn)
+    with app_db().uow() as uow:
+        data = notes_service.link_thread(uow, current_principal(), body.thread_key, body.opportunity_id)
+    return jsonify(data)
+
+
+@bp.post("/threads/opportunity")
+@documented("Create an opportunity from an email and link its conversation", tags=("sidebar",),
+            body=OpportunityFromEmailIn, response=OpportunityOut, statuses={201: "created", 422: "invalid"})
+def opportunity_from_email() -> Response:
+    """A new deal on the email's account; the thread is linked to it."""
+    body = parse_body(OpportunityFromEmailIn)
+    values = body.model_dump(exclude={"thread_key", "contact_id", "contact_role"})
+    with app_db().uow() as uow:
+        data = notes_service.create_opportunity_from_email(
+            uow, current_principal(), body.thread_key, values, body.contact_id, body.contact_role
+        )
+    return with_etag(data, 201)
