@@ -18,6 +18,8 @@ from .web.problems import register_error_handlers
 BLUEPRINTS: list[str] = [
     "dealpulse.web.api:bp",
     "dealpulse.web.sentiment_api:bp",
+    "dealpulse.web.sidebar_api:bp",
+    "dealpulse.web.push:bp",
 ]
 
 CONTENT_SECURITY_POLICY = (
