@@ -7,16 +7,17 @@ import email.policy
 import email.utils
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from email.message import EmailMessage
 
 from dealpulse.demo.compose import OUTLOOK_CLIENTS, Body, Quoted, compose, subject_prefix
 from dealpulse.demo.orgdata import load_org
 from dealpulse.demo.people import Directory, Person
-from dealpulse.demo.threads import MeetingSpec, MessageSpec, ThreadFile, ThreadSpec, load_script
+from dealpulse.demo.threads import MeetingSpec, MessageSpec, Script, ThreadFile, ThreadSpec, load_script
 
 UNREAD_WITHIN = timedelta(days=2)
 RECENT_DAYS = 3
+SCRIPT_DAY = date(2000, 1, 1)  # an arbitrary "today" to check the script's order of messages against
 PRIMARY_INBOX = ["INBOX", "CATEGORY_PERSONAL"]
 
 
@@ -53,7 +54,8 @@ class _Sent:
     to: list[str]
     cc: list[str]
     subject: str
-    sent_at: datetime
+    sent_at: datetime  # in the Date header: moved off the weekend
+    written: datetime  # on the script's fixed calendar (see _script_moment)
     message_id: str
     body: Body
 
@@ -74,15 +76,15 @@ def _local_moment(now: datetime, person: Person, days_ago: int, hour: int, minut
     return datetime.combine(local_today - timedelta(days=days_ago), time(hour, minute), tzinfo=person.tz())
 
 
-def _off_weekend(moment: datetime, clock: timezone) -> datetime:
-    """Moves a weekend moment (on `clock`) into Friday 18:00-24:00, keeping the order of moments on any one clock."""
-    local = moment.astimezone(clock)
-    weekday = local.weekday()
-    if weekday < 5:
-        return moment
-    saturday = datetime.combine(local.date() - timedelta(days=weekday - 5), time(0), tzinfo=clock)
-    shifted = saturday - timedelta(hours=6) + timedelta(seconds=(local - saturday).total_seconds() // 8)
-    return shifted.astimezone(moment.tzinfo)
+def _script_moment(person: Person, days_ago: int, hour: int, minute: int) -> datetime:
+    """When the script says a message was written, on a fixed calendar: its order never depends on `now`."""
+    return datetime.combine(SCRIPT_DAY - timedelta(days=days_ago), time(hour, minute), tzinfo=person.tz())
+
+
+def _off_weekend(moment: datetime) -> datetime:
+    """A Saturday or Sunday moment moves to the Friday before, same local time (people rarely mail on Sundays)."""
+    weekday = moment.weekday()
+    return moment - timedelta(days=weekday - 4) if weekday >= 5 else moment
 
 
 def _meeting_day(start: datetime, now: datetime) -> datetime:
@@ -101,7 +103,7 @@ def _message_id(writer: Person, token: str) -> str:
         t = token.upper()
         return f"<{t[:8]}-{t[8:12]}-{t[12:16]}-{t[16:20]}-{t[20:32]}@mail.gmail.com>"
     if writer.client == "newsletter":
-        return f"<{token[:24]}.{token[24:32]}@mailer.{writer.email.split('@')[1]}>"
+        return f"<{token[:20]}@mailer.{writer.email.split('@')[1]}>"
     return f"<CA{base64.urlsafe_b64encode(bytes.fromhex(token[:36])).decode()}@mail.gmail.com>"
 
 
@@ -197,11 +199,15 @@ class _ThreadRenderer:
         for address in [*to, *cc]:
             self.people[address]  # noqa: B018 - every addressee must be known, to name them in headers and quotes
         minute = message.minute if message.minute is not None else int(token[:4], 16) % 60
+        written = _script_moment(writer, message.days_ago, message.hour, minute)
+        if previous is not None and written <= previous.written:
+            raise ValueError(f"{where}: written at {written}, not after the message it follows ({previous.written})")
         sent_at = _local_moment(self.now, writer, message.days_ago, message.hour, minute)
         if message.days_ago >= RECENT_DAYS:  # recent mail keeps its day, so the demo always has fresh news
-            sent_at = _off_weekend(sent_at, self.people[self.owner].tz())  # one clock per thread keeps its order
-        if previous is not None and sent_at <= previous.sent_at:
-            raise ValueError(f"{where}: written at {sent_at}, not after the message it follows ({previous.sent_at})")
+            sent_at = _off_weekend(sent_at)
+        if previous is not None and sent_at <= previous.sent_at:  # time zones and weekends must not reorder a thread
+            sent_at = min(previous.sent_at + timedelta(minutes=9 + minute % 17), self.now - timedelta(seconds=1))
+            sent_at = sent_at.astimezone(writer.tz()).replace(microsecond=0)
         if message.auto_reply:
             subject = ("Automatic reply: " if writer.client in OUTLOOK_CLIENTS else "Out of Office: ") + subject
         elif previous is not None:
@@ -213,7 +219,7 @@ class _ThreadRenderer:
                             previous.subject, previous.sent_at, previous.body.text, previous.body.html)
         body = compose(writer, message.text, quoted, forward=message.forward)
         return _Sent(message.sender.lower(), [a.lower() for a in to], [a.lower() for a in cc], subject, sent_at,
-                     _message_id(writer, token), body)
+                     written, _message_id(writer, token), body)
 
     def _mime(self, message: MessageSpec, sent: _Sent, previous: _Sent | None, references: list[str], topic: str) -> bytes:
         writer = self.people[sent.sender]
@@ -307,19 +313,23 @@ class _ThreadRenderer:
                          start + timedelta(minutes=meeting.duration), organizer, attendees, meeting.status)
 
 
-def _renderers(now: datetime) -> list[_ThreadRenderer]:
+def _renderers(now: datetime, script: Script | None) -> list[_ThreadRenderer]:
     _require_aware(now)
     owners = {opp["key"]: opp["owner"] for opp in load_org()["opportunities"]}
-    return [_ThreadRenderer(name, spec, owners, now) for name, spec in load_script().files.items()]
+    files = (script or load_script()).files
+    return [_ThreadRenderer(name, spec, owners, now) for name, spec in files.items()]
 
 
-def demo_mail(now: datetime) -> list[DemoMail]:
-    """Every demo mailbox's messages, dated relative to `now`, oldest first (same `now`, same bytes)."""
-    mail = [m for renderer in _renderers(now) for m in renderer.mail()]
+def demo_mail(now: datetime, script: Script | None = None) -> list[DemoMail]:
+    """Every demo mailbox's messages, dated relative to `now`, oldest first (same `now`, same bytes).
+
+    `script` replaces the packaged data/threads (tests); a script that contradicts itself raises ValueError.
+    """
+    mail = [m for renderer in _renderers(now, script) for m in renderer.mail()]
     return sorted(mail, key=lambda m: (m.internal_date, m.owner, m.raw))
 
 
-def demo_events(now: datetime) -> list[DemoEvent]:
+def demo_events(now: datetime, script: Script | None = None) -> list[DemoEvent]:
     """Every demo calendar's meetings, dated relative to `now`, in start order."""
-    events = [e for renderer in _renderers(now) for e in renderer.events()]
+    events = [e for renderer in _renderers(now, script) for e in renderer.events()]
     return sorted(events, key=lambda e: (e.start, e.owner, e.ical_uid))
