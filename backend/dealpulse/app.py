@@ -19,6 +19,7 @@ BLUEPRINTS: list[str] = [
     "dealpulse.web.api:bp",
     "dealpulse.web.sentiment_api:bp",
     "dealpulse.web.sidebar_api:bp",
+    "dealpulse.web.outlook:bp",
     "dealpulse.web.push:bp",
 ]
 

@@ -13,6 +13,7 @@ COMMAND_MODULES: list[str] = [
     "dealpulse.commands.core",
     "dealpulse.commands.sentiment",
     "dealpulse.commands.mail",
+    "dealpulse.commands.sidebar",
 ]
 
 
