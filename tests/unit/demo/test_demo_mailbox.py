@@ -216,9 +216,12 @@ def test_healthy_deals_hear_from_buyers_this_week(delivered):
         assert NOW - _last_inbound(delivered, account) < timedelta(days=7), account
 
 
-def test_single_threaded_deal_hears_from_one_buyer_only(delivered):
+def test_single_threaded_deal_hears_from_one_buyer_only(delivered, events):
     senders = {p.sender for p in delivered if p.account() == "harbor" and "INBOX" in p.mail.label_ids}
     assert senders == {"james.whitaker@harborfinch.example"}
+    met = {a for e in events if NOW - timedelta(days=30) < e.start < NOW
+           for a, _, response in e.attendees if CONTACT_ACCOUNT.get(a) == "harbor" and response == "accepted"}
+    assert met <= senders
 
 
 def test_events_are_well_formed(events):
@@ -237,9 +240,11 @@ def test_events_are_well_formed(events):
 
 @settings(max_examples=4, deadline=None)
 @given(st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(timezone.utc)))
-def test_any_now_renders_a_valid_past(now):
+def test_any_now_renders_a_valid_past_with_fresh_bad_news(now):
     mail = demo_mail(now)
     assert all(now - timedelta(days=90) <= m.internal_date < now for m in mail)
+    fresh = [m for m in mail if m.internal_date > now - timedelta(days=2) and "UNREAD" in m.label_ids]
+    assert any(b"decided to go with another provider" in m.raw.replace(b"=\r\n", b"") for m in fresh)
     assert len(demo_events(now)) >= 40
 
 
