@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -10,9 +9,8 @@ from typing import Sequence
 
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
-from transformers.utils import logging as hf_logging
 
-from .base_model import choose_threads, force_offline
+from .base_model import choose_threads, force_offline, quiet_transformers
 from .corpus import LABELS
 from .preprocess import PreparedText, prepare_text
 
@@ -57,12 +55,12 @@ class ToneScorer:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}")
         force_offline()
         self.version_dir = Path(version_dir)
-        self.version = _version_name(self.version_dir)
+        self.version = self.version_dir.name
         self.runtime = runtime
         torch.set_num_threads(choose_threads(threads))
-        self.tokenizer = AutoTokenizer.from_pretrained(self.version_dir, local_files_only=True)
-        hf_logging.disable_progress_bar()
-        model = AutoModelForSequenceClassification.from_pretrained(self.version_dir, local_files_only=True)
+        with quiet_transformers():
+            self.tokenizer = AutoTokenizer.from_pretrained(self.version_dir, local_files_only=True)
+            model = AutoModelForSequenceClassification.from_pretrained(self.version_dir, local_files_only=True)
         model.eval()
         if tuple(model.config.id2label[i] for i in range(len(LABELS))) != LABELS:
             raise ValueError(f"{self.version_dir}: labels {model.config.id2label} are not {LABELS}")
@@ -157,13 +155,6 @@ def _as_text(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected text, got {type(value).__name__}")
     return value
-
-
-def _version_name(version_dir: Path) -> str:
-    info = version_dir / "training.json"
-    if info.is_file():
-        return json.loads(info.read_text(encoding="utf-8")).get("version", version_dir.name)
-    return version_dir.name
 
 
 _cache_lock = threading.Lock()

@@ -14,7 +14,7 @@ import torch
 from torch.nn.utils import clip_grad_norm_
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
-from .base_model import ID2LABEL, LABEL2ID, base_model_path, choose_threads
+from .base_model import ID2LABEL, LABEL2ID, base_model_path, choose_threads, quiet_transformers
 from .corpus import LABELS
 from .evaluation import ClassificationMetrics, classification_metrics
 
@@ -137,10 +137,11 @@ def deterministic_torch(seed: int, threads: int) -> Iterator[torch.device]:
 def load_base_classifier(base_path: Path | None = None) -> tuple[torch.nn.Module, object]:
     """The base encoder with a fresh three-label head, and its tokenizer, from local files only."""
     path = base_path or base_model_path()
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=len(LABELS), id2label=ID2LABEL, label2id=LABEL2ID, local_files_only=True
-    )
+    with quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=len(LABELS), id2label=ID2LABEL, label2id=LABEL2ID, local_files_only=True
+        )
     return model, tokenizer
 
 

@@ -1,0 +1,97 @@
+"""`dealpulse score`, `dealpulse models list|promote|rollback` against a tiny registry."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dealpulse import runtime
+from dealpulse.cli import build_cli
+from dealpulse.store import SentimentScore
+
+
+@pytest.fixture
+def run(tiny_registry, db, monkeypatch):  # noqa: ANN001, ANN201
+    """Invoke the CLI with the test's settings in the environment (tasks run inline)."""
+    from dealpulse.tasks import huey
+
+    monkeypatch.setenv("DEALPULSE_ENV", "test")
+    monkeypatch.setenv("DEALPULSE_VAR_DIR", str(tiny_registry.var_dir))
+    monkeypatch.setenv("DEALPULSE_DATABASE_URL", db.url)
+    monkeypatch.setenv("DEALPULSE_MODEL_DIR", str(tiny_registry.model_dir))
+    monkeypatch.setattr(huey, "immediate", True)
+    runtime.reset()
+    runtime._databases[db.url] = db
+
+    def invoke(*args: str):  # noqa: ANN202
+        return CliRunner().invoke(build_cli(), list(args), catch_exceptions=False)
+
+    yield invoke
+    runtime._databases.pop(db.url, None)
+    runtime.reset()
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_score_writes_one_line_per_input_line(run, tmp_path: Path) -> None:  # noqa: ANN001
+    source = write_lines(tmp_path / "in.jsonl", [
+        json.dumps({"id": "a", "text": "We have decided to go with another provider."}),
+        "",
+        json.dumps({"id": 2, "text": "Thanks!\n\n-- \nAnna Smith\nCFO"}),
+        json.dumps({"id": "c", "text": ""}),
+    ])
+    result = run("score", "--input", str(source), "--output", str(tmp_path / "out.jsonl"))
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [line["id"] for line in lines] == ["a", 2, "c"]
+    for line in lines:
+        assert set(line) == {"id", "label", "score", "model_version"}
+        assert line["label"] in ("negative", "neutral", "positive")
+        assert line["model_version"] == "tiny-a"
+    assert lines[2]["label"] == "neutral" and lines[2]["score"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [("{not json", "not valid JSON"), ('["a"]', "JSON object"), ('{"text": "x"}', '"id"'), ('{"id": 1, "text": 3}', '"text"')],
+)
+def test_a_bad_line_is_named_and_nothing_is_written(run, tmp_path: Path, bad: str, message: str) -> None:  # noqa: ANN001
+    folder = tmp_path / "io"
+    folder.mkdir()
+    source = write_lines(folder / "in.jsonl", [json.dumps({"id": 1, "text": "fine"}), bad])
+    output = folder / "out.jsonl"
+    result = run("score", "--input", str(source), "--output", str(output))
+    assert result.exit_code != 0
+    assert "in.jsonl:2:" in result.output and message in result.output
+    assert not output.exists()
+    assert list(folder.iterdir()) == [source]
+
+
+def test_models_list_promote_and_rollback(run, db, world) -> None:  # noqa: ANN001
+    from dealpulse.store import Activity, utcnow
+
+    with db.uow() as uow:
+        uow.s.add(Activity(org_id=world.org_id, kind="email", direction="inbound", dedupe_key="mid:1", occurred_at=utcnow(), new_text="We will sign."))
+        uow.commit()
+    listed = run("models", "list")
+    assert listed.exit_code == 0
+    assert "* tiny-a" in listed.output and "tiny-b" in listed.output
+    promoted = run("models", "promote", "tiny-b")
+    assert promoted.exit_code == 0 and "active: tiny-b" in promoted.output
+    assert "* tiny-b" in run("models", "list").output
+    with db.uow() as uow:
+        assert {(s.model_version, s.is_current) for s in uow.s.query(SentimentScore)} == {("tiny-b", True)}
+    rolled = run("models", "rollback")
+    assert rolled.exit_code == 0 and "active: tiny-a" in rolled.output
+    with db.uow() as uow:
+        assert {(s.model_version, s.is_current) for s in uow.s.query(SentimentScore)} == {("tiny-a", True), ("tiny-b", False)}
+
+
+def test_models_refuse_unknown_versions_and_organisations(run) -> None:  # noqa: ANN001
+    assert "unknown version" in run("models", "promote", "nope").output
+    result = run("models", "list", "--org", "No Such Org")
+    assert result.exit_code != 0 and "no such organisation" in result.output

@@ -1,0 +1,64 @@
+"""What the model reads: only the new text, bounded, and a reason when there is nothing to read."""
+
+from dealpulse.sentiment.preprocess import (
+    MAX_NEW_TEXT_CHARS,
+    MAX_SENTENCES,
+    NO_TEXT,
+    UNSUPPORTED_LANGUAGE,
+    prepare_text,
+)
+
+REPLY = """Hi Tom,
+
+We will proceed with the order. Thanks!
+
+Best,
+Anna
+
+On Mon, 3 Mar 2025 at 10:00, Tom <tom@seller.example> wrote:
+> Any update? We are very disappointed by the silence.
+"""
+
+
+def test_keeps_only_the_new_text_of_a_reply() -> None:
+    prepared = prepare_text(REPLY)
+    assert prepared.skip_reason is None
+    assert "disappointed" not in prepared.text
+    assert [s.text for s in prepared.sentences] == ["Hi Tom,", "We will proceed with the order.", "Thanks!"]
+
+
+def test_split_quotes_off_scores_the_text_as_given() -> None:
+    assert "disappointed" in prepare_text(REPLY, split_quotes=False).text
+
+
+def test_empty_and_junk_have_nothing_to_score() -> None:
+    for text in ("", "   \n\t", "\x00\x01\x02\x7f" * 50, "12345 67 !!! ??", "> quoted only\n> more quoted"):
+        assert prepare_text(text).skip_reason == NO_TEXT, repr(text)
+
+
+def test_other_languages_and_binary_debris_are_not_guessed_at() -> None:
+    for text in (
+        "Nous avons décidé de ne pas poursuivre le projet cette année, merci pour votre temps.",
+        "Wir haben uns leider für einen anderen Anbieter entschieden und werden das Projekt nicht fortsetzen.",
+        "我们决定不继续这个项目，谢谢",
+        "Мы решили не продолжать проект",
+        bytes(range(128, 256)).decode("latin-1") * 20,
+    ):
+        assert prepare_text(text).skip_reason == UNSUPPORTED_LANGUAGE, text[:30]
+
+
+def test_short_english_passes() -> None:
+    assert prepare_text("Sounds good.").skip_reason is None
+    assert prepare_text("OK").skip_reason is None
+
+
+def test_five_megabytes_are_cut_to_a_bounded_text() -> None:
+    huge = "We are happy with the pilot and the team likes it. " * 100_000
+    prepared = prepare_text(huge)
+    assert prepared.truncated
+    assert len(prepared.text) <= MAX_NEW_TEXT_CHARS
+    assert len(prepared.sentences) == MAX_SENTENCES
+
+
+def test_control_characters_are_dropped() -> None:
+    assert prepare_text("We will\x00 sign\x07 today.").text == "We will sign today."
