@@ -173,6 +173,8 @@ def test_mail_that_must_not_be_captured_is_there(delivered):
 def test_mail_to_an_alias_lands_in_its_owners_mailbox(delivered):
     alias_mail = [p for p in delivered for a in p.recipients if a in ADDRESS_OWNER and ADDRESS_OWNER[a] != a]
     assert any(p.account() for p in alias_mail), "customer mail to an alias"
+    sent_from_alias = [p for p in delivered if p.mail.label_ids == ["SENT"] and p.sender not in {u["email"] for u in ORG["users"]}]
+    assert sent_from_alias and all(ADDRESS_OWNER[p.sender] == p.mail.owner for p in sent_from_alias)
     for p in alias_mail:
         assert p.mail.owner in {ADDRESS_OWNER.get(a) for a in p.participants}
 
