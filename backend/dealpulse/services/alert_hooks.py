@@ -1,0 +1,35 @@
+"""Hooks capture and scoring call after they commit: re-evaluate the affected deals at once (not nightly)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+from ..runtime import get_settings
+from ..store.uow import UnitOfWork
+from .alerts import EvaluationSummary, evaluate_activities
+
+log = logging.getLogger(__name__)
+
+
+def _webhook_enabled() -> bool:
+    try:
+        return bool(get_settings().webhook_url)
+    except Exception:  # noqa: BLE001 - settings errors must not stop capture; the sweep delivers later
+        return False
+
+
+def on_activities_stored(uow: UnitOfWork, activity_ids: Sequence[int]) -> EvaluationSummary:
+    """New or changed activities (capture): an inbound email resolves gone-dark, outbound mail counts as chasing."""
+    summary = evaluate_activities(uow, activity_ids, webhook=_webhook_enabled())
+    if summary.opened or summary.resolved:
+        log.info("alerts after capture: %d opened, %d resolved", summary.opened, summary.resolved)
+    return summary
+
+
+def on_scores_stored(uow: UnitOfWork, activity_ids: Sequence[int]) -> EvaluationSummary:
+    """New tone scores (the scoring task): a strongly negative inbound email raises its alert in the same run."""
+    summary = evaluate_activities(uow, activity_ids, webhook=_webhook_enabled())
+    if summary.opened:
+        log.info("alerts after scoring: %d opened", summary.opened)
+    return summary
