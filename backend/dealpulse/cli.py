@@ -11,6 +11,7 @@ import click
 # Modules exposing `register(group: click.Group) -> None`; each area adds its line.
 COMMAND_MODULES: list[str] = [
     "dealpulse.commands.core",
+    "dealpulse.commands.demo",
     "dealpulse.commands.sentiment",
     "dealpulse.commands.mail",
     "dealpulse.commands.sidebar",

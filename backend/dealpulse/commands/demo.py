@@ -1,0 +1,70 @@
+"""`dealpulse demo`: set up the seeded demo end to end and serve it with an in-process task consumer."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from .. import runtime
+from .core import load_settings
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="set everything up, print the tokens, and exit")
+def demo(host: str, port: int, no_serve: bool) -> None:
+    """Migrate, seed the demo organisation, build the tone model, sync the demo mailbox, score, alert, serve."""
+    from tqdm import tqdm
+
+    from ..demo.setup import prepare_demo
+
+    settings = load_settings(env=os.environ.get("DEALPULSE_ENV") or "demo", demo=True)
+    db = runtime.get_database(settings)
+    bar = tqdm(total=100, desc="training the seed tone model", unit="%", disable=None, leave=False)
+
+    def progress(fraction: float, message: str = "") -> None:
+        bar.n = round(fraction * 100)
+        bar.set_postfix_str(message[:40], refresh=True)
+
+    setup = prepare_demo(settings, db, say=click.echo, model_progress=progress)
+    bar.close()
+    base = f"http://{host}:{port}"
+    click.echo("")
+    click.echo(f"DealPulse demo is ready at {base}/")
+    click.echo(f"  sidebar preview (click an email, edit the deal, rate the tone): {base}/")
+    click.echo(f"  manager dashboard (demo sign-in picker):                        {base}/dashboard/")
+    click.echo(f"  API (send 'Authorization: Bearer <token>'):                     {base}/api/v1/opportunities")
+    click.echo("  personal API tokens of the demo users:")
+    for email, token in setup.tokens.items():
+        click.echo(f"    {email:40} {token}")
+    if no_serve:
+        setup.stop()
+        return
+    _serve(setup, host, port)
+
+
+def _serve(setup, host: str, port: int) -> None:  # noqa: ANN001 - DemoSetup
+    from huey.consumer import Consumer
+
+    from .. import tasks
+    from ..app import create_app
+
+    tasks.load_task_modules()
+    consumer = Consumer(tasks.huey, workers=2, worker_type="thread", periodic=True)
+    consumer.start()  # threads; the web server owns the main thread
+    training = Consumer(tasks.training_huey, workers=1, worker_type="thread", periodic=False)
+    training.start()
+    app = create_app(setup.settings)
+    try:
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+    finally:
+        consumer.stop(graceful=False)
+        training.stop(graceful=False)
+        setup.stop()
+
+
+def register(group: click.Group) -> None:
+    """Add `demo` to the root group."""
+    group.add_command(demo)
