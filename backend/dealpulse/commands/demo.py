@@ -24,9 +24,9 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     db = runtime.get_database(settings)
     bar = tqdm(total=100, desc="training the seed tone model", unit="%", disable=None, leave=False)
 
-    def progress(fraction: float, message: str = "") -> None:
-        bar.n = round(fraction * 100)
-        bar.set_postfix_str(message[:40], refresh=True)
+    def progress(report) -> None:  # noqa: ANN001 - sentiment.trainer.TrainingProgress
+        bar.n = round(report.fraction * 100)
+        bar.set_postfix(epoch=report.epoch, loss=f"{report.loss:.3f}", refresh=True)
 
     setup = prepare_demo(settings, db, say=click.echo, model_progress=progress)
     bar.close()
