@@ -21,6 +21,7 @@ BLUEPRINTS: list[str] = [
     "dealpulse.web.sidebar_api:bp",
     "dealpulse.web.outlook:bp",
     "dealpulse.web.push:bp",
+    "dealpulse.web.alerts_api:bp",
 ]
 
 CONTENT_SECURITY_POLICY = (

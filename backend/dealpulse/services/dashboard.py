@@ -1,0 +1,295 @@
+"""Queries behind the manager dashboard: the pipeline, one deal's page, the per-rep review agenda, chart series.
+
+Everything is scoped by `visibility_clause` (a rep sees their own deals, a manager their teams', an admin the
+organisation's); private activities show metadata only to anyone but the reps whose mailbox captured them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Sequence
+
+from sqlalchemy import and_, case, func, select
+
+from ..domain.access import Principal, can_read_content, can_see_deal
+from ..domain.health import agenda_priority
+from ..store import (
+    Account,
+    Activity,
+    ActivityNote,
+    ActivitySource,
+    Alert,
+    Mailbox,
+    Opportunity,
+    Rating,
+    SentimentScore,
+    Stage,
+    User,
+    utcnow,
+)
+from ..store.uow import UnitOfWork
+from .alerts import UNRESOLVED, alert_view, health_by_opportunity
+from .audit import history
+from .errors import InvalidField, NotFoundError
+from .opportunities import exit_checklist, load_visible, visibility_clause
+
+SORT_KEYS = ("health", "amount", "close_date", "last_inbound", "name", "stage", "owner")
+SPARK_POINTS = 10
+
+
+@dataclass(frozen=True)
+class PipelineFilters:
+    """Filters and sorting of the pipeline table."""
+
+    stage: str | None = None
+    owner_id: int | None = None
+    q: str | None = None
+    band: str | None = None  # good | watch | at_risk
+    sort: str = "health"
+    descending: bool = False
+
+    def validated(self) -> "PipelineFilters":
+        """Self, or InvalidField naming the bad filter."""
+        errors = []
+        if self.sort not in SORT_KEYS:
+            errors.append({"field": "sort", "message": f"one of {', '.join(SORT_KEYS)}", "type": "enum"})
+        if self.band not in (None, "", "good", "watch", "at_risk"):
+            errors.append({"field": "band", "message": "one of good, watch, at_risk", "type": "enum"})
+        if errors:
+            raise InvalidField(errors)
+        return self
+
+
+def _visible_open_deals(principal: Principal) -> Any:
+    return (
+        select(Opportunity.id)
+        .join(Stage, Stage.id == Opportunity.stage_id)
+        .where(visibility_clause(principal), Stage.is_closed.is_(False))
+    )
+
+
+def activity_stats(uow: UnitOfWork, opportunity_ids: Any) -> dict[int, dict[str, Any]]:
+    """Per deal: inbound and outbound counts, meetings, last inbound/outbound (`opportunity_ids`: ids or a select)."""
+    rows = uow.s.execute(
+        select(
+            Activity.opportunity_id,
+            func.sum(case((Activity.direction == "inbound", 1), else_=0)),
+            func.sum(case((Activity.direction == "outbound", 1), else_=0)),
+            func.sum(case((Activity.kind == "meeting", 1), else_=0)),
+            func.max(case((Activity.direction == "inbound", Activity.occurred_at), else_=None)),
+            func.max(case((Activity.direction == "outbound", Activity.occurred_at), else_=None)),
+        )
+        .where(Activity.opportunity_id.in_(opportunity_ids))
+        .group_by(Activity.opportunity_id)
+    ).all()
+    return {
+        opp: {"inbound": int(i or 0), "outbound": int(o or 0), "meetings": int(m or 0), "last_inbound_at": li, "last_outbound_at": lo}
+        for opp, i, o, m, li, lo in rows
+    }
+
+
+def tone_series(uow: UnitOfWork, opportunity_ids: Sequence[int], points: int = SPARK_POINTS) -> dict[int, list[float]]:
+    """The last `points` current inbound tone scores of each deal, oldest first."""
+    if not opportunity_ids:
+        return {}
+    ranked = (
+        select(
+            Activity.opportunity_id.label("opp_id"), Activity.occurred_at, SentimentScore.score,
+            func.row_number().over(partition_by=Activity.opportunity_id, order_by=Activity.occurred_at.desc()).label("rn"),
+        )
+        .join(SentimentScore, and_(SentimentScore.activity_id == Activity.id, SentimentScore.is_current.is_(True)))
+        .where(Activity.opportunity_id.in_(list(opportunity_ids)), Activity.direction == "inbound", Activity.kind == "email")
+        .subquery()
+    )
+    out: dict[int, list[float]] = defaultdict(list)
+    for opp_id, _, score in uow.s.execute(
+        select(ranked.c.opp_id, ranked.c.occurred_at, ranked.c.score).where(ranked.c.rn <= points)
+        .order_by(ranked.c.opp_id, ranked.c.occurred_at)
+    ):
+        out[opp_id].append(float(score))
+    return out
+
+
+def pipeline(uow: UnitOfWork, principal: Principal, filters: PipelineFilters, *, page: int = 1, per_page: int = 200) -> dict[str, Any]:
+    """Every open deal the principal may see with stage, amount, close date, health and top reason, activity counts."""
+    filters = filters.validated()
+    s = uow.s
+    query = (
+        select(Opportunity, Stage.key, Stage.name, Stage.position, User.name, Account.name)
+        .join(Stage, Stage.id == Opportunity.stage_id)
+        .join(User, User.id == Opportunity.owner_id)
+        .join(Account, Account.id == Opportunity.account_id)
+        .where(visibility_clause(principal), Stage.is_closed.is_(False))
+    )
+    if filters.stage:
+        query = query.where(Stage.key == filters.stage)
+    if filters.owner_id is not None:
+        query = query.where(Opportunity.owner_id == filters.owner_id)
+    if filters.q:
+        query = query.where(func.lower(Opportunity.name).contains(filters.q.lower().strip()))
+    rows = s.execute(query).all()
+    ids = [r[0].id for r in rows]
+    health = health_by_opportunity(s, ids)
+    stats = activity_stats(uow, _visible_open_deals(principal)) if ids else {}
+    deals = []
+    for opp, stage_key, stage_name, stage_pos, owner_name, account_name in rows:
+        h = health[opp.id]
+        if filters.band and h.band != filters.band:
+            continue
+        st = stats.get(opp.id, {})
+        deals.append({
+            "id": opp.id, "name": opp.name, "account": account_name, "owner": owner_name, "owner_id": opp.owner_id,
+            "stage": stage_name, "stage_key": stage_key, "stage_position": stage_pos, "amount": float(opp.amount),
+            "currency": opp.currency, "close_date": opp.close_date, "health": h.score, "band": h.band,
+            "top_reason": h.top_reason, "reasons": [r.reason for r in h.reasons],
+            "inbound": st.get("inbound", 0), "outbound": st.get("outbound", 0), "last_inbound_at": st.get("last_inbound_at"),
+        })
+    deals.sort(key=_sorter(filters.sort), reverse=filters.descending)
+    total = len(deals)
+    page = max(1, page)
+    shown = deals[(page - 1) * per_page : page * per_page]
+    sparks = tone_series(uow, [d["id"] for d in shown])
+    for d in shown:
+        d["tone"] = sparks.get(d["id"], [])
+    return {"deals": shown, "total": total, "page": page, "pages": max(1, -(-total // per_page)),
+            "by_stage": _by_stage(deals), "owners": _owners(s, principal)}
+
+
+def _sorter(key: str) -> Any:
+    far = datetime.max.replace(tzinfo=None)
+    return {
+        "health": lambda d: (d["health"], -d["amount"]),
+        "amount": lambda d: d["amount"],
+        "close_date": lambda d: (d["close_date"] is None, d["close_date"] or far.date()),
+        "last_inbound": lambda d: d["last_inbound_at"].replace(tzinfo=None) if d["last_inbound_at"] else datetime.min,
+        "name": lambda d: d["name"].lower(),
+        "stage": lambda d: (d["stage_position"], d["name"].lower()),
+        "owner": lambda d: (d["owner"].lower(), d["name"].lower()),
+    }[key]
+
+
+def _by_stage(deals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pipeline by stage: deal count, amount, mean health (for the chart)."""
+    groups: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
+    for d in deals:
+        groups[(d["stage_position"], d["stage"])].append(d)
+    return [
+        {"stage": name, "count": len(items), "amount": sum(i["amount"] for i in items),
+         "health": round(sum(i["health"] for i in items) / len(items))}
+        for (_, name), items in sorted(groups.items())
+    ]
+
+
+def _owners(s: Any, principal: Principal) -> list[dict[str, Any]]:
+    """People whose deals the principal may see (the owner filter)."""
+    owner_ids = select(Opportunity.owner_id).where(visibility_clause(principal)).distinct()
+    return [{"id": i, "name": n} for i, n in s.execute(select(User.id, User.name).where(User.id.in_(owner_ids)).order_by(User.name))]
+
+
+def _mailbox_owners(uow: UnitOfWork, activity_ids: Sequence[int]) -> dict[int, set[int]]:
+    owners: dict[int, set[int]] = defaultdict(set)
+    if activity_ids:
+        for activity_id, user_id in uow.s.execute(
+            select(ActivitySource.activity_id, Mailbox.user_id).join(Mailbox, Mailbox.id == ActivitySource.mailbox_id)
+            .where(ActivitySource.activity_id.in_(list(activity_ids)))
+        ):
+            owners[activity_id].add(user_id)
+    return owners
+
+
+def deal_page(uow: UnitOfWork, principal: Principal, opportunity_id: int, *, now: datetime | None = None, limit: int = 200) -> dict[str, Any]:
+    """One deal: header facts, health and alerts, timeline with tone, ratings and notes, charts, audit history."""
+    now = now or utcnow()
+    s = uow.s
+    opp = load_visible(s, principal, opportunity_id)
+    stage = s.get(Stage, opp.stage_id)
+    owner = s.get(User, opp.owner_id)
+    account = s.get(Account, opp.account_id)
+    alerts = s.scalars(select(Alert).where(Alert.opportunity_id == opp.id).order_by(Alert.opened_at.desc()).limit(50)).all()
+    health = health_by_opportunity(s, [opp.id])[opp.id]
+    activities = s.scalars(
+        select(Activity).where(Activity.opportunity_id == opp.id).order_by(Activity.occurred_at.desc(), Activity.id.desc()).limit(limit)
+    ).all()
+    ids = [a.id for a in activities]
+    owners = _mailbox_owners(uow, ids)
+    scores = {sc.activity_id: sc for sc in s.scalars(select(SentimentScore).where(
+        SentimentScore.activity_id.in_(ids), SentimentScore.is_current.is_(True)))} if ids else {}
+    ratings: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    notes: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if ids:
+        for rating in s.scalars(select(Rating).where(Rating.activity_id.in_(ids)).order_by(Rating.updated_at)):
+            ratings[rating.activity_id].append({"label": rating.label, "note": rating.note})
+        for note, name in s.execute(select(ActivityNote, User.name).join(User, User.id == ActivityNote.author_id)
+                                    .where(ActivityNote.activity_id.in_(ids)).order_by(ActivityNote.created_at)):
+            notes[note.activity_id].append({"author": name, "text": note.text, "at": note.created_at})
+    timeline = []
+    for a in activities:
+        readable = can_read_content(principal, a.is_private, owners.get(a.id, set()))
+        score = scores.get(a.id)
+        timeline.append({
+            "id": a.id, "kind": a.kind, "direction": a.direction, "occurred_at": a.occurred_at, "private": a.is_private,
+            "readable": readable, "subject": a.subject if readable else "", "text": a.new_text if readable else "",
+            "sender": a.sender_email if readable else "",
+            "tone": None if score is None else {"label": score.label, "score": float(score.score)},
+            "ratings": ratings.get(a.id, []) if readable else [], "notes": notes.get(a.id, []) if readable else [],
+        })
+    return {
+        "deal": {"id": opp.id, "name": opp.name, "account": account.name if account else "", "owner": owner.name if owner else "",
+                 "stage": stage.name, "amount": float(opp.amount), "currency": opp.currency, "close_date": opp.close_date,
+                 "probability": opp.probability, "next_step": opp.next_step, "stage_entered_at": opp.stage_entered_at,
+                 "close_date_pushes": opp.close_date_pushes},
+        "health": health, "alerts": [alert_view(a, opp.name) for a in alerts], "timeline": timeline,
+        "exit_questions": exit_checklist(s, opp),
+        "tone": [(a["occurred_at"], a["tone"]["score"]) for a in reversed(timeline) if a["tone"] and a["direction"] == "inbound"],
+        "weekly": weekly_counts(timeline, now),
+        "history": history(s, opp.org_id, "opportunity", opp.id)[:50],
+    }
+
+
+def weekly_counts(timeline: Sequence[dict[str, Any]], now: datetime, weeks: int = 12) -> list[dict[str, Any]]:
+    """Inbound and outbound activities per week for the last `weeks` weeks, oldest first."""
+    start = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(weeks=weeks - 1)
+    buckets = [{"week": start + timedelta(weeks=i), "inbound": 0, "outbound": 0} for i in range(weeks)]
+    for item in timeline:
+        index = int((item["occurred_at"] - start).total_seconds() // (7 * 86400))
+        if 0 <= index < weeks and item["direction"] in ("inbound", "outbound"):
+            buckets[index][item["direction"]] += 1
+    return buckets
+
+
+def review_agenda(uow: UnitOfWork, principal: Principal, rep_id: int, count: int = 3) -> dict[str, Any]:
+    """The `count` problem deals of one rep to discuss, by risk x amount, with their reasons."""
+    s = uow.s
+    rep = s.get(User, rep_id)
+    if rep is None or not can_see_deal(principal, rep.org_id, rep.id, rep.team_id):
+        raise NotFoundError(f"rep {rep_id} not found")
+    rows = s.execute(
+        select(Opportunity, Stage.name).join(Stage, Stage.id == Opportunity.stage_id)
+        .where(Opportunity.owner_id == rep.id, Stage.is_closed.is_(False), visibility_clause(principal))
+    ).all()
+    health = health_by_opportunity(s, [o.id for o, _ in rows])
+    ranked = sorted(
+        ((agenda_priority(health[o.id], float(o.amount)), o, stage) for o, stage in rows), key=lambda r: (-r[0], r[1].id)
+    )
+    deals = [
+        {"opportunity_id": o.id, "name": o.name, "amount": str(o.amount), "currency": o.currency, "stage": stage,
+         "health": health[o.id].score, "priority": round(priority, 2), "reasons": [r.reason for r in health[o.id].reasons]}
+        for priority, o, stage in ranked if priority > 0
+    ][:count]
+    return {"rep": {"id": rep.id, "name": rep.name, "email": rep.email}, "deals": deals}
+
+
+def reps_for_agenda(uow: UnitOfWork, principal: Principal) -> list[dict[str, Any]]:
+    """The reps whose one-to-ones the principal can run (themselves for a rep)."""
+    owners = _owners(uow.s, principal)
+    return owners or [{"id": principal.user_id, "name": principal.email}]
+
+
+def unresolved_count(uow: UnitOfWork, principal: Principal) -> int:
+    """Unresolved alerts on deals the principal may see (the navigation badge)."""
+    return uow.s.scalar(
+        select(func.count()).select_from(Alert).join(Opportunity, Opportunity.id == Alert.opportunity_id)
+        .where(visibility_clause(principal), Alert.state.in_(UNRESOLVED))
+    ) or 0

@@ -1,0 +1,154 @@
+"""JSON endpoints of early warnings: the alert feed, acknowledge/resolve, a deal's health, a rep's review agenda."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from flask import Blueprint, Response, g, jsonify, request
+from pydantic import BaseModel, Field
+
+from ..app import app_db
+from ..services import alerts as alert_service
+from ..services import dashboard as dashboard_service
+from .api import parse_query
+from .auth import authenticate_request, current_principal
+from .openapi import documented
+
+bp = Blueprint("alerts_api", __name__, url_prefix="/api/v1")
+
+
+class AlertQuery(BaseModel):
+    """Filters of the alert feed."""
+
+    state: Literal["unresolved", "open", "acknowledged", "resolved", "all"] = "unresolved"
+    opportunity_id: int | None = None
+    owner_id: int | None = None
+    limit: int = Field(100, ge=1, le=500)
+
+
+class AlertOut(BaseModel):
+    """One alert: which rule fired on which deal, why, and where it is in its life."""
+
+    id: int
+    opportunity_id: int
+    opportunity: str
+    owner: str
+    rule: str
+    state: Literal["open", "acknowledged", "resolved"]
+    severity: Literal["info", "warning", "critical"]
+    reason: str
+    evidence: dict[str, Any]
+    opened_at: str
+    acknowledged_at: str | None
+    resolved_at: str | None
+    resolution: str | None
+    rearm_at: str | None
+
+
+class AlertList(BaseModel):
+    """Alerts, most severe and newest first."""
+
+    items: list[AlertOut]
+
+
+class HealthReason(BaseModel):
+    """One signal lowering a deal's health."""
+
+    rule: str
+    severity: str
+    reason: str
+    evidence: dict[str, Any]
+
+
+class HealthOut(BaseModel):
+    """A deal's health 0-100 evaluated now, its reasons worst first, and rules that could not be evaluated."""
+
+    opportunity_id: int
+    score: int
+    band: Literal["good", "watch", "at_risk"]
+    evaluated_at: str
+    reasons: list[HealthReason]
+    skipped: dict[str, str]
+
+
+class AgendaQuery(BaseModel):
+    """Whose one-to-one: a rep's id (default: me)."""
+
+    rep_id: int | None = None
+
+
+class AgendaDeal(BaseModel):
+    """A deal to discuss with its risk, amount and reasons."""
+
+    opportunity_id: int
+    name: str
+    amount: str
+    currency: str
+    stage: str
+    health: int
+    priority: float
+    reasons: list[str]
+
+
+class AgendaOut(BaseModel):
+    """The three problem deals of one rep (risk x amount)."""
+
+    rep: dict[str, Any]
+    deals: list[AgendaDeal]
+
+
+@bp.before_request
+def require_principal() -> None:
+    """Authenticate every request like the rest of /api/v1."""
+    if request.method == "OPTIONS":
+        return
+    with app_db().uow() as uow:
+        g.principal = authenticate_request(uow.s)
+        uow.commit()
+
+
+@bp.get("/alerts")
+@documented("Alerts on deals I may see", tags=("alerts",), query=AlertQuery, response=AlertList, statuses={422: "bad filter"})
+def list_alerts() -> Response:
+    """Unresolved alerts by default; managers see their teams', admins the organisation's, reps their own."""
+    query = parse_query(AlertQuery)
+    with app_db().uow() as uow:
+        items = alert_service.alert_feed(uow, current_principal(), **query.model_dump())
+    return jsonify(items=items)
+
+
+@bp.post("/alerts/<int:alert_id>/acknowledge")
+@documented("Acknowledge an open alert", tags=("alerts",), response=AlertOut,
+            statuses={404: "not found or not visible", 409: "not open"})
+def acknowledge(alert_id: int) -> Response:
+    """Quiet until its re-arm time; it re-opens then if the condition still holds."""
+    with app_db().uow() as uow:
+        return jsonify(alert_service.acknowledge_alert(uow, current_principal(), alert_id))
+
+
+@bp.post("/alerts/<int:alert_id>/resolve")
+@documented("Resolve an alert by hand", tags=("alerts",), response=AlertOut,
+            statuses={404: "not found or not visible", 409: "already resolved"})
+def resolve(alert_id: int) -> Response:
+    """Resolved now; if the condition still holds a new alert opens after the re-arm time."""
+    with app_db().uow() as uow:
+        return jsonify(alert_service.resolve_alert(uow, current_principal(), alert_id))
+
+
+@bp.get("/opportunities/<int:opportunity_id>/health")
+@documented("A deal's health with its reasons", tags=("alerts",), response=HealthOut, statuses={404: "not found or not visible"})
+def health(opportunity_id: int) -> Response:
+    """Every rule evaluated now (nothing stored)."""
+    with app_db().uow() as uow:
+        return jsonify(alert_service.deal_health(uow, current_principal(), opportunity_id))
+
+
+@bp.get("/review-agenda")
+@documented("A rep's review agenda: three problem deals", tags=("alerts",), query=AgendaQuery, response=AgendaOut,
+            statuses={404: "rep not found or not visible", 422: "bad rep id"})
+def review_agenda() -> Response:
+    """The deals a 30-minute one-to-one should discuss, by risk x amount, with reasons."""
+    query = parse_query(AgendaQuery)
+    principal = current_principal()
+    with app_db().uow() as uow:
+        return jsonify(dashboard_service.review_agenda(uow, principal, query.rep_id or principal.user_id))

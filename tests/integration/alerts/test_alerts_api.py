@@ -1,0 +1,71 @@
+"""The alerts JSON API: feed, acknowledge, resolve, health, review agenda, OpenAPI; every caller sees only their deals."""
+
+from __future__ import annotations
+
+from dealpulse.services.alerts import run_alerts
+
+
+def _raise_gone_dark(db, settings, world, deals) -> None:
+    deals.activity("a1_acme", days_ago=30)
+    deals.activity("a1_globex", days_ago=1, score=-0.9, contacts=("cio@globex.test.example",),
+                   highlights=[{"text": "The budget is frozen until next year.", "label": "negative", "score": -0.9}])
+    run_alerts(db, settings, world.org_id)
+
+
+def test_manager_reads_the_feed_and_acknowledges_then_resolves(client, db, settings, world, deals):
+    _raise_gone_dark(db, settings, world, deals)
+
+    feed = client.get("/api/v1/alerts", headers=world.auth("manager.a")).get_json()["items"]
+    assert feed[0]["severity"] == "critical"
+    negative = next(a for a in feed if a["rule"] == "negative_email")
+    assert "The budget is frozen until next year." in negative["reason"]
+    assert all(a["owner"] in ("Test Rep A1", "Test Rep A2") for a in feed)
+
+    acked = client.post(f"/api/v1/alerts/{negative['id']}/acknowledge", headers=world.auth("manager.a"))
+    assert acked.status_code == 200 and acked.get_json()["state"] == "acknowledged" and acked.get_json()["rearm_at"]
+    again = client.post(f"/api/v1/alerts/{negative['id']}/acknowledge", headers=world.auth("manager.a"))
+    assert again.status_code == 409
+    done = client.post(f"/api/v1/alerts/{negative['id']}/resolve", headers=world.auth("rep.a1"))
+    assert done.get_json()["state"] == "resolved" and done.get_json()["resolution"] == "manual"
+    resolved = client.get("/api/v1/alerts?state=resolved", headers=world.auth("manager.a")).get_json()["items"]
+    assert [a["id"] for a in resolved] == [negative["id"]]
+    history = client.get(f"/api/v1/opportunities/{world.opportunities['a1_globex']}/history", headers=world.auth("manager.a"))
+    assert history.status_code == 200
+
+
+def test_other_teams_and_organisations_cannot_see_or_touch_alerts(client, db, settings, world, deals):
+    _raise_gone_dark(db, settings, world, deals)
+    mine = client.get("/api/v1/alerts", headers=world.auth("rep.a1")).get_json()["items"]
+    target = mine[0]["id"]
+
+    assert client.post(f"/api/v1/alerts/{target}/acknowledge", headers=world.auth("rep.b1")).status_code == 404
+    assert client.post(f"/api/v1/alerts/{target}/resolve", headers=world.auth("other.admin")).status_code == 404
+    assert client.get("/api/v1/alerts", headers=world.auth("other.manager.a")).get_json()["items"] == []
+    b_feed = client.get("/api/v1/alerts", headers=world.auth("manager.b")).get_json()["items"]
+    assert target not in [a["id"] for a in b_feed]
+    assert client.get("/api/v1/alerts").status_code == 401
+    assert client.get("/api/v1/alerts?state=bogus", headers=world.auth("rep.a1")).status_code == 422
+
+
+def test_health_and_review_agenda(client, db, settings, world, deals):
+    _raise_gone_dark(db, settings, world, deals)
+    opp = world.opportunities["a1_globex"]
+
+    health = client.get(f"/api/v1/opportunities/{opp}/health", headers=world.auth("manager.a")).get_json()
+    assert health["score"] < 70 and health["reasons"][0]["rule"] == "negative_email"
+    assert client.get(f"/api/v1/opportunities/{opp}/health", headers=world.auth("manager.b")).status_code == 404
+
+    agenda = client.get(f"/api/v1/review-agenda?rep_id={world.users['rep.a1']}", headers=world.auth("manager.a")).get_json()
+    assert agenda["rep"]["name"] == "Test Rep A1"
+    assert [d["name"] for d in agenda["deals"]][0] == "Test Globex expansion"  # 120k at risk outranks 50k
+    assert all(d["reasons"] for d in agenda["deals"]) and len(agenda["deals"]) <= 3
+    denied = client.get(f"/api/v1/review-agenda?rep_id={world.users['rep.a1']}", headers=world.auth("manager.b"))
+    assert denied.status_code == 404
+    assert client.get("/api/v1/review-agenda?rep_id=abc", headers=world.auth("manager.a")).status_code == 422
+
+
+def test_endpoints_are_in_the_openapi_document(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    for path in ("/api/v1/alerts", "/api/v1/alerts/{alert_id}/acknowledge", "/api/v1/alerts/{alert_id}/resolve",
+                 "/api/v1/opportunities/{opportunity_id}/health", "/api/v1/review-agenda"):
+        assert path in paths
