@@ -20,6 +20,7 @@ BLUEPRINTS: list[str] = [
     "dealpulse.web.sentiment_api:bp",
     "dealpulse.web.sidebar_api:bp",
     "dealpulse.web.outlook:bp",
+    "dealpulse.web.preview:bp",
     "dealpulse.web.push:bp",
     "dealpulse.web.alerts_api:bp",
 ]

@@ -354,6 +354,12 @@ def open_alerts(session: Session, opportunity_id: int) -> list[dict[str, Any]]:
     ]
 
 
+def mailbox_status(session: Session, principal: Principal) -> list[dict[str, Any]]:
+    """The caller's connected mailboxes and their sync state (the pane warns when one is disconnected)."""
+    rows = session.scalars(select(Mailbox).where(Mailbox.user_id == principal.user_id).order_by(Mailbox.id))
+    return [{"address": m.address, "provider": m.provider, "state": m.sync_state, "detail": m.state_detail} for m in rows]
+
+
 def stage_options(session: Session, org_id: int) -> list[dict[str, Any]]:
     """The organisation's stages in pipeline order (for the stage picker)."""
     rows = session.scalars(select(Stage).where(Stage.org_id == org_id).order_by(Stage.position, Stage.id))
@@ -407,5 +413,6 @@ def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, t
         "timeline": timeline(s, principal, opp.id) if opp else None,
         "alerts": open_alerts(s, opp.id) if opp else [],
         "stages": stage_options(s, principal.org_id),
+        "mailboxes": mailbox_status(s, principal),
         "buying_roles": list(BUYING_ROLES),
     }

@@ -64,6 +64,7 @@ class ContextOut(BaseModel):
     timeline: dict[str, Any] | None
     alerts: list[dict[str, Any]]
     stages: list[dict[str, Any]]
+    mailboxes: list[dict[str, Any]]
     buying_roles: list[str]
 
 
