@@ -1,0 +1,211 @@
+"""Alert delivery beyond the dashboard: an email digest to each manager (SMTP) and a signed Slack-compatible webhook.
+
+Every attempt is an `AlertDelivery` row: digests record one `sent` row per (alert, manager); webhooks start
+`pending` and are retried with exponential backoff (due at created_at + base * (2**attempts - 1)) until
+`MAX_WEBHOOK_ATTEMPTS`, then `failed`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import smtplib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from html import escape
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import requests
+from sqlalchemy import exists, select
+
+from ..store import Alert, AlertDelivery, Opportunity, Team, User, utcnow
+from ..store.database import Database
+
+log = logging.getLogger(__name__)
+
+MAX_WEBHOOK_ATTEMPTS = 5
+WEBHOOK_BASE_DELAY = timedelta(seconds=30)
+WEBHOOK_TIMEOUT_SECONDS = 5.0
+SIGNATURE_HEADER = "X-DealPulse-Signature"
+SEVERITY_MARK = {"critical": "[critical]", "warning": "[warning]", "info": "[info]"}
+
+
+# ---------------------------------------------------------------- email digest
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    """One alert line of a digest."""
+
+    alert_id: int
+    deal: str
+    owner: str
+    severity: str
+    reason: str
+    link: str
+
+
+def smtp_endpoint(url: str) -> tuple[str, int]:
+    """(host, port) from smtp://host:port (port 25 by default); ValueError for anything else."""
+    parts = urlsplit(url)
+    if parts.scheme != "smtp" or not parts.hostname:
+        raise ValueError(f"DEALPULSE_SMTP_URL={url!r}: use smtp://host:port")
+    return parts.hostname, parts.port or 25
+
+
+def digest_message(sender: str, recipient: str, name: str, items: list[DigestItem]) -> EmailMessage:
+    """A plain-text and HTML digest (every value escaped in the HTML part)."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = recipient
+    message["Subject"] = f"DealPulse: {len(items)} new alert(s) on your team's deals"
+    lines = [f"Hello {name},", "", "New early warnings since your last digest:", ""]
+    for item in items:
+        lines += [f"{SEVERITY_MARK.get(item.severity, '')} {item.deal} ({item.owner})", f"  {item.reason}", f"  {item.link}", ""]
+    message.set_content("\n".join(lines))
+    rows = "".join(
+        f"<li><strong>{escape(item.deal)}</strong> ({escape(item.owner)}) &mdash; {escape(item.severity)}<br>"
+        f"{escape(item.reason)}<br><a href=\"{escape(item.link)}\">Open the deal</a></li>"
+        for item in items
+    )
+    message.add_alternative(f"<p>Hello {escape(name)},</p><p>New early warnings since your last digest:</p><ul>{rows}</ul>", subtype="html")
+    return message
+
+
+def pending_digests(db: Database, base_url: str) -> dict[int, tuple[User, list[DigestItem]]]:
+    """Per manager: unresolved alerts on deals they manage that no digest has sent them yet."""
+    out: dict[int, tuple[User, list[DigestItem]]] = {}
+    with db.uow() as uow:
+        s = uow.s
+        managers = s.scalars(select(User).where(User.is_active.is_(True), User.id.in_(select(Team.manager_id)))).all()
+        for manager in managers:
+            team_ids = set(s.scalars(select(Team.id).where(Team.manager_id == manager.id)))
+            already = exists().where(AlertDelivery.alert_id == Alert.id, AlertDelivery.channel == "email",
+                                     AlertDelivery.recipient == manager.email, AlertDelivery.status == "sent")
+            rows = s.execute(
+                select(Alert, Opportunity.name, User.name, User.team_id, Opportunity.owner_id)
+                .join(Opportunity, Opportunity.id == Alert.opportunity_id)
+                .join(User, User.id == Opportunity.owner_id)
+                .where(Alert.org_id == manager.org_id, Alert.state == "open", User.team_id.in_(team_ids), ~already)
+                .order_by(Alert.opened_at)
+            ).all()
+            if rows:
+                out[manager.id] = (manager, [
+                    DigestItem(a.id, deal, owner, a.severity, a.reason, f"{base_url.rstrip('/')}/dashboard/deals/{a.opportunity_id}")
+                    for a, deal, owner, _, _ in rows
+                ])
+            s.expunge_all()
+    return out
+
+
+def send_digests(db: Database, settings: Any, now: datetime | None = None, sender: str = "dealpulse@localhost") -> int:
+    """Email each manager the alerts opened on their teams' deals since their last digest; returns emails sent."""
+    if not settings.smtp_url:
+        return 0
+    host, port = smtp_endpoint(settings.smtp_url)
+    now = now or utcnow()
+    sent = 0
+    for manager, items in pending_digests(db, settings.base_url).values():
+        message = digest_message(sender, manager.email, manager.name, items)
+        try:
+            with smtplib.SMTP(host, port, timeout=10) as smtp:
+                smtp.send_message(message)
+            status, error = "sent", ""
+        except (OSError, smtplib.SMTPException) as exc:
+            status, error = "failed", f"{exc.__class__.__name__}: {exc}"[:500]
+            log.warning("digest to %s failed: %s", manager.email, error)
+        with db.uow() as uow:
+            uow.s.add_all(AlertDelivery(alert_id=i.alert_id, channel="email", recipient=manager.email, status=status,
+                                        attempts=1, last_error=error, delivered_at=now if status == "sent" else None,
+                                        created_at=now) for i in items)
+            uow.commit()
+        sent += status == "sent"
+    return sent
+
+
+# ---------------------------------------------------------------- webhook
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The signature header value: sha256=<hex HMAC-SHA256 of the body>."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(body: bytes, secret: str, header: str) -> bool:
+    """True if `header` is the signature of `body` (constant-time); for receivers and tests."""
+    return hmac.compare_digest(sign(body, secret), header or "")
+
+
+def webhook_payload(alert: Alert, deal: str, owner: str, base_url: str) -> dict[str, Any]:
+    """Slack-compatible JSON: `text` for any receiver, `blocks` for Slack, `dealpulse` with the raw facts."""
+    link = f"{base_url.rstrip('/')}/dashboard/deals/{alert.opportunity_id}"
+    text = f"{SEVERITY_MARK.get(alert.severity, '')} {deal} ({owner}): {alert.reason}"
+    return {
+        "text": text,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{deal}* ({owner})\n{alert.reason}"}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{alert.rule} · {alert.severity} · <{link}|open the deal>"}]},
+        ],
+        "dealpulse": {"alert_id": alert.id, "opportunity_id": alert.opportunity_id, "rule": alert.rule,
+                      "severity": alert.severity, "state": alert.state, "opened_at": alert.opened_at.isoformat(), "link": link},
+    }
+
+
+def next_attempt_at(delivery: AlertDelivery) -> datetime:
+    """When a pending webhook delivery is due: immediately, then after 30 s, 90 s, 210 s, ... from its creation."""
+    return delivery.created_at + WEBHOOK_BASE_DELAY * (2 ** delivery.attempts - 1)
+
+
+Poster = Callable[[str, bytes, dict[str, str]], int]
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    with requests.Session() as session:
+        session.trust_env = False
+        return session.post(url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS).status_code
+
+
+def deliver_webhooks(db: Database, settings: Any, now: datetime | None = None, *, post: Poster = _post) -> dict[str, int]:
+    """Try every due pending webhook delivery once; returns counts of sent, retrying and failed."""
+    counts = {"sent": 0, "retrying": 0, "failed": 0}
+    if not settings.webhook_url:
+        return counts
+    now = now or utcnow()
+    with db.uow() as uow:
+        pending = uow.s.execute(
+            select(AlertDelivery, Alert, Opportunity.name, User.name)
+            .join(Alert, Alert.id == AlertDelivery.alert_id)
+            .join(Opportunity, Opportunity.id == Alert.opportunity_id)
+            .join(User, User.id == Opportunity.owner_id)
+            .where(AlertDelivery.channel == "webhook", AlertDelivery.status == "pending")
+            .order_by(AlertDelivery.id)
+        ).all()
+        for delivery, alert, deal, owner in pending:
+            if next_attempt_at(delivery) > now:
+                continue
+            body = json.dumps(webhook_payload(alert, deal, owner, settings.base_url), separators=(",", ":")).encode()
+            headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, settings.webhook_secret or "")}
+            try:
+                status = post(settings.webhook_url, body, headers)
+                error = "" if 200 <= status < 300 else f"HTTP {status}"
+            except requests.RequestException as exc:
+                error = f"{exc.__class__.__name__}: {exc}"[:500]
+            delivery.attempts += 1
+            delivery.recipient = settings.webhook_url[:500]
+            if not error:
+                delivery.status, delivery.delivered_at, delivery.last_error = "sent", now, ""
+                counts["sent"] += 1
+            else:
+                delivery.last_error = error
+                if delivery.attempts >= MAX_WEBHOOK_ATTEMPTS:
+                    delivery.status = "failed"
+                    counts["failed"] += 1
+                else:
+                    counts["retrying"] += 1
+            uow.commit()
+    return counts
+
