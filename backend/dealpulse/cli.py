@@ -15,6 +15,8 @@ COMMAND_MODULES: list[str] = [
     "dealpulse.commands.sentiment",
     "dealpulse.commands.mail",
     "dealpulse.commands.sidebar",
+    "dealpulse.commands.alerts",
+    "dealpulse.commands.bench",
 ]
 
 
