@@ -191,7 +191,7 @@ def load_contexts(
     )
     scores: dict[int, list[InboundScore]] = defaultdict(list)
     if open_ids:
-        for row in s.execute(select(ranked).where(ranked.c.rn <= depth).order_by(ranked.c.opp_id, ranked.c.occurred_at, ranked.c.activity_id)):
+        for row in s.connection().execute(select(ranked).where(ranked.c.rn <= depth).order_by(ranked.c.opp_id, ranked.c.occurred_at, ranked.c.activity_id)):
             scores[row.opp_id].append(
                 InboundScore(row.activity_id, row.occurred_at, float(row.score), row.label, float(row.confidence or 0.0), bool(row.is_private))
             )
@@ -306,7 +306,7 @@ def evaluate_opportunities(
     contexts = load_contexts(s, org_id, now, opportunity_ids, fresh_percentiles=fresh_percentiles)
     evaluated_ids = [c.snapshot.opportunity_id for c in contexts]
     alert_query = select(Alert.id, Alert.opportunity_id, Alert.rule, Alert.state, Alert.rearm_at, Alert.resolution,
-                         Alert.reason, Alert.severity, Alert.evidence).where(Alert.org_id == org_id, Alert.state.in_(UNRESOLVED))
+                         Alert.reason, Alert.severity).where(Alert.org_id == org_id, Alert.state.in_(UNRESOLVED))
     current: dict[tuple[int, str], Any] = {}
     muted: dict[tuple[int, str], Any] = {}
     scopes = [None] if opportunity_ids is None else list(_chunks(evaluated_ids))
@@ -344,7 +344,7 @@ def evaluate_opportunities(
                 touched_ids.append(row.id)
                 if decision.action == "reopen":
                     reopen_ids.append(row.id)
-                if (row.reason, row.severity, row.evidence) != (finding.reason, finding.severity, finding.evidence):
+                if (row.reason, row.severity) != (finding.reason, finding.severity):  # evidence changes show in the reason
                     changes.append({"id": row.id, "reason": finding.reason, "severity": finding.severity,
                                     "evidence": finding.evidence})
     # What is left: alerts of deals no longer open (full sweep) and of rules that no longer exist.

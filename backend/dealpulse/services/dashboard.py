@@ -154,7 +154,9 @@ def pipeline(uow: UnitOfWork, principal: Principal, filters: PipelineFilters, *,
     for d in shown:
         d["tone"] = sparks.get(d["id"], [])
     return {"deals": shown, "total": total, "page": page, "pages": max(1, -(-total // per_page)),
-            "by_stage": _by_stage(deals), "owners": _owners(s, principal)}
+            "by_stage": _by_stage(deals), "owners": _owners(s, principal),
+            "stages": s.execute(select(Stage.key, Stage.name).where(Stage.org_id == principal.org_id, Stage.is_closed.is_(False))
+                                .order_by(Stage.position)).all()}
 
 
 def _sorter(key: str) -> Any:

@@ -1,0 +1,261 @@
+"""Dashboard sign-in: Google and Microsoft authorization-code flows, a demo-only user picker, sessions and CSRF.
+
+The session cookie (signed, HttpOnly, SameSite=Lax) holds the user id and a CSRF token; every form posts the
+token back and `require_csrf` compares it in constant time. The demo picker exists only when `settings.demo`
+is true (404 otherwise).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import google.auth.exceptions
+import google.auth.transport.requests
+import msal
+import requests
+from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
+from google.oauth2 import id_token as google_id_token
+from sqlalchemy import func, or_, select
+
+from ..app import app_db, app_settings
+from ..config import ConfigError
+from ..domain.access import Principal
+from ..mail.ms_auth import ProviderUnavailableError, build_msal_app
+from ..store import Organisation, User, UserAlias
+from .auth import principal_for_user
+
+bp = Blueprint("signin", __name__, template_folder="templates")
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
+MICROSOFT_SCOPES = ["User.Read"]
+
+
+# ---------------------------------------------------------------- CSRF
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (created on first use)."""
+    token = session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token
+
+
+def csrf_valid(sent: str | None) -> bool:
+    """True if `sent` is this session's token (constant-time comparison)."""
+    expected = session.get("csrf")
+    return bool(expected and sent and hmac.compare_digest(str(expected), str(sent)))
+
+
+def require_csrf() -> None:
+    """Abort 400 for a state-changing request without this session's CSRF token (form field or header)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if not csrf_valid(request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)):
+        abort(400, description="The form expired or did not come from DealPulse; reload the page and try again.")
+
+
+# ---------------------------------------------------------------- session identity
+
+
+def signed_in_principal() -> Principal | None:
+    """The principal of the signed-in dashboard user, or None."""
+    user_id = session.get("uid")
+    if not isinstance(user_id, int):
+        return None
+    with app_db().uow() as uow:
+        user = uow.s.get(User, user_id)
+        if user is None or not user.is_active:
+            session.pop("uid", None)
+            return None
+        return principal_for_user(uow.s, user, "dashboard")
+
+
+def start_session(user_id: int) -> None:
+    """Sign `user_id` in with a fresh session (no fixation) and a new CSRF token."""
+    session.clear()
+    session["uid"] = user_id
+    session["csrf"] = secrets.token_urlsafe(32)
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to return to after sign-in (never another site)."""
+    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+        return url_for("dashboard.pipeline_page")
+    return target
+
+
+def _user_by_address(address: str) -> int | None:
+    address = address.strip().lower()
+    with app_db().uow() as uow:
+        user = uow.s.scalar(
+            select(User).outerjoin(UserAlias, UserAlias.user_id == User.id)
+            .where(or_(func.lower(User.email) == address, func.lower(UserAlias.email) == address), User.is_active.is_(True))
+            .limit(1)
+        )
+        return user.id if user else None
+
+
+def _finish(address: str | None) -> Response:
+    user_id = _user_by_address(address) if address else None
+    if user_id is None:
+        return _signin_page(error="No active DealPulse user has this address. Ask your administrator to add you.", status=403)
+    target = session.get("next")
+    start_session(user_id)
+    return redirect(safe_next(target))
+
+
+def _signin_page(error: str = "", status: int = 200) -> Response:
+    settings = app_settings()
+    response = Response(render_template(
+        "dashboard/signin.html", error=error, google=bool(settings.google_client_id),
+        microsoft=bool(settings.ms_client_id), demo=settings.demo, csrf=csrf_token(),
+    ), status=status)
+    return response
+
+
+@bp.before_request
+def _csrf() -> None:
+    require_csrf()
+
+
+@bp.get("/signin")
+def signin_page() -> Response:
+    """Choose a sign-in provider (and, in the demo, a user)."""
+    session["next"] = safe_next(request.args.get("next"))
+    return _signin_page()
+
+
+@bp.post("/signout")
+def signout() -> Response:
+    """End the session."""
+    session.clear()
+    return redirect(url_for("signin.signin_page"))
+
+
+# ---------------------------------------------------------------- Google
+
+
+def _pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+@bp.get("/signin/google")
+def google_start() -> Response:
+    """Redirect to Google's consent page (authorization code with PKCE, state and nonce)."""
+    settings = app_settings()
+    if not settings.google_client_id:
+        abort(404)
+    verifier, challenge = _pkce_pair()
+    state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    session["google"] = {"state": state, "nonce": nonce, "verifier": verifier}
+    query = {
+        "client_id": settings.google_client_id, "redirect_uri": url_for("signin.google_callback", _external=True),
+        "response_type": "code", "scope": "openid email profile", "state": state, "nonce": nonce,
+        "code_challenge": challenge, "code_challenge_method": "S256", "prompt": "select_account",
+    }
+    return redirect(f"{settings.google_auth_url}?{urlencode(query)}")
+
+
+@bp.get("/signin/google/callback")
+def google_callback() -> Response:
+    """Redeem the code, verify the ID token (signature, audience, issuer, nonce) and sign the user in."""
+    settings = app_settings()
+    flow = session.pop("google", None)
+    if not settings.google_client_id or not flow:
+        abort(404)
+    if request.args.get("error") or not hmac.compare_digest(flow["state"], request.args.get("state", "")):
+        return _signin_page(error="Google sign-in was cancelled or expired; try again.", status=400)
+    http = requests.Session()
+    http.trust_env = False
+    try:
+        answer = http.post(settings.google_token_url, timeout=15, data={
+            "grant_type": "authorization_code", "code": request.args.get("code", ""),
+            "redirect_uri": url_for("signin.google_callback", _external=True), "client_id": settings.google_client_id,
+            "client_secret": settings.google_client_secret, "code_verifier": flow["verifier"],
+        })
+        token = answer.json().get("id_token") if answer.ok else None
+        if not token:
+            return _signin_page(error="Google did not accept the sign-in; try again.", status=400)
+        claims = google_id_token.verify_token(token, google.auth.transport.requests.Request(session=http),
+                                              audience=settings.google_client_id, certs_url=settings.google_certs_url)
+    except (requests.RequestException, ValueError, google.auth.exceptions.GoogleAuthError):
+        return _signin_page(error="Google sign-in could not be verified; try again.", status=400)
+    if claims.get("iss") not in GOOGLE_ISSUERS or claims.get("nonce") != flow["nonce"] or claims.get("email_verified") is False:
+        return _signin_page(error="Google sign-in could not be verified; try again.", status=400)
+    return _finish(claims.get("email"))
+
+
+# ---------------------------------------------------------------- Microsoft
+
+
+def _msal_app() -> msal.ConfidentialClientApplication:
+    try:
+        return build_msal_app(app_settings())
+    except (ConfigError, ProviderUnavailableError):
+        abort(404)
+
+
+@bp.get("/signin/microsoft")
+def microsoft_start() -> Response:
+    """Redirect to the Microsoft identity platform (msal auth-code flow with PKCE)."""
+    if not app_settings().ms_client_id:
+        abort(404)
+    flow = _msal_app().initiate_auth_code_flow(MICROSOFT_SCOPES, redirect_uri=url_for("signin.microsoft_callback", _external=True))
+    session["microsoft"] = flow
+    return redirect(flow["auth_uri"])
+
+
+@bp.get("/signin/microsoft/callback")
+def microsoft_callback() -> Response:
+    """Redeem the code through msal (state and nonce checked) and sign the user in by their verified address."""
+    flow: dict[str, Any] | None = session.pop("microsoft", None)
+    if not app_settings().ms_client_id or not flow:
+        abort(404)
+    try:
+        result = _msal_app().acquire_token_by_auth_code_flow(flow, request.args.to_dict())
+    except (ValueError, requests.RequestException):
+        result = {"error": "invalid_state"}
+    claims = result.get("id_token_claims") or {}
+    if "error" in result or not claims:
+        return _signin_page(error="Microsoft sign-in was cancelled or could not be verified; try again.", status=400)
+    return _finish(claims.get("preferred_username") or claims.get("email"))
+
+
+# ---------------------------------------------------------------- demo picker
+
+
+@bp.route("/signin/demo", methods=["GET", "POST"])
+def demo_picker() -> Response:
+    """Demo only: pick any user to sign in as (404 unless DEALPULSE_DEMO is on)."""
+    if not app_settings().demo:
+        abort(404)
+    if request.method == "POST":
+        raw = request.form.get("user_id", "")
+        if not raw.isdigit():
+            return _signin_page(error="Choose a user.", status=400)
+        with app_db().uow() as uow:
+            user = uow.s.get(User, int(raw))
+            if user is None or not user.is_active:
+                return _signin_page(error="Choose a user.", status=400)
+        target = session.get("next")
+        start_session(user.id)
+        return redirect(safe_next(target))
+    with app_db().uow() as uow:
+        rows = uow.s.execute(
+            select(User.id, User.name, User.email, User.role, Organisation.name)
+            .join(Organisation, Organisation.id == User.org_id).where(User.is_active.is_(True))
+            .order_by(Organisation.name, User.role.desc(), User.name)
+        ).all()
+    users = [{"id": i, "name": n, "email": e, "role": r, "org": o} for i, n, e, r, o in rows]
+    return Response(render_template("dashboard/demo_signin.html", users=users, csrf=csrf_token()))
