@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import warnings
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -211,7 +212,11 @@ def microsoft_start() -> Response:
     """Redirect to the Microsoft identity platform (msal auth-code flow with PKCE)."""
     if not app_settings().ms_client_id:
         abort(404)
-    flow = _msal_app().initiate_auth_code_flow(MICROSOFT_SCOPES, redirect_uri=url_for("signin.microsoft_callback", _external=True))
+    with warnings.catch_warnings():
+        # msal recommends form_post; a cross-site POST would not carry our SameSite=Lax session cookie (where the
+        # flow's state, nonce and PKCE verifier live), so the code comes back in the query, protected by all three.
+        warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended", category=UserWarning)
+        flow = _msal_app().initiate_auth_code_flow(MICROSOFT_SCOPES, redirect_uri=url_for("signin.microsoft_callback", _external=True))
     session["microsoft"] = flow
     return redirect(flow["auth_uri"])
 
@@ -248,8 +253,9 @@ def demo_picker() -> Response:
             user = uow.s.get(User, int(raw))
             if user is None or not user.is_active:
                 return _signin_page(error="Choose a user.", status=400)
+            user_id = user.id
         target = session.get("next")
-        start_session(user.id)
+        start_session(user_id)
         return redirect(safe_next(target))
     with app_db().uow() as uow:
         rows = uow.s.execute(
