@@ -149,7 +149,8 @@ def demo_emails() -> Response:
              "occurred_at": a.occurred_at.isoformat(), "tone": labels.get(a.id), "item": _item(a, source)}
             for a, source in rows
         ]
-    return jsonify(items=items, token=demo_token(app_settings(), user.id))
+        user_id = user.id
+    return jsonify(items=items, token=demo_token(app_settings(), user_id))
 
 
 @bp.get("/demo/standin")
