@@ -94,6 +94,8 @@ def tone_chart(series: Sequence[tuple[datetime, float]], width: int = 480, heigh
 
 @bp.before_request
 def _require_signin() -> Response | None:
+    if request.endpoint == "dashboard.static":
+        return None
     principal = signed_in_principal()
     if principal is None:
         return redirect(url_for("signin.signin_page", next=request.full_path.rstrip("?")))

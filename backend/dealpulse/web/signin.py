@@ -131,7 +131,8 @@ def _csrf() -> None:
 @bp.get("/signin")
 def signin_page() -> Response:
     """Choose a sign-in provider (and, in the demo, a user)."""
-    session["next"] = safe_next(request.args.get("next"))
+    if request.args.get("next"):
+        session["next"] = safe_next(request.args.get("next"))
     return _signin_page()
 
 
