@@ -403,8 +403,9 @@ def _insert_alerts(s: Session, rows: list[dict[str, Any]], now: datetime) -> lis
 def queue_webhooks(s: Session, alert_ids: Sequence[int]) -> None:
     """A pending webhook delivery for each newly opened or re-opened alert (sent by the delivery task)."""
     if alert_ids:
+        now = utcnow()
         s.execute(insert(AlertDelivery), [{"alert_id": i, "channel": "webhook", "status": "pending", "attempts": 0,
-                                           "created_at": utcnow()} for i in alert_ids])
+                                           "created_at": now} for i in alert_ids])
 
 
 def evaluate_activities(uow: UnitOfWork, activity_ids: Sequence[int], now: datetime | None = None, *, webhook: bool = False) -> EvaluationSummary:
