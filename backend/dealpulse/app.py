@@ -21,6 +21,7 @@ BLUEPRINTS: list[str] = [
     "dealpulse.web.sidebar_api:bp",
     "dealpulse.web.outlook:bp",
     "dealpulse.web.preview:bp",
+    "dealpulse.web.gmail_addon:bp",
     "dealpulse.web.push:bp",
     "dealpulse.web.alerts_api:bp",
     "dealpulse.web.signin:bp",
