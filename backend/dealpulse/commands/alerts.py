@@ -17,11 +17,11 @@ def alerts_group() -> None:
 @click.option("--org", default=None, help="organisation id or exact name (default: every organisation)")
 def alerts_run(org: str | None) -> None:
     """Evaluate every rule on every open deal and print what changed."""
-    from ..services.alerts import run_alerts
+    from ..services.alerts import evaluate_all
 
     settings = load_settings()
     db = ready_database(settings)
-    summary = run_alerts(db, settings, resolve_org(db, org))
+    summary = evaluate_all(db, settings, resolve_org(db, org))
     click.echo(
         f"evaluated {summary.evaluated} deal(s): {summary.opened} alert(s) opened, {summary.reopened} re-opened, "
         f"{summary.updated} updated, {summary.resolved} resolved"

@@ -425,8 +425,8 @@ def evaluate_activities(uow: UnitOfWork, activity_ids: Sequence[int], now: datet
     return summary
 
 
-def run_alerts(db: Any, settings: Any, org_id: int | None = None, now: datetime | None = None) -> EvaluationSummary:
-    """Evaluate every open deal of one organisation (or all): the periodic sweep, the demo and the CLI."""
+def evaluate_all(db: Any, settings: Any, org_id: int | None = None, now: datetime | None = None) -> EvaluationSummary:
+    """Evaluate every open deal of one organisation (or all): the periodic sweep and the CLI."""
     summary = EvaluationSummary()
     with db.uow() as uow:
         orgs = [org_id] if org_id is not None else list(uow.s.scalars(select(Organisation.id).order_by(Organisation.id)))
@@ -434,6 +434,16 @@ def run_alerts(db: Any, settings: Any, org_id: int | None = None, now: datetime 
         with db.uow() as uow:
             summary.add(evaluate_opportunities(uow, org, None, now, webhook=bool(settings.webhook_url), fresh_percentiles=True))
     return summary
+
+
+def run_alerts(db: Any, settings: Any, org_id: int | None = None, now: datetime | None = None) -> int:
+    """Evaluate everything (see `evaluate_all`) and return how many alerts are unresolved afterwards (the demo)."""
+    evaluate_all(db, settings, org_id, now)
+    with db.uow() as uow:
+        query = select(func.count()).select_from(Alert).where(Alert.state.in_(UNRESOLVED))
+        if org_id is not None:
+            query = query.where(Alert.org_id == org_id)
+        return uow.s.scalar(query) or 0
 
 
 # ---------------------------------------------------------------- reading alerts as a person

@@ -5,7 +5,7 @@ from __future__ import annotations
 from huey import crontab
 
 from ..runtime import get_database, get_settings
-from ..services.alerts import run_alerts
+from ..services.alerts import evaluate_all
 from ..services.delivery import deliver_webhooks, send_digests
 from . import huey
 
@@ -13,7 +13,7 @@ from . import huey
 @huey.periodic_task(crontab(minute="*/15"))
 def sweep_alerts() -> int:
     """Evaluate every open deal (re-arms, time-based rules such as gone dark and close date); returns alerts opened."""
-    return run_alerts(get_database(), get_settings()).opened
+    return evaluate_all(get_database(), get_settings()).opened
 
 
 @huey.periodic_task(crontab(minute="0", hour="7"))
@@ -31,4 +31,4 @@ def deliver_alert_webhooks() -> int:
 @huey.task()
 def evaluate_alerts(org_id: int | None = None) -> int:
     """On demand (CLI, demo): evaluate one organisation or all now."""
-    return run_alerts(get_database(), get_settings(), org_id).opened
+    return evaluate_all(get_database(), get_settings(), org_id).opened
