@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, select
+from werkzeug.serving import WSGIRequestHandler
 
 from dealpulse import runtime
 from dealpulse.services.alert_hooks import on_scores_stored
@@ -171,6 +172,11 @@ def add_negative_email(db: Database, org_id: int, opp_id: int, n: int) -> int:
         return activity.id
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return
+
+
 def pipeline_load(settings: Any, db: Database, manager_id: int, requests_total: int, concurrency: int) -> dict[str, Any]:
     """p50/p95 of GET /dashboard/ for a signed-in manager, `concurrency` clients at once, through a real HTTP server."""
     import requests
@@ -179,7 +185,7 @@ def pipeline_load(settings: Any, db: Database, manager_id: int, requests_total: 
     from dealpulse.app import create_app
 
     app = create_app(replace(settings, demo=True, database_url=db.url))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"
