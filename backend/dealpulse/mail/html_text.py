@@ -56,6 +56,7 @@ _OUTLOOK_HEADER_IDS = {"divrplyfwdmsg", "olk_src_body_section"}
 _OUTLOOK_HEADER_STYLE = re.compile(
     r"border-top\s*:[^;]*\bsolid\b[^;]*;.{0,80}?padding(?:-top)?\s*:\s*3(?:\.0)?pt", re.IGNORECASE | re.DOTALL
 )
+_STYLE_MAX_CHARS = 2000  # Outlook's header style is short; bounding it keeps hostile styles cheap to match
 _SPACES = re.compile(r"[ \t\r\n\f\u00a0\u200b]+")
 
 
@@ -198,7 +199,7 @@ class _TextExtractor(HTMLParser):
             return True
         if "outlookmessageheader" in values.get("class", "").lower():
             return True
-        return bool(_OUTLOOK_HEADER_STYLE.search(values.get("style", "")))
+        return bool(_OUTLOOK_HEADER_STYLE.search(values.get("style", "")[:_STYLE_MAX_CHARS]))
 
 
 def html_to_text(html: str) -> str:

@@ -29,7 +29,7 @@ _ATTRIBUTION = re.compile(
     r"|Op\b.{0,250}\bschreef\b.{0,250}:"
     r"|Il\b.{0,250}\bha scritto\s?:"
     r"|Em\b.{0,250}\bescreveu\s?:"
-    rf"|.{{0,250}}<[^<>\s]+@[^<>\s]+>.{{0,30}}\b{_WROTE}\s?:"
+    rf"|.{{0,250}}<[^<>\s@]{{1,64}}@[^<>\s@]{{1,255}}>.{{0,30}}\b{_WROTE}\s?:"
     r")\s*$",
     re.IGNORECASE,
 )
@@ -53,6 +53,7 @@ _HEADER_OTHER = re.compile(
     re.IGNORECASE,
 )
 _HEADER_LOOKAHEAD = 6
+_MARKER_MAX_CHARS = 600
 _QUOTED_LINE = re.compile(r"^\s*>")
 
 _MOBILE_FOOTER = re.compile(
@@ -71,7 +72,7 @@ _VALEDICTION = re.compile(
     re.IGNORECASE,
 )
 _SIGNATURE_MAX_LINES = 10  # a closing followed by more lines than this is probably not a signature
-_NAME_LINE = re.compile(r"^\s*[-–—~]?\s*(?:Dr\.\s+)?[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,2}\s*$")
+_NAME_LINE = re.compile(r"^\s*[-–—~]?\s*(?:Dr\.\s+)?[A-Z][\w.'’-]{0,40}(?:\s+[A-Z][\w.'’-]{0,40}){0,2}\s*$")
 _DASHES = ("-", "–", "—", "~")
 _LIST_BULLETS = ("-", "*", "•", "–")  # "- Karen" signs a message, but not at the end of a "- item" list
 _SHORT_CLOSING = re.compile(r"^\s*[\w'’ ]{2,30},\s*$")
@@ -134,9 +135,14 @@ def _find_quote_start(lines: list[str]) -> int:
     for index, line in enumerate(lines):
         if not line.strip():
             continue
-        if _QUOTED_LINE.match(line) or _SEPARATOR.match(line) or _ATTRIBUTION.match(line):
+        if _QUOTED_LINE.match(line):
             return index
-        if index + 1 < len(lines) and _ATTRIBUTION.match(f"{line.rstrip()} {lines[index + 1].strip()}"):
+        if len(line) > _MARKER_MAX_CHARS:  # markers are short lines; long ones are text (and costly to match)
+            continue
+        if _SEPARATOR.match(line) or _ATTRIBUTION.match(line):
+            return index
+        following = lines[index + 1][:_MARKER_MAX_CHARS].strip() if index + 1 < len(lines) else ""
+        if following and _ATTRIBUTION.match(f"{line.rstrip()} {following}"):
             return index  # attribution wrapped onto two lines
         if _HEADER_FROM.match(line) and _is_header_block(lines, index):
             return index
@@ -192,9 +198,8 @@ def _find_signature(lines: list[str]) -> int:
     for index in content[1:]:
         if lines[index].strip() == "--" or _MOBILE_FOOTER.match(lines[index]):
             return index
-    for index in content[1:]:
-        after = [i for i in content if i > index]
-        if _VALEDICTION.match(lines[index]) and len(after) <= _SIGNATURE_MAX_LINES:
+    for index in content[max(1, len(content) - 1 - _SIGNATURE_MAX_LINES) :]:
+        if _VALEDICTION.match(lines[index]):
             return index
     return _trailing_name_block(lines, content, first)
 

@@ -74,6 +74,7 @@ def test_hostile_markup_does_not_crash_or_lose_text():
     assert html_to_text("<p>unclosed <b>bold <i>italic <blockquote>quote") == "unclosed bold italic\n> quote"
     assert html_to_text("</div></blockquote></p>stray ends<br/>") == "stray ends"
     assert html_to_text("<blockquote>" * 5_000 + "q").endswith("q")
+    assert html_to_text('<div style="' + "border-top:solid " * 50_000 + '">styled</div>') == "styled"
 
 
 _HTMLISH = st.lists(

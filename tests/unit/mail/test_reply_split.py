@@ -151,6 +151,11 @@ def test_appending_a_quote_or_disclaimer_does_not_change_the_new_text(sentences,
 
 
 def test_large_and_pathological_input_finishes():
-    text = ("On " + "x" * 5000 + "\n") * 200 + ("From: a\n" * 2000) + ("> " * 10000) + "\n" + "-- \n" * 1000
+    text = (
+        ("On " + "x" * 5000 + "\n") * 200
+        + "<" * 250 + "a@" * 50_000 + " wrote:\n"  # once took minutes: backtracking in the attribution pattern
+        + "Hi\n" * 50_000  # once quadratic: signature search counted following lines per line
+        + ("From: a\n" * 2000) + ("> " * 10000) + "\n" + "-- \n" * 1000
+    )
     parts = split_reply(text)
     assert nonblank_lines(text) == sum((nonblank_lines(part) for part in parts), Counter())
