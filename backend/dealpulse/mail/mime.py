@@ -8,6 +8,7 @@ import codecs
 import email
 import email.errors
 import email.header
+import email.parser
 import email.policy
 import email.utils
 import re
@@ -23,6 +24,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SINGLE_BYTE_WESTERN = {"us-ascii", "ascii", "iso8859-1", "latin-1", "cp1252", "iso8859-15"}
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 _WHITESPACE = re.compile(r"\s+")
+# The modern header parser is super-linear on huge values (20,000 encoded words: seconds); real headers are far
+# shorter, so longer ones go straight to the lenient parsers.
+_MODERN_HEADER_MAX_CHARS = 16_000
 _PLAUSIBLE_ADDRESS = re.compile(r"^[^@\s\"<>(),;:]+@[^@\s\"<>(),;:]+\.[^@\s\"<>(),;:.]+$")
 
 
@@ -136,9 +140,13 @@ def parse_gmail_full(message: dict[str, Any]) -> FetchedMail:
 
 def _parse_structure(raw: bytes) -> Message:
     """MIME tree: the compat32 parser for clean mail (2-3x faster), the modern policy when it reports defects."""
-    message = email.message_from_bytes(raw, policy=email.policy.compat32)
-    if any(part.defects for part in _parts(message)):
-        message = email.message_from_bytes(raw, policy=email.policy.default)
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+        if any(part.defects for part in _parts(message)):
+            message = email.message_from_bytes(raw, policy=email.policy.default)
+    except RecursionError:
+        # The stdlib parser recurses once per multipart level; absurd nesting is read as one text body.
+        message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(raw, headersonly=True)
     return message
 
 
@@ -201,9 +209,9 @@ class _Headers:
         return values[0] if values else ""
 
     def structured(self, name: str) -> Any:
-        """policy.default's parsed header object, or None when absent or unparseable."""
+        """policy.default's parsed header object, or None when absent, unparseable or too long for it."""
         value = self.raw(name)
-        if not value:
+        if not value or len(value) > _MODERN_HEADER_MAX_CHARS:
             return None
         try:
             return email.policy.default.header_factory(name, value.replace("\r", "").replace("\n", ""))

@@ -144,6 +144,29 @@ def test_calendar_invite_alternative_is_listed_and_multipart_without_boundary_is
     assert no_boundary.body_text.strip() == "Still readable"
 
 
+def test_absurdly_nested_multipart_is_read_best_effort():
+    depth = 1500  # deeper than the stdlib parser's recursion allows
+    opening = b"".join(b"--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n" % (i, i + 1) for i in range(depth))
+    raw = (
+        b"Subject: nested\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n"
+        + opening
+        + b"--b%d\r\nContent-Type: text/plain\r\n\r\ndeep text\r\n--b%d--\r\n" % (depth, depth)
+    )
+    mail = parse_rfc822(raw)
+    assert mail.subject == "nested"
+    assert "deep text" in mail.body_text
+
+
+def test_huge_headers_are_read_by_the_lenient_parsers():
+    raw = (
+        b"Subject: " + b"=?utf-8?q?Gr=C3=BC=C3=9Fe?= " * 20_000 + b"\r\n"
+        + b"To: " + b"".join(b"user%d@customer.example, " % i for i in range(20_000)) + b"\r\n\r\nbody"
+    )
+    mail = parse_rfc822(raw)
+    assert mail.subject.startswith("GrüßeGrüße")
+    assert len(mail.to) == 20_000 and mail.to[-1] == Address("user19999@customer.example", "")
+
+
 def test_non_bytes_input_is_a_clear_error():
     with pytest.raises(MailParseError, match="bytes"):
         parse_rfc822("From: a@b.c\n\nhello")  # type: ignore[arg-type]
