@@ -154,6 +154,8 @@ def train_command(from_seed: bool) -> None:
         postfix = {"epoch": progress.epoch, "loss": f"{progress.loss:.3f}"}
         if progress.validation_f1 is not None:
             postfix["val_f1"] = f"{progress.validation_f1:.3f}"
+            if bar.disable:  # no terminal: one line per epoch for logs
+                click.echo(f"epoch {progress.epoch}: loss {progress.loss:.4f}, validation macro-F1 {progress.validation_f1:.4f}", err=True)
         bar.set_postfix(postfix)
         bar.refresh()
 
@@ -265,7 +267,7 @@ def _load_bench(name: str):  # noqa: ANN202 - a module
 
 @click.command("scoring")
 @click.option("--emails", default=2000, show_default=True, type=int, help="realistic emails to score")
-@click.option("--baseline-emails", default=300, show_default=True, type=int, help="emails timed through the naive pipeline")
+@click.option("--baseline-emails", default=2000, show_default=True, type=int, help="emails timed through the naive pipeline")
 def bench_scoring(emails: int, baseline_emails: int) -> None:
     """Naive transformers pipeline vs our scorer: throughput, single-email latency, macro-F1."""
     settings = load_settings()

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..store import ModelVersion, utcnow
+from .base_model import quiet_transformers
 from ..store.uow import UnitOfWork
 
 REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "training.json")
@@ -65,7 +66,11 @@ def write_version(model_dir: Path, version: str, trained: Any, training_info: di
     Path(model_dir).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=model_dir))
     try:
-        trained.save(staging)
+        staging.chmod(0o755)  # mkdtemp makes it private; web and worker processes must read it
+        with quiet_transformers():
+            trained.save(staging)
+        for file in staging.iterdir():
+            file.chmod(0o644)
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True), encoding="utf-8")
         info = {**training_info, "version": version}
         (staging / "training.json").write_text(json.dumps(info, indent=2, sort_keys=True), encoding="utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -65,9 +66,7 @@ class ToneScorer:
         if tuple(model.config.id2label[i] for i in range(len(LABELS))) != LABELS:
             raise ValueError(f"{self.version_dir}: labels {model.config.id2label} are not {LABELS}")
         if runtime == "int8":
-            from torch.ao.quantization import quantize_dynamic
-
-            model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            model = quantize_linear_layers(model)
         self.model = model
         self._lock = threading.Lock()
         self.score_texts(["Thanks, we are happy to move ahead with the order."])
@@ -147,6 +146,16 @@ class ToneScorer:
             highlights=highlights[:MAX_HIGHLIGHTS],
             model_version=self.version,
         )
+
+
+def quantize_linear_layers(model: torch.nn.Module) -> torch.nn.Module:
+    """int8 dynamic quantisation of every Linear layer (weights int8, activations quantised on the fly)."""
+    with warnings.catch_warnings():
+        # torch 2.13 marks torch.ao.quantization deprecated in favour of torchao, which is not a dependency here.
+        warnings.filterwarnings("ignore", message="torch.ao.quantization is deprecated", category=DeprecationWarning)
+        from torch.ao.quantization import quantize_dynamic
+
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def _as_text(value: object) -> str:

@@ -1,0 +1,182 @@
+"""Bench: the naive transformers pipeline (batch 1, fp32, whole raw email) against our scorer, same weights.
+
+Run as `dealpulse bench scoring` (or `python bench/bench_scoring.py`). Prints a table and writes
+var/bench/scoring.json: emails/second over realistic emails, p50/p95 single-email latency, macro-F1 on the
+seed corpus's evaluation split, and the throughput ratio, all measured in one process.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+import statistics
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from dealpulse.config import Settings
+from dealpulse.sentiment.base_model import choose_threads, force_offline, quiet_transformers
+from dealpulse.sentiment.corpus import load_seed_corpus
+from dealpulse.sentiment.evaluation import classification_metrics
+from dealpulse.sentiment.scorer import DEFAULT_RUNTIME, RUNTIMES, ToneScorer
+from dealpulse.sentiment.seed import ensure_seed_model
+from dealpulse.store.database import Database
+
+LATENCY_SAMPLES = 200
+BATCH = 64
+
+_NAMES = ["Anna", "Marco", "Priya", "Jonas", "Chen", "Fatima", "Luis", "Sophie", "Kwame", "Ingrid"]
+_TITLES = ["Head of Procurement", "CFO", "IT Director", "VP Operations", "Plant Manager", "Purchasing Lead"]
+_COMPANIES = ["Acme Fleet GmbH", "Brightwater Health", "Northwind Foods", "Contoso Retail", "Globex Logistics"]
+_ANGRY = [
+    "This is completely unacceptable. We have waited three weeks and nobody has answered.",
+    "Frankly we are disappointed with how this has gone so far.",
+    "If this is not fixed by Friday we will have to look elsewhere.",
+]
+_DISCLAIMER = (
+    "CONFIDENTIALITY NOTICE: This e-mail message, including any attachments, is for the sole use of the intended "
+    "recipient(s) and may contain confidential and privileged information. Any unauthorized review, use, "
+    "disclosure or distribution is prohibited. If you are not the intended recipient, please contact the sender "
+    "by reply e-mail and destroy all copies of the original message."
+)
+
+
+def compose_email(passage: str, history: Sequence[str], rng: random.Random) -> str:
+    """A realistic inbound email around a passage: greeting, signature, sometimes quoted history and a disclaimer."""
+    sender, rep = rng.choice(_NAMES), rng.choice(_NAMES)
+    parts = [f"Hi {rep},", "", passage, "", rng.choice(["Best regards,", "Thanks,", "Kind regards,", "Cheers,"]), sender]
+    if rng.random() < 0.7:
+        parts += [f"{rng.choice(_TITLES)} | {rng.choice(_COMPANIES)}", f"+44 20 7946 {rng.randint(1000, 9999)}"]
+    if rng.random() < 0.3:
+        parts += ["", _DISCLAIMER]
+    if rng.random() < 0.6:
+        day = rng.randint(1, 28)
+        parts += ["", f"On Mon, {day} Sep 2026 at 10:{rng.randint(10, 59)}, {rep} Lee <{rep.lower()}@seller.example> wrote:"]
+        quoted = list(rng.sample(list(history), k=min(len(history), rng.randint(1, 3))))
+        if rng.random() < 0.3:
+            quoted.append(rng.choice(_ANGRY))
+        parts += ["> " + line for text in quoted for line in (text, "")]
+    return "\n".join(parts)
+
+
+def realistic_emails(count: int, seed: int = 11) -> list[str]:
+    """`count` emails composed from the evaluation passages, quoting training passages as history."""
+    corpus = load_seed_corpus()
+    rng = random.Random(seed)
+    history = [p.text for p in corpus.train]
+    return [compose_email(corpus.eval[i % len(corpus.eval)].text, history, rng) for i in range(count)]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) by nearest rank."""
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[index]
+
+
+def timed(function: Callable[[], object]) -> float:
+    """Seconds one call takes."""
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def naive_pipeline(version_dir: Path):  # noqa: ANN201 - a transformers pipeline
+    """The baseline: transformers `pipeline("text-classification")` on the same weights, fp32, batch 1."""
+    from transformers import pipeline
+
+    with quiet_transformers():
+        return pipeline("text-classification", model=str(version_dir), tokenizer=str(version_dir), device=-1)
+
+
+def bench_baseline(classifier, emails: list[str], eval_texts: list[str], gold: list[str]) -> dict:  # noqa: ANN001
+    """Throughput, latency and macro-F1 of the naive pipeline."""
+    def one(text: str) -> str:
+        return classifier(text, truncation=True, max_length=512)[0]["label"]
+
+    one(emails[0])
+    latencies = [timed(lambda e=e: one(e)) for e in emails]
+    predicted = [one(t) for t in eval_texts]
+    return {
+        "emails": len(emails),
+        "emails_per_second": round(len(emails) / sum(latencies), 2),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "p95_ms": round(percentile(latencies, 95) * 1000, 2),
+        "macro_f1": classification_metrics(gold, predicted).macro_f1,
+    }
+
+
+def bench_scorer(scorer: ToneScorer, emails: list[str], eval_texts: list[str], gold: list[str]) -> dict:
+    """Throughput (batched), single-email latency and macro-F1 (eval passages as given) of our scorer."""
+    seconds = sum(timed(lambda c=emails[i : i + BATCH]: scorer.score_texts(c)) for i in range(0, len(emails), BATCH))
+    latencies = [timed(lambda e=e: scorer.score_texts([e])) for e in emails[:LATENCY_SAMPLES]]
+    predicted = [r.label for r in scorer.score_texts(eval_texts)]
+    return {
+        "emails": len(emails),
+        "emails_per_second": round(len(emails) / seconds, 2),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "p95_ms": round(percentile(latencies, 95) * 1000, 2),
+        "macro_f1": classification_metrics(gold, predicted).macro_f1,
+    }
+
+
+def render_table(rows: dict[str, dict]) -> str:
+    """The results as a Markdown table."""
+    lines = ["| variant | emails/s | p50 ms | p95 ms | macro-F1 (eval) |", "|---|---:|---:|---:|---:|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['emails_per_second']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['macro_f1']:.4f} |")
+    return "\n".join(lines)
+
+
+def main(settings: Settings, db: Database, *, emails: int = 2000, baseline_emails: int = 2000) -> dict:
+    """Run the bench, print the table, write var/bench/scoring.json, and return the results."""
+    force_offline()
+    threads = choose_threads(settings.torch_threads)
+    torch.set_num_threads(threads)
+    version = ensure_seed_model(settings, db)
+    version_dir = Path(settings.model_dir) / version
+    corpus = load_seed_corpus()
+    mail = realistic_emails(emails)
+    eval_texts, gold = [p.text for p in corpus.eval], [p.label for p in corpus.eval]
+    rows = {"naive pipeline (batch 1, fp32)": bench_baseline(naive_pipeline(version_dir), mail[:baseline_emails], eval_texts, gold)}
+    for runtime in sorted(RUNTIMES, key=lambda r: r != DEFAULT_RUNTIME):
+        label = f"our scorer ({runtime}{', default' if runtime == DEFAULT_RUNTIME else ''})"
+        rows[label] = bench_scorer(ToneScorer(version_dir, runtime=runtime, threads=threads), mail, eval_texts, gold)
+    baseline, ours = rows["naive pipeline (batch 1, fp32)"], rows[next(k for k in rows if "default" in k)]
+    summary = {
+        "throughput_ratio": round(ours["emails_per_second"] / baseline["emails_per_second"], 2),
+        "f1_difference_points": round((ours["macro_f1"] - baseline["macro_f1"]) * 100, 2),
+        "p95_ms": ours["p95_ms"],
+        "targets": {"throughput_ratio": ">= 5", "p95_ms": "<= 40", "f1_difference_points": ">= -1"},
+    }
+    result = {
+        "model_version": version,
+        "threads": threads,
+        "machine": f"{platform.processor() or platform.machine()}, {threads} torch threads",
+        "torch": torch.__version__,
+        "eval_passages": len(eval_texts),
+        "rows": rows,
+        "summary": summary,
+    }
+    out = Path(settings.var_dir) / "bench" / "scoring.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    print(render_table(rows))
+    print(
+        f"\nthroughput ratio {summary['throughput_ratio']}x (target >= 5x), p95 {ours['p95_ms']} ms (target <= 40), "
+        f"F1 difference {summary['f1_difference_points']:+.2f} points (target within 1)\nwritten {out}"
+    )
+    return result
+
+
+if __name__ == "__main__":
+    from dealpulse import runtime
+
+    process_settings = runtime.get_settings()
+    database = runtime.get_database(process_settings)
+    if process_settings.is_sqlite:
+        database.upgrade()
+    main(process_settings, database)
