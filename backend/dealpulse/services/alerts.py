@@ -510,7 +510,8 @@ def health_by_opportunity(s: Session, opportunity_ids: Sequence[int]) -> dict[in
         for row in s.execute(select(Alert.opportunity_id, Alert.rule, Alert.severity, Alert.reason)
                              .where(Alert.opportunity_id.in_(part), Alert.state.in_(UNRESOLVED))):
             grouped[row.opportunity_id].append(row)
-    return {opp_id: health_of(grouped.get(opp_id, ())) for opp_id in opportunity_ids}
+    healthy = health(())
+    return {opp_id: health_of(grouped[opp_id]) if opp_id in grouped else healthy for opp_id in opportunity_ids}
 
 
 def deal_health(uow: UnitOfWork, principal: Principal, opportunity_id: int, now: datetime | None = None) -> dict[str, Any]:

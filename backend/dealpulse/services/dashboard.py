@@ -117,7 +117,8 @@ def pipeline(uow: UnitOfWork, principal: Principal, filters: PipelineFilters, *,
     filters = filters.validated()
     s = uow.s
     query = (
-        select(Opportunity, Stage.key, Stage.name, Stage.position, User.name, Account.name)
+        select(Opportunity.id, Opportunity.name, Opportunity.owner_id, Opportunity.amount, Opportunity.currency,
+               Opportunity.close_date, Stage.key, Stage.name, Stage.position, User.name, Account.name)
         .join(Stage, Stage.id == Opportunity.stage_id)
         .join(User, User.id == Opportunity.owner_id)
         .join(Account, Account.id == Opportunity.account_id)
@@ -130,19 +131,19 @@ def pipeline(uow: UnitOfWork, principal: Principal, filters: PipelineFilters, *,
     if filters.q:
         query = query.where(func.lower(Opportunity.name).contains(filters.q.lower().strip()))
     rows = s.execute(query).all()
-    ids = [r[0].id for r in rows]
+    ids = [r[0] for r in rows]
     health = health_by_opportunity(s, ids)
     stats = activity_stats(uow, _visible_open_deals(principal)) if ids else {}
     deals = []
-    for opp, stage_key, stage_name, stage_pos, owner_name, account_name in rows:
-        h = health[opp.id]
+    for opp_id, name, owner_id, amount, currency, close_at, stage_key, stage_name, stage_pos, owner_name, account_name in rows:
+        h = health[opp_id]
         if filters.band and h.band != filters.band:
             continue
-        st = stats.get(opp.id, {})
+        st = stats.get(opp_id, {})
         deals.append({
-            "id": opp.id, "name": opp.name, "account": account_name, "owner": owner_name, "owner_id": opp.owner_id,
-            "stage": stage_name, "stage_key": stage_key, "stage_position": stage_pos, "amount": float(opp.amount),
-            "currency": opp.currency, "close_date": opp.close_date, "health": h.score, "band": h.band,
+            "id": opp_id, "name": name, "account": account_name, "owner": owner_name, "owner_id": owner_id,
+            "stage": stage_name, "stage_key": stage_key, "stage_position": stage_pos, "amount": float(amount),
+            "currency": currency, "close_date": close_at, "health": h.score, "band": h.band,
             "top_reason": h.top_reason, "reasons": [r.reason for r in h.reasons],
             "inbound": st.get("inbound", 0), "outbound": st.get("outbound", 0), "last_inbound_at": st.get("last_inbound_at"),
         })
