@@ -19,9 +19,20 @@ def _webhook_enabled() -> bool:
         return False
 
 
+def _evaluate(uow: UnitOfWork, activity_ids: Sequence[int]) -> EvaluationSummary:
+    """Evaluate the affected deals; a failure is logged and rolled back, never raised into capture or scoring
+    (their work is already committed, and the periodic sweep evaluates every deal again)."""
+    try:
+        return evaluate_activities(uow, activity_ids, webhook=_webhook_enabled())
+    except Exception:  # noqa: BLE001 - see the docstring
+        log.exception("alert evaluation failed for %d activities; the sweep will catch up", len(activity_ids))
+        uow.rollback()
+        return EvaluationSummary()
+
+
 def on_activities_stored(uow: UnitOfWork, activity_ids: Sequence[int]) -> EvaluationSummary:
     """New or changed activities (capture): an inbound email resolves gone-dark, outbound mail counts as chasing."""
-    summary = evaluate_activities(uow, activity_ids, webhook=_webhook_enabled())
+    summary = _evaluate(uow, activity_ids)
     if summary.opened or summary.resolved:
         log.info("alerts after capture: %d opened, %d resolved", summary.opened, summary.resolved)
     return summary
@@ -29,7 +40,7 @@ def on_activities_stored(uow: UnitOfWork, activity_ids: Sequence[int]) -> Evalua
 
 def on_scores_stored(uow: UnitOfWork, activity_ids: Sequence[int]) -> EvaluationSummary:
     """New tone scores (the scoring task): a strongly negative inbound email raises its alert in the same run."""
-    summary = evaluate_activities(uow, activity_ids, webhook=_webhook_enabled())
+    summary = _evaluate(uow, activity_ids)
     if summary.opened:
         log.info("alerts after scoring: %d opened", summary.opened)
     return summary

@@ -6,6 +6,7 @@ organisation's); private activities show metadata only to anyone but the reps wh
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from ..store import (
     ActivityNote,
     ActivitySource,
     Alert,
+    AuditEntry,
     Mailbox,
     Opportunity,
     Rating,
@@ -247,8 +249,27 @@ def deal_page(uow: UnitOfWork, principal: Principal, opportunity_id: int, *, now
         "exit_questions": exit_checklist(s, opp),
         "tone": [(a["occurred_at"], a["tone"]["score"]) for a in reversed(timeline) if a["tone"] and a["direction"] == "inbound"],
         "weekly": weekly_counts(timeline, now),
-        "history": history(s, opp.org_id, "opportunity", opp.id)[:50],
+        "history": _with_alert_history(s, opp.org_id, history(s, opp.org_id, "opportunity", opp.id), alerts)[:50],
     }
+
+
+def _with_alert_history(s: Any, org_id: int, entries: list[dict[str, Any]], alerts: Sequence[Alert]) -> list[dict[str, Any]]:
+    """The deal's audit entries plus who acknowledged or resolved its alerts, newest first."""
+    rules = {a.id: a.rule for a in alerts}
+    if rules:
+        rows = s.execute(
+            select(AuditEntry, User.name, User.email).outerjoin(User, User.id == AuditEntry.actor_id)
+            .where(AuditEntry.org_id == org_id, AuditEntry.entity_type == "alert", AuditEntry.entity_id.in_(list(rules)))
+        ).all()
+        for entry, name, email in rows:
+            entries.append({
+                "field": f"alert: {rules[entry.entity_id].replace('_', ' ')}",
+                "old": json.loads(entry.old_value) if entry.old_value else None,
+                "new": json.loads(entry.new_value) if entry.new_value else None,
+                "actor": {"id": entry.actor_id, "name": name, "email": email} if entry.actor_id else None,
+                "surface": entry.surface, "version": None, "change_id": entry.change_id, "changed_at": entry.changed_at.isoformat(),
+            })
+    return sorted(entries, key=lambda e: e["changed_at"], reverse=True)
 
 
 def weekly_counts(timeline: Sequence[dict[str, Any]], now: datetime, weeks: int = 12) -> list[dict[str, Any]]:

@@ -62,12 +62,14 @@ def test_manager_sees_only_their_teams_pipeline_and_acknowledges(client, db, set
     assert "<svg" in page and "Gone dark" in page
     assert client.get(f"/dashboard/deals/{world.opportunities['b1_acme']}").status_code == 404
 
-    feed = client.get("/dashboard/alerts").get_data(as_text=True)
-    alert_id = int(re.search(r'/dashboard/alerts/(\d+)/acknowledge', feed).group(1))
+    deal_page = client.get(f"/dashboard/deals/{world.opportunities['a1_acme']}").get_data(as_text=True)
+    alert_id = int(re.search(r'/dashboard/alerts/(\d+)/acknowledge', deal_page).group(1))
     done = client.post(f"/dashboard/alerts/{alert_id}/acknowledge", data={"csrf_token": token, "next": "/dashboard/alerts"})
     assert done.status_code == 303
     acked = client.get("/dashboard/alerts?state=acknowledged").get_data(as_text=True)
     assert f"/dashboard/alerts/{alert_id}/resolve" in acked
+    deal = client.get(f"/dashboard/deals/{world.opportunities['a1_acme']}").get_data(as_text=True)
+    assert "alert: gone dark" in deal and "Test Manager A" in deal and "acknowledged" in deal  # the audit history
 
 
 def test_sorting_filtering_and_bad_filters(client, db, settings, world, deals):
