@@ -139,18 +139,34 @@ def _participants_match(session: Session, principal: Principal, addresses: list[
     )
 
 
+def _first_contact(session: Session, org_id: int, addresses: list[str]) -> int | None:
+    """The first participant (in order) who is a known contact, in one query."""
+    wanted = [a for a in dict.fromkeys(normalize_address(x) for x in addresses) if a]
+    if not wanted:
+        return None
+    found = dict(session.execute(
+        select(func.lower(Contact.email), Contact.id).where(Contact.org_id == org_id, func.lower(Contact.email).in_(wanted))
+    ).all())
+    return next((found[a] for a in wanted if a in found), None)
+
+
 def _activity_match(session: Session, principal: Principal, activity: Activity, method: str) -> Match:
     addresses = [p.get("email", "") for p in activity.participants or []]
-    people = _participants_match(session, principal, addresses, activity.thread_key)
     candidates = list(activity.link_candidates or []) or ([activity.opportunity_id] if activity.opportunity_id else [])
+    contact_id = _first_contact(session, principal.org_id, addresses)
+    account_id = activity.account_id
+    if account_id is None and activity.opportunity_id is not None:
+        account_id = session.scalar(select(Opportunity.account_id).where(Opportunity.id == activity.opportunity_id))
+    if account_id is None and contact_id is not None:
+        account_id = session.scalar(select(Contact.account_id).where(Contact.id == contact_id))
     return Match(
         method=method,
         thread_key=activity.thread_key,
         opportunity_id=activity.opportunity_id,
         candidates=candidates,
         suggested_id=activity.opportunity_id,
-        contact_id=people.contact_id,
-        account_id=activity.account_id if activity.account_id is not None else people.account_id,
+        contact_id=contact_id,
+        account_id=account_id,
         is_private=activity.is_private,
     )
 
@@ -184,8 +200,10 @@ def _contact(session: Session, contact_id: int | None, opportunity_id: int | Non
 
 
 def _account(session: Session, account_id: int | None) -> dict[str, Any] | None:
-    account = session.get(Account, account_id) if account_id is not None else None
-    return {"id": account.id, "name": account.name, "industry": account.industry} if account else None
+    if account_id is None:
+        return None
+    row = session.execute(select(Account.id, Account.name, Account.industry).where(Account.id == account_id)).first()
+    return {"id": row[0], "name": row[1], "industry": row[2]} if row else None
 
 
 def _candidate(session: Session, opportunity_id: int) -> dict[str, Any]:
@@ -264,23 +282,20 @@ def _uncaptured_view(principal: Principal, message: OpenMessage, tone: ToneSourc
 
 def timeline(session: Session, principal: Principal, opportunity_id: int) -> dict[str, Any]:
     """The deal's recent dynamics: inbound/outbound email counts, meetings, last inbound/outbound, tone trend."""
-    counts = dict(
-        session.execute(
-            select(Activity.direction, func.count())
-            .where(Activity.opportunity_id == opportunity_id, Activity.kind == "email")
-            .group_by(Activity.direction)
-        ).all()
-    )
-    meetings = session.scalar(
-        select(func.count()).where(Activity.opportunity_id == opportunity_id, Activity.kind == "meeting")
-    )
-    last = dict(
-        session.execute(
-            select(Activity.direction, func.max(Activity.occurred_at))
-            .where(Activity.opportunity_id == opportunity_id)
-            .group_by(Activity.direction)
-        ).all()
-    )
+    counts: dict[str, int] = {}
+    last: dict[str, Any] = {}
+    meetings = 0
+    for kind, direction, count, latest in session.execute(
+        select(Activity.kind, Activity.direction, func.count(), func.max(Activity.occurred_at))
+        .where(Activity.opportunity_id == opportunity_id)
+        .group_by(Activity.kind, Activity.direction)
+    ):
+        if kind == "meeting":
+            meetings += int(count)
+        else:
+            counts[direction] = int(count)
+        if latest is not None and (last.get(direction) is None or latest > last[direction]):
+            last[direction] = latest
     trend_rows = session.execute(
         select(Activity.occurred_at, SentimentScore.score, SentimentScore.label)
         .join(SentimentScore, SentimentScore.activity_id == Activity.id)
@@ -356,14 +371,20 @@ def open_alerts(session: Session, opportunity_id: int) -> list[dict[str, Any]]:
 
 def mailbox_status(session: Session, principal: Principal) -> list[dict[str, Any]]:
     """The caller's connected mailboxes and their sync state (the pane warns when one is disconnected)."""
-    rows = session.scalars(select(Mailbox).where(Mailbox.user_id == principal.user_id).order_by(Mailbox.id))
-    return [{"address": m.address, "provider": m.provider, "state": m.sync_state, "detail": m.state_detail} for m in rows]
+    rows = session.execute(
+        select(Mailbox.address, Mailbox.provider, Mailbox.sync_state, Mailbox.state_detail)
+        .where(Mailbox.user_id == principal.user_id)
+        .order_by(Mailbox.id)
+    )
+    return [{"address": a, "provider": p, "state": state, "detail": detail} for a, p, state, detail in rows]
 
 
 def stage_options(session: Session, org_id: int) -> list[dict[str, Any]]:
     """The organisation's stages in pipeline order (for the stage picker)."""
-    rows = session.scalars(select(Stage).where(Stage.org_id == org_id).order_by(Stage.position, Stage.id))
-    return [{"key": s.key, "name": s.name, "is_closed": s.is_closed} for s in rows]
+    rows = session.execute(
+        select(Stage.key, Stage.name, Stage.is_closed).where(Stage.org_id == org_id).order_by(Stage.position, Stage.id)
+    )
+    return [{"key": key, "name": name, "is_closed": bool(closed)} for key, name, closed in rows]
 
 
 # -- the use case ---------------------------------------------------------------------------------------------
@@ -381,11 +402,11 @@ def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, t
         match = _participants_match(s, principal, message.addresses, thread_key)
         needs_choice = len(match.candidates) > 1 and match.method != "thread"
     opportunity_id, candidates = _narrow_to_visible(s, principal, match, needs_choice)
-    directory = load_org_directory(s, principal.org_id)
-    sender_internal = directory.is_internal(normalize_address(message.sender)) if message.sender else False
     if activity is not None:
         email = _activity_view(s, principal, activity, tone)
     else:
+        directory = load_org_directory(s, principal.org_id)
+        sender_internal = directory.is_internal(normalize_address(message.sender)) if message.sender else False
         email = _uncaptured_view(principal, message, tone, sender_internal)
     thread_choice = s.scalar(
         select(ThreadLink).where(ThreadLink.org_id == principal.org_id, ThreadLink.thread_key == match.thread_key)
