@@ -135,7 +135,8 @@ def pipeline(uow: UnitOfWork, principal: Principal, filters: PipelineFilters, *,
     rows = s.execute(query).all()
     ids = [r[0] for r in rows]
     health = health_by_opportunity(s, ids)
-    stats = activity_stats(uow, _visible_open_deals(principal)) if ids else {}
+    # Activity counts for every deal only when sorting by them; otherwise just for the page shown.
+    stats = activity_stats(uow, _visible_open_deals(principal)) if ids and filters.sort == "last_inbound" else {}
     deals = []
     for opp_id, name, owner_id, amount, currency, close_at, stage_key, stage_name, stage_pos, owner_name, account_name in rows:
         h = health[opp_id]
@@ -153,9 +154,14 @@ def pipeline(uow: UnitOfWork, principal: Principal, filters: PipelineFilters, *,
     total = len(deals)
     page = max(1, page)
     shown = deals[(page - 1) * per_page : page * per_page]
-    sparks = tone_series(uow, [d["id"] for d in shown])
+    shown_ids = [d["id"] for d in shown]
+    sparks = tone_series(uow, shown_ids)
+    if filters.sort != "last_inbound" and shown_ids:
+        stats = activity_stats(uow, shown_ids)
     for d in shown:
         d["tone"] = sparks.get(d["id"], [])
+        st = stats.get(d["id"], {})
+        d.update(inbound=st.get("inbound", 0), outbound=st.get("outbound", 0), last_inbound_at=st.get("last_inbound_at"))
     return {"deals": shown, "total": total, "page": page, "pages": max(1, -(-total // per_page)),
             "by_stage": _by_stage(deals), "owners": _owners(s, principal),
             "stages": s.execute(select(Stage.key, Stage.name).where(Stage.org_id == principal.org_id, Stage.is_closed.is_(False))
