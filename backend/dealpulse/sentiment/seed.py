@@ -11,6 +11,7 @@ from typing import Iterator
 from ..config import Settings
 from ..store.database import Database
 from .corpus import SeedCorpus, load_seed_corpus
+from .onnx_export import ensure_onnx_int8
 from .registry import (
     active_row,
     is_complete,
@@ -80,6 +81,7 @@ def build_seed_version(
                 "summary": result.summary,
             }
             write_version(model_dir, version, result, info, metrics)
+            ensure_onnx_int8(path)
         metrics, info = read_json(path, "metrics.json"), read_json(path, "training.json")
     with db.uow() as uow:
         register_version(

@@ -80,11 +80,13 @@ def test_non_text_is_refused(scorer: ToneScorer) -> None:
         scorer.score_texts([None])  # type: ignore[list-item]
 
 
-def test_int8_runtime_agrees_with_fp32_on_the_tiny_model(scorer: ToneScorer, tiny_versions: dict[str, Path]) -> None:
-    quantised = ToneScorer(tiny_versions["tiny-a"], runtime="int8")
-    emails = ["We will not proceed.", LONG_EMAIL, "Great, we are ready to sign."]
+@pytest.mark.parametrize("runtime", ["onnx-int8", "int8"])
+def test_quantised_runtimes_agree_with_fp32_on_the_tiny_model(scorer: ToneScorer, tiny_versions: dict[str, Path], runtime: str) -> None:
+    quantised = ToneScorer(tiny_versions["tiny-a"], runtime=runtime)
+    emails = ["We will not proceed.", LONG_EMAIL, "Great, we are ready to sign.", ""]
     for a, b in zip(scorer.score_texts(emails), quantised.score_texts(emails)):
         assert a.score == pytest.approx(b.score, abs=0.1)
+        assert len(a.highlights) == len(b.highlights) or a.label != b.label
 
 
 def test_a_version_is_loaded_once_per_process(tiny_versions: dict[str, Path]) -> None:
