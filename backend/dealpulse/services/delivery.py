@@ -20,7 +20,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, update
 
 from ..store import Alert, AlertDelivery, Opportunity, Team, User, utcnow
 from ..store.database import Database
@@ -163,6 +163,24 @@ def next_attempt_at(delivery: AlertDelivery) -> datetime:
 Poster = Callable[[str, bytes, dict[str, str]], int]
 
 
+def _claim(uow: Any, delivery: AlertDelivery) -> bool:
+    """Count this attempt with a conditional UPDATE; False when another worker already took it (no double post).
+
+    The claimed attempt is not due again before the next backoff step (30 s or more), far beyond the 5 s request
+    timeout, so a delivery in flight is never taken twice; one whose worker died is retried at that step.
+    """
+    claimed = uow.s.execute(
+        update(AlertDelivery)
+        .where(AlertDelivery.id == delivery.id, AlertDelivery.status == "pending", AlertDelivery.attempts == delivery.attempts)
+        .values(attempts=delivery.attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    uow.commit()
+    if claimed:
+        delivery.attempts += 1
+    return claimed
+
+
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
     with requests.Session() as session:
         session.trust_env = False
@@ -185,7 +203,7 @@ def deliver_webhooks(db: Database, settings: Any, now: datetime | None = None, *
             .order_by(AlertDelivery.id)
         ).all()
         for delivery, alert, deal, owner in pending:
-            if next_attempt_at(delivery) > now:
+            if next_attempt_at(delivery) > now or not _claim(uow, delivery):
                 continue
             body = json.dumps(webhook_payload(alert, deal, owner, settings.base_url), separators=(",", ":")).encode()
             headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, settings.webhook_secret or "")}
@@ -194,7 +212,6 @@ def deliver_webhooks(db: Database, settings: Any, now: datetime | None = None, *
                 error = "" if 200 <= status < 300 else f"HTTP {status}"
             except requests.RequestException as exc:
                 error = f"{exc.__class__.__name__}: {exc}"[:500]
-            delivery.attempts += 1
             delivery.recipient = settings.webhook_url[:500]
             if not error:
                 delivery.status, delivery.delivered_at, delivery.last_error = "sent", now, ""

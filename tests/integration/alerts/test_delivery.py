@@ -18,7 +18,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from dealpulse.services.alerts import run_alerts
-from dealpulse.services.delivery import SIGNATURE_HEADER, deliver_webhooks, send_digests, verify_signature
+from dealpulse.services.delivery import SIGNATURE_HEADER, _post, deliver_webhooks, send_digests, verify_signature
 from dealpulse.store import AlertDelivery, utcnow
 
 SECRET = "webhook-test-secret"
@@ -170,3 +170,24 @@ def test_a_webhook_that_keeps_failing_is_given_up_after_five_attempts(db, settin
         rows = uow.s.execute(select(AlertDelivery.status, AlertDelivery.attempts, AlertDelivery.last_error)
                              .where(AlertDelivery.channel == "webhook")).all()
     assert rows and all(r.status == "failed" and r.attempts == 5 and r.last_error == "HTTP 500" for r in rows)
+
+
+def test_two_workers_never_post_the_same_delivery_twice(db, settings, world, deals, receiver):
+    receiver.statuses = []
+    settings = dataclasses.replace(settings, webhook_url=receiver.url, webhook_secret=SECRET)
+    deals.activity("a1_acme", days_ago=30)
+    run_alerts(db, settings, world.org_id)
+    with db.uow() as uow:
+        created = uow.s.scalars(select(AlertDelivery.created_at).where(AlertDelivery.channel == "webhook")).all()
+    total, now = len(created), max(created) + timedelta(seconds=1)
+    nested: list[dict[str, int]] = []
+
+    def post_while_another_worker_runs(url: str, body: bytes, headers: dict[str, str]) -> int:
+        if not nested:  # a second worker starts while the first is in the middle of its first post
+            nested.append(deliver_webhooks(db, settings, now))
+        return _post(url, body, headers)
+
+    first = deliver_webhooks(db, settings, now, post=post_while_another_worker_runs)
+
+    assert first["sent"] + nested[0]["sent"] == total
+    assert len(receiver.received) == total  # every delivery posted exactly once
