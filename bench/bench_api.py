@@ -31,7 +31,7 @@ from typing import Any
 import requests
 from sqlalchemy import func, insert, select, text
 
-from dealpulse.services.org_setup import create_personal_token
+from dealpulse.standins.microsoft import MicrosoftStandIn
 from dealpulse.store import (
     Account,
     AccountDomain,
@@ -231,7 +231,7 @@ def ensure_model(settings: Any, db: Database) -> tuple[str, bool]:
     return version, True
 
 
-def start_server(settings: Any, workers: int, threads: int) -> tuple[subprocess.Popen, str]:
+def start_server(settings: Any, workers: int, threads: int, extra_env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     """gunicorn serving the app on a free loopback port; returns the process and its base URL."""
     import socket
 
@@ -240,7 +240,7 @@ def start_server(settings: Any, workers: int, threads: int) -> tuple[subprocess.
         port = probe.getsockname()[1]
     env = {**os.environ, "DEALPULSE_DATABASE_URL": settings.database_url, "DEALPULSE_MODEL_DIR": str(settings.model_dir),
            "DEALPULSE_VAR_DIR": str(settings.var_dir), "DEALPULSE_SECRET_KEY": settings.secret_key,
-           "DEALPULSE_ENV": "production", "DEALPULSE_TORCH_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+           "DEALPULSE_ENV": "production", "DEALPULSE_TORCH_THREADS": "1", "HF_HUB_OFFLINE": "1", **extra_env}
     process = subprocess.Popen(
         [str(Path(sys.executable).with_name("gunicorn")), "--workers", str(workers), "--threads", str(threads),
          "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "dealpulse.app:create_app()"],
@@ -321,8 +321,6 @@ def main(settings: Any, *, database_url: str | None, opportunities: int, activit
     version, standin = ensure_model(settings, db)
     with db.uow() as uow:
         rep_id, rep_email = uow.s.execute(select(User.id, User.email).where(User.org_id == org_id).order_by(User.id)).first()
-        token = create_personal_token(uow, rep_email)
-        uow.commit()
         captured = [(m, s) for m, s in uow.s.execute(
             select(Activity.message_id, Activity.sender_email)
             .join(Opportunity, Opportunity.id == Activity.opportunity_id)
@@ -335,7 +333,10 @@ def main(settings: Any, *, database_url: str | None, opportunities: int, activit
     captured_requests = [captured[rng.randrange(len(captured))] for _ in range(WARMUP + requests)]
     live_requests = [(f"live{n}.{rng.random()}@bench", buyers[rng.randrange(len(buyers))], rng.choice(INBOUND_TEXTS))
                      for n in range(WARMUP + requests)]
-    process, base = start_server(settings, workers, threads)
+    # The pane signs in with a Microsoft add-in token (Entra stand-in over TLS), as Outlook would.
+    entra = MicrosoftStandIn(users=[rep_email]).start()
+    token = entra.directory.issue_access_token(audience=entra.client_id, upn=rep_email, expires_in=7200)
+    process, base = start_server(settings, workers, threads, entra.environment())
     try:
         results = {
             "baseline (GET /api/v1/me)": run_case(base, token, lambda n: ("GET", "/api/v1/me", None), requests, concurrency),
@@ -351,9 +352,10 @@ def main(settings: Any, *, database_url: str | None, opportunities: int, activit
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+        entra.stop()
     baseline = results["baseline (GET /api/v1/me)"]["p95_ms"]
     print(f"POST /api/v1/context — {engine_name}, {opportunities:,} deals, {activities:,} emails, "
-          f"gunicorn {workers}x{threads}, {concurrency} concurrent clients, model {version}"
+          f"gunicorn {workers}x{threads}, {concurrency} concurrent clients, Outlook add-in token, model {version}"
           f"{' (latency stand-in: untrained head)' if standin else ''}")
     print(f"{'case':<28}{'n':>6}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'req/s':>8}{'p95/base':>10}{'target':>9}")
     for name, row in results.items():
@@ -364,6 +366,7 @@ def main(settings: Any, *, database_url: str | None, opportunities: int, activit
     report = {
         "benchmark": "api.context", "engine": engine_name, "opportunities": opportunities, "activities": activities,
         "concurrency": concurrency, "server": f"gunicorn {workers} workers x {threads} threads",
+        "auth": "Microsoft add-in access token (Entra stand-in JWKS over TLS)",
         "model_version": version, "model_is_latency_standin": standin, "dataset_build_seconds": round(build_seconds, 1),
         "cpu_count": os.cpu_count(), "python": platform.python_version(), "results": results, "targets_p95_ms": TARGETS_MS,
     }

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..domain.access import Principal
+from ..domain.access import Principal, can_read_content
 from ..mail.linking import (
     accounts_of,
     decide_link,
@@ -118,9 +118,11 @@ class Match:
     contact_id: int | None = None
     account_id: int | None = None
     is_private: bool = False
+    sender_internal: bool = False
 
 
 def _participants_match(session: Session, principal: Principal, addresses: list[str], thread_key: str) -> Match:
+    """Linking's decision for the participants (the sender, if any, is the first address)."""
     directory = load_org_directory(session, principal.org_id)
     customers = load_customer_matches(session, principal.org_id, addresses)
     contact_ids, account_ids = accounts_of(addresses, customers, directory)
@@ -136,6 +138,7 @@ def _participants_match(session: Session, principal: Principal, addresses: list[
         contact_id=contact_ids[0] if contact_ids else None,
         account_id=decision.account_id if decision.account_id is not None else (account_ids[0] if account_ids else None),
         is_private=decision.is_private,
+        sender_internal=bool(addresses) and directory.is_internal(addresses[0]),
     )
 
 
@@ -145,7 +148,7 @@ def _first_contact(session: Session, org_id: int, addresses: list[str]) -> int |
     if not wanted:
         return None
     found = dict(session.execute(
-        select(func.lower(Contact.email), Contact.id).where(Contact.org_id == org_id, func.lower(Contact.email).in_(wanted))
+        select(Contact.email, Contact.id).where(Contact.org_id == org_id, Contact.email.in_(wanted))  # stored lower-case
     ).all())
     return next((found[a] for a in wanted if a in found), None)
 
@@ -308,13 +311,13 @@ def timeline(session: Session, principal: Principal, opportunity_id: int) -> dic
         .order_by(Activity.occurred_at.desc())
         .limit(TREND_EMAILS)
     ).all()
-    recent_rows = session.scalars(
-        select(Activity)
+    recent_rows = session.execute(
+        select(Activity.id, Activity.kind, Activity.direction, Activity.subject, Activity.occurred_at, Activity.is_private)
         .where(Activity.opportunity_id == opportunity_id)
         .order_by(Activity.occurred_at.desc(), Activity.id.desc())
         .limit(RECENT_ITEMS)
     ).all()
-    recent_ids = [a.id for a in recent_rows]
+    recent_ids = [row.id for row in recent_rows]
     owners: dict[int, set[int]] = {}
     labels: dict[int, str] = {}
     if recent_ids:
@@ -332,15 +335,15 @@ def timeline(session: Session, principal: Principal, opportunity_id: int) -> dic
             ).all()
         )
     recent = []
-    for a in recent_rows:
-        readable = content_readable(principal, a, owners.get(a.id, set()))
+    for row in recent_rows:
+        readable = can_read_content(principal, row.is_private, owners.get(row.id, set()))
         recent.append({
-            "id": a.id,
-            "kind": a.kind,
-            "direction": a.direction,
-            "subject": a.subject if readable else "(private)",
-            "occurred_at": a.occurred_at.isoformat(),
-            "tone": labels.get(a.id),
+            "id": row.id,
+            "kind": row.kind,
+            "direction": row.direction,
+            "subject": row.subject if readable else "(private)",
+            "occurred_at": row.occurred_at.isoformat(),
+            "tone": labels.get(row.id),
         })
     return {
         "inbound": int(counts.get("inbound", 0)),
@@ -405,9 +408,7 @@ def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, t
     if activity is not None:
         email = _activity_view(s, principal, activity, tone)
     else:
-        directory = load_org_directory(s, principal.org_id)
-        sender_internal = directory.is_internal(normalize_address(message.sender)) if message.sender else False
-        email = _uncaptured_view(principal, message, tone, sender_internal)
+        email = _uncaptured_view(principal, message, tone, bool(message.sender) and match.sender_internal)
     thread_choice = s.scalar(
         select(ThreadLink).where(ThreadLink.org_id == principal.org_id, ThreadLink.thread_key == match.thread_key)
     ) if match.thread_key else None
