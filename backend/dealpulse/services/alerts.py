@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 from ..domain import alert_state
 from ..domain.access import Principal
 from ..domain.alert_rules import (
-    RULES,
     DealSnapshot,
     Finding,
     InboundScore,
@@ -578,7 +577,3 @@ def resolve_alert(uow: UnitOfWork, principal: Principal, alert_id: int, now: dat
     uow.commit()
     return alert_view(alert)
 
-
-def rules_documented() -> list[str]:
-    """The rule names, in evaluation order."""
-    return list(RULES)
