@@ -7,6 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import time_machine
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dealpulse.domain.alert_rules import (
     DealSnapshot,
@@ -220,3 +222,26 @@ def test_team_settings_override_defaults_and_bad_values_are_ignored():
     t = Thresholds.from_team(30, {"tone_floor": "-0.5", "exit_question_days": 7, "late_stages": ["legal"],
                                   "rearm_hours": "soon", "unknown": 1})
     assert (t.gone_dark_days, t.tone_floor, t.exit_question_days, t.late_stages, t.rearm_hours) == (30, -0.5, 7, ("legal",), 72)
+
+
+@given(silent_days=st.floats(min_value=0, max_value=200), outbound=st.integers(min_value=0, max_value=500),
+       setting=st.integers(min_value=0, max_value=100))
+def test_gone_dark_depends_only_on_inbound_silence_never_on_outbound(silent_days, outbound, setting):
+    t = Thresholds.from_team(setting, {})
+    now = NOW
+    quiet = deal(last_inbound_at=now - timedelta(days=silent_days), outbound_since_last_inbound=outbound)
+    fired = gone_dark(quiet, t, now) is not None
+    assert fired == (int(silent_days) >= t.gone_dark_days)
+    assert fired == (gone_dark(replace(quiet, outbound_since_last_inbound=0), t, now) is not None)
+
+
+@given(st.lists(st.sampled_from(["negative_email", "gone_dark", "falling_tone", "close_date", "stalled",
+                                 "single_threaded", "exit_questions_unanswered"]), max_size=7),
+       st.sampled_from(["info", "warning", "critical"]))
+def test_health_stays_in_range_and_another_signal_never_improves_it(rules, severity):
+    from dealpulse.domain.health import Signal, health
+
+    signals = [Signal(r, severity, r) for r in rules]
+    before = health(signals)
+    after = health(signals + [Signal("gone_dark", "critical", "x")])
+    assert 0 <= after.score <= before.score <= 100
