@@ -195,10 +195,13 @@ def negative_email(deal: DealSnapshot, t: Thresholds, now: datetime) -> Finding 
     if not is_strongly_negative(latest, t) or now - latest.occurred_at > timedelta(days=t.negative_days):
         return None
     sentence = driving_sentence(latest)
-    quoted = f' "{sentence}"' if sentence else (" (private email: content hidden)" if latest.is_private else "")
+    if sentence:
+        said = f': "{sentence}"' + ("" if sentence[-1] in ".!?" else ".")
+    else:
+        said = " (private email: content hidden)." if latest.is_private else "."
     return Finding(
         "negative_email", "critical",
-        f"Strongly negative email from the buyer on {latest.occurred_at:%d %b %Y} (tone {latest.score:+.2f}):{quoted}. "
+        f"Strongly negative email from the buyer on {latest.occurred_at:%d %b %Y} (tone {latest.score:+.2f}){said} "
         "Call the buyer today.",
         {"activity_id": latest.activity_id, "occurred_at": _iso(latest.occurred_at), "score": round(latest.score, 3),
          "label": latest.label, "confidence": round(latest.confidence, 3), "sentence": sentence},

@@ -245,3 +245,10 @@ def test_health_stays_in_range_and_another_signal_never_improves_it(rules, sever
     before = health(signals)
     after = health(signals + [Signal("gone_dark", "critical", "x")])
     assert 0 <= after.score <= before.score <= 100
+
+
+def test_negative_email_reason_reads_as_sentences():
+    quoted = negative_email(deal(inbound_scores=(score(0.1, -0.9, highlights=[{"text": "We are out.", "label": "negative", "score": -0.9}]),)), T, utcnow())
+    assert quoted.reason.endswith('(tone -0.90): "We are out." Call the buyer today.')
+    bare = negative_email(deal(inbound_scores=(score(0.1, -0.9, highlights=[]),)), T, utcnow())
+    assert bare.reason.endswith("(tone -0.90). Call the buyer today.")
