@@ -213,10 +213,11 @@ def exit_questions_unanswered(deal: DealSnapshot, t: Thresholds, now: datetime) 
     in_stage = _days(now - deal.stage_entered_at)
     if not deal.unanswered_questions or in_stage < t.exit_question_days:
         return None
-    listed = "; ".join(deal.unanswered_questions[:3]) + ("; ..." if len(deal.unanswered_questions) > 3 else "")
+    listed = " ".join(q if q[-1:] in ".?!" else q + "." for q in deal.unanswered_questions[:3])
+    more = f" (and {len(deal.unanswered_questions) - 3} more)" if len(deal.unanswered_questions) > 3 else ""
     return Finding(
         "exit_questions_unanswered", "info" if in_stage < 2 * t.exit_question_days else "warning",
-        f"{len(deal.unanswered_questions)} exit question(s) of {deal.stage_name} unanswered after {in_stage} days: {listed}.",
+        f"{len(deal.unanswered_questions)} exit question(s) of {deal.stage_name} unanswered after {in_stage} days: {listed}{more}",
         {"stage": deal.stage_key, "days_in_stage": in_stage, "unanswered": list(deal.unanswered_questions)},
     )
 
