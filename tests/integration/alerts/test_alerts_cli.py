@@ -43,3 +43,14 @@ def test_unknown_organisation_and_missing_smtp_are_clear_errors(run_cli, world):
 def test_bench_alerts_is_registered(run_cli):
     result = run_cli("bench", "alerts", "--help")
     assert result.exit_code == 0 and "--opportunities" in result.output
+
+
+def test_the_periodic_sweep_task_evaluates_every_organisation(app, world, deals):
+    from dealpulse.tasks.alerts import deliver_alert_webhooks, send_alert_digests, sweep_alerts
+
+    deals.activity("a1_acme", days_ago=30)
+
+    assert sweep_alerts.call_local() > 0
+    assert deals.unresolved("a1_acme", "gone_dark") is not None
+    assert sweep_alerts.call_local() == 0  # nothing new the second time
+    assert send_alert_digests.call_local() == 0 and deliver_alert_webhooks.call_local() == 0  # neither is configured
