@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session, lazyload
 
 from ..domain.access import Principal, can_read_content
 from ..mail.linking import (
@@ -36,6 +36,7 @@ from ..store import (
     SentimentScore,
     Stage,
     ThreadLink,
+    User,
 )
 from ..store.crm import BUYING_ROLES
 from ..store.uow import UnitOfWork
@@ -91,7 +92,9 @@ def find_captured(session: Session, principal: Principal, message: OpenMessage) 
             select(Activity).where(Activity.org_id == principal.org_id, Activity.message_id == message.clean_message_id)
         ).all()
         for activity in rows:
-            if can_see_activity(session, principal, activity):
+            owners = mailbox_owner_ids(session, activity.id)
+            if can_see_activity(session, principal, activity, owners):
+                session.info.setdefault("dealpulse.owners", {})[activity.id] = owners
                 return activity, "message_id"
     if message.provider_id:
         activity = session.scalar(
@@ -235,7 +238,9 @@ def _live_tone(tone: ToneSource, org_id: int, text: str, *, already_split: bool)
 
 
 def _activity_view(session: Session, principal: Principal, activity: Activity, tone: ToneSource) -> dict[str, Any]:
-    owners = mailbox_owner_ids(session, activity.id)
+    owners = session.info.get("dealpulse.owners", {}).get(activity.id)
+    if owners is None:
+        owners = mailbox_owner_ids(session, activity.id)
     readable = content_readable(principal, activity, owners)
     score = session.scalar(
         select(SentimentScore).where(SentimentScore.activity_id == activity.id, SentimentScore.is_current.is_(True))
@@ -312,28 +317,22 @@ def timeline(session: Session, principal: Principal, opportunity_id: int) -> dic
         .limit(TREND_EMAILS)
     ).all()
     recent_rows = session.execute(
-        select(Activity.id, Activity.kind, Activity.direction, Activity.subject, Activity.occurred_at, Activity.is_private)
+        select(Activity.id, Activity.kind, Activity.direction, Activity.subject, Activity.occurred_at, Activity.is_private,
+               SentimentScore.label)
+        .outerjoin(SentimentScore, and_(SentimentScore.activity_id == Activity.id, SentimentScore.is_current.is_(True)))
         .where(Activity.opportunity_id == opportunity_id)
         .order_by(Activity.occurred_at.desc(), Activity.id.desc())
         .limit(RECENT_ITEMS)
     ).all()
-    recent_ids = [row.id for row in recent_rows]
     owners: dict[int, set[int]] = {}
-    labels: dict[int, str] = {}
-    if recent_ids:
+    private_ids = [row.id for row in recent_rows if row.is_private]
+    if private_ids:
         for activity_id, user_id in session.execute(
             select(ActivitySource.activity_id, Mailbox.user_id)
             .join(Mailbox, Mailbox.id == ActivitySource.mailbox_id)
-            .where(ActivitySource.activity_id.in_(recent_ids))
+            .where(ActivitySource.activity_id.in_(private_ids))
         ):
             owners.setdefault(activity_id, set()).add(user_id)
-        labels = dict(
-            session.execute(
-                select(SentimentScore.activity_id, SentimentScore.label).where(
-                    SentimentScore.activity_id.in_(recent_ids), SentimentScore.is_current.is_(True)
-                )
-            ).all()
-        )
     recent = []
     for row in recent_rows:
         readable = can_read_content(principal, row.is_private, owners.get(row.id, set()))
@@ -343,7 +342,7 @@ def timeline(session: Session, principal: Principal, opportunity_id: int) -> dic
             "direction": row.direction,
             "subject": row.subject if readable else "(private)",
             "occurred_at": row.occurred_at.isoformat(),
-            "tone": labels.get(row.id),
+            "tone": row.label,
         })
     return {
         "inbound": int(counts.get("inbound", 0)),
@@ -390,6 +389,22 @@ def stage_options(session: Session, org_id: int) -> list[dict[str, Any]]:
     return [{"key": key, "name": name, "is_closed": bool(closed)} for key, name, closed in rows]
 
 
+def _preload_deal(session: Session, opportunity_id: int) -> Opportunity | None:
+    """The opportunity with its stage, account and owner in one query (what `serialize` reads by primary key)."""
+    row = session.execute(
+        select(Opportunity, Stage, Account, User)
+        .join(Stage, Stage.id == Opportunity.stage_id)
+        .join(Account, Account.id == Opportunity.account_id)
+        .join(User, User.id == Opportunity.owner_id)
+        .where(Opportunity.id == opportunity_id)
+        .options(lazyload(Stage.questions), lazyload(Account.domains), lazyload(User.aliases))
+    ).first()
+    if row is None:
+        return None
+    session.info["dealpulse.preloaded"] = tuple(row)  # the identity map holds objects weakly: keep them alive
+    return row[0]
+
+
 # -- the use case ---------------------------------------------------------------------------------------------
 def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, tone: ToneSource) -> dict[str, Any]:
     """Everything the sidebar shows for an open email (read-only; nothing is stored)."""
@@ -420,7 +435,7 @@ def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, t
         status = "no_customer"
     else:
         status = "no_deal"
-    opp = s.get(Opportunity, opportunity_id) if opportunity_id is not None else None
+    opp = _preload_deal(s, opportunity_id) if opportunity_id is not None else None
     return {
         "status": status,
         "match_method": match.method if activity is None else method,
