@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, lazyload
 
-from ..domain.access import Principal, can_read_content
+from ..domain.access import Principal, can_read_content, can_see_deal
 from ..mail.linking import (
     accounts_of,
     decide_link,
@@ -41,7 +41,7 @@ from ..store import (
 from ..store.crm import BUYING_ROLES
 from ..store.uow import UnitOfWork
 from . import opportunities as opp_service
-from .notes import can_see_activity, content_readable, deal_visible, mailbox_owner_ids, notes_of
+from .notes import can_see_activity, content_readable, mailbox_owner_ids, notes_of
 from .ratings import my_rating
 
 TREND_EMAILS = 10
@@ -179,7 +179,16 @@ def _activity_match(session: Session, principal: Principal, activity: Activity, 
 
 def _narrow_to_visible(session: Session, principal: Principal, match: Match, needs_choice: bool) -> tuple[int | None, list[int]]:
     """The deal to show (None when the rep must choose) and the visible candidates."""
-    visible = [c for c in dict.fromkeys(match.candidates) if deal_visible(session, principal, c)]
+    wanted = [c for c in dict.fromkeys(match.candidates) if c is not None]
+    seen = set()
+    if wanted:
+        rows = session.execute(
+            select(Opportunity.id, Opportunity.org_id, Opportunity.owner_id, User.team_id)
+            .join(User, User.id == Opportunity.owner_id)
+            .where(Opportunity.id.in_(wanted))
+        )
+        seen = {r[0] for r in rows if can_see_deal(principal, r[1], r[2], r[3])}
+    visible = [c for c in wanted if c in seen]
     chosen = match.opportunity_id if match.opportunity_id in visible else None
     if chosen is None and len(visible) == 1:
         chosen = visible[0]
@@ -212,10 +221,29 @@ def _account(session: Session, account_id: int | None) -> dict[str, Any] | None:
     return {"id": row[0], "name": row[1], "industry": row[2]} if row else None
 
 
-def _candidate(session: Session, opportunity_id: int) -> dict[str, Any]:
-    opp = session.get(Opportunity, opportunity_id)
-    data = opp_service.serialize(session, opp)
-    return {k: data[k] for k in ("id", "name", "account", "owner", "stage", "amount", "currency", "close_date")}
+def candidate_deals(session: Session, opportunity_ids: list[int]) -> list[dict[str, Any]]:
+    """Short views of the deals a rep may choose from, in one query, in the given order."""
+    if not opportunity_ids:
+        return []
+    rows = session.execute(
+        select(Opportunity.id, Opportunity.name, Opportunity.amount, Opportunity.currency, Opportunity.close_date,
+               Account.id, Account.name, User.id, User.name, User.email, Stage.key, Stage.name, Stage.is_closed,
+               Stage.is_won)
+        .join(Account, Account.id == Opportunity.account_id)
+        .join(User, User.id == Opportunity.owner_id)
+        .join(Stage, Stage.id == Opportunity.stage_id)
+        .where(Opportunity.id.in_(opportunity_ids))
+    ).all()
+    by_id = {
+        r[0]: {
+            "id": r[0], "name": r[1], "account": {"id": r[5], "name": r[6]},
+            "owner": {"id": r[7], "name": r[8], "email": r[9]},
+            "stage": {"key": r[10], "name": r[11], "is_closed": bool(r[12]), "is_won": bool(r[13])},
+            "amount": str(r[2]), "currency": r[3], "close_date": r[4].isoformat() if r[4] else None,
+        }
+        for r in rows
+    }
+    return [by_id[i] for i in opportunity_ids if i in by_id]
 
 
 def _stored_tone(score: SentimentScore, readable: bool) -> dict[str, Any]:
@@ -444,7 +472,7 @@ def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, t
         "contact": _contact(s, match.contact_id, opportunity_id),
         "account": _account(s, match.account_id),
         "opportunity": opp_service.serialize(s, opp, detail=True) if opp else None,
-        "candidates": [_candidate(s, c) for c in candidates] if status == "choose" or opp is None else [],
+        "candidates": candidate_deals(s, candidates) if status == "choose" or opp is None else [],
         "suggested_opportunity_id": match.suggested_id if match.suggested_id in candidates else None,
         "email": email,
         "timeline": timeline(s, principal, opp.id) if opp else None,
