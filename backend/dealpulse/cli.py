@@ -13,6 +13,7 @@ COMMAND_MODULES: list[str] = [
     "dealpulse.commands.core",
     "dealpulse.commands.demo",
     "dealpulse.commands.sentiment",
+    "dealpulse.commands.learning",
     "dealpulse.commands.mail",
     "dealpulse.commands.sidebar",
     "dealpulse.commands.alerts",

@@ -137,13 +137,17 @@ def metrics_table(metrics: dict) -> str:
 
 @click.command("train")
 @click.option("--from-seed", "from_seed", is_flag=True, help="build the default version from the base package and the seed corpus")
-def train_command(from_seed: bool) -> None:
-    """Train a tone model version (`--from-seed`: the default version from the team's corpus)."""
+@click.option("--org", "org", default=None, help="without --from-seed: the organisation whose ratings to train on (default: the only one)")
+@click.option("--method", type=click.Choice(["setfit", "top-layers", "full"]), default=None, help="without --from-seed: override the method chosen by rating count")
+def train_command(from_seed: bool, org: str | None, method: str | None) -> None:
+    """Train a tone model version: on the organisation's ratings (with guard-rails), or `--from-seed` the default one."""
     from ..sentiment.registry import active_row, read_json
     from ..sentiment.seed import build_seed_version
 
     if not from_seed:
-        fail("say what to train from: --from-seed (training on ratings is `dealpulse train --org ...` once ratings exist)")
+        from .learning import train_organisation
+
+        return train_organisation(org, method)
     settings = load_settings()
     db = ready_database(settings)
     bar = _progress(0, "training", "step")

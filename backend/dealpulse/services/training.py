@@ -1,0 +1,442 @@
+"""Training an organisation's tone model from its reps' ratings, with guard-rails before anything is promoted.
+
+One run: estimate every rater's reliability (Dawid–Skene, stored on the raters), build the data (seed corpus
+replay + weighted training ratings; held-out ratings kept aside), choose the method by how many ratings there
+are, fine-tune starting from the organisation's active version, evaluate candidate and active version on the
+seed eval split and the held-out ratings, and promote only when the seed eval drops by at most one point and the
+held-out ratings improve. Every candidate is kept (rejected ones with the reason); promotion queues the re-score
+sweep, and running processes pick the new version up through ActiveScorers.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import func, select
+
+from ..config import Settings
+from ..domain.rater_reliability import RatingObservation, ReliabilityEstimate, estimate_reliability
+from ..sentiment.active import active_scorers
+from ..sentiment.corpus import LABELS, SeedCorpus, load_seed_corpus
+from ..sentiment.registry import (
+    active_version,
+    find_version,
+    hash_examples,
+    is_complete,
+    new_version_id,
+    promote,
+    register_version,
+    version_dir,
+    write_version,
+)
+from ..store import Rater, Rating, TrainingRun, utcnow
+from ..store.database import Database
+from ..store.uow import UnitOfWork
+from .ratings_import import is_holdout_item
+
+log = logging.getLogger(__name__)
+
+SEED = 13
+SETFIT_BELOW = 100  # training ratings; below this the SetFit-style method is used (see bench/bench_train.py)
+REPLAY_MIN = 400  # seed-corpus passages replayed with the ratings (at least), so the seed skills stay
+FULL_EPOCHS = 2
+FULL_LEARNING_RATE = 3e-5
+MAX_SEED_EVAL_DROP = 0.01  # one macro-F1 point
+MIN_HOLDOUT_ITEMS = 5
+AUTO_RETRAIN_INTERVAL = timedelta(hours=24)
+METHODS = ("setfit", "top-layers", "full")
+
+Progress = Callable[[str, float], None]  # (message, fraction 0..1)
+Rescore = Callable[[int], None]
+
+
+class TrainingError(ValueError):
+    """Training cannot start (no ratings, unknown organisation); the message says why."""
+
+
+@dataclass(frozen=True)
+class RatedPassage:
+    """A rated text with one label (for held-out evaluation: the weighted vote of its raters)."""
+
+    text: str
+    label: str
+
+
+@dataclass
+class TrainingData:
+    """What a run trains and evaluates on."""
+
+    ratings: list  # TrainingExample, weighted by rater reliability
+    replay: list  # TrainingExample from the seed corpus train split
+    holdout: list[RatedPassage]
+    rating_rows: int
+    skipped_zero_weight: int
+    flagged_raters: list[str]
+
+
+@dataclass
+class TrainingReport:
+    """The outcome of a run: the `dealpulse train` table row, and what the admin page shows."""
+
+    run_id: int
+    org_id: int
+    version: str
+    parent_version: str
+    method: str
+    data: dict
+    seed_eval_f1: float
+    active_seed_eval_f1: float
+    holdout_f1: float | None
+    active_holdout_f1: float | None
+    promoted: bool
+    reason: str
+    what_changed: list[dict] = field(default_factory=list)
+    raters: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- reliability
+
+
+def rating_rows(uow: UnitOfWork, org_id: int) -> list[tuple[Rating, str]]:
+    """Every current rating of the organisation with its rater's key."""
+    query = (
+        select(Rating, Rater.key).join(Rater, Rater.id == Rating.rater_id)
+        .where(Rating.org_id == org_id).order_by(Rating.id)
+    )
+    return [(rating, key) for rating, key in uow.s.execute(query)]
+
+
+def refresh_reliability(
+    uow: UnitOfWork, org_id: int, model_labels: dict[str, str] | None = None
+) -> ReliabilityEstimate:
+    """Estimate every rater's reliability and store it on the rater rows (the caller commits)."""
+    rows = rating_rows(uow, org_id)
+    labels = {rating.item_key: rating.model_label for rating, _ in rows if rating.model_label}
+    labels.update(model_labels or {})
+    estimate = estimate_reliability([RatingObservation(key, r.item_key, r.label) for r, key in rows], labels)
+    now = utcnow()
+    for rater in uow.s.scalars(select(Rater).where(Rater.org_id == org_id)):
+        found = estimate.raters.get(rater.key)
+        if found is None:
+            continue
+        rater.weight, rater.agreement, rater.bias = found.weight, found.agreement, found.bias
+        rater.flagged, rater.flag_reason, rater.stats, rater.updated_at = found.flagged, found.flag_reason, found.as_stats(), now
+    uow.s.flush()
+    return estimate
+
+
+def model_labels_for(settings: Settings, db: Database, org_id: int, rows: list[tuple[Rating, str]]) -> dict[str, str]:
+    """The active version's label for every rated item that has none recorded (imported texts)."""
+    missing = {rating.item_key: rating.text for rating, _ in rows if not rating.model_label and rating.text.strip()}
+    if not missing:
+        return {}
+    scorer = active_scorers(settings, db).for_org(org_id)
+    keys = list(missing)
+    results = scorer.score_texts([missing[k] for k in keys], split_quotes=False)
+    return {key: result.label for key, result in zip(keys, results)}
+
+
+# ---------------------------------------------------------------- data and method
+
+
+def build_training_data(
+    rows: list[tuple[Rating, str]], estimate: ReliabilityEstimate, corpus: SeedCorpus, seed: int = SEED
+) -> TrainingData:
+    """Weighted training ratings, seed replay, and the held-out ratings (one label per item by weighted vote)."""
+    from ..sentiment.trainer import TrainingExample
+
+    train = []
+    skipped = 0
+    votes: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    texts: dict[str, str] = {}
+    for rating, rater in rows:
+        if not rating.text.strip():
+            continue
+        weight = estimate.weight_of(rater)
+        if is_holdout_item(rating.item_key):
+            votes[rating.item_key][rating.label] += weight
+            texts[rating.item_key] = rating.text
+            continue
+        if weight <= 0:
+            skipped += 1
+            continue
+        train.append(TrainingExample(rating.text, rating.label, weight))
+    holdout = []
+    for key in sorted(votes):
+        tally = votes[key]
+        best = max(LABELS, key=lambda label: (tally.get(label, 0.0), label == "neutral"))
+        if tally.get(best, 0.0) > 0:
+            holdout.append(RatedPassage(texts[key], best))
+    rng = random.Random(seed)
+    pool = list(corpus.train)
+    rng.shuffle(pool)
+    replay_size = min(len(pool), max(REPLAY_MIN, len(train)))
+    replay = [TrainingExample(p.text, p.label) for p in pool[:replay_size]]
+    flagged = sorted(r.rater for r in estimate.raters.values() if r.flagged)
+    return TrainingData(train, replay, holdout, len(rows), skipped, flagged)
+
+
+def choose_method(training_ratings: int) -> str:
+    """`setfit` for a small rating set, `top-layers` (continued fine-tune) once there are enough ratings."""
+    return "setfit" if training_ratings < SETFIT_BELOW else "top-layers"
+
+
+def decide(candidate_seed: float, active_seed: float, candidate_holdout: float | None, active_holdout: float | None,
+           holdout_items: int) -> tuple[bool, str]:
+    """The promotion guard-rails: (promote?, why)."""
+    drop = active_seed - candidate_seed
+    if drop > MAX_SEED_EVAL_DROP + 1e-9:
+        return False, f"seed-eval macro-F1 drops {drop * 100:.1f} points ({active_seed:.4f} -> {candidate_seed:.4f}; at most 1 allowed)"
+    if candidate_holdout is None or active_holdout is None or holdout_items < MIN_HOLDOUT_ITEMS:
+        return False, f"only {holdout_items} held-out rated emails (need {MIN_HOLDOUT_ITEMS}) to show an improvement"
+    if candidate_holdout <= active_holdout:
+        return False, f"held-out-ratings macro-F1 not better than the active version ({candidate_holdout:.4f} vs {active_holdout:.4f})"
+    return True, (
+        f"held-out-ratings macro-F1 {active_holdout:.4f} -> {candidate_holdout:.4f}; "
+        f"seed-eval {active_seed:.4f} -> {candidate_seed:.4f} (within 1 point)"
+    )
+
+
+# ---------------------------------------------------------------- the run
+
+
+def _fit(data: TrainingData, method: str, start_from: Path, seed: int, threads: int, progress: Progress):  # noqa: ANN202
+    from ..sentiment.trainer import TrainConfig, TrainingProgress, train_classifier
+
+    def report(p: TrainingProgress) -> None:
+        text = f"training ({method}) step {p.step}/{p.total_steps}"
+        if p.validation_f1 is not None:
+            text += f", held-out F1 {p.validation_f1:.4f}"
+        progress(text, 0.1 + 0.7 * p.fraction)
+
+    examples = data.ratings + data.replay
+    validation = [_example(p) for p in data.holdout] if len(data.holdout) >= MIN_HOLDOUT_ITEMS else None
+    if method == "setfit":
+        from ..sentiment.few_shot import FewShotConfig, train_few_shot
+
+        return train_few_shot(examples, start_from, FewShotConfig(seed=seed, threads=threads), progress=report)
+    if method == "top-layers":
+        from ..sentiment.continued import ContinuedConfig, train_top_layers
+
+        config = ContinuedConfig(seed=seed, threads=threads)
+        return train_top_layers(examples, start_from, config, validation=validation, progress=report)
+    if method == "full":
+        config = TrainConfig(seed=seed, method="full", max_epochs=FULL_EPOCHS, learning_rate=FULL_LEARNING_RATE,
+                             patience=1, threads=threads)
+        return train_classifier(examples, config, validation=validation, progress=report, base_path=start_from)
+    raise TrainingError(f"unknown method {method!r} (one of {', '.join(METHODS)})")
+
+
+def _example(passage: RatedPassage):  # noqa: ANN202 - TrainingExample
+    from ..sentiment.trainer import TrainingExample
+
+    return TrainingExample(passage.text, passage.label)
+
+
+def train_org_version(
+    settings: Settings,
+    db: Database,
+    org_id: int,
+    *,
+    trigger: str = "cli",
+    run_id: int | None = None,
+    progress: Progress | None = None,
+    rescore: Rescore | None = None,
+    seed: int = SEED,
+    method: str | None = None,
+) -> TrainingReport:
+    """Train a candidate for the organisation, evaluate it against the active version, promote or reject it."""
+    from ..sentiment.explain import phrase_shifts
+    from ..sentiment.few_shot import load_classifier
+    from ..sentiment.seed import ensure_seed_model
+    from ..sentiment.trainer import evaluate_classifier
+
+    started = time.perf_counter()
+    run_id = _start_run(db, org_id, trigger, run_id)
+    tracker = _RunTracker(db, run_id, progress)
+    try:
+        ensure_seed_model(settings, db)
+        tracker("estimating rater reliability", 0.02)
+        with db.uow() as uow:
+            parent = active_version(uow, org_id)
+            if parent is None:
+                raise TrainingError("no active model version: run `dealpulse train --from-seed` first")
+            parent_version = parent.version
+            rows = rating_rows(uow, org_id)
+            if not rows:
+                raise TrainingError("no ratings yet: rate emails in the sidebar or `dealpulse ratings import FILE.jsonl`")
+            estimate = refresh_reliability(uow, org_id, model_labels_for(settings, db, org_id, rows))
+            data = build_training_data(rows, estimate, load_seed_corpus(), seed)
+            raters = [_rater_summary(r) for r in estimate.raters.values()]
+            uow.commit()
+        if not data.ratings:
+            raise TrainingError("no usable training ratings (all held out, empty, or from flagged raters)")
+        corpus = load_seed_corpus()
+        chosen = method or choose_method(len(data.ratings))
+        start_from = version_dir(settings.model_dir, parent_version)
+        tracker(f"training ({chosen}) on {len(data.ratings)} ratings + {len(data.replay)} seed passages", 0.1)
+        trained = _fit(data, chosen, start_from, seed, settings.torch_threads, tracker)
+        tracker("evaluating candidate and active version", 0.82)
+        active_model = load_classifier(start_from)
+        holdout = data.holdout if len(data.holdout) >= MIN_HOLDOUT_ITEMS else []
+        candidate_seed = evaluate_classifier(trained.model, trained.tokenizer, corpus.eval)
+        active_seed = evaluate_classifier(*active_model, corpus.eval)
+        candidate_holdout = evaluate_classifier(trained.model, trained.tokenizer, holdout) if holdout else None
+        active_holdout = evaluate_classifier(*active_model, holdout) if holdout else None
+        promote_it, reason = decide(
+            candidate_seed.macro_f1, active_seed.macro_f1,
+            candidate_holdout.macro_f1 if candidate_holdout else None,
+            active_holdout.macro_f1 if active_holdout else None, len(data.holdout),
+        )
+        tracker("explaining what changed", 0.9)
+        what_changed = [s.as_dict() for s in phrase_shifts(active_model, (trained.model, trained.tokenizer),
+                                                             [e.text for e in data.ratings])]
+        rows_for_hash = [(e.text, e.label, e.weight) for e in data.ratings + data.replay]
+        data_hash = hash_examples(rows_for_hash)
+        version = new_version_id(org_id, data_hash)
+        data_summary = {
+            "ratings": len(data.ratings), "replay": len(data.replay), "holdout": len(data.holdout),
+            "rating_rows": data.rating_rows, "skipped_zero_weight": data.skipped_zero_weight,
+            "flagged_raters": data.flagged_raters,
+        }
+        metrics = {
+            "seed_eval": candidate_seed.as_dict(),
+            "holdout_ratings": candidate_holdout.as_dict() if candidate_holdout else None,
+            "parent": {"version": parent_version, "seed_eval_f1": active_seed.macro_f1,
+                       "holdout_f1": active_holdout.macro_f1 if active_holdout else None},
+        }
+        summary = {**trained.summary, "data": data_summary, "what_changed": what_changed, "trigger": trigger}
+        info = {"method": chosen, "data_hash": data_hash, "seed": seed, "parent_version": parent_version, "summary": summary}
+        path = write_version(settings.model_dir, version, trained, info, metrics)
+        if promote_it:
+            from ..sentiment.onnx_export import ensure_onnx_int8
+
+            ensure_onnx_int8(path)
+        with db.uow() as uow:
+            register_version(uow, org_id=org_id, version=version, method=chosen, data_hash=data_hash, metrics=metrics,
+                             training_summary=summary, parent_version=parent_version,
+                             status="candidate" if promote_it else "rejected", decision_reason=reason)
+            if promote_it:
+                promote(uow, settings.model_dir, org_id, version, reason=reason)
+            uow.commit()
+        report = TrainingReport(
+            run_id=run_id, org_id=org_id, version=version, parent_version=parent_version, method=chosen,
+            data=data_summary, seed_eval_f1=candidate_seed.macro_f1, active_seed_eval_f1=active_seed.macro_f1,
+            holdout_f1=candidate_holdout.macro_f1 if candidate_holdout else None,
+            active_holdout_f1=active_holdout.macro_f1 if active_holdout else None,
+            promoted=promote_it, reason=reason, what_changed=what_changed, raters=raters,
+            seconds=round(time.perf_counter() - started, 1),
+        )
+        tracker.finish(report)
+    except Exception as exc:
+        tracker.fail(exc)
+        raise
+    if promote_it:
+        active_scorers(settings, db).forget()
+        (rescore or _queue_rescore)(org_id)
+    return report
+
+
+def _queue_rescore(org_id: int) -> None:
+    from ..tasks.scoring import rescore_for_org
+
+    rescore_for_org(org_id)
+
+
+def _rater_summary(estimate) -> dict:  # noqa: ANN001 - RaterEstimate
+    return {"rater": estimate.rater, "ratings": estimate.ratings, "weight": estimate.weight,
+            "agreement": estimate.agreement, "bias": estimate.bias, "flagged": estimate.flagged,
+            "flag_reason": estimate.flag_reason}
+
+
+def _start_run(db: Database, org_id: int, trigger: str, run_id: int | None) -> int:
+    with db.uow() as uow:
+        run = uow.s.get(TrainingRun, run_id) if run_id is not None else None
+        if run is None:
+            run = TrainingRun(org_id=org_id, trigger=trigger)
+            uow.s.add(run)
+        run.status, run.started_at, run.progress, run.message = "running", utcnow(), 0.0, "starting"
+        uow.commit()
+        return run.id
+
+
+class _RunTracker:
+    """Progress to the caller (CLI bar) and, at most every two seconds, to the TrainingRun row (admin page)."""
+
+    def __init__(self, db: Database, run_id: int, progress: Progress | None):
+        self.db, self.run_id, self.progress, self._saved = db, run_id, progress, 0.0
+
+    def __call__(self, message: str, fraction: float) -> None:
+        if self.progress:
+            self.progress(message, fraction)
+        now = time.monotonic()
+        if now - self._saved >= 2.0:
+            self._saved = now
+            self._update(progress=round(fraction, 3), message=message[:500])
+
+    def finish(self, report: TrainingReport) -> None:
+        self._update(status="done", progress=1.0, message=report.reason[:500], candidate_version=report.version,
+                     promoted=report.promoted, report=report.as_dict(), finished_at=utcnow())
+
+    def fail(self, exc: Exception) -> None:
+        self._update(status="failed", message=f"{exc.__class__.__name__}: {exc}"[:500], finished_at=utcnow())
+
+    def _update(self, **values: object) -> None:
+        with self.db.uow() as uow:
+            run = uow.s.get(TrainingRun, self.run_id)
+            for name, value in values.items():
+                setattr(run, name, value)
+            uow.commit()
+
+
+# ---------------------------------------------------------------- triggers
+
+
+def queue_run(uow: UnitOfWork, org_id: int, trigger: str) -> TrainingRun:
+    """A queued TrainingRun row (the task picks it up); the caller commits."""
+    run = TrainingRun(org_id=org_id, trigger=trigger, status="queued", message="queued")
+    uow.s.add(run)
+    uow.s.flush()
+    return run
+
+
+def new_ratings_since_last_run(uow: UnitOfWork, org_id: int) -> tuple[int, datetime | None]:
+    """Ratings created or changed since the organisation's last training run started, and when that was."""
+    last = uow.s.scalar(select(func.max(TrainingRun.created_at)).where(TrainingRun.org_id == org_id))
+    query = select(func.count(Rating.id)).where(Rating.org_id == org_id)
+    if last is not None:
+        query = query.where(Rating.updated_at > last)
+    return int(uow.s.scalar(query) or 0), last
+
+
+def should_retrain(uow: UnitOfWork, org_id: int, threshold: int, now: datetime | None = None) -> bool:
+    """Enough new ratings (`threshold`, > 0) and no run in the last day: the automatic trigger, at most nightly."""
+    if threshold <= 0:
+        return False
+    count, last = new_ratings_since_last_run(uow, org_id)
+    if count < threshold:
+        return False
+    now = now or utcnow()
+    return last is None or now - _naive(last) >= AUTO_RETRAIN_INTERVAL - timedelta(minutes=5)
+
+
+def _naive(value: datetime) -> datetime:
+    return value.replace(tzinfo=None) if value.tzinfo is not None and utcnow().tzinfo is None else value
+
+
+def version_is_usable(settings: Settings, uow: UnitOfWork, org_id: int, version: str) -> bool:
+    """Whether `version` belongs to the organisation (or is global) and its folder is complete."""
+    row = find_version(uow, org_id, version) or find_version(uow, None, version)
+    return row is not None and is_complete(version_dir(settings.model_dir, version))
