@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..domain.access import Principal
@@ -86,8 +87,17 @@ def rate_activity(
     """Set the principal's tone rating of an email (negative / neutral / positive, optional note); commits.
 
     Rating again replaces the current label and appends to the history; an unchanged label and note change nothing.
+    Two clicks racing to create the same rating (or rater) end as one rating: the loser retries as an update.
     """
     label, note = _validated(label, note)
+    try:
+        return _rate(uow, principal, activity_id, label, note, source)
+    except IntegrityError:
+        uow.rollback()
+        return _rate(uow, principal, activity_id, label, note, source)
+
+
+def _rate(uow: UnitOfWork, principal: Principal, activity_id: int, label: str, note: str, source: str) -> dict[str, Any]:
     s = uow.s
     activity, owners = visible_activity(s, principal, activity_id)
     if activity.kind != "email":

@@ -112,3 +112,29 @@ def test_creating_with_bad_fields_creates_nothing(client, world, active_tone):
     assert response.status_code == 422
     listed = client.get("/api/v1/opportunities", headers=world.auth("rep.a2")).get_json()
     assert "Bad" not in [o["name"] for o in listed["items"]]
+
+
+def test_racing_ratings_of_one_rater_end_as_one_current_rating(app, world, inbox, db, active_tone):
+    import threading
+
+    stored = inbox.email(label="neutral")
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def click(label: str) -> None:
+        client = app.test_client()
+        barrier.wait()
+        response = client.put(f"/api/v1/activities/{stored.activity_id}/rating", json={"label": label},
+                              headers=world.auth("rep.a1"))
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=click, args=(label,)) for label in ("positive", "negative", "neutral", "positive")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert statuses == [200, 200, 200, 200]
+    with db.uow() as uow:
+        ratings = uow.s.scalars(select(Rating)).all()
+        assert len(ratings) == 1
+        assert len(uow.s.scalars(select(RatingChange)).all()) >= 1
