@@ -189,3 +189,19 @@ def test_ambiguous_email_lets_the_rep_choose_and_remembers(page, live_server, wo
     wait_loaded(page)
     page.click(f"#chooser button[data-id='{world.opportunities['a1_globex']}']")
     page.wait_for_selector("#deal-name:text('Test Globex expansion')")
+
+
+def test_a_disconnected_mailbox_is_announced(page, live_server, world, inbox, db, active_tone):
+    from sqlalchemy import update
+
+    from dealpulse.store import Mailbox
+
+    stored = inbox.email(label="neutral")
+    with db.uow() as uow:
+        uow.s.execute(update(Mailbox).values(sync_state="needs_reconnect"))
+        uow.commit()
+    open_pane(page, live_server, item_for(stored), world.tokens["rep.a1"])
+    wait_loaded(page)
+    banner = page.text_content("#banners [role='alert']")
+    assert "is disconnected from DealPulse" in banner and "rep.a1@seller.example" in banner
+    assert page.text_content("#deal-name") == "Test Acme platform"  # the deal still shows
