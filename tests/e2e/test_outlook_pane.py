@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from dealpulse.store import Opportunity, Rating
+from dealpulse.store import Opportunity, Rating, Stage
 from tests.e2e.conftest import open_pane
 
 ACME_BUYER = "buyer@acme.test.example"
@@ -81,7 +81,8 @@ def test_a_concurrent_edit_shows_the_conflict_and_loses_nothing(page, live_serve
     with db.uow() as uow:
         opp = uow.s.get(Opportunity, opp_id)
         assert (str(opp.amount), opp.version) == ("65000.00", 3)
-        assert uow.s.scalar(select(Opportunity.stage_id).where(Opportunity.id == opp_id)) != 0
+        assert uow.s.scalar(select(Stage.key).join(Opportunity, Opportunity.stage_id == Stage.id)
+                            .where(Opportunity.id == opp_id)) == "proposal"
     assert page.input_value("#f-stage") == "proposal" and page.input_value("#f-amount") == "65000.00"
 
 
