@@ -26,6 +26,7 @@ BLUEPRINTS: list[str] = [
     "dealpulse.web.alerts_api:bp",
     "dealpulse.web.signin:bp",
     "dealpulse.web.dashboard:bp",
+    "dealpulse.web.admin_models:bp",
 ]
 
 CONTENT_SECURITY_POLICY = (

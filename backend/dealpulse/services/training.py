@@ -440,3 +440,107 @@ def version_is_usable(settings: Settings, uow: UnitOfWork, org_id: int, version:
     """Whether `version` belongs to the organisation (or is global) and its folder is complete."""
     row = find_version(uow, org_id, version) or find_version(uow, None, version)
     return row is not None and is_complete(version_dir(settings.model_dir, version))
+
+
+# ---------------------------------------------------------------- what admins see
+
+
+def ratings_over_time(uow: UnitOfWork, org_id: int) -> list[dict]:
+    """Per ISO week: ratings made, by label, and how many agreed with the model's label at the time."""
+    weeks: dict[str, dict] = {}
+    query = select(Rating.created_at, Rating.label, Rating.model_label).where(Rating.org_id == org_id)
+    for created_at, label, model_label in uow.s.execute(query):
+        year, week, _ = created_at.isocalendar()
+        key = f"{year}-W{week:02d}"
+        row = weeks.setdefault(key, {"week": key, "ratings": 0, "negative": 0, "neutral": 0, "positive": 0,
+                                     "with_model_label": 0, "agree_with_model": 0})
+        row["ratings"] += 1
+        row[label] = row.get(label, 0) + 1
+        if model_label:
+            row["with_model_label"] += 1
+            row["agree_with_model"] += int(model_label == label)
+    return [weeks[k] for k in sorted(weeks)]
+
+
+def rater_table(uow: UnitOfWork, org_id: int) -> list[dict]:
+    """Every rater with their latest reliability estimate, flagged ones first."""
+    counts = dict(uow.s.execute(
+        select(Rating.rater_id, func.count(Rating.id)).where(Rating.org_id == org_id).group_by(Rating.rater_id)
+    ).all())
+    raters = uow.s.scalars(select(Rater).where(Rater.org_id == org_id).order_by(Rater.key))
+    rows = [
+        {"rater": r.key, "imported": r.is_imported, "ratings": int(counts.get(r.id, 0)), "weight": r.weight,
+         "agreement": r.agreement, "bias": r.bias, "flagged": r.flagged, "flag_reason": r.flag_reason,
+         "leaning": _leaning(r.bias), "label_share": (r.stats or {}).get("label_share"),
+         "model_agreement": (r.stats or {}).get("model_agreement")}
+        for r in raters
+    ]
+    return sorted(rows, key=lambda row: (not row["flagged"], row["rater"]))
+
+
+def _leaning(bias: float | None) -> str:
+    if bias is None:
+        return "not estimated yet"
+    if bias >= 0.15:
+        return "more positive than the team"
+    if bias <= -0.15:
+        return "more negative than the team"
+    return "in line with the team"
+
+
+def version_table(uow: UnitOfWork, org_id: int) -> list[dict]:
+    """The organisation's versions and the global ones, newest first, with metrics and the decision."""
+    from ..sentiment.registry import list_versions
+
+    in_use = active_version(uow, org_id)
+    rows = []
+    for v in list_versions(uow, org_id):
+        metrics = v.metrics or {}
+        holdout = metrics.get("holdout_ratings") or {}
+        rows.append({
+            "version": v.version, "scope": "global" if v.org_id is None else "organisation", "status": v.status,
+            "in_use": in_use is not None and in_use.id == v.id, "method": v.method, "parent_version": v.parent_version,
+            "seed_eval_f1": (metrics.get("seed_eval") or {}).get("macro_f1"), "holdout_f1": holdout.get("macro_f1"),
+            "parent_metrics": metrics.get("parent"), "decision_reason": v.decision_reason,
+            "data": (v.training_summary or {}).get("data"),
+            "what_changed": (v.training_summary or {}).get("what_changed", []),
+            "created_at": v.created_at.isoformat(), "promoted_at": v.promoted_at.isoformat() if v.promoted_at else None,
+        })
+    return rows
+
+
+def training_runs(uow: UnitOfWork, org_id: int, limit: int = 20) -> list[dict]:
+    """The organisation's recent training runs, newest first."""
+    query = select(TrainingRun).where(TrainingRun.org_id == org_id).order_by(TrainingRun.id.desc()).limit(limit)
+    return [run_as_dict(run) for run in uow.s.scalars(query)]
+
+
+def run_as_dict(run: TrainingRun) -> dict:
+    """A training run as the API returns it."""
+    return {"id": run.id, "status": run.status, "trigger": run.trigger, "progress": run.progress, "message": run.message,
+            "candidate_version": run.candidate_version, "promoted": run.promoted,
+            "created_at": run.created_at.isoformat(), "finished_at": run.finished_at.isoformat() if run.finished_at else None}
+
+
+def switch_version(settings: Settings, db: Database, org_id: int, version: str | None, reason: str,
+                   rescore: Rescore | None = None) -> str:
+    """Promote `version` (or, with None, roll back to the previous one) for the organisation; queue the re-score."""
+    from ..sentiment.registry import RegistryError, rollback
+
+    with db.uow() as uow:
+        try:
+            if version is None:
+                row = rollback(uow, org_id)
+            else:
+                row = promote(uow, settings.model_dir, org_id, version, reason=reason)
+        except RegistryError as exc:
+            raise TrainingError(str(exc)) from None
+        uow.commit()
+        now_active = row.version if row is not None else ""
+    if now_active:
+        from ..sentiment.onnx_export import ensure_onnx_int8
+
+        ensure_onnx_int8(version_dir(settings.model_dir, now_active))
+    active_scorers(settings, db).forget()
+    (rescore or _queue_rescore)(org_id)
+    return now_active

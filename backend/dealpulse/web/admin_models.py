@@ -1,0 +1,204 @@
+"""Model administration: a JSON API under /api/v1/admin and a small server-rendered page at /admin/models.
+
+Managers and admins see ratings over time and each rater's agreement and leaning (who rates systematically more
+positive or negative than the team); admins also see versions with their metrics and what changed, and may
+train, promote and roll back. The page has no inline script or style (the app's CSP) and CSRF on every form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, g, get_flashed_messages, jsonify, redirect, render_template, request, url_for
+
+from ..app import app_db, app_settings
+from ..domain.access import Principal, can_administer
+from ..services import training as service
+from .auth import authenticate_request, current_principal
+from .problems import ApiProblem, Conflict, Forbidden
+from .signin import csrf_token, require_csrf, signed_in_principal
+
+api = Blueprint("admin_models_api", __name__, url_prefix="/api/v1/admin")
+page = Blueprint("admin_models", __name__, url_prefix="/admin", template_folder="templates")
+bp = api  # the app registers `bp`; `init_app` adds the page
+
+
+def init_app(app) -> None:  # noqa: ANN001 - Flask
+    """Register the admin page beside the API."""
+    app.register_blueprint(page)
+
+
+# ---------------------------------------------------------------- shared
+
+
+def _require_manager(principal: Principal) -> None:
+    if not principal.is_manager:
+        raise Forbidden("only managers and admins see rating reliability")
+
+
+def _require_admin(principal: Principal) -> None:
+    if not can_administer(principal):
+        raise Forbidden("only admins manage tone model versions")
+
+
+def overview(principal: Principal) -> dict[str, Any]:
+    """Everything the page shows for the principal's organisation (versions and runs for admins only)."""
+    with app_db().uow() as uow:
+        data: dict[str, Any] = {
+            "ratings_over_time": service.ratings_over_time(uow, principal.org_id),
+            "raters": service.rater_table(uow, principal.org_id),
+        }
+        if can_administer(principal):
+            data["versions"] = service.version_table(uow, principal.org_id)
+            data["runs"] = service.training_runs(uow, principal.org_id)
+    return data
+
+
+def _queue_training(org_id: int) -> int:
+    from ..tasks.training import queue_training
+
+    return queue_training(org_id, "api")
+
+
+def _switch(org_id: int, version: str | None, reason: str) -> str:
+    try:
+        return service.switch_version(app_settings(), app_db(), org_id, version, reason)
+    except service.TrainingError as exc:
+        raise Conflict(str(exc)) from None
+
+
+# ---------------------------------------------------------------- JSON API
+
+
+@api.before_request
+def require_principal() -> None:
+    """Authenticate every request like the rest of /api/v1."""
+    if request.method == "OPTIONS":
+        return
+    with app_db().uow() as uow:
+        g.principal = authenticate_request(uow.s)
+        uow.commit()
+
+
+@api.get("/ratings")
+def ratings_api() -> Response:
+    """Ratings over time (per ISO week, by label, agreement with the model)."""
+    principal = current_principal()
+    _require_manager(principal)
+    with app_db().uow() as uow:
+        return jsonify({"weeks": service.ratings_over_time(uow, principal.org_id)})
+
+
+@api.get("/raters")
+def raters_api() -> Response:
+    """Every rater's agreement, bias, weight and flag."""
+    principal = current_principal()
+    _require_manager(principal)
+    with app_db().uow() as uow:
+        return jsonify({"raters": service.rater_table(uow, principal.org_id)})
+
+
+@api.get("/models")
+def models_api() -> Response:
+    """Versions with metrics and what changed, and recent training runs."""
+    principal = current_principal()
+    _require_admin(principal)
+    with app_db().uow() as uow:
+        return jsonify({"versions": service.version_table(uow, principal.org_id),
+                        "runs": service.training_runs(uow, principal.org_id)})
+
+
+@api.post("/models/train")
+def train_api() -> tuple[Response, int]:
+    """Queue a training run on the training queue; 202 with the run to poll."""
+    principal = current_principal()
+    _require_admin(principal)
+    run_id = _queue_training(principal.org_id)
+    return jsonify({"run_id": run_id, "status_url": url_for("admin_models_api.run_api", run_id=run_id)}), 202
+
+
+@api.get("/models/runs/<int:run_id>")
+def run_api(run_id: int) -> Response:
+    """One training run's progress and outcome."""
+    principal = current_principal()
+    _require_admin(principal)
+    from ..store import TrainingRun
+
+    with app_db().uow() as uow:
+        run = uow.s.get(TrainingRun, run_id)
+        if run is None or run.org_id != principal.org_id:
+            raise ApiProblem("No such training run.", status=404, title="Not found")
+        return jsonify({**service.run_as_dict(run), "report": run.report})
+
+
+@api.post("/models/<version>/promote")
+def promote_api(version: str) -> Response:
+    """Make a version of the organisation active; the re-score sweep is queued."""
+    principal = current_principal()
+    _require_admin(principal)
+    return jsonify({"active": _switch(principal.org_id, version, f"promoted by {principal.email}")})
+
+
+@api.post("/models/rollback")
+def rollback_api() -> Response:
+    """Reject the active version and restore the previous one; the re-score sweep is queued."""
+    principal = current_principal()
+    _require_admin(principal)
+    return jsonify({"active": _switch(principal.org_id, None, "")})
+
+
+# ---------------------------------------------------------------- page
+
+
+@page.before_request
+def _require_signin() -> Response | None:
+    principal = signed_in_principal()
+    if principal is None:
+        return redirect(url_for("signin.signin_page", next=request.full_path.rstrip("?")))
+    if not principal.is_manager:
+        abort(403)
+    g.principal = principal
+    require_csrf()
+    return None
+
+
+@page.get("/models")
+def models_page() -> str:
+    """Ratings, raters, versions and the train / promote / rollback forms."""
+    principal = g.principal
+    return render_template("admin/models.html", me=principal, csrf=csrf_token(), data=overview(principal),
+                           is_admin=can_administer(principal), messages=get_flashed_messages())
+
+
+@page.post("/models/train")
+def train_form() -> Response:
+    """Queue a training run from the page."""
+    if not can_administer(g.principal):
+        abort(403)
+    flash(f"Training run {_queue_training(g.principal.org_id)} queued; this page shows its progress.")
+    return redirect(url_for("admin_models.models_page"))
+
+
+@page.post("/models/promote")
+def promote_form() -> Response:
+    """Promote the version named in the form."""
+    if not can_administer(g.principal):
+        abort(403)
+    version = request.form.get("version", "")
+    try:
+        flash(f"{_switch(g.principal.org_id, version, f'promoted by {g.principal.email}')} is now active.")
+    except Conflict as exc:
+        flash(f"Not promoted: {exc.detail}")
+    return redirect(url_for("admin_models.models_page"))
+
+
+@page.post("/models/rollback")
+def rollback_form() -> Response:
+    """Roll back to the previous version."""
+    if not can_administer(g.principal):
+        abort(403)
+    try:
+        flash(f"Rolled back; {_switch(g.principal.org_id, None, '') or 'the default version'} is now active.")
+    except Conflict as exc:
+        flash(f"Nothing rolled back: {exc.detail}")
+    return redirect(url_for("admin_models.models_page"))
