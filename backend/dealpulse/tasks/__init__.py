@@ -19,6 +19,7 @@ TASK_MODULES: list[str] = [
     # each area adds its module here, e.g. "dealpulse.tasks.sync"
     "dealpulse.tasks.scoring",
     "dealpulse.tasks.alerts",
+    "dealpulse.tasks.training",
 ]
 
 
