@@ -20,9 +20,11 @@ import google.auth.exceptions
 import google.auth.jwt
 import jwt
 import requests
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ..config import Settings
+from ..store import Organisation, User, UserAlias
 from .auth import VerifiedIdentity
 from .problems import Unauthorized
 
@@ -127,7 +129,23 @@ class MicrosoftTokenVerifier:
         address = claims.get("upn") or claims.get("preferred_username") or claims.get("email")
         if not address or "@" not in str(address):
             raise Unauthorized("The Microsoft token carries no sign-in address.")
-        return VerifiedIdentity(surface="outlook", email=str(address).lower())
+        address = str(address).lower()
+        allowed = _allowed_tenants(session, address)
+        if allowed and claims["tid"] not in allowed:
+            raise Unauthorized("This Microsoft tenant is not the one your organisation signs in with.")
+        return VerifiedIdentity(surface="outlook", email=address)
+
+
+def _allowed_tenants(session: Session, address: str) -> set[str]:
+    """The Entra tenant ids the address's organisation accepts (settings `ms_tenant_ids`; empty = any tenant)."""
+    org_settings = session.scalar(
+        select(Organisation.settings)
+        .join(User, User.org_id == Organisation.id)
+        .outerjoin(UserAlias, UserAlias.user_id == User.id)
+        .where(or_(func.lower(User.email) == address, func.lower(UserAlias.email) == address))
+        .limit(1)
+    )
+    return {str(t).lower() for t in (org_settings or {}).get("ms_tenant_ids", [])}
 
 
 # -- Google -----------------------------------------------------------------------------------------------------

@@ -65,6 +65,23 @@ def test_sidebar_edits_with_a_microsoft_token_are_audited_as_outlook(client, wor
     assert (history[0]["field"], history[0]["surface"]) == ("next_step", "outlook")
 
 
+def test_an_organisation_bound_to_its_tenant_refuses_other_tenants(client, world, db, microsoft):
+    from dealpulse.store import Organisation
+
+    with db.uow() as uow:
+        org = uow.s.get(Organisation, world.org_id)
+        org.settings = {**(org.settings or {}), "ms_tenant_ids": ["11111111-2222-4333-8444-555555555555"]}
+        uow.commit()
+    token = microsoft.directory.issue_access_token(audience=microsoft.client_id, upn="rep.a1@seller.example")
+    response = _me(client, token)
+    assert response.status_code == 401 and "tenant" in response.get_json()["detail"]
+    with db.uow() as uow:
+        org = uow.s.get(Organisation, world.org_id)
+        org.settings = {**org.settings, "ms_tenant_ids": [microsoft.tenant_id.upper()]}
+        uow.commit()
+    assert _me(client, token).status_code == 200
+
+
 def _rogue_token(microsoft, **claims):  # noqa: ANN001, ANN202
     """Right claims, right kid, signed with a key the tenant never published."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
