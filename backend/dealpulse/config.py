@@ -39,6 +39,7 @@ class Settings:
     google_client_id: str = field(default="", metadata=_meta("DEALPULSE_GOOGLE_CLIENT_ID", "OAuth client id for Gmail/Calendar and sign-in"))
     google_client_secret: str = field(default="", metadata=_meta("DEALPULSE_GOOGLE_CLIENT_SECRET", "OAuth client secret"))
     google_addon_service_account: str = field(default="", metadata=_meta("DEALPULSE_GOOGLE_ADDON_SERVICE_ACCOUNT", "service-account email that signs Workspace add-on requests"))
+    gmail_pubsub_topic: str = field(default="", metadata=_meta("DEALPULSE_GMAIL_PUBSUB_TOPIC", "projects/P/topics/T that Gmail watches publish to; unset = polling only"))
     google_pubsub_audience: str = field(default="", metadata=_meta("DEALPULSE_GOOGLE_PUBSUB_AUDIENCE", "audience of Pub/Sub push JWTs; default <base_url>/push/gmail"))
     # Microsoft
     graph_api_url: str = field(default="https://graph.microsoft.com/v1.0/", metadata=_meta("DEALPULSE_GRAPH_API_URL", "Microsoft Graph root"))

@@ -83,7 +83,7 @@ def parent_domains(domain: str) -> list[str]:
     labels = normalize_domain(domain).split(".")
     if len(labels) < 2 or not all(labels):
         return []
-    floor = 3 if len(labels) >= 3 and labels[-2] in _COUNTRY_SECOND_LEVEL and len(labels[-1]) == 2 else 2
+    floor = 3 if labels[-2] in _COUNTRY_SECOND_LEVEL and len(labels[-1]) == 2 else 2
     return [".".join(labels[i:]) for i in range(0, len(labels) - floor + 1)]
 
 

@@ -18,6 +18,7 @@ from ..runtime import get_settings
 TASK_MODULES: list[str] = [
     # each area adds its module here, e.g. "dealpulse.tasks.sync"
     "dealpulse.tasks.scoring",
+    "dealpulse.tasks.sync",
     "dealpulse.tasks.alerts",
     "dealpulse.tasks.training",
 ]

@@ -31,9 +31,45 @@ def google() -> Iterator[GoogleStandIn]:
 
 
 @pytest.fixture
-def capture_settings(settings, google):  # noqa: ANN001, ANN201
-    """The test settings pointed at the Google stand-in."""
+def settings(settings, google):  # noqa: ANN001, ANN201
+    """The test settings pointed at the Google stand-in (the `app` fixture uses these too)."""
     return dataclasses.replace(settings, **google.settings_overrides())
+
+
+@pytest.fixture
+def capture_settings(settings):  # noqa: ANN001, ANN201
+    """The settings capture tests sync with (pointing at the Google stand-in)."""
+    return settings
+
+
+class TaskQueue:
+    """The Huey queue held in memory; `run_syncs()` works off the queued syncs as a worker would."""
+
+    def __init__(self, huey: Any):
+        self.huey = huey
+
+    def run_syncs(self) -> list[str]:
+        """Execute every queued mailbox sync (other queued work, e.g. scoring, is left out); returns their states."""
+        states = []
+        while (task := self.huey.dequeue()) is not None:
+            if task.name.endswith("sync_mailbox_task"):
+                states.append(self.huey.execute(task))
+        return states
+
+
+@pytest.fixture(autouse=True)
+def task_queue() -> Iterator[TaskQueue]:
+    """Queue Huey tasks in memory for every capture test (nothing reaches a shared task database)."""
+    from huey.storage import MemoryStorage
+
+    from dealpulse.tasks import huey
+
+    original = huey.storage
+    huey.storage = MemoryStorage(huey.name)
+    try:
+        yield TaskQueue(huey)
+    finally:
+        huey.storage = original
 
 
 def connect(db: Any, settings: Any, google: GoogleStandIn, address: str) -> int:

@@ -1,0 +1,50 @@
+"""Background sync: one mailbox on push or on demand, every mailbox on a timer, push subscriptions kept alive."""
+
+from __future__ import annotations
+
+import logging
+
+from huey import crontab
+
+from ..runtime import get_database, get_settings
+from ..services.sync import due_mailbox_ids, sync_mailbox
+from . import huey
+
+log = logging.getLogger(__name__)
+
+
+def _poll_schedule() -> crontab:
+    minutes = max(1, min(59, get_settings().poll_interval_minutes))
+    return crontab(minute=f"*/{minutes}")
+
+
+@huey.task()
+def sync_mailbox_task(mailbox_id: int) -> str:
+    """Sync one mailbox now (push notifications and new connections enqueue this); returns its state."""
+    settings = get_settings()
+    result = sync_mailbox(get_database(settings), settings, mailbox_id)
+    log.info("mailbox %s: %s (%d new) %s", mailbox_id, result.state, result.stored, result.detail)
+    return result.state
+
+
+def enqueue_sync(mailbox_id: int) -> None:
+    """Queue a sync of one mailbox (the push endpoints and connect flows call this)."""
+    sync_mailbox_task(mailbox_id)
+
+
+@huey.periodic_task(_poll_schedule())
+def poll_mailboxes() -> int:
+    """The safety net: queue a sync of every connected mailbox that is not paused; returns how many."""
+    ids = due_mailbox_ids(get_database())
+    for mailbox_id in ids:
+        sync_mailbox_task(mailbox_id)
+    return len(ids)
+
+
+@huey.periodic_task(crontab(minute="23"))
+def renew_push_subscriptions() -> int:
+    """Renew Gmail watches and Graph subscriptions that expire within a day; returns how many were renewed."""
+    from ..services.subscriptions import renew_expiring
+
+    settings = get_settings()
+    return renew_expiring(get_database(settings), settings)
