@@ -201,22 +201,23 @@ def _narrow_to_visible(session: Session, principal: Principal, match: Match, nee
 def _contact(session: Session, contact_id: int | None, opportunity_id: int | None) -> dict[str, Any] | None:
     if contact_id is None:
         return None
-    contact = session.get(Contact, contact_id)
-    if contact is None:
+    row = session.execute(
+        select(Contact.id, Contact.name, Contact.email, Contact.title, BuyingTeamMember.role)
+        .outerjoin(BuyingTeamMember, and_(BuyingTeamMember.contact_id == Contact.id,
+                                          BuyingTeamMember.opportunity_id == opportunity_id))
+        .where(Contact.id == contact_id)
+    ).first()
+    if row is None:
         return None
-    role = None
-    if opportunity_id is not None:
-        role = session.scalar(
-            select(BuyingTeamMember.role).where(
-                BuyingTeamMember.opportunity_id == opportunity_id, BuyingTeamMember.contact_id == contact_id
-            )
-        )
-    return {"id": contact.id, "name": contact.name, "email": contact.email, "title": contact.title, "role": role}
+    return {"id": row[0], "name": row[1], "email": row[2], "title": row[3], "role": row[4] if opportunity_id else None}
 
 
 def _account(session: Session, account_id: int | None) -> dict[str, Any] | None:
     if account_id is None:
         return None
+    loaded = session.identity_map.get(session.identity_key(Account, account_id))  # preloaded with the deal
+    if loaded is not None:
+        return {"id": loaded.id, "name": loaded.name, "industry": loaded.industry}
     row = session.execute(select(Account.id, Account.name, Account.industry).where(Account.id == account_id)).first()
     return {"id": row[0], "name": row[1], "industry": row[2]} if row else None
 
