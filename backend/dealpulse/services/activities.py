@@ -1,0 +1,177 @@
+"""Reading captured activities: a deal's timeline and dynamics, one activity — private content only for its capturers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..domain.access import Principal, can_read_content
+from ..store import Activity, ActivityContact, ActivitySource, Contact, Mailbox, SentimentScore, utcnow
+from ..store.uow import UnitOfWork
+from .errors import NotFoundError
+from .opportunities import load_visible
+
+ENGAGEMENT_WINDOW = timedelta(days=30)
+MAX_PAGE = 200
+
+
+def capturers(session: Session, activity_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Activity id → ids of the users whose mailboxes captured it."""
+    ids = sorted(set(activity_ids))
+    out: dict[int, set[int]] = {i: set() for i in ids}
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            select(ActivitySource.activity_id, Mailbox.user_id)
+            .join(Mailbox, Mailbox.id == ActivitySource.mailbox_id)
+            .where(ActivitySource.activity_id.in_(ids[start : start + 500]))
+        )
+        for activity_id, user_id in rows:
+            out[activity_id].add(user_id)
+    return out
+
+
+def current_tones(session: Session, activity_ids: Iterable[int]) -> dict[int, SentimentScore]:
+    """The current tone score of each activity that has one."""
+    ids = sorted(set(activity_ids))
+    out: dict[int, SentimentScore] = {}
+    for start in range(0, len(ids), 500):
+        rows = session.scalars(
+            select(SentimentScore)
+            .where(SentimentScore.activity_id.in_(ids[start : start + 500]), SentimentScore.is_current.is_(True))
+            .order_by(SentimentScore.scored_at)
+        )
+        for score in rows:
+            out[score.activity_id] = score
+    return out
+
+
+def serialize_activity(activity: Activity, *, show_content: bool, tone: SentimentScore | None) -> dict[str, Any]:
+    """An activity for the API; without `show_content` only metadata (no subject, text, HTML or highlights)."""
+    data: dict[str, Any] = {
+        "id": activity.id,
+        "kind": activity.kind,
+        "direction": activity.direction,
+        "occurred_at": activity.occurred_at.isoformat(),
+        "ends_at": activity.ends_at.isoformat() if activity.ends_at else None,
+        "sender_email": activity.sender_email,
+        "participants": list(activity.participants or []),
+        "opportunity_id": activity.opportunity_id,
+        "account_id": activity.account_id,
+        "link_method": activity.link_method,
+        "needs_link_choice": activity.needs_link_choice,
+        "link_candidates": list(activity.link_candidates or []),
+        "is_private": activity.is_private,
+        "content_hidden": not show_content,
+        "tone": None,
+    }
+    if tone is not None:
+        data["tone"] = {"label": tone.label, "score": tone.score, "confidence": tone.confidence, "model_version": tone.model_version}
+    if show_content:
+        data.update(
+            subject=activity.subject,
+            new_text=activity.new_text,
+            quoted_text=activity.quoted_text,
+            signature_text=activity.signature_text,
+            body_html=activity.body_html,
+            attachments=list(activity.attachments or []),
+        )
+        if tone is not None:
+            data["tone"]["highlights"] = list(tone.highlights or [])
+    return data
+
+
+def _serialize_many(session: Session, principal: Principal, activities: list[Activity]) -> list[dict[str, Any]]:
+    ids = [a.id for a in activities]
+    owners = capturers(session, ids)
+    tones = current_tones(session, ids)
+    return [
+        serialize_activity(a, show_content=can_read_content(principal, a.is_private, owners.get(a.id, set())), tone=tones.get(a.id))
+        for a in activities
+    ]
+
+
+def opportunity_timeline(
+    uow: UnitOfWork, principal: Principal, opportunity_id: int, *, limit: int = 50, before: datetime | None = None
+) -> dict[str, Any]:
+    """The deal's emails and meetings, newest first (page with `before`); private content hidden from others."""
+    opp = load_visible(uow.s, principal, opportunity_id)
+    limit = max(1, min(MAX_PAGE, limit))
+    query = select(Activity).where(Activity.opportunity_id == opp.id, Activity.org_id == opp.org_id)
+    if before is not None:
+        query = query.where(Activity.occurred_at < before)
+    rows = list(uow.s.scalars(query.order_by(Activity.occurred_at.desc(), Activity.id.desc()).limit(limit + 1)))
+    items = _serialize_many(uow.s, principal, rows[:limit])
+    return {"items": items, "next_before": rows[limit - 1].occurred_at.isoformat() if len(rows) > limit else None}
+
+
+def opportunity_dynamics(uow: UnitOfWork, principal: Principal, opportunity_id: int, now: datetime | None = None) -> dict[str, Any]:
+    """Inbound/outbound email counts, last inbound and outbound, meetings, and buyer contacts engaged in 30 days.
+
+    Inbound means from the buyer: customer emails and meetings with customers that have started (a meeting
+    still in the future is not engagement yet).
+    """
+    opp = load_visible(uow.s, principal, opportunity_id)
+    now = now or utcnow()
+    s = uow.s
+    base = (Activity.opportunity_id == opp.id, Activity.org_id == opp.org_id)
+    counts = dict(
+        s.execute(
+            select(Activity.direction, func.count()).where(*base, Activity.kind == "email").group_by(Activity.direction)
+        ).all()
+    )
+    happened = Activity.occurred_at <= now
+    last_inbound = s.scalar(select(func.max(Activity.occurred_at)).where(*base, happened, Activity.direction == "inbound"))
+    last_outbound = s.scalar(select(func.max(Activity.occurred_at)).where(*base, happened, Activity.kind == "email", Activity.direction == "outbound"))
+    meetings_held = s.scalar(select(func.count()).select_from(Activity).where(*base, Activity.kind == "meeting", happened)) or 0
+    meetings_planned = s.scalar(select(func.count()).select_from(Activity).where(*base, Activity.kind == "meeting", Activity.occurred_at > now)) or 0
+    engaged = s.execute(
+        select(Contact.id, Contact.name, Contact.email, func.max(Activity.occurred_at))
+        .join(ActivityContact, ActivityContact.contact_id == Contact.id)
+        .join(Activity, Activity.id == ActivityContact.activity_id)
+        .where(
+            *base, happened, Activity.occurred_at >= now - ENGAGEMENT_WINDOW, Activity.direction == "inbound",
+            ((Activity.kind == "email") & (ActivityContact.role == "from")) | (Activity.kind == "meeting"),
+        )
+        .group_by(Contact.id, Contact.name, Contact.email)
+        .order_by(func.max(Activity.occurred_at).desc())
+    ).all()
+    return {
+        "opportunity_id": opp.id,
+        "inbound_count": counts.get("inbound", 0),
+        "outbound_count": counts.get("outbound", 0),
+        "last_inbound_at": _iso(last_inbound),
+        "last_outbound_at": _iso(last_outbound),
+        "days_since_last_inbound": (now - last_inbound).days if last_inbound else None,
+        "meetings_count": meetings_held,
+        "upcoming_meetings_count": meetings_planned,
+        "engaged_buyer_contacts": [
+            {"contact_id": cid, "name": name, "email": email, "last_engaged_at": _iso(last)} for cid, name, email, last in engaged
+        ],
+        "engaged_buyer_count": len(engaged),
+    }
+
+
+def get_activity(uow: UnitOfWork, principal: Principal, activity_id: int) -> dict[str, Any]:
+    """One activity if the caller may see it (its deal is visible, they captured it, or they are the org's admin)."""
+    activity = uow.s.get(Activity, activity_id)
+    if activity is None or activity.org_id != principal.org_id:
+        raise NotFoundError(f"activity {activity_id} not found")
+    owners = capturers(uow.s, [activity.id])[activity.id]
+    visible = principal.is_admin or principal.user_id in owners
+    if not visible and activity.opportunity_id is not None:
+        try:
+            load_visible(uow.s, principal, activity.opportunity_id)
+            visible = True
+        except NotFoundError:
+            visible = False
+    if not visible:
+        raise NotFoundError(f"activity {activity_id} not found")
+    tone = current_tones(uow.s, [activity.id]).get(activity.id)
+    return serialize_activity(activity, show_content=can_read_content(principal, activity.is_private, owners), tone=tone)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
