@@ -108,7 +108,33 @@ def sync_command(selector: str | None, sync_all: bool) -> None:
         raise SystemExit(1)
 
 
+@click.command("sync")
+@click.option("--messages", default=5000, show_default=True, type=int, help="messages in the full sync")
+@click.option("--one-by-one-messages", default=None, type=int, help="messages for the one-by-one run (default: --messages)")
+@click.option("--incremental", default=100, show_default=True, type=int, help="new messages for the incremental sync")
+@click.option("--database-url", default=None, help="default: fresh SQLite files under var/bench/ (a given database is EMPTIED)")
+def bench_sync(messages: int, one_by_one_messages: int | None, incremental: int, database_url: str | None) -> None:
+    """Full sync from the local Gmail stand-in, batched (50) vs one by one, and an incremental sync."""
+    from .sentiment import _load_bench
+
+    if messages < 1 or incremental < 0 or (one_by_one_messages is not None and one_by_one_messages < 1):
+        fail("--messages and --one-by-one-messages must be at least 1, --incremental at least 0")
+    settings = load_settings()
+    _load_bench("sync").main(settings, messages=messages, one_by_one_messages=one_by_one_messages,
+                             incremental=incremental, database_url=database_url)
+
+
 def register(group: click.Group) -> None:
-    """Add the mailbox group and the sync command."""
+    """Add the mailbox group and the sync command, and `sync` to the `bench` group (creating it if needed)."""
     group.add_command(mailbox_group)
     group.add_command(sync_command)
+    bench = group.commands.get("bench")
+    if bench is None:
+
+        @click.group("bench")
+        def bench_group() -> None:
+            """Benchmarks that print a table and write JSON under var/bench/."""
+
+        bench = bench_group
+        group.add_command(bench)
+    bench.add_command(bench_sync)

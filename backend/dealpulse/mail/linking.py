@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Iterable, Mapping
 
 from sqlalchemy import func, select
@@ -46,6 +47,7 @@ _COUNTRY_SECOND_LEVEL = frozenset({"co", "com", "org", "net", "ac", "gov", "edu"
 
 
 # -- pure matchers -------------------------------------------------------------------------------------------
+@lru_cache(maxsize=65536)
 def normalize_address(raw: str | None) -> str:
     """`"Ann <Ann@Acme.COM>"`, `mailto:ann@acme.com.` → `ann@acme.com`; "" when it is not an address."""
     if not raw:
@@ -63,6 +65,7 @@ def normalize_address(raw: str | None) -> str:
     return f"{local}@{domain}"
 
 
+@lru_cache(maxsize=65536)
 def normalize_domain(raw: str | None) -> str:
     """Lower-cased domain without surrounding dots, `@` or whitespace; "" when it cannot be one."""
     if not raw:
@@ -80,13 +83,19 @@ def domain_of(address: str) -> str:
 
 def parent_domains(domain: str) -> list[str]:
     """`eu.mail.acme.com` → [`eu.mail.acme.com`, `mail.acme.com`, `acme.com`]: a subdomain matches its registered domain."""
+    return list(_parent_domains(domain))
+
+
+@lru_cache(maxsize=16384)
+def _parent_domains(domain: str) -> tuple[str, ...]:
     labels = normalize_domain(domain).split(".")
     if len(labels) < 2 or not all(labels):
-        return []
+        return ()
     floor = 3 if labels[-2] in _COUNTRY_SECOND_LEVEL and len(labels[-1]) == 2 else 2
-    return [".".join(labels[i:]) for i in range(0, len(labels) - floor + 1)]
+    return tuple(".".join(labels[i:]) for i in range(0, len(labels) - floor + 1))
 
 
+@lru_cache(maxsize=16384)
 def is_free_mail(domain: str) -> bool:
     """True for public mail providers (and their subdomains and country variants)."""
     domain = normalize_domain(domain)
