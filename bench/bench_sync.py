@@ -4,7 +4,7 @@ incremental sync of new messages — through the real GmailConnector and the rea
 Each mode starts from an empty database (a fresh SQLite file under var/bench/, or the --database-url database,
 which is EMPTIED: use a scratch database). Messages are customer conversations of the demo organisation: replies
 with quoted history and signatures, linked to contacts, accounts and deals. Scoring hooks are not run (capture only).
-Prints a table and writes var/bench/sync.json.
+Prints a table and writes var/bench/sync-<sqlite or postgresql>.json.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def _run(settings: Settings, database_url: str | None, name: str, messages: int,
 
 def main(settings: Settings, *, messages: int = 5000, one_by_one_messages: int | None = None, incremental: int = 100,
          database_url: str | None = None) -> dict[str, Any]:
-    """Run both modes, print the table and write var/bench/sync.json; returns the results."""
+    """Run both modes, print the table and write var/bench/sync-<engine>.json; returns the results."""
     one_by_one_messages = messages if one_by_one_messages is None else one_by_one_messages
     batched = _run(settings, database_url, "batched", messages, 50, incremental)
     single = _run(settings, database_url, "one-by-one", one_by_one_messages, 1, 0)
@@ -146,7 +146,7 @@ def main(settings: Settings, *, messages: int = 5000, one_by_one_messages: int |
     if incremental:
         print(f"incremental sync of {batched['incremental_messages']} new messages: {batched['incremental_stored']} stored "
               f"in {batched['incremental_seconds']:.2f} s")
-    out = Path(settings.var_dir) / "bench" / "sync.json"
+    out = Path(settings.var_dir) / "bench" / f"sync-{engine}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out}")

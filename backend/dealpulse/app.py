@@ -23,6 +23,8 @@ BLUEPRINTS: list[str] = [
     "dealpulse.web.preview:bp",
     "dealpulse.web.gmail_addon:bp",
     "dealpulse.web.push:bp",
+    "dealpulse.web.activities_api:bp",
+    "dealpulse.web.connect:bp",
     "dealpulse.web.alerts_api:bp",
     "dealpulse.web.signin:bp",
     "dealpulse.web.dashboard:bp",
