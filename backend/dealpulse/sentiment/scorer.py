@@ -112,15 +112,15 @@ class ToneScorer:
         if not sequences:
             return torch.empty(0, len(LABELS)), []
         encoded = self.tokenizer(sequences, truncation=True, max_length=MAX_LENGTH)["input_ids"]
-        full_lengths = [len(ids) for ids in encoded]
-        order = sorted(range(len(encoded)), key=lambda i: full_lengths[i])
+        token_counts = [len(ids) for ids in encoded]
+        order = sorted(range(len(encoded)), key=lambda i: token_counts[i])
         output = torch.empty(len(encoded), len(LABELS))
         with self._lock, torch.inference_mode():
             for start in range(0, len(order), BATCH_SIZE):
                 rows = order[start : start + BATCH_SIZE]
                 batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt")
                 output[rows] = torch.softmax(self._logits(batch).float(), dim=-1)
-        return output, full_lengths
+        return output, token_counts
 
     def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.model is not None:
@@ -145,9 +145,9 @@ class ToneScorer:
             text, start, end = (sentence.text, sentence.start, sentence.end) if sentence else (item.text, 0, len(item.text))
             highlights.append(
                 {"text": text, "label": LABELS[label_id], "score": _tone(own), "start": start, "end": end,
-                 "weight": round(float(own[label_id]), 4)}
+                 "strength": round(float(own[label_id]), 4)}
             )
-        highlights.sort(key=lambda h: -h["weight"])
+        highlights.sort(key=lambda h: -h["strength"])
         return ToneResult(
             label=LABELS[label_id],
             score=_tone(final),

@@ -39,8 +39,8 @@ def test_highlights_are_sentences_of_the_new_text_that_agree_with_the_label(scor
         assert highlight["text"] in LONG_EMAIL
         assert "sign today" not in highlight["text"]
         assert -1.0 <= highlight["score"] <= 1.0
-    weights = [h["weight"] for h in result.highlights]
-    assert weights == sorted(weights, reverse=True)
+    strengths = [h["strength"] for h in result.highlights]
+    assert strengths == sorted(strengths, reverse=True)
 
 
 def test_a_batch_scores_each_email_as_if_alone(scorer: ToneScorer) -> None:
