@@ -12,7 +12,8 @@ the posterior of each item's true label and each rater's confusion matrix. From 
   prior for raters with few ratings, 0 when flagged).
 
 Flags name systematic bias a manager should see: one label for (nearly) everything while the consensus is mixed,
-or ratings consistently more positive / more negative than the team.
+or ratings consistently more positive / more negative than the team. A lone rater (no items shared with other
+people) is only flagged when the model itself agrees well with the team, since then the consensus means something.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ MODEL_RATER = "__model__"
 EM_ITERATIONS = 50
 DIAGONAL_PRIOR = 2.0  # Dirichlet pseudo-counts: a rater is assumed better than chance until shown otherwise
 OFF_DIAGONAL_PRIOR = 0.5
+CLASS_PRIOR_PSEUDO = 0.5  # the class prior is pulled halfway to uniform: one loud rater cannot make "positive" the norm
 FULL_WEIGHT_KAPPA = 0.5  # moderate agreement beyond chance earns full weight
 PRIOR_WEIGHT = 0.7  # what a rater with no track record gets
 SHRINK_RATINGS = 10  # pseudo-count pulling few-rating raters toward PRIOR_WEIGHT
@@ -37,6 +39,7 @@ MIN_RATINGS_TO_FLAG = 20
 ONE_LABEL_SHARE = 0.85  # "rates (nearly) everything X"
 ONE_LABEL_EXCESS = 0.30  # ... while the consensus gives X this much less often
 BIAS_FLAG = 0.35  # mean shift on the −1..1 scale
+TRUSTED_MODEL_KAPPA = 0.4  # below this the consensus is too uncertain to call a lone rater biased
 
 
 @dataclass(frozen=True)
@@ -112,15 +115,16 @@ def estimate_reliability(
     obs_k = np.array([rater_index[o.rater] for o in all_obs])
     obs_l = np.array([label_index[o.label] for o in all_obs])
 
-    posterior = np.full((n_items, n_labels), 1e-3)  # majority vote to start
-    np.add.at(posterior, (obs_i, obs_l), 1.0)
+    # Start from the people's majority vote (the model only breaks ties), so EM begins in the humans' basin.
+    posterior = np.full((n_items, n_labels), 1e-3)
+    np.add.at(posterior, (obs_i, obs_l), np.where(obs_k == rater_index.get(MODEL_RATER, -1), 0.4, 1.0))
     posterior /= posterior.sum(axis=1, keepdims=True)
     prior_counts = np.full((n_labels, n_labels), OFF_DIAGONAL_PRIOR) + np.eye(n_labels) * (DIAGONAL_PRIOR - OFF_DIAGONAL_PRIOR)
     for _ in range(iterations):
         confusion = np.broadcast_to(prior_counts, (n_raters, n_labels, n_labels)).copy()
         np.add.at(confusion, (obs_k, slice(None), obs_l), posterior[obs_i])  # [rater, true, said] += P(true)
         confusion /= confusion.sum(axis=2, keepdims=True)
-        class_prior = (posterior.sum(axis=0) + 1.0) / (n_items + n_labels)
+        class_prior = (posterior.sum(axis=0) + CLASS_PRIOR_PSEUDO * n_items / n_labels) / (n_items * (1 + CLASS_PRIOR_PSEUDO))
         log_post = np.tile(np.log(class_prior), (n_items, 1))
         np.add.at(log_post, obs_i, np.log(confusion[obs_k, :, obs_l]))
         log_post -= log_post.max(axis=1, keepdims=True)
@@ -138,11 +142,13 @@ def estimate_reliability(
     by_item: dict[str, list[RatingObservation]] = defaultdict(list)
     for o in human:
         by_item[o.item].append(o)
+    model_trusted = MODEL_RATER in rater_index and _kappa_of(confusion[rater_index[MODEL_RATER]], class_prior) >= TRUSTED_MODEL_KAPPA
     estimates = {}
     for rater, own in by_rater.items():
+        shared = sum(1 for o in own if any(p.rater != rater for p in by_item[o.item]))
         estimates[rater] = _rater_estimate(
             rater, own, confusion[rater_index[rater]], class_prior, posterior, consensus_value, item_index,
-            model_labels, by_item,
+            model_labels, by_item, can_flag=model_trusted or shared >= MIN_RATINGS_TO_FLAG,
         )
     return ReliabilityEstimate(
         raters=estimates,
@@ -161,6 +167,7 @@ def _rater_estimate(
     item_index: Mapping[str, int],
     model_labels: Mapping[str, str],
     by_item: Mapping[str, list[RatingObservation]],
+    can_flag: bool,
 ) -> RaterEstimate:
     count = len(own)
     share = np.zeros(len(LABELS))
@@ -174,7 +181,7 @@ def _rater_estimate(
     chance = float(consensus_share @ share)
     kappa = 0.0 if chance >= 1.0 - 1e-9 else (agreement - chance) / (1.0 - chance)
     bias = float(np.mean([LABEL_VALUE[o.label] - consensus_value[item_index[o.item]] for o in own]))
-    flagged, reason = _flag(count, share, consensus_share, bias)
+    flagged, reason = _flag(count, share, consensus_share, bias) if can_flag else (False, "")
     informed = min(1.0, max(0.0, kappa) / FULL_WEIGHT_KAPPA)
     weight = 0.0 if flagged else (informed * count + PRIOR_WEIGHT * SHRINK_RATINGS) / (count + SHRINK_RATINGS)
     with_model = [o for o in own if o.item in model_labels]
@@ -197,6 +204,13 @@ def _rater_estimate(
         model_agreement=model_agreement,
         peer_agreement=peer_agreement,
     )
+
+
+def _kappa_of(confusion: np.ndarray, class_prior: np.ndarray) -> float:
+    """Agreement beyond chance implied by a confusion matrix (rows true, columns said) and the class prior."""
+    agreement = float(class_prior @ np.diag(confusion))
+    chance = float(class_prior @ (class_prior @ confusion))
+    return 0.0 if chance >= 1.0 - 1e-9 else (agreement - chance) / (1.0 - chance)
 
 
 def _flag(count: int, share: np.ndarray, consensus_share: np.ndarray, bias: float) -> tuple[bool, str]:

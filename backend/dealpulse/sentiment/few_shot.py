@@ -83,27 +83,34 @@ def train_few_shot(
     start_from: Path,
     config: FewShotConfig = FewShotConfig(),
     *,
+    replay: Sequence[TrainingExample] = (),
     progress: ProgressCallback | None = None,
 ) -> TrainedClassifier:
-    """Contrastive phase on pairs, then a weighted logistic-regression head; deterministic for a seed."""
+    """Contrastive phase on pairs of `examples` (plus as many `replay` passages), then a weighted head on all.
+
+    The head is fitted on the examples and the whole replay, so the seed corpus keeps its say in the decision
+    boundary while the contrastive phase stays as short as the rating set.
+    """
     if not examples:
         raise ValueError("no training examples")
     started = time.perf_counter()
     rng = random.Random(config.seed)
+    contrastive = list(examples) + list(replay)[: len(examples)]
+    head_examples = list(examples) + list(replay)
     with deterministic_torch(config.seed, config.threads) as device:
         model, tokenizer = load_classifier(start_from)
         model.to(device)
         encoder_parameters = [p for name, p in model.named_parameters() if not name.startswith("classifier")]
         optimizer = torch.optim.AdamW(encoder_parameters, lr=config.learning_rate, weight_decay=0.01)
-        pairs = [pair for _ in range(config.epochs) for pair in contrastive_pairs(examples, config.pairs_per_example, rng)]
+        pairs = [pair for _ in range(config.epochs) for pair in contrastive_pairs(contrastive, config.pairs_per_example, rng)]
         total_steps = (len(pairs) + config.batch_size - 1) // config.batch_size
-        weights = torch.tensor([float(e.weight) for e in examples])
+        weights = torch.tensor([float(e.weight) for e in contrastive])
         model.train()
         losses: list[float] = []
         for step, start in enumerate(range(0, len(pairs), config.batch_size), start=1):
             chunk = pairs[start : start + config.batch_size]
-            left = pooled(model, tokenizer, [examples[a].text for a, _, _ in chunk], config.max_length)
-            right = pooled(model, tokenizer, [examples[b].text for _, b, _ in chunk], config.max_length)
+            left = pooled(model, tokenizer, [contrastive[a].text for a, _, _ in chunk], config.max_length)
+            right = pooled(model, tokenizer, [contrastive[b].text for _, b, _ in chunk], config.max_length)
             target = torch.tensor([t for _, _, t in chunk], device=device)
             pair_weight = torch.tensor([float(weights[a] * weights[b]) for a, b, _ in chunk], device=device)
             similarity = torch.nn.functional.cosine_similarity(left, right)
@@ -118,12 +125,12 @@ def train_few_shot(
         model.eval()
         with torch.inference_mode():
             features = torch.cat(
-                [pooled(model, tokenizer, [e.text for e in examples[i : i + 64]], config.max_length).cpu()
-                 for i in range(0, len(examples), 64)]
+                [pooled(model, tokenizer, [e.text for e in head_examples[i : i + 64]], config.max_length).cpu()
+                 for i in range(0, len(head_examples), 64)]
             ).numpy()
         head = LogisticRegression(C=config.head_c, max_iter=2000, random_state=config.seed)
-        labels = np.array([LABEL2ID[e.label] for e in examples])
-        head.fit(features, labels, sample_weight=weights.numpy())
+        labels = np.array([LABEL2ID[e.label] for e in head_examples])
+        head.fit(features, labels, sample_weight=np.array([float(e.weight) for e in head_examples]))
         coefficients, intercepts = _full_head(head, len(LABELS), features.shape[1])
         with torch.no_grad():
             model.classifier.weight.copy_(torch.from_numpy(coefficients).to(model.classifier.weight.dtype))
@@ -136,6 +143,7 @@ def train_few_shot(
         "method": "setfit",
         "device": device.type,
         "train_examples": len(examples),
+        "replay_examples": len(replay),
         "pairs": len(pairs),
         "contrastive_loss": round(float(np.mean(losses)), 4) if losses else None,
         "head_train_accuracy": round(float(head.score(features, labels)), 4),

@@ -226,7 +226,8 @@ def _fit(data: TrainingData, method: str, start_from: Path, seed: int, threads: 
     if method == "setfit":
         from ..sentiment.few_shot import FewShotConfig, train_few_shot
 
-        return train_few_shot(examples, start_from, FewShotConfig(seed=seed, threads=threads), progress=report)
+        return train_few_shot(data.ratings, start_from, FewShotConfig(seed=seed, threads=threads), replay=data.replay,
+                              progress=report)
     if method == "top-layers":
         from ..sentiment.continued import ContinuedConfig, train_top_layers
 
