@@ -45,6 +45,7 @@ LEASE_SECONDS = 300
 DEFAULT_THROTTLE_SECONDS = 60
 MAX_BACKOFF_SECONDS = 3600
 CURSOR_FIELDS = ("mail_cursor", "calendar_cursor")
+MAX_RESYNCS = 4  # per stream and run: Graph's inbox, sent items and calendar may each expire
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class MailboxAccess:
     address: str
     owner_addresses: frozenset[str]
     credentials: Mapping[str, object]
+    store_refresh_token: Callable[[str], None] = lambda token: None  # a provider rotated it: keep the new one
 
 
 #: Builds the connectors of a mailbox, keyed by the Mailbox cursor column each one advances.
@@ -79,22 +81,22 @@ def default_connectors(settings: Settings, access: MailboxAccess, *, retry_polic
         from ..mail.graph import GraphConnector
         from ..mail.ms_auth import MsalTokenProvider, build_msal_app
 
-        tokens = MsalTokenProvider(
-            build_msal_app(settings), refresh_token, on_refresh_token=lambda new: _store_rotated_token(settings, access, new)
-        )
+        tokens = MsalTokenProvider(build_msal_app(settings), refresh_token, on_refresh_token=access.store_refresh_token)
         return {"mail_cursor": GraphConnector(settings, tokens, set(access.owner_addresses), retry_policy=retry_policy)}
     raise SyncError(f"mailbox {access.mailbox_id} has an unknown provider {access.provider!r}")
 
 
-def _store_rotated_token(settings: Settings, access: MailboxAccess, refresh_token: str) -> None:
-    """Entra rotated the refresh token: seal and store the new one at once (the old may stop working)."""
-    from ..runtime import get_database
+def _rotated_token_keeper(db: Database, settings: Settings, mailbox_id: int, credentials: Mapping[str, object]) -> Callable[[str], None]:
+    """Seal and store a rotated refresh token at once (Entra may stop honouring the old one)."""
 
-    sealed = SecretBox(settings).seal({**access.credentials, "refresh_token": refresh_token})
-    with get_database(settings).uow() as uow:
-        uow.s.execute(update(Mailbox).where(Mailbox.id == access.mailbox_id).values(encrypted_credentials=sealed)
-                      .execution_options(synchronize_session=False))
-        uow.commit()
+    def keep(refresh_token: str) -> None:
+        sealed = SecretBox(settings).seal({**credentials, "refresh_token": refresh_token})
+        with db.uow() as uow:
+            uow.s.execute(update(Mailbox).where(Mailbox.id == mailbox_id).values(encrypted_credentials=sealed)
+                          .execution_options(synchronize_session=False))
+            uow.commit()
+
+    return keep
 
 
 @dataclass
@@ -230,7 +232,8 @@ def _load(db: Database, settings: Settings, mailbox_id: int) -> tuple[CaptureSco
             never_log=load_never_log(uow.s, owner.id),
         )
         credentials = SecretBox(settings).open(box.encrypted_credentials)
-        access = MailboxAccess(box.id, box.provider, box.address, scope.owner_addresses, credentials)
+        access = MailboxAccess(box.id, box.provider, box.address, scope.owner_addresses, credentials,
+                               _rotated_token_keeper(db, settings, box.id, credentials))
         return scope, access, {"mail_cursor": box.mail_cursor, "calendar_cursor": box.calendar_cursor}
 
 
@@ -244,16 +247,24 @@ def _run_stream(
     result: SyncResult,
     after_commit: Callable[[UnitOfWork, list[int]], None],
 ) -> None:
-    """Consume one connector from `cursor`; an expired cursor restarts as a full resync (the upserts dedupe)."""
+    """Consume one connector from `cursor`; an expired cursor restarts as a full resync (the upserts dedupe).
+
+    Graph cursors hold one link per stream: each expired stream restarts on its own, so several may expire in turn.
+    """
     committed = [cursor]
-    try:
-        _consume(db, lease, scope, connector.changes(cursor), cursor_field, result, after_commit, committed)
-    except CursorExpiredError as exc:
-        log.info("mailbox %s: %s expired (%s); full resync", scope.mailbox_id, cursor_field, exc)
-        restart = _restart_cursor(committed[0], exc)
-        _commit_with_retry(db, lambda uow: lease.renew(
-            uow, sync_state="resyncing", state_detail="The provider forgot our place; re-reading the mailbox."))
-        _consume(db, lease, scope, connector.changes(restart), cursor_field, result, after_commit, committed)
+    start = cursor
+    for attempt in range(MAX_RESYNCS + 1):
+        try:
+            _consume(db, lease, scope, connector.changes(start), cursor_field, result, after_commit, committed)
+            return
+        except CursorExpiredError as exc:
+            if attempt == MAX_RESYNCS:
+                raise
+            log.info("mailbox %s: %s expired (%s); resync", scope.mailbox_id, cursor_field, exc)
+            start = _restart_cursor(committed[0], exc)
+            committed[0] = start
+            _commit_with_retry(db, lambda uow: lease.renew(
+                uow, sync_state="resyncing", state_detail="The provider forgot our place; re-reading the mailbox."))
 
 
 def _restart_cursor(cursor: str | None, exc: CursorExpiredError) -> str | None:
