@@ -131,7 +131,9 @@ def render_table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def main(settings: Settings, db: Database, *, emails: int = 2000, baseline_emails: int = 2000) -> dict:
+def main(
+    settings: Settings, db: Database, *, emails: int = 2000, baseline_emails: int = 2000, runtimes: Sequence[str] = RUNTIMES
+) -> dict:
     """Run the bench, print the table, write var/bench/scoring.json, and return the results."""
     force_offline()
     threads = choose_threads(settings.torch_threads)
@@ -142,7 +144,7 @@ def main(settings: Settings, db: Database, *, emails: int = 2000, baseline_email
     mail = realistic_emails(emails)
     eval_texts, gold = [p.text for p in corpus.eval], [p.label for p in corpus.eval]
     rows = {"naive pipeline (batch 1, fp32)": bench_baseline(naive_pipeline(version_dir), mail[:baseline_emails], eval_texts, gold)}
-    for runtime in sorted(RUNTIMES, key=lambda r: r != DEFAULT_RUNTIME):
+    for runtime in sorted(set(runtimes) | {DEFAULT_RUNTIME}, key=lambda r: (r != DEFAULT_RUNTIME, r)):
         label = f"our scorer ({runtime}{', default' if runtime == DEFAULT_RUNTIME else ''})"
         rows[label] = bench_scorer(ToneScorer(version_dir, runtime=runtime, threads=threads), mail, eval_texts, gold)
     baseline, ours = rows["naive pipeline (batch 1, fp32)"], rows[next(k for k in rows if "default" in k)]

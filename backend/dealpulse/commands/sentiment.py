@@ -272,10 +272,17 @@ def _load_bench(name: str):  # noqa: ANN202 - a module
 @click.command("scoring")
 @click.option("--emails", default=2000, show_default=True, type=int, help="realistic emails to score")
 @click.option("--baseline-emails", default=2000, show_default=True, type=int, help="emails timed through the naive pipeline")
-def bench_scoring(emails: int, baseline_emails: int) -> None:
+@click.option("--runtime", "runtimes", multiple=True, help="scorer runtime to time: onnx-int8, int8, fp32 (repeatable; default all)")
+def bench_scoring(emails: int, baseline_emails: int, runtimes: tuple[str, ...]) -> None:
     """Naive transformers pipeline vs our scorer: throughput, single-email latency, macro-F1."""
+    from ..sentiment.scorer import RUNTIMES
+
+    unknown = sorted(set(runtimes) - set(RUNTIMES))
+    if unknown:
+        fail(f"--runtime {', '.join(unknown)}: choose from {', '.join(RUNTIMES)}")
     settings = load_settings()
-    _load_bench("scoring").main(settings, ready_database(settings), emails=emails, baseline_emails=baseline_emails)
+    bench = _load_bench("scoring")
+    bench.main(settings, ready_database(settings), emails=emails, baseline_emails=baseline_emails, runtimes=runtimes or RUNTIMES)
 
 
 def register(group: click.Group) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import tempfile
 import warnings
@@ -15,6 +16,13 @@ from .base_model import quiet_transformers
 
 ONNX_INT8_FILE = "model.int8.onnx"
 OPSET = 17
+
+
+class _DropPreprocessingHint(logging.Filter):
+    """onnxruntime's quantiser logs a generic shape-inference hint on the root logger for every model."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
 
 
 def onnx_int8_path(version_dir: Path) -> Path:
@@ -60,6 +68,11 @@ def _export_int8(version_dir: Path, target: Path) -> None:
                 opset_version=OPSET,
                 dynamo=False,
             )
-            quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
+            hint = _DropPreprocessingHint()
+            logging.getLogger().addFilter(hint)
+            try:
+                quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
+            finally:
+                logging.getLogger().removeFilter(hint)
         int8_path.chmod(0o644)
         os.replace(int8_path, target)

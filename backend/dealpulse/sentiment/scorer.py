@@ -167,6 +167,9 @@ def _onnx_session(version_dir: Path, threads: int):  # noqa: ANN202 - an onnxrun
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    # Sleep rather than spin while waiting for work: on shared cores spinning threads starve each other
+    # (measured: p50 36 -> 20 ms, p95 236 -> 88 ms for single emails at load average 5 on 2 cores).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(str(ensure_onnx_int8(version_dir)), options, providers=["CPUExecutionProvider"])
 
 
