@@ -1,4 +1,4 @@
-"""Captured activities in the JSON API: a deal's timeline and dynamics, and one activity (same visibility rules)."""
+"""Capture in the JSON API: a deal's timeline and dynamics, one activity (same visibility rules), and my mailboxes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..app import app_db
 from ..services import activities as activity_service
+from ..services.mailboxes import mailbox_status
 from .api import parse_query, require_principal
 from .auth import current_principal
 from .openapi import documented
@@ -57,3 +58,16 @@ def get_activity(activity_id: int) -> Response:
     with app_db().uow() as uow:
         data = activity_service.get_activity(uow, current_principal(), activity_id)
     return jsonify(data)
+
+
+@bp.get("/mailboxes")
+@documented("My connected mailboxes and their sync state in words (admins: the organisation's)", tags=("activities",))
+def my_mailboxes() -> Response:
+    """Sync state per mailbox, e.g. "needs_reconnect" with what to do, for the sidebar and dashboard."""
+    principal = current_principal()
+    with app_db().uow() as uow:
+        if principal.is_admin:
+            rows = mailbox_status(uow, org_id=principal.org_id)
+        else:
+            rows = mailbox_status(uow, org_id=principal.org_id, user_id=principal.user_id)
+    return jsonify(items=[r.as_dict() for r in rows])

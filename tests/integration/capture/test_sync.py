@@ -153,7 +153,7 @@ def test_deleted_message_is_removed_when_no_other_mailbox_sees_it(db, world, cap
     assert activity_count(db) == 0 and source_count(db) == 0
 
 
-def test_revoked_consent_marks_the_mailbox_for_reconnection_and_stops_retrying(db, world, capture_settings, google):
+def test_revoked_consent_marks_the_mailbox_for_reconnection_and_stops_retrying(db, world, capture_settings, google, client):
     box = connect(db, capture_settings, google, REP)
     google.add_message(REP, raw_mail(BUYER, [REP]))
     for token in google._user(REP).refresh_tokens:
@@ -165,6 +165,10 @@ def test_revoked_consent_marks_the_mailbox_for_reconnection_and_stops_retrying(d
     assert first.state == "needs_reconnect" and "reconnect" in first.detail
     assert second.ran is False and second.state == "needs_reconnect"
     assert activity_count(db) == 0
+    shown = client.get("/api/v1/mailboxes", headers=world.auth("rep.a1")).get_json()["items"]
+    assert [(m["address"], m["state"], m["needs_action"]) for m in shown] == [(REP, "needs_reconnect", True)]
+    assert "reconnect" in shown[0]["meaning"]
+    assert client.get("/api/v1/mailboxes", headers=world.auth("rep.a2")).get_json()["items"] == []
 
 
 def test_throttled_mailbox_is_paused_until_the_providers_time_while_others_sync(db, world, capture_settings, google):
