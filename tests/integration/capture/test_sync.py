@@ -189,3 +189,42 @@ def test_throttled_mailbox_is_paused_until_the_providers_time_while_others_sync(
     assert other.state == "idle" and other.stored == 1
     assert skipped.ran is False
     assert resumed.state == "idle" and resumed.stored == 1
+
+
+def test_a_failing_provider_backs_off_longer_each_time_and_recovers(db, world, capture_settings, google):
+    box = connect(db, capture_settings, google, REP)
+    google.add_message(REP, raw_mail(BUYER, [REP]))
+    google.faults = FaultPlan(1.0, kinds=("500",))
+    now = datetime.now(timezone.utc)
+
+    first = run_sync(db, capture_settings, box, clock=lambda: now)
+    pause1 = _mailbox(db, box).paused_until - now
+    second = run_sync(db, capture_settings, box, clock=lambda: now + pause1)
+    pause2 = _mailbox(db, box).paused_until - (now + pause1)
+    google.faults = FaultPlan()
+    later = now + pause1 + pause2
+    recovered = run_sync(db, capture_settings, box, clock=lambda: later)
+
+    assert first.state == second.state == "provider_error"
+    assert "retrying later" in first.detail and pause2 > pause1
+    assert recovered.state == "idle" and recovered.stored == 1
+    state = _mailbox(db, box)
+    assert state.consecutive_failures == 0 and state.paused_until is None
+
+
+def test_expired_calendar_sync_token_resyncs_meetings_without_duplicates(db, world, capture_settings, google):
+    from dealpulse.standins.google_calendar_server import Attendee
+
+    box = connect(db, capture_settings, google, REP)
+    start = datetime.now(timezone.utc) - timedelta(days=1)
+    google.add_event(REP, summary="Kick-off", start=start, end=start + timedelta(hours=1),
+                     attendees=[Attendee(REP), Attendee(BUYER)], organizer=REP, ical_uid="kickoff@seller.example")
+    run_sync(db, capture_settings, box)
+    google.calendar(REP).expire_sync_tokens()
+    google.add_event(REP, summary="Follow-up", start=start, end=start + timedelta(hours=1),
+                     attendees=[Attendee(REP), Attendee(BUYER)], organizer=REP, ical_uid="followup@seller.example")
+
+    result = run_sync(db, capture_settings, box)
+
+    assert result.state == "idle" and result.stored == 1
+    assert sorted(dedupe_keys(db)) == ["ical:followup@seller.example", "ical:kickoff@seller.example"]
