@@ -124,3 +124,22 @@ def test_graph_subscription_handshake_and_notification_sync_the_mailbox_end_to_e
         server.server_close()
         runtime._databases.pop(db.url, None)
         runtime.reset()
+
+
+def test_gmail_watch_is_created_and_renewed_before_it_expires(db, world, settings, google):
+    from datetime import timedelta
+
+    from dealpulse.services.subscriptions import renew_expiring
+    from dealpulse.store import Mailbox, utcnow
+
+    topic_settings = dataclasses.replace(settings, gmail_pubsub_topic="projects/dealpulse/topics/gmail")
+    box = connect(db, topic_settings, google, REP)
+
+    assert renew_expiring(db, topic_settings) == 1
+    assert google.mailbox(REP).watch["topicName"] == "projects/dealpulse/topics/gmail"
+    with db.uow() as uow:
+        expires = uow.s.get(Mailbox, box).subscription_expires_at
+    assert expires > utcnow() + timedelta(days=6)
+    assert renew_expiring(db, topic_settings) == 0  # still valid for days: nothing to do
+    assert renew_expiring(db, topic_settings, now=expires - timedelta(hours=1)) == 1
+    assert renew_expiring(db, settings, now=utcnow() + timedelta(days=30)) == 0  # due, but no topic: polling only
