@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -414,11 +414,6 @@ def delete_orphans(session: Session, activity_ids: Iterable[int]) -> int:
             result = session.execute(delete(Activity).where(Activity.id.in_(orphans)).execution_options(synchronize_session=False))
             deleted += result.rowcount or 0
     return deleted
-
-
-def count_sources(session: Session, activity_id: int) -> int:
-    """How many mailbox copies an activity has."""
-    return session.scalar(select(func.count()).select_from(ActivitySource).where(ActivitySource.activity_id == activity_id)) or 0
 
 
 def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:

@@ -389,8 +389,3 @@ def due_mailbox_ids(db: Database, now: datetime | None = None) -> list[int]:
             select(Mailbox.id, Mailbox.paused_until).where(Mailbox.sync_state.not_in(("needs_reconnect", "disconnected")))
         ).all()
     return [i for i, paused in rows if paused is None or paused <= now]
-
-
-def as_timestamp(value: datetime | None) -> str:
-    """ISO-8601 or "" (for messages)."""
-    return value.isoformat() if value else ""
