@@ -85,3 +85,21 @@ def test_promotion_rescore_then_rollback_restores_the_old_scores_as_current(tiny
         uow.commit()
         assert rescore_after_promotion(uow, scorers=scorers) == 0
     assert {(v, c) for _, v, c in score_rows(db)} == {("tiny-a", True), ("tiny-b", False)}
+
+
+def test_the_capture_task_and_the_periodic_sweep_score_in_the_background(tiny_registry, db, activity_ids, monkeypatch) -> None:  # noqa: ANN001
+    from dealpulse import runtime
+    from dealpulse.tasks import huey
+    from dealpulse.tasks.scoring import score_new_activities, sweep_unscored_activities
+
+    monkeypatch.setattr(huey, "immediate", True)
+    runtime.reset()
+    runtime.configure(tiny_registry)
+    runtime._databases[db.url] = db
+    try:
+        assert score_new_activities(activity_ids[:2])() == 2
+        assert sweep_unscored_activities.call_local() == 3
+        assert score_new_activities(activity_ids)() == 0
+    finally:
+        runtime._databases.pop(db.url, None)
+        runtime.reset()
