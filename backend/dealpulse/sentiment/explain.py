@@ -22,7 +22,8 @@ STOPWORDS = frozenset(
     "we you i our your us me my he she they them their his her will would can could should shall may might do does "
     "did have has had not no so if then than there here just also".split()
 )
-MAX_TEXTS = 120
+MAX_TEXTS = 60
+MIN_SHIFT = 0.005  # smaller moves are noise, not learning
 MAX_WORDS_PER_TEXT = 40
 MIN_OCCURRENCES = 2
 BATCH = 64
@@ -100,6 +101,8 @@ def phrase_shifts(
     shifts = []
     for word, values in new.items():
         if len(values) < MIN_OCCURRENCES:
+            continue
+        if abs(sum(values) / len(values) - sum(old[word]) / len(old[word])) < MIN_SHIFT:
             continue
         mean_before = sum(old[word]) / len(old[word])
         mean_after = sum(values) / len(values)

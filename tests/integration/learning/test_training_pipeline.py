@@ -84,7 +84,7 @@ def test_admin_api_lists_raters_versions_and_trains_on_the_queue(tiny_registry, 
 
     monkeypatch.setattr(training_huey, "immediate", True)
     monkeypatch.setattr(huey, "immediate", True)
-    _import_seed_like_ratings(db, world.org_id, count=40, poisoned=30)
+    _import_seed_like_ratings(db, world.org_id, count=90, poisoned=30)
     assert client.get("/api/v1/admin/raters", headers=world.auth("rep.a1")).status_code == 403
     assert client.post("/api/v1/admin/models/train", headers=world.auth("manager.a")).status_code == 403
     queued = client.post("/api/v1/admin/models/train", headers=world.auth("admin"))
@@ -97,6 +97,6 @@ def test_admin_api_lists_raters_versions_and_trains_on_the_queue(tiny_registry, 
     versions = client.get("/api/v1/admin/models", headers=world.auth("admin")).json["versions"]
     assert {v["version"] for v in versions} >= {"tiny-a", "tiny-b", run["candidate_version"]}
     weeks = client.get("/api/v1/admin/ratings", headers=world.auth("manager.a")).json["weeks"]
-    assert sum(w["ratings"] for w in weeks) == 70
+    assert sum(w["ratings"] for w in weeks) == 120
     other = client.get("/api/v1/admin/raters", headers=world.auth("other.admin")).json["raters"]
     assert other == []
