@@ -33,10 +33,10 @@ class ContinuedConfig:
 
     seed: int = 13
     train_layers: int = 2
-    max_epochs: int = 3
+    max_epochs: int = 2
     patience: int = 1
     batch_size: int = 16
-    learning_rate: float = 4e-5
+    learning_rate: float = 2e-5  # 4e-5 moved the seed eval by >1 point on ratings of already-seen passages
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_length: int = 128
