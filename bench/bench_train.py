@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -53,8 +54,8 @@ def rating_lines(count: int) -> list[str]:
     return lines
 
 
-def _measure(seed_dir: str, count: int, threads: int, queue) -> None:  # noqa: ANN001 - multiprocessing queue
-    """One training run in this (fresh) process; puts its numbers on `queue`."""
+def _measure(seed_dir: str, count: int, threads: int) -> dict:
+    """One training run in this (fresh) process; returns its numbers."""
     from dealpulse.config import Settings
     from dealpulse.services.org_setup import ensure_default_organisation
     from dealpulse.services.ratings_import import import_ratings
@@ -92,21 +93,19 @@ def _measure(seed_dir: str, count: int, threads: int, queue) -> None:  # noqa: A
         result["domain_test_f1"] = evaluate_classifier(*model, test).macro_f1
         result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         db.dispose()
-        queue.put(result)
+        return result
     finally:
         shutil.rmtree(var, ignore_errors=True)
 
 
 def run_isolated(seed_dir: Path, count: int, threads: int) -> dict:
-    """`_measure` in a fresh spawned process."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_measure, args=(str(seed_dir), count, threads, queue))
-    process.start()
-    process.join()
-    if process.exitcode != 0:
-        return {"ratings": count, "error": f"exit code {process.exitcode}"}
-    return queue.get(timeout=10)
+    """`_measure` in a fresh Python process (its own peak memory); the last stdout line is its JSON."""
+    completed = subprocess.run(
+        [sys.executable, __file__, str(seed_dir), str(count), str(threads)], capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        return {"ratings": count, "error": (completed.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def main(settings, sizes: list[int], curve: list[int], threads: int) -> dict:  # noqa: ANN001 - Settings
@@ -155,3 +154,7 @@ def main(settings, sizes: list[int], curve: list[int], threads: int) -> dict:  #
     out.write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(f"JSON: {out}")
     return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(_measure(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))))
