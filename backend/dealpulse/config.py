@@ -58,7 +58,7 @@ class Settings:
     webhook_url: str = field(default="", metadata=_meta("DEALPULSE_WEBHOOK_URL", "Slack-compatible alert webhook; unset = none"))
     webhook_secret: str = field(default="", metadata=_meta("DEALPULSE_WEBHOOK_SECRET", "HMAC key for webhook signatures"))
     # Model
-    model_dir: Path = field(default=DEFAULT_VAR_DIR / "models", metadata=_meta("DEALPULSE_MODEL_DIR", "model registry folder; default <var_dir>/models"))
+    model_dir: Path = field(default=Path(""), metadata=_meta("DEALPULSE_MODEL_DIR", "model registry folder; default <var_dir>/models"))
     torch_threads: int = field(default=0, metadata=_meta("DEALPULSE_TORCH_THREADS", "threads for scoring; 0 = number of cores"))
     retrain_after_ratings: int = field(default=200, metadata=_meta("DEALPULSE_RETRAIN_AFTER_RATINGS", "new ratings that trigger an automatic (at most nightly) training run"))
     demo: bool = field(default=False, metadata=_meta("DEALPULSE_DEMO", "enable the demo sign-in picker and sidebar preview"))
@@ -82,7 +82,7 @@ class Settings:
         changes: dict[str, Any] = {"var_dir": var_dir}
         if not self.database_url:
             changes["database_url"] = f"sqlite:///{var_dir / 'dealpulse.db'}"
-        if Path(self.model_dir) == DEFAULT_VAR_DIR / "models" and var_dir != DEFAULT_VAR_DIR:
+        if str(self.model_dir) in ("", "."):
             changes["model_dir"] = var_dir / "models"
         secret = self.secret_key
         if not secret:
