@@ -30,7 +30,7 @@ chromium:  ## Debian's Chromium for the browser tests (never a downloaded browse
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 bench: install  ## every benchmark (tables on stdout, JSON under var/bench/)
-	HF_HUB_OFFLINE=1 $(BIN)/dealpulse bench all
+	for name in sync scoring api alerts train; do HF_HUB_OFFLINE=1 $(BIN)/dealpulse bench $$name || exit 1; done
 
 clean:
 	rm -rf var/ test-output/

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .core import load_settings
+from .core import bench_group, load_settings
 from .sentiment import _load_bench
 
 
@@ -23,13 +23,5 @@ def bench_alerts(opportunities: int, activities: int, page_requests: int, concur
 
 def register(group: click.Group) -> None:
     """Add `alerts` to the `bench` group (creating the group when no other area has yet)."""
-    bench = group.commands.get("bench")
-    if bench is None:
-
-        @click.group("bench")
-        def bench_group() -> None:
-            """Benchmarks that print a table and write JSON under var/bench/."""
-
-        bench = bench_group
-        group.add_command(bench)
+    bench = bench_group(group)
     bench.add_command(bench_alerts)

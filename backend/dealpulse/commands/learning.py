@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .core import fail, load_settings
+from .core import bench_group, fail, load_settings
 
 org_option = click.option("--org", "org", default=None, help="organisation id or exact name (default: the only one)")
 
@@ -127,13 +127,5 @@ def bench_train(sizes: str, curve: str, threads: int) -> None:
 def register(group: click.Group) -> None:
     """Add `ratings` to the root group and `train` to the `bench` group (creating it if no other area has)."""
     group.add_command(ratings_group)
-    bench = group.commands.get("bench")
-    if bench is None:
-
-        @click.group("bench")
-        def bench_group() -> None:
-            """Benchmarks that print a table and write JSON under var/bench/."""
-
-        bench = bench_group
-        group.add_command(bench)
+    bench = bench_group(group)
     bench.add_command(bench_train)

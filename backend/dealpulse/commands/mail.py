@@ -8,7 +8,7 @@ import click
 
 from .. import runtime
 from ..services.errors import InvalidField, NotFoundError
-from .core import fail, load_settings
+from .core import bench_group, fail, load_settings
 
 
 @click.group("mailbox")
@@ -128,13 +128,5 @@ def register(group: click.Group) -> None:
     """Add the mailbox group and the sync command, and `sync` to the `bench` group (creating it if needed)."""
     group.add_command(mailbox_group)
     group.add_command(sync_command)
-    bench = group.commands.get("bench")
-    if bench is None:
-
-        @click.group("bench")
-        def bench_group() -> None:
-            """Benchmarks that print a table and write JSON under var/bench/."""
-
-        bench = bench_group
-        group.add_command(bench)
+    bench = bench_group(group)
     bench.add_command(bench_sync)

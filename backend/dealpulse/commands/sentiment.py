@@ -18,7 +18,7 @@ from .. import runtime
 from ..config import PROJECT_ROOT, Settings
 from ..store import Organisation
 from ..store.database import Database
-from .core import fail, load_settings
+from .core import bench_group, fail, load_settings
 
 SCORE_CHUNK = 64
 org_option = click.option("--org", "org", default=None, help="organisation id or exact name (default: the global seed version)")
@@ -289,13 +289,5 @@ def register(group: click.Group) -> None:
     """Add the tone subcommands to the root group (and `scoring` to the `bench` group, creating it if needed)."""
     for command in (score_command, train_command, models_group):
         group.add_command(command)
-    bench = group.commands.get("bench")
-    if bench is None:
-
-        @click.group("bench")
-        def bench_group() -> None:
-            """Benchmarks that print a table and write JSON under var/bench/."""
-
-        bench = bench_group
-        group.add_command(bench)
+    bench = bench_group(group)
     bench.add_command(bench_scoring)

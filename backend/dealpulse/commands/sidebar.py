@@ -8,7 +8,7 @@ import click
 
 from ..config import PROJECT_ROOT
 from ..web.outlook import ManifestError, render_manifest
-from .core import fail, load_settings
+from .core import bench_group, fail, load_settings
 from .sentiment import _load_bench as load_bench
 
 
@@ -48,13 +48,5 @@ def bench_api(database_url: str | None, opportunities: int, activities: int, req
 def register(group: click.Group) -> None:
     """Add `manifest` to the root group and `api` to the `bench` group (creating it if needed)."""
     group.add_command(manifest_command)
-    bench = group.commands.get("bench")
-    if bench is None:
-
-        @click.group("bench")
-        def bench_group() -> None:
-            """Benchmarks that print a table and write JSON under var/bench/."""
-
-        bench = bench_group
-        group.add_command(bench)
+    bench = bench_group(group)
     bench.add_command(bench_api)  # type: ignore[attr-defined]
