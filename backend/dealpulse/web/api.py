@@ -20,7 +20,16 @@ from ..services.errors import ConflictError, InvalidField, NotFoundError, Permis
 from ..store import User
 from .auth import authenticate_request, current_principal
 from .openapi import build_openapi, documented
-from .problems import ApiProblem, Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, validation_errors
+from .problems import (
+    ApiProblem,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    problem_response,
+    validation_errors,
+)
 from .schemas import (
     BuyingRoleUpdate,
     ExitAnswersUpdate,
@@ -52,37 +61,24 @@ def require_principal() -> None:
         uow.commit()  # token last-used time
 
 
+SERVICE_PROBLEMS: dict[type[Exception], type[ApiProblem]] = {
+    NotFoundError: NotFound,
+    PermissionDenied: Forbidden,
+    ConflictError: Conflict,
+}
+
+
 def register_service_errors(app: Flask) -> None:
     """Map service errors to HTTP problems for every blueprint."""
-
-    @app.errorhandler(NotFoundError)
-    def _not_found(exc: NotFoundError) -> Response:
-        from .problems import problem_response
-
-        return problem_response(NotFound(str(exc)))
-
-    @app.errorhandler(PermissionDenied)
-    def _forbidden(exc: PermissionDenied) -> Response:
-        from .problems import problem_response
-
-        return problem_response(Forbidden(str(exc)))
+    for error, problem in SERVICE_PROBLEMS.items():
+        app.register_error_handler(error, lambda exc, problem=problem: problem_response(problem(str(exc))))
 
     @app.errorhandler(InvalidField)
     def _invalid(exc: InvalidField) -> Response:
-        from .problems import problem_response
-
         return problem_response(InvalidInput(exc.errors))
-
-    @app.errorhandler(ConflictError)
-    def _conflict(exc: ConflictError) -> Response:
-        from .problems import problem_response
-
-        return problem_response(Conflict(str(exc)))
 
     @app.errorhandler(StaleVersion)
     def _stale(exc: StaleVersion) -> Response:
-        from .problems import problem_response
-
         cls = PreconditionFailed if g.get("version_from_if_match") else Conflict
         problem = cls(
             "Someone changed this opportunity since you loaded it; nothing was saved. Review their changes and reapply yours.",
