@@ -27,8 +27,8 @@ from urllib.parse import urlencode
 
 import requests
 from flask import Flask, Response, jsonify, redirect, request
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from dealpulse.standins.serving import ServerThread
 from dealpulse.standins.faults import BATCH_PART_ENVIRON_KEY, FaultMiddleware, FaultPlan
 from dealpulse.standins.gmail_server import GmailMailbox, gmail_blueprint
 from dealpulse.standins.google_calendar_server import Attendee, GoogleCalendar, calendar_blueprint
@@ -52,11 +52,6 @@ class RecordedRequest:
     status: int
     in_batch: bool = False
     batch_parts: int | None = None  # for a batch request: how many calls it carried
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Tests and the demo read the request log instead."""
 
 
 @dataclass
@@ -90,8 +85,7 @@ class GoogleStandIn:
         self._users: dict[str, _User] = {}
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ServerThread | None = None
         self.push_endpoint: str | None = None
         self.push_audience: str | None = None
         self.app = self._build_app()
@@ -101,21 +95,16 @@ class GoogleStandIn:
         """Bind (port 0 = a free one) and serve on a background thread; returns self."""
         if self._server is not None:
             return self
-        self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler)
-        self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, name="google-standin", daemon=True)
-        self._thread.start()
+        self._server = ServerThread(self.app, self.host, self.port, name="google-standin").start()
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
         if self._server is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+        self._server.stop()
+        self._server = None
 
     def __enter__(self) -> "GoogleStandIn":
         return self.start()

@@ -25,9 +25,9 @@ from typing import Any, Iterable, Mapping
 
 from flask import Response
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request
 
+from dealpulse.standins.serving import ServerThread
 from dealpulse.standins.entra import (
     DEFAULT_DELEGATED_SCOPES,
     GRAPH_RESOURCE,
@@ -41,13 +41,6 @@ from dealpulse.standins.tls import TlsMaterial, tls_material
 
 #: Scopes the connector asks for; a refresh token from `issue_refresh_token` covers them.
 GRAPH_SCOPES = tuple(f"{GRAPH_RESOURCE}/{scope}" for scope in DEFAULT_DELEGATED_SCOPES)
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Request handler that does not log every request line."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Skip per-request access logs; errors are still logged."""
 
 
 def _entra_fault(fault: Fault, environ: dict[str, Any]) -> Response:
@@ -100,8 +93,7 @@ class MicrosoftStandIn:
         self._tls_dir = tls_dir
         self._owns_tls_dir = tls_dir is None
         self.tls: TlsMaterial | None = None
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ServerThread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> "MicrosoftStandIn":
@@ -117,23 +109,19 @@ class MicrosoftStandIn:
         def app(environ: dict[str, Any], start_response: Any) -> Any:
             path = environ.get("PATH_INFO", "")
             return (graph if path == "/v1.0" or path.startswith("/v1.0/") else entra)(environ, start_response)
-        self._server = make_server(self._host, self._port, app, threaded=True,
-                                   ssl_context=self.tls.server_context(), request_handler=_QuietHandler)
+        self._server = ServerThread(app, self._host, self._port, name="microsoft-standin",
+                                    ssl_context=self.tls.server_context())
         self.directory.base_url = self.base_url
         self.graph.base_url = self.base_url + "/v1.0"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="microsoft-standin", daemon=True)
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
         """Stop serving, close the socket and remove a temporary TLS folder."""
         if self._server is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+        self._server.stop()
+        self._server = None
         if self._owns_tls_dir and self.tls is not None:
             shutil.rmtree(self.tls.ca_file.rsplit("/", 1)[0], ignore_errors=True)
 
@@ -149,7 +137,7 @@ class MicrosoftStandIn:
         """The bound port (after start)."""
         if self._server is None:
             raise RuntimeError("the stand-in is not started")
-        return self._server.server_port
+        return self._server.port
 
     @property
     def base_url(self) -> str:
@@ -329,9 +317,8 @@ class NotificationReceiver:
     def __init__(self, echo: bool = True, host: str = "127.0.0.1"):
         self.echo = echo
         self.notifications: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._server = make_server(host, 0, self._app, threaded=True, request_handler=_QuietHandler)
-        self.url = f"http://{host}:{self._server.server_port}/push/graph"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="graph-receiver", daemon=True)
+        self._server = ServerThread(self._app, host, 0, name="graph-receiver")
+        self.url = f"http://{host}:{self._server.port}/push/graph"
 
     @Request.application
     def _app(self, request: Request) -> Response:
@@ -342,13 +329,11 @@ class NotificationReceiver:
         return Response(status=202)
 
     def __enter__(self) -> "NotificationReceiver":
-        self._thread.start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        self._server.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
