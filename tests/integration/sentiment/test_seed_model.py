@@ -47,15 +47,7 @@ def test_quoted_history_signature_and_disclaimer_do_not_change_the_label(scorer:
     ("positive", "negative"),
     [
         ("We will proceed with the order.", "We will not proceed with the order."),
-        pytest.param(
-            "We have decided to go ahead with your proposal.",
-            "We have decided not to go ahead with your proposal.",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known limit of seed-417450c8: 'we have decided ...' reads as a rejection even when positive "
-                "(the corpus has many 'we've decided to go with another provider'); fix in the corpus, then drop this",
-            ),
-        ),
+        ("We have decided to go ahead with your proposal.", "We have decided not to go ahead with your proposal."),
         ("Legal approved the contract, we can sign this week.", "Legal did not approve the contract, we cannot sign."),
     ],
 )
