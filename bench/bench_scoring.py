@@ -1,5 +1,7 @@
 """Bench: the naive transformers pipeline (batch 1, fp32, whole raw email) against our scorer, same weights.
 
+Every variant is timed on the same chunk of emails before the next chunk, so a noisy neighbour slows them alike.
+
 Run as `dealpulse bench scoring` (or `python bench/bench_scoring.py`). Prints a table and writes
 var/bench/scoring.json: emails/second over realistic emails, p50/p95 single-email latency, macro-F1 on the
 seed corpus's evaluation split, and the throughput ratio, all measured in one process.
@@ -8,6 +10,7 @@ seed corpus's evaluation split, and the throughput ratio, all measured in one pr
 from __future__ import annotations
 
 import json
+import os
 import platform
 import random
 import statistics
@@ -92,34 +95,44 @@ def naive_pipeline(version_dir: Path):  # noqa: ANN201 - a transformers pipeline
         return pipeline("text-classification", model=str(version_dir), tokenizer=str(version_dir), device=-1)
 
 
-def bench_baseline(classifier, emails: list[str], eval_texts: list[str], gold: list[str]) -> dict:  # noqa: ANN001
-    """Throughput, latency and macro-F1 of the naive pipeline."""
-    def one(text: str) -> str:
-        return classifier(text, truncation=True, max_length=512)[0]["label"]
+def naive_classify(classifier) -> Callable[[str], str]:  # noqa: ANN001 - a transformers pipeline
+    """The baseline's way of scoring one email: the raw email, batch 1, truncated at the encoder's 512 tokens."""
+    return lambda text: classifier(text, truncation=True, max_length=512)[0]["label"]
 
-    one(emails[0])
-    latencies = [timed(lambda e=e: one(e)) for e in emails]
-    predicted = [one(t) for t in eval_texts]
+
+def interleaved_timings(
+    baseline: Callable[[str], object], scorers: dict[str, ToneScorer], emails: list[str], baseline_emails: int
+) -> dict[str, dict]:
+    """Time every variant on the same chunk of emails before moving to the next, so load changes hit all alike.
+
+    Throughput: the baseline one email at a time, our scorers a chunk of BATCH emails per call. Latency: one email
+    at a time through every variant, for the first LATENCY_SAMPLES emails.
+    """
+    baseline(emails[0])
+    seconds = {name: 0.0 for name in ["baseline", *scorers]}
+    counted = {name: 0 for name in seconds}
+    for start in range(0, len(emails), BATCH):
+        chunk = emails[start : start + BATCH]
+        if start < baseline_emails:
+            timed_chunk = chunk[: baseline_emails - start]
+            seconds["baseline"] += sum(timed(lambda e=e: baseline(e)) for e in timed_chunk)
+            counted["baseline"] += len(timed_chunk)
+        for name, scorer in scorers.items():
+            seconds[name] += timed(lambda c=chunk, s=scorer: s.score_texts(c))
+            counted[name] += len(chunk)
+    latencies: dict[str, list[float]] = {name: [] for name in seconds}
+    for email in emails[:LATENCY_SAMPLES]:
+        latencies["baseline"].append(timed(lambda e=email: baseline(e)))
+        for name, scorer in scorers.items():
+            latencies[name].append(timed(lambda e=email, s=scorer: s.score_texts([e])))
     return {
-        "emails": len(emails),
-        "emails_per_second": round(len(emails) / sum(latencies), 2),
-        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
-        "p95_ms": round(percentile(latencies, 95) * 1000, 2),
-        "macro_f1": classification_metrics(gold, predicted).macro_f1,
-    }
-
-
-def bench_scorer(scorer: ToneScorer, emails: list[str], eval_texts: list[str], gold: list[str]) -> dict:
-    """Throughput (batched), single-email latency and macro-F1 (eval passages as given) of our scorer."""
-    seconds = sum(timed(lambda c=emails[i : i + BATCH]: scorer.score_texts(c)) for i in range(0, len(emails), BATCH))
-    latencies = [timed(lambda e=e: scorer.score_texts([e])) for e in emails[:LATENCY_SAMPLES]]
-    predicted = [r.label for r in scorer.score_texts(eval_texts)]
-    return {
-        "emails": len(emails),
-        "emails_per_second": round(len(emails) / seconds, 2),
-        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
-        "p95_ms": round(percentile(latencies, 95) * 1000, 2),
-        "macro_f1": classification_metrics(gold, predicted).macro_f1,
+        name: {
+            "emails": counted[name],
+            "emails_per_second": round(counted[name] / seconds[name], 2),
+            "p50_ms": round(percentile(latencies[name], 50) * 1000, 2),
+            "p95_ms": round(percentile(latencies[name], 95) * 1000, 2),
+        }
+        for name in seconds
     }
 
 
@@ -136,6 +149,7 @@ def main(
 ) -> dict:
     """Run the bench, print the table, write var/bench/scoring.json, and return the results."""
     force_offline()
+    load_before = os.getloadavg()[0]
     threads = choose_threads(settings.torch_threads)
     torch.set_num_threads(threads)
     version = ensure_seed_model(settings, db)
@@ -143,11 +157,17 @@ def main(
     corpus = load_seed_corpus()
     mail = realistic_emails(emails)
     eval_texts, gold = [p.text for p in corpus.eval], [p.label for p in corpus.eval]
-    rows = {"naive pipeline (batch 1, fp32)": bench_baseline(naive_pipeline(version_dir), mail[:baseline_emails], eval_texts, gold)}
-    for runtime in sorted(set(runtimes) | {DEFAULT_RUNTIME}, key=lambda r: (r != DEFAULT_RUNTIME, r)):
+    classify = naive_classify(naive_pipeline(version_dir))
+    ordered = sorted(set(runtimes) | {DEFAULT_RUNTIME}, key=lambda r: (r != DEFAULT_RUNTIME, r))
+    scorers = {runtime: ToneScorer(version_dir, runtime=runtime, threads=threads) for runtime in ordered}
+    timings = interleaved_timings(classify, scorers, mail, baseline_emails)
+    baseline_name = "naive pipeline (batch 1, fp32)"
+    rows = {baseline_name: {**timings["baseline"], "macro_f1": classification_metrics(gold, [classify(t) for t in eval_texts]).macro_f1}}
+    for runtime, scorer in scorers.items():
         label = f"our scorer ({runtime}{', default' if runtime == DEFAULT_RUNTIME else ''})"
-        rows[label] = bench_scorer(ToneScorer(version_dir, runtime=runtime, threads=threads), mail, eval_texts, gold)
-    baseline, ours = rows["naive pipeline (batch 1, fp32)"], rows[next(k for k in rows if "default" in k)]
+        predicted = [r.label for r in scorer.score_texts(eval_texts)]
+        rows[label] = {**timings[runtime], "macro_f1": classification_metrics(gold, predicted).macro_f1}
+    baseline, ours = rows[baseline_name], rows[next(k for k in rows if "default" in k)]
     summary = {
         "throughput_ratio": round(ours["emails_per_second"] / baseline["emails_per_second"], 2),
         "f1_difference_points": round((ours["macro_f1"] - baseline["macro_f1"]) * 100, 2),
@@ -160,6 +180,7 @@ def main(
         "machine": f"{platform.processor() or platform.machine()}, {threads} torch threads",
         "torch": torch.__version__,
         "eval_passages": len(eval_texts),
+        "load_average": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "rows": rows,
         "summary": summary,
     }

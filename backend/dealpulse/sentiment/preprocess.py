@@ -17,6 +17,11 @@ MIN_LETTERS = 2
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _WORD = re.compile(r"[A-Za-z']+")
+# An opening line that only greets ("Hi Sam,", "Dear Ms. Okafor,", "Good morning all") never drives the tone.
+_SALUTATION = re.compile(
+    r"^(?:hi|hello|hey|dear|greetings|good (?:morning|afternoon|evening))\b(?P<names>(?:[\s,]+[\w.'’-]+){0,4})\s*(?P<end>[,:!]?)$",
+    re.IGNORECASE,
+)
 _ENGLISH_FUNCTION_WORDS = frozenset(
     """the a an and or but to of in on for with at by from is are was were be been will would can could should
     we you i it this that they our your us me my not no do does did have has had if as so please thanks thank
@@ -33,7 +38,7 @@ class PreparedText:
     """The text to score and its sentences, or `skip_reason` when there is nothing the model can read."""
 
     text: str
-    sentences: list[Sentence]
+    sentences: list[Sentence]  # the sentences that can carry tone: an opening salutation is left out
     skip_reason: str | None = None
     truncated: bool = False
 
@@ -58,6 +63,14 @@ def looks_english(text: str) -> bool:
     return function_words / len(words) >= 0.12
 
 
+def is_salutation(sentence: str) -> bool:
+    """Whether a sentence only greets: a greeting word and at most four name-like words, not a statement."""
+    match = _SALUTATION.match(sentence)
+    if match is None or match.group("names").rstrip().endswith("."):
+        return False
+    return match.group("end") != "!" or len(match.group("names").split()) <= 2
+
+
 def prepare_text(text: str, *, split_quotes: bool = True) -> PreparedText:
     """Bound and clean `text`; keep only the new text (when `split_quotes`); split it into sentences."""
     truncated = len(text) > MAX_RAW_CHARS
@@ -71,5 +84,8 @@ def prepare_text(text: str, *, split_quotes: bool = True) -> PreparedText:
         return PreparedText("", [], NO_TEXT, truncated)
     if not looks_english(cleaned):
         return PreparedText(cleaned, [], UNSUPPORTED_LANGUAGE, truncated)
-    sentences = [s for s in split_sentences(cleaned) if any(ch.isalpha() for ch in s.text)][:MAX_SENTENCES]
+    sentences = [s for s in split_sentences(cleaned) if any(ch.isalpha() for ch in s.text)]
+    if len(sentences) > 1 and is_salutation(sentences[0].text):
+        sentences = sentences[1:]
+    sentences = sentences[:MAX_SENTENCES]
     return PreparedText(cleaned, sentences, None, truncated)

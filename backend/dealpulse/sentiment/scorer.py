@@ -18,6 +18,10 @@ from .preprocess import PreparedText, prepare_text
 MAX_LENGTH = 128
 BATCH_SIZE = 32
 MAX_HIGHLIGHTS = 3
+# An email of this many sentences (after any salutation) is long: its sentences are scored too, for highlights.
+LONG_EMAIL_SENTENCES = 3
+# A batch's longest sequence is at most this multiple (plus a few tokens) of its shortest: little compute on padding.
+PADDING_SLACK = 1.5
 RUNTIMES = ("onnx-int8", "int8", "fp32")
 # Measured on the seed model (models/sentiment/README.md): ONNX Runtime int8 keeps macro-F1 within 0.1 point of
 # fp32 and is several times faster than torch fp32 or torch dynamic int8 on this CPU.
@@ -82,45 +86,46 @@ class ToneScorer:
         return self.score_prepared(prepared)
 
     def score_prepared(self, prepared: Sequence[PreparedText]) -> list[ToneResult]:
-        """Score already prepared texts: every whole text and every sentence in one length-sorted batched pass."""
-        sequences: list[str] = []
-        plans: list[tuple[int, list[int]] | None] = []
+        """Score already prepared texts: whole texts, plus the sentences of long ones, in one length-sorted pass."""
+        readable = [item for item in prepared if item.skip_reason is None]
+        whole_ids = self._encode([item.text for item in readable])
+        sequences = list(whole_ids)
+        plans: dict[int, tuple[int, list[int]]] = {}
+        sentence_texts: list[str] = []
+        for row, item in enumerate(readable):
+            sentence_rows = []
+            if needs_sentence_scores(item, len(whole_ids[row])):
+                first = len(sequences) + len(sentence_texts)
+                sentence_rows = list(range(first, first + len(item.sentences)))
+                sentence_texts += [sentence.text for sentence in item.sentences]
+            plans[id(item)] = (row, sentence_rows)
+        sequences += self._encode(sentence_texts)
+        probabilities = self._predict(sequences)
+        lengths = [len(ids) for ids in sequences]
+        results = []
         for item in prepared:
             if item.skip_reason is not None:
-                plans.append(None)
-                continue
-            whole = len(sequences)
-            sequences.append(item.text)
-            sentence_rows = []
-            if len(item.sentences) > 1:
-                for sentence in item.sentences:
-                    sentence_rows.append(len(sequences))
-                    sequences.append(sentence.text)
-            plans.append((whole, sentence_rows))
-        probabilities, lengths = self._predict(sequences)
-        results = []
-        for item, plan in zip(prepared, plans):
-            if plan is None:
                 results.append(
                     ToneResult("neutral", 0.0, 0.0, dict(_NEUTRAL_PROBABILITIES), [], self.version, item.skip_reason)
                 )
             else:
-                results.append(self._combine(item, plan, probabilities, lengths))
+                results.append(self._combine(item, plans[id(item)], probabilities, lengths))
         return results
 
-    def _predict(self, sequences: list[str]) -> tuple[torch.Tensor, list[int]]:
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        if not texts:
+            return []
+        return self.tokenizer(texts, truncation=True, max_length=MAX_LENGTH)["input_ids"]
+
+    def _predict(self, sequences: list[list[int]]) -> torch.Tensor:
+        output = torch.empty(len(sequences), len(LABELS))
         if not sequences:
-            return torch.empty(0, len(LABELS)), []
-        encoded = self.tokenizer(sequences, truncation=True, max_length=MAX_LENGTH)["input_ids"]
-        token_counts = [len(ids) for ids in encoded]
-        order = sorted(range(len(encoded)), key=lambda i: token_counts[i])
-        output = torch.empty(len(encoded), len(LABELS))
+            return output
         with self._lock, torch.inference_mode():
-            for start in range(0, len(order), BATCH_SIZE):
-                rows = order[start : start + BATCH_SIZE]
-                batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt")
+            for rows in padding_efficient_batches([len(ids) for ids in sequences]):
+                batch = self.tokenizer.pad({"input_ids": [sequences[i] for i in rows]}, return_tensors="pt")
                 output[rows] = torch.softmax(self._logits(batch).float(), dim=-1)
-        return output, token_counts
+        return output
 
     def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.model is not None:
@@ -135,14 +140,17 @@ class ToneScorer:
             # The whole text was truncated: let every sentence, including the unseen tail, have a say.
             final = (final + probabilities[sentence_rows].mean(dim=0)) / 2
         label_id = int(final.argmax())
-        rows = sentence_rows or [whole]
-        sentences = item.sentences if sentence_rows else [None]
+        if sentence_rows:
+            spans = [(row, sentence.text, sentence.start, sentence.end) for row, sentence in zip(sentence_rows, item.sentences)]
+        else:
+            # A short email is its own highlight: the new text after any salutation.
+            start, end = (item.sentences[0].start, item.sentences[-1].end) if item.sentences else (0, len(item.text))
+            spans = [(whole, item.text[start:end], start, end)]
         highlights = []
-        for row, sentence in zip(rows, sentences):
+        for row, text, start, end in spans:
             own = probabilities[row]
             if int(own.argmax()) != label_id:
                 continue
-            text, start, end = (sentence.text, sentence.start, sentence.end) if sentence else (item.text, 0, len(item.text))
             highlights.append(
                 {"text": text, "label": LABELS[label_id], "score": _tone(own), "start": start, "end": end,
                  "strength": round(float(own[label_id]), 4)}
@@ -156,6 +164,24 @@ class ToneScorer:
             highlights=highlights[:MAX_HIGHLIGHTS],
             model_version=self.version,
         )
+
+
+def needs_sentence_scores(item: PreparedText, whole_tokens: int) -> bool:
+    """Long emails (several sentences, or more than the model reads at once) are also scored sentence by sentence."""
+    return len(item.sentences) >= LONG_EMAIL_SENTENCES or (len(item.sentences) > 1 and whole_tokens >= MAX_LENGTH)
+
+
+def padding_efficient_batches(lengths: Sequence[int]) -> list[list[int]]:
+    """Row indices in length order, cut into batches of at most BATCH_SIZE whose longest row is close to the shortest."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    for row in order:
+        current = batches[-1] if batches else None
+        if current and len(current) < BATCH_SIZE and lengths[row] <= lengths[current[0]] * PADDING_SLACK + 4:
+            current.append(row)
+        else:
+            batches.append([row])
+    return batches
 
 
 def _onnx_session(version_dir: Path, threads: int):  # noqa: ANN202 - an onnxruntime.InferenceSession

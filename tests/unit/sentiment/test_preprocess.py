@@ -24,7 +24,24 @@ def test_keeps_only_the_new_text_of_a_reply() -> None:
     prepared = prepare_text(REPLY)
     assert prepared.skip_reason is None
     assert "disappointed" not in prepared.text
-    assert [s.text for s in prepared.sentences] == ["Hi Tom,", "We will proceed with the order.", "Thanks!"]
+    assert prepared.text.startswith("Hi Tom,")
+    assert [s.text for s in prepared.sentences] == ["We will proceed with the order.", "Thanks!"]
+
+
+def test_an_opening_salutation_is_not_a_sentence_that_can_carry_tone() -> None:
+    for greeting in ("Hi Tom,", "Dear Ms. Okafor,", "Good morning all", "Hello team:", "Hey Sam!"):
+        prepared = prepare_text(f"{greeting}\nWe have chosen another vendor. Thanks for your time.")
+        assert [s.text for s in prepared.sentences] == ["We have chosen another vendor.", "Thanks for your time."], greeting
+
+
+def test_an_opening_statement_is_kept_even_when_it_starts_with_a_greeting_word() -> None:
+    for opening in ("Hi, we're out.", "Hello, we have decided to go with another provider.", "Hi Sam, we signed!"):
+        prepared = prepare_text(f"{opening}\nMore soon.")
+        assert [s.text for s in prepared.sentences] == [opening, "More soon."], opening
+
+
+def test_a_lone_greeting_is_still_the_text_to_score() -> None:
+    assert [s.text for s in prepare_text("Hi Tom,").sentences] == ["Hi Tom,"]
 
 
 def test_split_quotes_off_scores_the_text_as_given() -> None:
