@@ -1,8 +1,9 @@
 """Alert delivery beyond the dashboard: an email digest to each manager (SMTP) and a signed Slack-compatible webhook.
 
-Every attempt is an `AlertDelivery` row: digests record one `sent` row per (alert, manager); webhooks start
-`pending` and are retried with exponential backoff (due at created_at + base * (2**attempts - 1)) until
-`MAX_WEBHOOK_ATTEMPTS`, then `failed`.
+Every attempt is an `AlertDelivery` row. A digest claims one `pending` row per (alert, manager) before it sends,
+then marks it `sent` or `failed`; an alert is due again when it re-opens (its `opened_at` moves past the row's
+`created_at`) or when its last attempt failed. Webhooks start `pending` and are retried with exponential backoff
+(due at created_at + base * (2**attempts - 1)) until `MAX_WEBHOOK_ATTEMPTS`, then `failed`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ WEBHOOK_BASE_DELAY = timedelta(seconds=30)
 WEBHOOK_TIMEOUT_SECONDS = 5.0
 SIGNATURE_HEADER = "X-DealPulse-Signature"
 SEVERITY_MARK = {"critical": "[critical]", "warning": "[warning]", "info": "[info]"}
+DIGEST_CLAIM_TIMEOUT = timedelta(minutes=10)  # far beyond one SMTP hand-over (10 s socket timeout)
 
 
 # ---------------------------------------------------------------- email digest
@@ -76,41 +78,96 @@ def digest_message(sender: str, recipient: str, name: str, items: list[DigestIte
     return message
 
 
-def pending_digests(db: Database, base_url: str) -> dict[int, tuple[User, list[DigestItem]]]:
-    """Per manager: unresolved alerts on deals they manage that no digest has sent them yet."""
-    out: dict[int, tuple[User, list[DigestItem]]] = {}
+@dataclass(frozen=True)
+class DigestRecipient:
+    """A manager who gets a digest, with the teams whose deals it covers."""
+
+    user_id: int
+    org_id: int
+    email: str
+    name: str
+    team_ids: tuple[int, ...]
+
+
+def digest_recipients(db: Database) -> list[DigestRecipient]:
+    """Every active manager of a team."""
+    with db.uow() as uow:
+        rows = uow.s.execute(
+            select(User.id, User.org_id, User.email, User.name, Team.id)
+            .join(Team, Team.manager_id == User.id)
+            .where(User.is_active.is_(True))
+            .order_by(User.id, Team.id)
+        ).all()
+    teams: dict[tuple[int, int, str, str], list[int]] = {}
+    for user_id, org_id, email, name, team_id in rows:
+        teams.setdefault((user_id, org_id, email, name), []).append(team_id)
+    return [DigestRecipient(u, o, e, n, tuple(t)) for (u, o, e, n), t in teams.items()]
+
+
+def _mailed_this_open_period(recipient: str) -> Any:
+    """A digest to `recipient` claimed or sent since the alert last (re-)opened, which resets `opened_at`."""
+    return exists().where(
+        AlertDelivery.alert_id == Alert.id, AlertDelivery.channel == "email", AlertDelivery.recipient == recipient,
+        AlertDelivery.status.in_(("pending", "sent")), AlertDelivery.created_at >= Alert.opened_at,
+    )
+
+
+def _due_for(manager: DigestRecipient) -> Any:
+    """Open alerts on the manager's teams' deals that no digest has covered in their current open period."""
+    return (
+        select(Alert.id, Alert.opened_at, Alert.opportunity_id, Alert.severity, Alert.reason, Opportunity.name,
+               User.name)
+        .join(Opportunity, Opportunity.id == Alert.opportunity_id)
+        .join(User, User.id == Opportunity.owner_id)
+        .where(Alert.org_id == manager.org_id, Alert.state == "open", User.team_id.in_(manager.team_ids),
+               ~_mailed_this_open_period(manager.email))
+    )
+
+
+def claim_digest(db: Database, manager: DigestRecipient, base_url: str, now: datetime) -> list[tuple[int, DigestItem]]:
+    """Record a pending email delivery for each alert due in the manager's digest; returns (delivery id, item) pairs.
+
+    Claiming before sending is what keeps two overlapping digest runs from mailing an alert twice: the second run
+    finds the first one's pending claims and leaves those alerts out. A claim still pending after
+    `DIGEST_CLAIM_TIMEOUT` belongs to a run that died before sending, and is given up so that a later run mails it.
+    """
     with db.uow() as uow:
         s = uow.s
-        managers = s.scalars(select(User).where(User.is_active.is_(True), User.id.in_(select(Team.manager_id)))).all()
-        for manager in managers:
-            team_ids = set(s.scalars(select(Team.id).where(Team.manager_id == manager.id)))
-            already = exists().where(AlertDelivery.alert_id == Alert.id, AlertDelivery.channel == "email",
-                                     AlertDelivery.recipient == manager.email, AlertDelivery.status == "sent")
-            rows = s.execute(
-                select(Alert, Opportunity.name, User.name, User.team_id, Opportunity.owner_id)
-                .join(Opportunity, Opportunity.id == Alert.opportunity_id)
-                .join(User, User.id == Opportunity.owner_id)
-                .where(Alert.org_id == manager.org_id, Alert.state == "open", User.team_id.in_(team_ids), ~already)
-                .order_by(Alert.opened_at)
-            ).all()
-            if rows:
-                out[manager.id] = (manager, [
-                    DigestItem(a.id, deal, owner, a.severity, a.reason, f"{base_url.rstrip('/')}/dashboard/deals/{a.opportunity_id}")
-                    for a, deal, owner, _, _ in rows
-                ])
-            s.expunge_all()
-    return out
+        # Writing first takes SQLite's write lock, so no other run can claim between our read and our insert.
+        s.execute(
+            update(AlertDelivery)
+            .where(AlertDelivery.channel == "email", AlertDelivery.recipient == manager.email,
+                   AlertDelivery.status == "pending", AlertDelivery.created_at < now - DIGEST_CLAIM_TIMEOUT)
+            .values(status="failed", last_error="abandoned: the digest run that claimed it did not finish")
+            .execution_options(synchronize_session=False)
+        )
+        # On PostgreSQL a concurrent run waits on these row locks until our claims are committed, then sees them.
+        s.execute(_due_for(manager).order_by(Alert.id).with_for_update(of=Alert)).all()
+        rows = s.execute(_due_for(manager).order_by(Alert.opened_at, Alert.id)).all()
+        # Never dated before the opening it covers, even if this worker's clock is behind the evaluating worker's.
+        claims = [AlertDelivery(alert_id=alert_id, channel="email", recipient=manager.email, status="pending",
+                                attempts=1, created_at=max(now, opened_at)) for alert_id, opened_at, *_ in rows]
+        s.add_all(claims)
+        uow.commit()
+    link = f"{base_url.rstrip('/')}/dashboard/deals/"
+    return [
+        (claim.id, DigestItem(alert_id, deal, owner, severity, reason, f"{link}{opportunity_id}"))
+        for claim, (alert_id, _, opportunity_id, severity, reason, deal, owner) in zip(claims, rows)
+    ]
 
 
 def send_digests(db: Database, settings: Any, now: datetime | None = None, sender: str = "dealpulse@localhost") -> int:
-    """Email each manager the alerts opened on their teams' deals since their last digest; returns emails sent."""
+    """Email each manager the alerts (re-)opened on their teams' deals since the last digest; returns emails sent."""
     if not settings.smtp_url:
         return 0
     host, port = smtp_endpoint(settings.smtp_url)
     now = now or utcnow()
     sent = 0
-    for manager, items in pending_digests(db, settings.base_url).values():
-        message = digest_message(sender, manager.email, manager.name, items)
+    for manager in digest_recipients(db):
+        claimed = claim_digest(db, manager, settings.base_url, now)
+        if not claimed:
+            continue
+        message = digest_message(sender, manager.email, manager.name, [item for _, item in claimed])
         try:
             with smtplib.SMTP(host, port, timeout=10) as smtp:
                 smtp.send_message(message)
@@ -119,9 +176,12 @@ def send_digests(db: Database, settings: Any, now: datetime | None = None, sende
             status, error = "failed", f"{exc.__class__.__name__}: {exc}"[:500]
             log.warning("digest to %s failed: %s", manager.email, error)
         with db.uow() as uow:
-            uow.s.add_all(AlertDelivery(alert_id=i.alert_id, channel="email", recipient=manager.email, status=status,
-                                        attempts=1, last_error=error, delivered_at=now if status == "sent" else None,
-                                        created_at=now) for i in items)
+            uow.s.execute(
+                update(AlertDelivery)
+                .where(AlertDelivery.id.in_([delivery_id for delivery_id, _ in claimed]))
+                .values(status=status, last_error=error, delivered_at=now if status == "sent" else None)
+                .execution_options(synchronize_session=False)
+            )
             uow.commit()
         sent += status == "sent"
     return sent

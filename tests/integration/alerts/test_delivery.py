@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import queue
@@ -11,28 +12,42 @@ from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
+import time_machine
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from dealpulse.services.alerts import run_alerts
+from dealpulse.services.alerts import acknowledge_alert, resolve_alert, run_alerts
 from dealpulse.services.delivery import SIGNATURE_HEADER, _post, deliver_webhooks, send_digests, verify_signature
-from dealpulse.store import AlertDelivery, utcnow
+from dealpulse.store import AlertDelivery, User, utcnow
+from dealpulse.web.auth import principal_for_user
 
 SECRET = "webhook-test-secret"
 
 
 class MailSink:
-    """aiosmtpd handler that keeps every received message."""
+    """aiosmtpd handler that keeps every received message; `while_receiving` runs once, before the first is accepted."""
 
     def __init__(self) -> None:
         self.messages: "queue.Queue[tuple[list[str], bytes]]" = queue.Queue()
+        self.while_receiving: Callable[[], None] | None = None
 
     async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802, ANN201 - aiosmtpd's hook
         self.messages.put((list(envelope.rcpt_tos), envelope.content))
+        hook, self.while_receiving = self.while_receiving, None
+        if hook is not None:  # off the event loop, so that the server keeps answering other clients meanwhile
+            await asyncio.get_running_loop().run_in_executor(None, hook)
         return "250 OK"
+
+    def digests(self) -> list[tuple[str, str]]:
+        """(recipient, plain-text body) of every message received since the last call."""
+        out = []
+        while not self.messages.empty():
+            rcpt, raw = self.messages.get_nowait()
+            out.append((rcpt[0], message_from_bytes(raw, policy=default_policy).get_body(("plain",)).get_content()))
+        return out
 
 
 @pytest.fixture
@@ -110,14 +125,169 @@ def test_each_manager_gets_a_digest_of_their_teams_new_alerts_once(db, settings,
     assert sent and set(sent) == {"sent"}
 
 
-def test_an_unreachable_smtp_server_is_recorded_not_raised(db, settings, world, deals):
-    settings = dataclasses.replace(settings, smtp_url="smtp://127.0.0.1:9")
+def test_an_unreachable_smtp_server_is_recorded_not_raised_and_retried(db, settings, world, deals, smtp):
+    url, sink = smtp
+    down = dataclasses.replace(settings, smtp_url="smtp://127.0.0.1:9")
     deals.activity("a1_acme", days_ago=30)
     run_alerts(db, settings, world.org_id)
-    assert send_digests(db, settings) == 0
+    assert send_digests(db, down) == 0
     with db.uow() as uow:
         failed = uow.s.scalars(select(AlertDelivery.last_error).where(AlertDelivery.status == "failed")).all()
     assert failed and "ConnectionRefusedError" in failed[0]
+
+    assert send_digests(db, dataclasses.replace(settings, smtp_url=url)) >= 1
+    assert any("Test Acme platform" in text for _, text in sink.digests())
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(utcnow(), tick=True) as traveller:
+        yield traveller
+
+
+def _as(db, world, who: str):  # noqa: ANN202
+    with db.uow() as uow:
+        return principal_for_user(uow.s, uow.s.get(User, world.users[who]))
+
+
+def _mentions(digests: list[tuple[str, str]], recipient: str, reason: str) -> int:
+    """How many of `recipient`'s digests list an alert with this reason."""
+    return sum(text.count(reason) for to, text in digests if to == recipient)
+
+
+MANAGER_A = "manager.a@seller.example"
+
+
+@pytest.fixture
+def mailed_gone_dark(db, settings, world, deals, smtp):  # noqa: ANN201
+    """Acme platform's buyer silent for 30 days, already in manager A's digest: (settings, sink, alert)."""
+    url, sink = smtp
+    settings = dataclasses.replace(settings, smtp_url=url)
+    deals.activity("a1_acme", days_ago=30)
+    run_alerts(db, settings, world.org_id)
+    alert = deals.unresolved("a1_acme", "gone_dark")
+    send_digests(db, settings)
+    assert _mentions(sink.digests(), MANAGER_A, alert.reason) == 1
+    return settings, sink, alert
+
+
+def _mailed_once_more(db, settings, sink, reason: str) -> None:  # noqa: ANN001
+    """The next digest lists the alert for manager A, and the one after it sends nothing at all."""
+    send_digests(db, settings)
+    assert _mentions(sink.digests(), MANAGER_A, reason) == 1
+    assert send_digests(db, settings) == 0 and sink.digests() == []
+
+
+def test_an_acknowledged_alert_that_comes_back_is_mailed_again_once(db, world, deals, clock, mailed_gone_dark):
+    settings, sink, alert = mailed_gone_dark
+    with db.uow() as uow:
+        acknowledge_alert(uow, _as(db, world, "manager.a"), alert.id)
+    clock.shift(timedelta(hours=24))
+    run_alerts(db, settings, world.org_id)
+    send_digests(db, settings)
+    assert _mentions(sink.digests(), MANAGER_A, "Test Acme platform") == 0  # acknowledged: quiet
+
+    clock.shift(timedelta(hours=49))  # past the 72-hour re-arm, the buyer still silent
+    run_alerts(db, settings, world.org_id)
+    back = deals.unresolved("a1_acme", "gone_dark")
+    assert back.id == alert.id and back.state == "open"
+    _mailed_once_more(db, settings, sink, back.reason)  # the manager hears that the risk came back, once
+    run_alerts(db, settings, world.org_id)
+    assert send_digests(db, settings) == 0 and sink.digests() == []
+
+
+def test_a_resolved_alert_that_comes_back_is_mailed_again_once(db, world, deals, clock, mailed_gone_dark):
+    settings, sink, alert = mailed_gone_dark
+    with db.uow() as uow:
+        resolve_alert(uow, _as(db, world, "rep.a1"), alert.id)
+    run_alerts(db, settings, world.org_id)
+    assert send_digests(db, settings) == 0 and sink.digests() == []
+
+    clock.shift(timedelta(hours=73))  # re-armed: the condition still holds
+    run_alerts(db, settings, world.org_id)
+    back = deals.unresolved("a1_acme", "gone_dark")
+    assert back is not None and back.state == "open"
+    _mailed_once_more(db, settings, sink, back.reason)
+
+
+def test_a_buyer_who_goes_dark_again_after_replying_is_mailed_again(db, world, deals, clock, mailed_gone_dark):
+    settings, sink, _ = mailed_gone_dark
+    deals.activity("a1_acme", days_ago=0.01)  # the buyer replies: resolved automatically
+    run_alerts(db, settings, world.org_id)
+    assert deals.unresolved("a1_acme", "gone_dark") is None
+
+    clock.shift(timedelta(days=22))  # and falls silent again
+    run_alerts(db, settings, world.org_id)
+    _mailed_once_more(db, settings, sink, deals.unresolved("a1_acme", "gone_dark").reason)
+
+
+@pytest.fixture
+def both_teams_alerting(db, settings, world, deals, smtp):  # noqa: ANN201
+    """Gone-dark alerts on a deal of team A and one of team B, not mailed yet: (settings, sink)."""
+    url, sink = smtp
+    settings = dataclasses.replace(settings, smtp_url=url)
+    deals.activity("a1_acme", days_ago=30)
+    deals.activity("b1_acme", days_ago=40, owner="rep.b1")
+    run_alerts(db, settings, world.org_id)
+    return settings, sink
+
+
+def test_two_overlapping_digest_runs_mail_each_alert_once(db, both_teams_alerting):
+    settings, sink = both_teams_alerting
+    second_run: list[int] = []
+    # A second worker starts its digest while the first one is in the middle of handing its first email over.
+    sink.while_receiving = lambda: second_run.append(send_digests(db, settings))
+
+    first_run = send_digests(db, settings)
+
+    digests = sink.digests()
+    assert first_run + second_run[0] == 2 == len(digests)  # managers A and B, one email each
+    assert sorted(to for to, _ in digests) == [MANAGER_A, "manager.b@seller.example"]
+    assert send_digests(db, settings) == 0 and sink.digests() == []
+
+
+def test_digest_workers_started_at_the_same_moment_mail_each_manager_once(db, both_teams_alerting):
+    settings, sink = both_teams_alerting
+    for _ in range(5):  # each round starts as if no digest had ever run
+        with db.uow() as uow:
+            uow.s.execute(delete(AlertDelivery).where(AlertDelivery.channel == "email"))
+            uow.commit()
+        start = threading.Barrier(6)
+
+        def worker() -> None:
+            start.wait()
+            send_digests(db, settings)
+
+        workers = [threading.Thread(target=worker) for _ in range(6)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        assert sorted(to for to, _ in sink.digests()) == [MANAGER_A, "manager.b@seller.example"]
+
+
+def test_an_alert_claimed_by_a_digest_run_that_died_is_mailed_by_a_later_run(db, settings, world, deals, smtp):
+    url, sink = smtp
+    settings = dataclasses.replace(settings, smtp_url=url)
+    deals.activity("a1_acme", days_ago=30)
+    run_alerts(db, settings, world.org_id)
+    alert = deals.unresolved("a1_acme", "gone_dark")
+    now = utcnow()
+    with db.uow() as uow:  # what a run leaves behind when its worker is killed between claiming and sending
+        uow.s.add(AlertDelivery(alert_id=alert.id, channel="email", recipient=MANAGER_A, status="pending", attempts=1,
+                                created_at=now))
+        uow.commit()
+
+    send_digests(db, settings, now + timedelta(minutes=1))
+    assert _mentions(sink.digests(), MANAGER_A, alert.reason) == 0  # that run may still be sending it
+
+    send_digests(db, settings, now + timedelta(minutes=30))
+    assert _mentions(sink.digests(), MANAGER_A, alert.reason) == 1
+    with db.uow() as uow:
+        statuses = uow.s.scalars(select(AlertDelivery.status).where(AlertDelivery.alert_id == alert.id,
+                                                                    AlertDelivery.channel == "email")
+                                 .order_by(AlertDelivery.id)).all()
+    assert statuses == ["failed", "sent"]
 
 
 def test_webhook_is_signed_retried_with_backoff_and_recorded(db, settings, world, deals, receiver):
