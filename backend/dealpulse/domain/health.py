@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Hashable, Iterable, Mapping, TypeVar
+
+DealKey = TypeVar("DealKey", bound=Hashable)
 
 # How much each rule costs a deal's health at "warning" severity.
 RULE_WEIGHTS: dict[str, float] = {
@@ -67,6 +70,20 @@ def health(signals: Iterable[Signal]) -> Health:
     return Health(score=max(0, min(100, round(score))), reasons=tuple(ordered))
 
 
-def agenda_priority(h: Health, amount: float) -> float:
-    """Risk times amount: what a one-to-one should discuss first."""
-    return h.risk * max(0.0, float(amount))
+def agenda_priority(h: Health, size: float) -> float:
+    """Risk times size (see `relative_sizes`): what a one-to-one should discuss first."""
+    return h.risk * max(0.0, float(size))
+
+
+def relative_sizes(deals: Mapping[DealKey, tuple[str, float]]) -> dict[DealKey, float]:
+    """Each deal's amount over the mean amount of the given deals in the same currency (0 when that mean is 0).
+
+    Amounts in different currencies are never compared, so no exchange rate is needed: 9,000,000 JPY is not
+    "more" than 120,000 EUR. A deal alone in its currency has size 1.
+    """
+    by_currency: dict[str, list[float]] = defaultdict(list)
+    for currency, amount in deals.values():
+        by_currency[currency].append(max(0.0, float(amount)))
+    mean = {currency: sum(amounts) / len(amounts) for currency, amounts in by_currency.items()}
+    return {key: max(0.0, float(amount)) / mean[currency] if mean[currency] else 0.0
+            for key, (currency, amount) in deals.items()}

@@ -78,7 +78,7 @@ class AgendaQuery(BaseModel):
 
 
 class AgendaDeal(BaseModel):
-    """A deal to discuss with its risk, amount and reasons."""
+    """A deal to discuss with its risk, amount and reasons; priority = (100 - health) x relative_size."""
 
     opportunity_id: int
     name: str
@@ -87,14 +87,25 @@ class AgendaDeal(BaseModel):
     stage: str
     health: int
     priority: float
+    relative_size: float = Field(description="amount over the mean of the rep's open deals in the same currency")
     reasons: list[str]
 
 
+class AgendaCurrency(BaseModel):
+    """The rep's open pipeline in one currency (amounts are never added across currencies)."""
+
+    currency: str
+    open_deals: int
+    open_amount: str
+    agenda_amount: str = Field(description="the part of open_amount on this agenda")
+
+
 class AgendaOut(BaseModel):
-    """The three problem deals of one rep (risk x amount)."""
+    """The three problem deals of one rep (risk x size within its currency), and the open pipeline per currency."""
 
     rep: dict[str, Any]
     deals: list[AgendaDeal]
+    by_currency: list[AgendaCurrency]
 
 
 @bp.before_request
@@ -147,7 +158,7 @@ def health(opportunity_id: int) -> Response:
 @documented("A rep's review agenda: three problem deals", tags=("alerts",), query=AgendaQuery, response=AgendaOut,
             statuses={404: "rep not found or not visible", 422: "bad rep id"})
 def review_agenda() -> Response:
-    """The deals a 30-minute one-to-one should discuss, by risk x amount, with reasons."""
+    """The deals a 30-minute one-to-one should discuss, by risk x size within each currency, with reasons."""
     query = parse_query(AgendaQuery)
     principal = current_principal()
     with app_db().uow() as uow:

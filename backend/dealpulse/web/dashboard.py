@@ -206,7 +206,7 @@ def alert_action(alert_id: int, action: str) -> Response:
 
 @bp.get("/agenda")
 def agenda_page() -> str:
-    """Per-rep review agenda: the three problem deals by risk x amount, with reasons."""
+    """Per-rep review agenda: the three problem deals by risk x size within each currency, with reasons."""
     with app_db().uow() as uow:
         reps = service.reps_for_agenda(uow, g.principal)
         rep_id = _int_arg("rep") or (reps[0]["id"] if g.principal.is_manager and reps else g.principal.user_id)

@@ -89,3 +89,23 @@ def deals(db, world) -> Deals:  # noqa: ANN001
 
     forget_percentiles()
     return Deals(db, world)
+
+
+@pytest.fixture
+def rep_a1_in_three_currencies(client, db, settings, world, deals) -> list[str]:  # noqa: ANN001
+    """Rep A1 with one open deal in each of EUR, USD and JPY, all at risk; returns their names, riskiest first.
+
+    The JPY deal is the least at risk but has by far the largest raw amount (9,000,000 JPY).
+    """
+    from dealpulse.services.alerts import run_alerts
+
+    created = client.post("/api/v1/opportunities", headers=world.auth("rep.a1"), json={
+        "name": "Test Acme Japan", "account_id": world.accounts["acme"], "stage": "qualification",
+        "amount": "9000000", "currency": "JPY"})
+    assert created.status_code == 201
+    world.opportunities["a1_japan"] = created.get_json()["id"]
+    deals.activity("a1_japan", days_ago=25)  # gone dark: a warning
+    deals.activity("a1_acme", days_ago=45)  # silent for twice the threshold: critical
+    deals.activity("a1_globex", days_ago=1, score=-0.9, contacts=("cio@globex.test.example",))  # a negative email
+    run_alerts(db, settings, world.org_id)
+    return ["Test Globex expansion", "Test Acme platform", "Test Acme Japan"]

@@ -57,11 +57,43 @@ def test_health_and_review_agenda(client, db, settings, world, deals):
 
     agenda = client.get(f"/api/v1/review-agenda?rep_id={world.users['rep.a1']}", headers=world.auth("manager.a")).get_json()
     assert agenda["rep"]["name"] == "Test Rep A1"
-    assert [d["name"] for d in agenda["deals"]][0] == "Test Globex expansion"  # 120k at risk outranks 50k
+    assert [d["name"] for d in agenda["deals"]][0] == "Test Globex expansion"  # the riskier of two deals in two currencies
     assert all(d["reasons"] for d in agenda["deals"]) and len(agenda["deals"]) <= 3
     denied = client.get(f"/api/v1/review-agenda?rep_id={world.users['rep.a1']}", headers=world.auth("manager.b"))
     assert denied.status_code == 404
     assert client.get("/api/v1/review-agenda?rep_id=abc", headers=world.auth("manager.a")).status_code == 422
+
+
+def test_review_agenda_never_compares_amounts_in_different_currencies(client, world, rep_a1_in_three_currencies):
+    path = f"/api/v1/review-agenda?rep_id={world.users['rep.a1']}"
+    agenda = client.get(path, headers=world.auth("manager.a")).get_json()
+
+    # 9,000,000 JPY is not "more" than 120,000 EUR: each is A1's only deal in its currency, so risk decides.
+    assert [d["name"] for d in agenda["deals"]] == rep_a1_in_three_currencies
+    assert [d["health"] for d in agenda["deals"]] == sorted(d["health"] for d in agenda["deals"])
+    assert [d["relative_size"] for d in agenda["deals"]] == [1.0, 1.0, 1.0]
+    assert [(c["currency"], c["open_deals"], c["open_amount"], c["agenda_amount"]) for c in agenda["by_currency"]] == [
+        ("EUR", 1, "120000.00", "120000.00"), ("JPY", 1, "9000000.00", "9000000.00"), ("USD", 1, "50000.00", "50000.00")]
+    # The rep preparing the one-to-one sees the same numbers as the manager.
+    assert client.get(path, headers=world.auth("rep.a1")).get_json() == agenda
+
+
+def test_within_one_currency_the_larger_deal_at_the_same_risk_comes_first(client, db, settings, world, deals,
+                                                                         rep_a1_in_three_currencies):
+    created = client.post("/api/v1/opportunities", headers=world.auth("rep.a1"), json={
+        "name": "Test Acme Japan pilot", "account_id": world.accounts["acme"], "stage": "qualification",
+        "amount": "1000000", "currency": "JPY"})
+    world.opportunities["a1_japan_pilot"] = created.get_json()["id"]
+    deals.activity("a1_japan_pilot", days_ago=25)  # as much at risk as the 9,000,000 JPY deal
+    run_alerts(db, settings, world.org_id)
+
+    agenda = client.get(f"/api/v1/review-agenda?rep_id={world.users['rep.a1']}", headers=world.auth("manager.a")).get_json()
+
+    sizes = {d["name"]: d["relative_size"] for d in agenda["deals"]}
+    assert sizes.get("Test Acme Japan") == 1.8  # 9,000,000 of A1's 5,000,000 JPY mean
+    assert "Test Acme Japan pilot" not in sizes  # 0.2 of it: the smallest problem of the four
+    jpy = next(c for c in agenda["by_currency"] if c["currency"] == "JPY")
+    assert (jpy["open_deals"], jpy["open_amount"], jpy["agenda_amount"]) == (2, "10000000.00", "9000000.00")
 
 
 def test_endpoints_are_in_the_openapi_document(client):

@@ -114,3 +114,14 @@ def test_review_agenda_page(client, db, settings, world, deals):
     page = client.get(f"/dashboard/agenda?rep={world.users['rep.a1']}").get_data(as_text=True)
     assert "Review agenda: Test Rep A1" in page and "Test Globex expansion" in page
     assert client.get(f"/dashboard/agenda?rep={world.users['rep.b1']}").status_code == 404
+
+
+def test_review_agenda_page_shows_amounts_per_currency_and_never_adds_them_up(client, world, rep_a1_in_three_currencies):
+    sign_in(client, world, "manager.a")
+    page = client.get(f"/dashboard/agenda?rep={world.users['rep.a1']}").get_data(as_text=True)
+
+    assert re.findall(r"<h2><a [^>]*>([^<]+)</a></h2>", page) == rep_a1_in_three_currencies
+    totals = re.findall(r'<tr><th scope="row">([A-Z]{3})</th><td class="num">(\d+)</td><td class="num">([^<]+)</td>', page)
+    assert totals == [("EUR", "1", "120,000 EUR"), ("JPY", "1", "9,000,000 JPY"), ("USD", "1", "50,000 USD")]
+    assert "9,170,000" not in page  # no total across currencies anywhere
+    assert "same currency" in page  # it says how deals in different currencies are weighed

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from dealpulse.domain.alert_state import AlertFacts, TransitionError, acknowledge, decide, resolve
-from dealpulse.domain.health import Signal, agenda_priority, health
+from dealpulse.domain.health import Signal, agenda_priority, health, relative_sizes
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
@@ -62,3 +62,11 @@ def test_agenda_priority_is_risk_times_amount():
     risky_small = health([Signal("gone_dark", "warning", "")])
     mild_big = health([Signal("single_threaded", "warning", "")])
     assert agenda_priority(mild_big, 500000) > agenda_priority(risky_small, 10000)
+
+
+def test_relative_size_compares_an_amount_only_with_amounts_in_the_same_currency():
+    deals = {1: ("USD", 50_000), 2: ("USD", 150_000), 3: ("JPY", 9_000_000), 4: ("EUR", 0), 5: ("EUR", 0)}
+    sizes = relative_sizes(deals)
+    assert sizes == {1: 0.5, 2: 1.5, 3: 1.0, 4: 0.0, 5: 0.0}
+    in_sen = {**deals, 3: ("JPY", 900_000_000)}
+    assert relative_sizes(in_sen) == sizes  # re-denominating one currency changes no deal's size
