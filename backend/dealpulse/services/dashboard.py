@@ -183,15 +183,18 @@ def _sorter(key: str) -> Any:
 
 
 def _by_stage(deals: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Pipeline by stage: deal count, amount, mean health (for the chart)."""
+    """Pipeline by stage (for the chart): deal count, amount per currency (never added across), mean health."""
     groups: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
     for d in deals:
         groups[(d["stage_position"], d["stage"])].append(d)
-    return [
-        {"stage": name, "count": len(items), "amount": sum(i["amount"] for i in items),
-         "health": round(sum(i["health"] for i in items) / len(items))}
-        for (_, name), items in sorted(groups.items())
-    ]
+    out = []
+    for (_, name), items in sorted(groups.items()):
+        amounts: dict[str, float] = defaultdict(float)
+        for i in items:
+            amounts[i["currency"]] += i["amount"]
+        out.append({"stage": name, "count": len(items), "health": round(sum(i["health"] for i in items) / len(items)),
+                    "amounts": [{"currency": c, "amount": a} for c, a in sorted(amounts.items())]})
+    return out
 
 
 def _owners(s: Any, principal: Principal) -> list[dict[str, Any]]:

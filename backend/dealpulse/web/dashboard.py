@@ -66,12 +66,18 @@ def bars(values: Sequence[dict[str, Any]], keys: Sequence[str], width: int = 480
 
 
 def stage_chart(by_stage: Sequence[dict[str, Any]], width: int = 480, row: int = 26) -> dict[str, Any]:
-    """Horizontal bars of amount per stage, coloured by mean health band."""
-    top = max([1.0] + [s["amount"] for s in by_stage])
+    """Horizontal bars of open deals per stage, coloured by mean health band; amounts per currency go in the labels.
+
+    Bars are drawn by deal count because amounts in different currencies have no common scale.
+    """
+    top = max([1] + [s["count"] for s in by_stage])
     rows = []
     for i, s in enumerate(by_stage):
         band = "good" if s["health"] >= 70 else "watch" if s["health"] >= 40 else "at_risk"
-        rows.append({**s, "y": i * row + 4, "w": round(s["amount"] / top * (width - 200), 1), "band": band})
+        amounts = " · ".join(fmt_money(a["amount"], a["currency"]) for a in s["amounts"])
+        rows.append({**s, "y": i * row + 4, "w": round(s["count"] / top * (width - 200), 1), "band": band, "label": amounts})
+    # Widen the drawing so that the longest label (about 7 px a character at 12 px) is not cut off.
+    width = max([width] + [round(126 + r["w"] + 7 * (len(r["label"]) + 6)) for r in rows])
     return {"rows": rows, "width": width, "height": max(row, len(rows) * row + 8)}
 
 

@@ -125,3 +125,12 @@ def test_review_agenda_page_shows_amounts_per_currency_and_never_adds_them_up(cl
     assert totals == [("EUR", "1", "120,000 EUR"), ("JPY", "1", "9,000,000 JPY"), ("USD", "1", "50,000 USD")]
     assert "9,170,000" not in page  # no total across currencies anywhere
     assert "same currency" in page  # it says how deals in different currencies are weighed
+
+
+def test_pipeline_by_stage_chart_keeps_each_currency_apart(client, world, rep_a1_in_three_currencies):
+    sign_in(client, world, "manager.a")
+    page = client.get("/dashboard/").get_data(as_text=True)
+
+    # Qualification holds 50,000 USD and 9,000,000 JPY: two amounts, not "9,050,000".
+    assert "<title>Qualification: 9,000,000 JPY · 50,000 USD, mean health" in page
+    assert "9,050,000" not in page
