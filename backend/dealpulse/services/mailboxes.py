@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, select, update
 
 from ..config import Settings
 from ..crypto import SecretBox
 from ..mail.linking import normalize_address
-from ..store import ActivitySource, Mailbox, User, UserAlias
+from ..store import ActivitySource, Mailbox, User, user_ids_with_address
 from ..store.activities import SYNC_STATES
 from ..store.uow import UnitOfWork
 from .capture import delete_orphans
@@ -108,10 +108,7 @@ def add_mailbox(
 
 def _user_for(uow: UnitOfWork, address: str) -> User | None:
     return uow.s.scalar(
-        select(User)
-        .outerjoin(UserAlias, UserAlias.user_id == User.id)
-        .where(User.is_active.is_(True), or_(func.lower(User.email) == address, func.lower(UserAlias.email) == address))
-        .limit(1)
+        select(User).where(User.is_active.is_(True), User.id.in_(user_ids_with_address(address))).limit(1)
     )
 
 

@@ -15,7 +15,7 @@ from .crm import (
     Stage,
     StageTransition,
 )
-from .orgs import ApiToken, NeverLogEntry, Organisation, Team, User, UserAlias
+from .orgs import ApiToken, NeverLogEntry, Organisation, Team, User, UserAlias, user_ids_with_address
 from .sentiment import ModelVersion, Rater, Rating, RatingChange, SentimentScore, TrainingRun
 
 __all__ = [
@@ -23,5 +23,5 @@ __all__ = [
     "AlertDelivery", "ApiToken", "AuditEntry", "Base", "BuyingTeamMember", "Contact", "ExitAnswer", "ExitQuestion",
     "Mailbox", "ModelVersion", "NeverLogEntry", "Opportunity", "Organisation", "Rater", "Rating", "RatingChange",
     "SentimentScore", "Stage", "StageTransition", "Team", "ThreadLink", "TrainingRun", "User", "UserAlias",
-    "make_engine", "make_session_factory", "utcnow",
+    "make_engine", "make_session_factory", "user_ids_with_address", "utcnow",
 ]

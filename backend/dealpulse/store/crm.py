@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, IdMixin, utcnow
@@ -56,6 +56,11 @@ class Contact(IdMixin, Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     title: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# Linking matches participants by lower(address) and lower(domain).
+Index("ix_contacts_org_email_lower", Contact.org_id, func.lower(Contact.email))
+Index("ix_account_domains_org_domain_lower", AccountDomain.org_id, func.lower(AccountDomain.domain))
 
 
 class Stage(IdMixin, Base):

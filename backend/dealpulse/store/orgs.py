@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BindParameter, Boolean, CompoundSelect, ForeignKey, Index, String, UniqueConstraint, func, select, union
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, IdMixin, utcnow
@@ -84,3 +84,18 @@ class ApiToken(IdMixin, Base):
 
 
 Index("ix_users_org_role", User.org_id, User.role)
+Index("ix_users_email_lower", func.lower(User.email))
+Index("ix_user_aliases_email_lower", func.lower(UserAlias.email))
+
+
+def user_ids_with_address(address: str | BindParameter[str]) -> CompoundSelect:
+    """Ids of the users whose primary address or an alias is `address`, ignoring case (served by the lower() indexes).
+
+    `address` is an address, or a bind parameter that will hold one already stripped and lower-cased.
+    """
+    if isinstance(address, str):
+        address = address.strip().lower()
+    return union(
+        select(User.id).where(func.lower(User.email) == address),
+        select(UserAlias.user_id).where(func.lower(UserAlias.email) == address),
+    )

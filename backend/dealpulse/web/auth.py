@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from datetime import timedelta
+from typing import Any, Callable, Protocol
 
 from flask import Flask, current_app, g, request
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, lazyload
 
 from ..domain.access import Principal
 from ..services.tokens import TOKEN_PREFIX, hash_token
-from ..store import ApiToken, Team, User, UserAlias, utcnow
+from ..store import ApiToken, Organisation, Team, User, user_ids_with_address, utcnow
 from .problems import Unauthorized
+
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)  # last_used_at is rewritten at most this often (not on every request)
+
 
 @dataclass(frozen=True)
 class VerifiedIdentity:
-    """What a verifier established: either a DealPulse user id or a verified email address."""
+    """What a verifier established: either a DealPulse user id or a verified email address.
+
+    `tenant_id` is the Entra tenant a Microsoft token came from: the user's organisation may accept only some
+    tenants (organisation setting `ms_tenant_ids`; empty = any).
+    """
 
     surface: str
     user_id: int | None = None
     email: str | None = None
+    tenant_id: str | None = None
 
 
 class CredentialVerifier(Protocol):
@@ -31,14 +40,19 @@ class CredentialVerifier(Protocol):
         ...
 
 
+_TOKEN_BY_HASH = select(ApiToken).where(ApiToken.token_hash == bindparam("token_hash"))
+
+
 def verify_personal_token(token: str, session: Session) -> VerifiedIdentity | None:
     """Personal API tokens (`dp_...`), looked up by hash; revoked tokens are refused."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    row = session.scalar(_TOKEN_BY_HASH, {"token_hash": hash_token(token)})
     if row is None or row.revoked_at is not None:
         raise Unauthorized("The API token is unknown or revoked.")
-    row.last_used_at = utcnow()
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= TOKEN_USE_RESOLUTION:
+        row.last_used_at = now
     return VerifiedIdentity(surface="api", user_id=row.user_id)
 
 
@@ -47,27 +61,41 @@ def register_verifier(app: Flask, verifier: CredentialVerifier) -> None:
     app.extensions.setdefault("dealpulse.verifiers", []).append(verifier)
 
 
+# Built once (every request runs them): the user with their organisation's settings, by id or by address.
+_USER_WITH_ORG = (
+    select(User, Organisation.settings).join(Organisation, Organisation.id == User.org_id).options(lazyload(User.aliases))
+)
+_USER_BY_ID = _USER_WITH_ORG.where(User.id == bindparam("user_id"))
+_USER_BY_ADDRESS = (
+    _USER_WITH_ORG.where(User.id.in_(user_ids_with_address(bindparam("address")))).order_by(User.id).limit(1)
+)
+_MANAGED_TEAMS = select(Team.id).where(Team.manager_id == bindparam("user_id"))
+
+
 def load_principal(session: Session, identity: VerifiedIdentity) -> Principal:
-    """Map a verified identity to an active DealPulse user (by id, or by primary/alias address)."""
-    user: User | None = None
+    """Map a verified identity to an active DealPulse user (by id, or by primary/alias address), in one query."""
     if identity.user_id is not None:
-        user = session.get(User, identity.user_id)
+        row = session.execute(_USER_BY_ID, {"user_id": identity.user_id}).first()
     elif identity.email:
-        address = identity.email.lower()
-        user = session.scalar(
-            select(User)
-            .outerjoin(UserAlias, UserAlias.user_id == User.id)
-            .where(or_(func.lower(User.email) == address, func.lower(UserAlias.email) == address))
-            .limit(1)
-        )
-    if user is None or not user.is_active:
+        row = session.execute(_USER_BY_ADDRESS, {"address": identity.email.strip().lower()}).first()
+    else:
         raise Unauthorized("No active DealPulse user matches this sign-in.")
-    return principal_for_user(session, user, identity.surface)
+    if row is not None and identity.tenant_id is not None and not _tenant_accepted(row[1], identity.tenant_id):
+        raise Unauthorized("This Microsoft tenant is not the one your organisation signs in with.")
+    if row is None or not row[0].is_active:
+        raise Unauthorized("No active DealPulse user matches this sign-in.")
+    return principal_for_user(session, row[0], identity.surface)
+
+
+def _tenant_accepted(org_settings: dict[str, Any] | None, tenant_id: str) -> bool:
+    """True unless the organisation lists its Entra tenants (`ms_tenant_ids`) and `tenant_id` is not one of them."""
+    allowed = {str(t).lower() for t in (org_settings or {}).get("ms_tenant_ids", [])}
+    return not allowed or tenant_id in allowed
 
 
 def principal_for_user(session: Session, user: User, surface: str = "api") -> Principal:
     """The Principal of `user`, with the teams they manage."""
-    managed = session.scalars(select(Team.id).where(Team.manager_id == user.id)).all()
+    managed = session.scalars(_MANAGED_TEAMS, {"user_id": user.id}).all()
     return Principal(
         user_id=user.id,
         org_id=user.org_id,

@@ -20,11 +20,9 @@ import google.auth.exceptions
 import google.auth.jwt
 import jwt
 import requests
-from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ..config import Settings
-from ..store import Organisation, User, UserAlias
 from .auth import VerifiedIdentity
 from .problems import Unauthorized
 
@@ -82,9 +80,9 @@ class MicrosoftTokenVerifier:
             for v in values
         )
 
-    def verify(self, token: str) -> dict[str, Any]:
+    def verify(self, token: str, parsed: tuple[dict[str, Any], dict[str, Any]] | None = None) -> dict[str, Any]:
         """The verified claims of a Microsoft access token, or Unauthorized saying what is wrong."""
-        parsed = _unverified(token)
+        parsed = parsed or _unverified(token)
         if parsed is None:
             raise Unauthorized("The Microsoft token is malformed.")
         header, claims = parsed
@@ -96,7 +94,7 @@ class MicrosoftTokenVerifier:
         if header.get("alg") != "RS256":
             raise Unauthorized("The Microsoft token is not signed with RS256.")
         try:
-            key = self._jwks(tid).get_signing_key_from_jwt(token)
+            key = self._jwks(tid).get_signing_key(header.get("kid"))
         except jwt.PyJWKClientConnectionError:
             raise Unauthorized("The tenant's signing keys could not be fetched; try again.") from None
         except jwt.PyJWKClientError:
@@ -125,27 +123,12 @@ class MicrosoftTokenVerifier:
         parsed = _unverified(token)
         if parsed is None or "tid" not in parsed[1]:
             return None
-        claims = self.verify(token)
+        claims = self.verify(token, parsed)
         address = claims.get("upn") or claims.get("preferred_username") or claims.get("email")
         if not address or "@" not in str(address):
             raise Unauthorized("The Microsoft token carries no sign-in address.")
-        address = str(address).lower()
-        allowed = _allowed_tenants(session, address)
-        if allowed and claims["tid"] not in allowed:
-            raise Unauthorized("This Microsoft tenant is not the one your organisation signs in with.")
-        return VerifiedIdentity(surface="outlook", email=address)
-
-
-def _allowed_tenants(session: Session, address: str) -> set[str]:
-    """The Entra tenant ids the address's organisation accepts (settings `ms_tenant_ids`; empty = any tenant)."""
-    org_settings = session.scalar(
-        select(Organisation.settings)
-        .join(User, User.org_id == Organisation.id)
-        .outerjoin(UserAlias, UserAlias.user_id == User.id)
-        .where(or_(func.lower(User.email) == address, func.lower(UserAlias.email) == address))
-        .limit(1)
-    )
-    return {str(t).lower() for t in (org_settings or {}).get("ms_tenant_ids", [])}
+        # The user's organisation may accept only its own tenants: checked where the user is loaded.
+        return VerifiedIdentity(surface="outlook", email=str(address).lower(), tenant_id=str(claims["tid"]))
 
 
 # -- Google -----------------------------------------------------------------------------------------------------

@@ -21,13 +21,13 @@ import msal
 import requests
 from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
 from google.oauth2 import id_token as google_id_token
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 
 from ..app import app_db, app_settings
 from ..config import ConfigError
 from ..domain.access import Principal
 from ..mail.ms_auth import ProviderUnavailableError, build_msal_app
-from ..store import Organisation, User, UserAlias
+from ..store import Organisation, User, user_ids_with_address
 from .auth import principal_for_user
 
 bp = Blueprint("signin", __name__, template_folder="templates")
@@ -98,9 +98,7 @@ def _user_by_address(address: str) -> int | None:
     address = address.strip().lower()
     with app_db().uow() as uow:
         user = uow.s.scalar(
-            select(User).outerjoin(UserAlias, UserAlias.user_id == User.id)
-            .where(or_(func.lower(User.email) == address, func.lower(UserAlias.email) == address), User.is_active.is_(True))
-            .limit(1)
+            select(User).where(User.id.in_(user_ids_with_address(address)), User.is_active.is_(True)).limit(1)
         )
         return user.id if user else None
 
