@@ -70,15 +70,39 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+WROTE = "dealpulse.wrote"  # connection info: the current transaction ran a statement other than SELECT
+
+
+def _transaction_begins(conn: Any) -> None:
+    conn.info[WROTE] = False
+
+
+def _statement_runs(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    if not statement.lstrip()[:6].upper() == "SELECT":
+        conn.info[WROTE] = True
+
+
+def transaction_wrote(conn: Any) -> bool:
+    """True unless every statement of `conn`'s current transaction was a SELECT (unknown counts as written)."""
+    return conn.info.get(WROTE, True)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout on every connection.
+
+    Every engine notes whether a transaction wrote (see `transaction_wrote`), so a unit of work that only read
+    can end with COMMIT.
+    """
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 15, "check_same_thread": False})
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = create_engine(url, **kwargs)
+    event.listen(engine, "begin", _transaction_begins)
+    event.listen(engine, "before_cursor_execute", _statement_runs)
+    return engine
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

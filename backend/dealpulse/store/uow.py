@@ -6,6 +6,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from .base import transaction_wrote
+
 
 class UnitOfWork:
     """Wraps a session; `with uow:` opens it, `uow.commit()` commits, leaving rolls back anything else."""
@@ -23,10 +25,23 @@ class UnitOfWork:
     def __exit__(self, *exc: Any) -> None:
         assert self.session is not None
         try:
-            self.session.rollback()
+            if exc[0] is None and self._only_read():
+                # Same outcome as a rollback, but psycopg drops its prepared statements on every ROLLBACK: read-only
+                # requests ending that way would make PostgreSQL parse and plan each of their queries every time.
+                self.session.commit()
+            else:
+                self.session.rollback()
         finally:
             self.session.close()
             self.session = None
+
+    def _only_read(self) -> bool:
+        """True if the open transaction ran nothing but SELECTs and the session holds no unsaved changes."""
+        s = self.s
+        transaction = s.get_transaction()
+        if transaction is None or not transaction.is_active or s.new or s.dirty or s.deleted:
+            return False
+        return not transaction_wrote(s.connection())
 
     @property
     def s(self) -> Session:
