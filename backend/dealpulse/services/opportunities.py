@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..domain.access import Principal, can_edit_deal, can_see_deal
@@ -100,14 +100,25 @@ def serialize(session: Session, opp: Opportunity, *, detail: bool = False) -> di
     return data
 
 
+# Built once: every detailed view (the sidebar's on each email) runs them.
+_EXIT_CHECKLIST = (
+    select(ExitQuestion, ExitAnswer)
+    .outerjoin(ExitAnswer, and_(ExitAnswer.question_id == ExitQuestion.id,
+                                ExitAnswer.opportunity_id == bindparam("opportunity_id")))
+    .where(ExitQuestion.stage_id == bindparam("stage_id"))
+    .order_by(ExitQuestion.position)
+)
+_BUYING_TEAM = (
+    select(BuyingTeamMember, Contact)
+    .join(Contact, Contact.id == BuyingTeamMember.contact_id)
+    .where(BuyingTeamMember.opportunity_id == bindparam("opportunity_id"))
+    .order_by(Contact.name)
+)
+
+
 def exit_checklist(session: Session, opp: Opportunity) -> list[dict[str, Any]]:
     """The current stage's exit questions with this opportunity's answers (None = unanswered)."""
-    rows = session.execute(
-        select(ExitQuestion, ExitAnswer)
-        .outerjoin(ExitAnswer, and_(ExitAnswer.question_id == ExitQuestion.id, ExitAnswer.opportunity_id == opp.id))
-        .where(ExitQuestion.stage_id == opp.stage_id)
-        .order_by(ExitQuestion.position)
-    ).all()
+    rows = session.execute(_EXIT_CHECKLIST, {"opportunity_id": opp.id, "stage_id": opp.stage_id}).all()
     return [
         {
             "key": q.key,
@@ -121,12 +132,7 @@ def exit_checklist(session: Session, opp: Opportunity) -> list[dict[str, Any]]:
 
 def buying_team(session: Session, opp: Opportunity) -> list[dict[str, Any]]:
     """Contacts on the opportunity's buying team with their roles."""
-    rows = session.execute(
-        select(BuyingTeamMember, Contact)
-        .join(Contact, Contact.id == BuyingTeamMember.contact_id)
-        .where(BuyingTeamMember.opportunity_id == opp.id)
-        .order_by(Contact.name)
-    ).all()
+    rows = session.execute(_BUYING_TEAM, {"opportunity_id": opp.id}).all()
     return [
         {"contact_id": c.id, "name": c.name, "email": c.email, "title": c.title, "role": m.role} for m, c in rows
     ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session, lazyload
 
 from ..domain.access import Principal, can_read_content, can_see_deal
@@ -29,7 +29,6 @@ from ..store import (
     Activity,
     ActivitySource,
     Alert,
-    BuyingTeamMember,
     Contact,
     Mailbox,
     Opportunity,
@@ -41,7 +40,7 @@ from ..store import (
 from ..store.crm import BUYING_ROLES
 from ..store.uow import UnitOfWork
 from . import opportunities as opp_service
-from .notes import can_see_activity, content_readable, mailbox_owner_ids, notes_of
+from .notes import can_see_activity, content_readable, notes_of
 from .ratings import my_rating
 
 TREND_EMAILS = 10
@@ -85,28 +84,61 @@ class ToneSource(Protocol):
 
 
 # -- matching -------------------------------------------------------------------------------------------------
-def find_captured(session: Session, principal: Principal, message: OpenMessage) -> tuple[Activity | None, str]:
-    """The captured activity the principal may see, and how it was found ("message_id" | "provider_id" | "")."""
+@dataclass
+class Captured:
+    """A captured email with what the sidebar needs about it, loaded by the same query."""
+
+    activity: Activity
+    method: str  # "message_id" | "provider_id"
+    owners: set[int]  # users whose mailbox captured it
+    score: SentimentScore | None  # the current tone score, if scored
+    thread_private: bool  # the rep marked its conversation private
+
+
+# Statements on the sidebar's hot path are built once with bind parameters: building and cache-keying a
+# statement costs more CPU than SQLite or a local PostgreSQL spends running these.
+_CAPTURED = (  # activities with their current score, thread privacy and mailbox owners (one row per owner)
+    select(Activity, SentimentScore, ThreadLink.is_private, Mailbox.user_id)
+    .outerjoin(SentimentScore, and_(SentimentScore.activity_id == Activity.id, SentimentScore.is_current.is_(True)))
+    .outerjoin(ThreadLink, and_(ThreadLink.org_id == Activity.org_id, ThreadLink.thread_key == Activity.thread_key))
+    .outerjoin(ActivitySource, ActivitySource.activity_id == Activity.id)
+    .outerjoin(Mailbox, Mailbox.id == ActivitySource.mailbox_id)
+    .order_by(Activity.id)
+)
+_CAPTURED_BY_MESSAGE_ID = _CAPTURED.where(
+    Activity.org_id == bindparam("org_id"), Activity.message_id == bindparam("message_id"))
+_CAPTURED_BY_PROVIDER_ID = _CAPTURED.where(Activity.id.in_(
+    select(ActivitySource.activity_id)
+    .join(Mailbox, Mailbox.id == ActivitySource.mailbox_id)
+    .where(Mailbox.user_id == bindparam("user_id"), ActivitySource.provider_id == bindparam("provider_id"))
+))
+
+
+def _captured(session: Session, method: str, query: Any, params: dict[str, Any]) -> list[Captured]:
+    """The activities `query` finds, each with its mailbox owners, current score and thread privacy."""
+    rows = session.execute(query, params)
+    found: dict[int, Captured] = {}
+    for activity, score, thread_private, owner_id in rows:
+        entry = found.setdefault(activity.id, Captured(activity, method, set(), score, bool(thread_private)))
+        if owner_id is not None:
+            entry.owners.add(owner_id)
+    return list(found.values())
+
+
+def find_captured(session: Session, principal: Principal, message: OpenMessage) -> Captured | None:
+    """The captured email the principal may see: by internet Message-ID, then by provider id in their mailboxes."""
     if message.clean_message_id:
-        rows = session.scalars(
-            select(Activity).where(Activity.org_id == principal.org_id, Activity.message_id == message.clean_message_id)
-        ).all()
-        for activity in rows:
-            owners = mailbox_owner_ids(session, activity.id)
-            if can_see_activity(session, principal, activity, owners):
-                session.info.setdefault("dealpulse.owners", {})[activity.id] = owners
-                return activity, "message_id"
+        by_message_id = _captured(session, "message_id", _CAPTURED_BY_MESSAGE_ID,
+                                  {"org_id": principal.org_id, "message_id": message.clean_message_id})
+        for found in by_message_id:
+            if can_see_activity(session, principal, found.activity, found.owners):
+                return found
     if message.provider_id:
-        activity = session.scalar(
-            select(Activity)
-            .join(ActivitySource, ActivitySource.activity_id == Activity.id)
-            .join(Mailbox, Mailbox.id == ActivitySource.mailbox_id)
-            .where(Mailbox.user_id == principal.user_id, ActivitySource.provider_id == message.provider_id)
-            .limit(1)
-        )
-        if activity is not None:
-            return activity, "provider_id"
-    return None, ""
+        by_provider_id = _captured(session, "provider_id", _CAPTURED_BY_PROVIDER_ID,
+                                   {"user_id": principal.user_id, "provider_id": message.provider_id})
+        if by_provider_id:
+            return by_provider_id[0]
+    return None
 
 
 @dataclass
@@ -119,8 +151,9 @@ class Match:
     candidates: list[int] = field(default_factory=list)
     suggested_id: int | None = None
     contact_id: int | None = None
+    contact: dict[str, Any] | None = None  # the contact's id, name, email and title when matching loaded them
     account_id: int | None = None
-    is_private: bool = False
+    is_private: bool = False  # the email or its conversation is private
     sender_internal: bool = False
 
 
@@ -140,111 +173,122 @@ def _participants_match(session: Session, principal: Principal, addresses: list[
         suggested_id=decision.opportunity_id,
         contact_id=contact_ids[0] if contact_ids else None,
         account_id=decision.account_id if decision.account_id is not None else (account_ids[0] if account_ids else None),
-        is_private=decision.is_private,
+        is_private=decision.is_private,  # includes the rep's choice for the thread
         sender_internal=bool(addresses) and directory.is_internal(addresses[0]),
     )
 
 
-def _first_contact(session: Session, org_id: int, addresses: list[str]) -> int | None:
+_CONTACTS_BY_ADDRESS = select(Contact.id, Contact.name, Contact.email, Contact.title).where(  # stored lower-case
+    Contact.org_id == bindparam("org_id"), Contact.email.in_(bindparam("addresses", expanding=True)))
+
+
+def _first_contact(session: Session, org_id: int, addresses: list[str]) -> dict[str, Any] | None:
     """The first participant (in order) who is a known contact, in one query."""
     wanted = [a for a in dict.fromkeys(normalize_address(x) for x in addresses) if a]
     if not wanted:
         return None
-    found = dict(session.execute(
-        select(Contact.email, Contact.id).where(Contact.org_id == org_id, Contact.email.in_(wanted))  # stored lower-case
-    ).all())
-    return next((found[a] for a in wanted if a in found), None)
+    found = {row.email: row for row in session.execute(_CONTACTS_BY_ADDRESS, {"org_id": org_id, "addresses": wanted})}
+    row = next((found[a] for a in wanted if a in found), None)
+    return {"id": row.id, "name": row.name, "email": row.email, "title": row.title} if row else None
 
 
-def _activity_match(session: Session, principal: Principal, activity: Activity, method: str) -> Match:
+def _activity_match(session: Session, principal: Principal, captured: Captured) -> Match:
+    activity = captured.activity
     addresses = [p.get("email", "") for p in activity.participants or []]
     candidates = list(activity.link_candidates or []) or ([activity.opportunity_id] if activity.opportunity_id else [])
-    contact_id = _first_contact(session, principal.org_id, addresses)
+    contact = _first_contact(session, principal.org_id, addresses)
+    contact_id = contact["id"] if contact else None
     account_id = activity.account_id
     if account_id is None and activity.opportunity_id is not None:
         account_id = session.scalar(select(Opportunity.account_id).where(Opportunity.id == activity.opportunity_id))
     if account_id is None and contact_id is not None:
         account_id = session.scalar(select(Contact.account_id).where(Contact.id == contact_id))
     return Match(
-        method=method,
+        method=captured.method,
         thread_key=activity.thread_key,
         opportunity_id=activity.opportunity_id,
         candidates=candidates,
         suggested_id=activity.opportunity_id,
         contact_id=contact_id,
+        contact=contact,
         account_id=account_id,
-        is_private=activity.is_private,
+        is_private=activity.is_private or captured.thread_private,
     )
 
 
-def _narrow_to_visible(session: Session, principal: Principal, match: Match, needs_choice: bool) -> tuple[int | None, list[int]]:
-    """The deal to show (None when the rep must choose) and the visible candidates."""
+DealRow = tuple[Opportunity, Stage, Account, User]
+_DEALS = (
+    select(Opportunity, Stage, Account, User)
+    .join(Stage, Stage.id == Opportunity.stage_id)
+    .join(Account, Account.id == Opportunity.account_id)
+    .join(User, User.id == Opportunity.owner_id)
+    .where(Opportunity.id.in_(bindparam("ids", expanding=True)))
+    .options(lazyload(Stage.questions), lazyload(Account.domains), lazyload(User.aliases))
+)
+
+
+def _visible_deals(session: Session, principal: Principal, match: Match) -> dict[int, DealRow]:
+    """The match's candidate deals the principal may see, in candidate order, each with its stage, account and owner.
+
+    One query; the loaded objects also serve `opportunities.serialize` (it reads them by primary key).
+    """
     wanted = [c for c in dict.fromkeys(match.candidates) if c is not None]
-    seen = set()
-    if wanted:
-        rows = session.execute(
-            select(Opportunity.id, Opportunity.org_id, Opportunity.owner_id, User.team_id)
-            .join(User, User.id == Opportunity.owner_id)
-            .where(Opportunity.id.in_(wanted))
-        )
-        seen = {r[0] for r in rows if can_see_deal(principal, r[1], r[2], r[3])}
-    visible = [c for c in wanted if c in seen]
+    if not wanted:
+        return {}
+    rows = session.execute(_DEALS, {"ids": wanted})
+    seen = {
+        opp.id: (opp, stage, account, owner)
+        for opp, stage, account, owner in rows
+        if can_see_deal(principal, opp.org_id, opp.owner_id, owner.team_id)
+    }
+    return {c: seen[c] for c in wanted if c in seen}
+
+
+def _chosen_deal(match: Match, visible: list[int], needs_choice: bool) -> int | None:
+    """The deal to show, or None when the rep must choose among the visible candidates (or none is visible)."""
     chosen = match.opportunity_id if match.opportunity_id in visible else None
     if chosen is None and len(visible) == 1:
         chosen = visible[0]
     if needs_choice and len(visible) > 1:
         chosen = None
-    return chosen, visible
+    return chosen
 
 
 # -- pieces of the answer -------------------------------------------------------------------------------------
-def _contact(session: Session, contact_id: int | None, opportunity_id: int | None) -> dict[str, Any] | None:
+def _load_contact(session: Session, contact_id: int | None) -> dict[str, Any] | None:
     if contact_id is None:
         return None
-    row = session.execute(
-        select(Contact.id, Contact.name, Contact.email, Contact.title, BuyingTeamMember.role)
-        .outerjoin(BuyingTeamMember, and_(BuyingTeamMember.contact_id == Contact.id,
-                                          BuyingTeamMember.opportunity_id == opportunity_id))
-        .where(Contact.id == contact_id)
-    ).first()
-    if row is None:
+    row = session.execute(select(Contact.id, Contact.name, Contact.email, Contact.title).where(Contact.id == contact_id)).first()
+    return {"id": row.id, "name": row.name, "email": row.email, "title": row.title} if row else None
+
+
+def _contact_view(contact: dict[str, Any] | None, opportunity: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The contact with their buying-team role on the shown deal (None without a deal or a role)."""
+    if contact is None:
         return None
-    return {"id": row[0], "name": row[1], "email": row[2], "title": row[3], "role": row[4] if opportunity_id else None}
+    team = opportunity["buying_team"] if opportunity else []
+    role = next((member["role"] for member in team if member["contact_id"] == contact["id"]), None)
+    return {**contact, "role": role}
 
 
 def _account(session: Session, account_id: int | None) -> dict[str, Any] | None:
     if account_id is None:
         return None
-    loaded = session.identity_map.get(session.identity_key(Account, account_id))  # preloaded with the deal
+    loaded = session.identity_map.get(session.identity_key(Account, account_id))  # loaded with the deals
     if loaded is not None:
         return {"id": loaded.id, "name": loaded.name, "industry": loaded.industry}
     row = session.execute(select(Account.id, Account.name, Account.industry).where(Account.id == account_id)).first()
     return {"id": row[0], "name": row[1], "industry": row[2]} if row else None
 
 
-def candidate_deals(session: Session, opportunity_ids: list[int]) -> list[dict[str, Any]]:
-    """Short views of the deals a rep may choose from, in one query, in the given order."""
-    if not opportunity_ids:
-        return []
-    rows = session.execute(
-        select(Opportunity.id, Opportunity.name, Opportunity.amount, Opportunity.currency, Opportunity.close_date,
-               Account.id, Account.name, User.id, User.name, User.email, Stage.key, Stage.name, Stage.is_closed,
-               Stage.is_won)
-        .join(Account, Account.id == Opportunity.account_id)
-        .join(User, User.id == Opportunity.owner_id)
-        .join(Stage, Stage.id == Opportunity.stage_id)
-        .where(Opportunity.id.in_(opportunity_ids))
-    ).all()
-    by_id = {
-        r[0]: {
-            "id": r[0], "name": r[1], "account": {"id": r[5], "name": r[6]},
-            "owner": {"id": r[7], "name": r[8], "email": r[9]},
-            "stage": {"key": r[10], "name": r[11], "is_closed": bool(r[12]), "is_won": bool(r[13])},
-            "amount": str(r[2]), "currency": r[3], "close_date": r[4].isoformat() if r[4] else None,
-        }
-        for r in rows
+def candidate_view(opp: Opportunity, stage: Stage, account: Account, owner: User) -> dict[str, Any]:
+    """A short view of a deal the rep may choose."""
+    return {
+        "id": opp.id, "name": opp.name, "account": {"id": account.id, "name": account.name},
+        "owner": {"id": owner.id, "name": owner.name, "email": owner.email},
+        "stage": {"key": stage.key, "name": stage.name, "is_closed": bool(stage.is_closed), "is_won": bool(stage.is_won)},
+        "amount": str(opp.amount), "currency": opp.currency, "close_date": opp.close_date.isoformat() if opp.close_date else None,
     }
-    return [by_id[i] for i in opportunity_ids if i in by_id]
 
 
 def _stored_tone(score: SentimentScore, readable: bool) -> dict[str, Any]:
@@ -266,16 +310,11 @@ def _live_tone(tone: ToneSource, org_id: int, text: str, *, already_split: bool)
     return result
 
 
-def _activity_view(session: Session, principal: Principal, activity: Activity, tone: ToneSource) -> dict[str, Any]:
-    owners = session.info.get("dealpulse.owners", {}).get(activity.id)
-    if owners is None:
-        owners = mailbox_owner_ids(session, activity.id)
+def _activity_view(session: Session, principal: Principal, captured: Captured, tone: ToneSource) -> dict[str, Any]:
+    activity, owners = captured.activity, captured.owners
     readable = content_readable(principal, activity, owners)
-    score = session.scalar(
-        select(SentimentScore).where(SentimentScore.activity_id == activity.id, SentimentScore.is_current.is_(True))
-    )
-    if score is not None:
-        tone_view = _stored_tone(score, readable)
+    if captured.score is not None:
+        tone_view = _stored_tone(captured.score, readable)
     elif readable and activity.kind == "email":
         tone_view = _live_tone(tone, principal.org_id, activity.new_text or "", already_split=True)
     else:
@@ -317,42 +356,48 @@ def _uncaptured_view(principal: Principal, message: OpenMessage, tone: ToneSourc
     }
 
 
+_COUNTS = (
+    select(Activity.kind, Activity.direction, func.count(), func.max(Activity.occurred_at))
+    .where(Activity.opportunity_id == bindparam("opportunity_id"))
+    .group_by(Activity.kind, Activity.direction)
+)
+_TONE_TREND = (
+    select(Activity.occurred_at, SentimentScore.score, SentimentScore.label)
+    .join(SentimentScore, SentimentScore.activity_id == Activity.id)
+    .where(
+        Activity.opportunity_id == bindparam("opportunity_id"),
+        Activity.kind == "email",
+        Activity.direction == "inbound",
+        SentimentScore.is_current.is_(True),
+    )
+    .order_by(Activity.occurred_at.desc())
+    .limit(TREND_EMAILS)
+)
+_RECENT = (
+    select(Activity.id, Activity.kind, Activity.direction, Activity.subject, Activity.occurred_at, Activity.is_private,
+           SentimentScore.label)
+    .outerjoin(SentimentScore, and_(SentimentScore.activity_id == Activity.id, SentimentScore.is_current.is_(True)))
+    .where(Activity.opportunity_id == bindparam("opportunity_id"))
+    .order_by(Activity.occurred_at.desc(), Activity.id.desc())
+    .limit(RECENT_ITEMS)
+)
+
+
 def timeline(session: Session, principal: Principal, opportunity_id: int) -> dict[str, Any]:
     """The deal's recent dynamics: inbound/outbound email counts, meetings, last inbound/outbound, tone trend."""
+    deal = {"opportunity_id": opportunity_id}
     counts: dict[str, int] = {}
     last: dict[str, Any] = {}
     meetings = 0
-    for kind, direction, count, latest in session.execute(
-        select(Activity.kind, Activity.direction, func.count(), func.max(Activity.occurred_at))
-        .where(Activity.opportunity_id == opportunity_id)
-        .group_by(Activity.kind, Activity.direction)
-    ):
+    for kind, direction, count, latest in session.execute(_COUNTS, deal):
         if kind == "meeting":
             meetings += int(count)
         else:
             counts[direction] = int(count)
         if latest is not None and (last.get(direction) is None or latest > last[direction]):
             last[direction] = latest
-    trend_rows = session.execute(
-        select(Activity.occurred_at, SentimentScore.score, SentimentScore.label)
-        .join(SentimentScore, SentimentScore.activity_id == Activity.id)
-        .where(
-            Activity.opportunity_id == opportunity_id,
-            Activity.kind == "email",
-            Activity.direction == "inbound",
-            SentimentScore.is_current.is_(True),
-        )
-        .order_by(Activity.occurred_at.desc())
-        .limit(TREND_EMAILS)
-    ).all()
-    recent_rows = session.execute(
-        select(Activity.id, Activity.kind, Activity.direction, Activity.subject, Activity.occurred_at, Activity.is_private,
-               SentimentScore.label)
-        .outerjoin(SentimentScore, and_(SentimentScore.activity_id == Activity.id, SentimentScore.is_current.is_(True)))
-        .where(Activity.opportunity_id == opportunity_id)
-        .order_by(Activity.occurred_at.desc(), Activity.id.desc())
-        .limit(RECENT_ITEMS)
-    ).all()
+    trend_rows = session.execute(_TONE_TREND, deal).all()
+    recent_rows = session.execute(_RECENT, deal).all()
     owners: dict[int, set[int]] = {}
     private_ids = [row.id for row in recent_rows if row.is_private]
     if private_ids:
@@ -387,11 +432,23 @@ def timeline(session: Session, principal: Principal, opportunity_id: int) -> dic
     }
 
 
+_OPEN_ALERTS = select(Alert).where(Alert.opportunity_id == bindparam("opportunity_id"),
+                                   Alert.state.in_(("open", "acknowledged")))
+_MY_MAILBOXES = (
+    select(Mailbox.address, Mailbox.provider, Mailbox.sync_state, Mailbox.state_detail)
+    .where(Mailbox.user_id == bindparam("user_id"))
+    .order_by(Mailbox.id)
+)
+_STAGES = (
+    select(Stage.key, Stage.name, Stage.is_closed)
+    .where(Stage.org_id == bindparam("org_id"))
+    .order_by(Stage.position, Stage.id)
+)
+
+
 def open_alerts(session: Session, opportunity_id: int) -> list[dict[str, Any]]:
     """The deal's unresolved alerts, most severe and newest first."""
-    rows = session.scalars(
-        select(Alert).where(Alert.opportunity_id == opportunity_id, Alert.state.in_(("open", "acknowledged")))
-    ).all()
+    rows = session.scalars(_OPEN_ALERTS, {"opportunity_id": opportunity_id}).all()
     rows = sorted(rows, key=lambda a: (SEVERITY_ORDER.get(a.severity, 3), -a.opened_at.timestamp()))
     return [
         {"id": a.id, "rule": a.rule, "state": a.state, "severity": a.severity, "reason": a.reason,
@@ -402,60 +459,37 @@ def open_alerts(session: Session, opportunity_id: int) -> list[dict[str, Any]]:
 
 def mailbox_status(session: Session, principal: Principal) -> list[dict[str, Any]]:
     """The caller's connected mailboxes and their sync state (the pane warns when one is disconnected)."""
-    rows = session.execute(
-        select(Mailbox.address, Mailbox.provider, Mailbox.sync_state, Mailbox.state_detail)
-        .where(Mailbox.user_id == principal.user_id)
-        .order_by(Mailbox.id)
-    )
+    rows = session.execute(_MY_MAILBOXES, {"user_id": principal.user_id})
     return [{"address": a, "provider": p, "state": state, "detail": detail} for a, p, state, detail in rows]
 
 
 def stage_options(session: Session, org_id: int) -> list[dict[str, Any]]:
     """The organisation's stages in pipeline order (for the stage picker)."""
-    rows = session.execute(
-        select(Stage.key, Stage.name, Stage.is_closed).where(Stage.org_id == org_id).order_by(Stage.position, Stage.id)
-    )
+    rows = session.execute(_STAGES, {"org_id": org_id})
     return [{"key": key, "name": name, "is_closed": bool(closed)} for key, name, closed in rows]
-
-
-def _preload_deal(session: Session, opportunity_id: int) -> Opportunity | None:
-    """The opportunity with its stage, account and owner in one query (what `serialize` reads by primary key)."""
-    row = session.execute(
-        select(Opportunity, Stage, Account, User)
-        .join(Stage, Stage.id == Opportunity.stage_id)
-        .join(Account, Account.id == Opportunity.account_id)
-        .join(User, User.id == Opportunity.owner_id)
-        .where(Opportunity.id == opportunity_id)
-        .options(lazyload(Stage.questions), lazyload(Account.domains), lazyload(User.aliases))
-    ).first()
-    if row is None:
-        return None
-    session.info["dealpulse.preloaded"] = tuple(row)  # the identity map holds objects weakly: keep them alive
-    return row[0]
 
 
 # -- the use case ---------------------------------------------------------------------------------------------
 def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, tone: ToneSource) -> dict[str, Any]:
     """Everything the sidebar shows for an open email (read-only; nothing is stored)."""
     s = uow.s
-    activity, method = find_captured(s, principal, message)
-    if activity is not None:
-        match = _activity_match(s, principal, activity, method)
-        needs_choice = bool(activity.needs_link_choice)
+    captured = find_captured(s, principal, message)
+    if captured is not None:
+        match = _activity_match(s, principal, captured)
+        needs_choice = bool(captured.activity.needs_link_choice)
     else:
         thread_key = thread_key_for(
             message.clean_message_id, message.in_reply_to, list(message.references), message.provider_thread_id
         )
         match = _participants_match(s, principal, message.addresses, thread_key)
         needs_choice = len(match.candidates) > 1 and match.method != "thread"
-    opportunity_id, candidates = _narrow_to_visible(s, principal, match, needs_choice)
-    if activity is not None:
-        email = _activity_view(s, principal, activity, tone)
+    deals = _visible_deals(s, principal, match)  # kept referenced: serialize finds them in the identity map
+    candidates = list(deals)
+    opportunity_id = _chosen_deal(match, candidates, needs_choice)
+    if captured is not None:
+        email = _activity_view(s, principal, captured, tone)
     else:
         email = _uncaptured_view(principal, message, tone, bool(message.sender) and match.sender_internal)
-    thread_choice = s.scalar(
-        select(ThreadLink).where(ThreadLink.org_id == principal.org_id, ThreadLink.thread_key == match.thread_key)
-    ) if match.thread_key else None
     if opportunity_id is not None:
         status = "matched"
     elif len(candidates) > 1:
@@ -464,20 +498,20 @@ def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, t
         status = "no_customer"
     else:
         status = "no_deal"
-    opp = _preload_deal(s, opportunity_id) if opportunity_id is not None else None
+    opportunity = opp_service.serialize(s, deals[opportunity_id][0], detail=True) if opportunity_id is not None else None
     return {
         "status": status,
-        "match_method": match.method if activity is None else method,
+        "match_method": match.method,
         "thread_key": match.thread_key,
-        "thread_private": bool(match.is_private or (thread_choice and thread_choice.is_private)),
-        "contact": _contact(s, match.contact_id, opportunity_id),
+        "thread_private": match.is_private,
+        "contact": _contact_view(match.contact or _load_contact(s, match.contact_id), opportunity),
         "account": _account(s, match.account_id),
-        "opportunity": opp_service.serialize(s, opp, detail=True) if opp else None,
-        "candidates": candidate_deals(s, candidates) if status == "choose" or opp is None else [],
+        "opportunity": opportunity,
+        "candidates": [candidate_view(*deals[c]) for c in candidates] if opportunity is None or status == "choose" else [],
         "suggested_opportunity_id": match.suggested_id if match.suggested_id in candidates else None,
         "email": email,
-        "timeline": timeline(s, principal, opp.id) if opp else None,
-        "alerts": open_alerts(s, opp.id) if opp else [],
+        "timeline": timeline(s, principal, opportunity_id) if opportunity_id is not None else None,
+        "alerts": open_alerts(s, opportunity_id) if opportunity_id is not None else [],
         "stages": stage_options(s, principal.org_id),
         "mailboxes": mailbox_status(s, principal),
         "buying_roles": list(BUYING_ROLES),
