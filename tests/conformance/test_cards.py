@@ -1,4 +1,5 @@
-"""Gmail add-on conformance: the deployment descriptor and every card the backend produces follow Google's schemas.
+"""Gmail add-on conformance: every card the backend produces follows Google's schemas (the deployment descriptor:
+test_gmail_deployment.py).
 
 Cards are validated with `google.apps.card_v1.Card.from_json(..., ignore_unknown_fields=False)` (the vendor's
 schema: widget typos, two members of a oneof, bad enums fail) and the response envelope with a JSON Schema
@@ -14,13 +15,11 @@ import json
 import jsonschema
 import pytest
 from google.apps import card_v1
-from google.cloud import gsuiteaddons_v1
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
-from dealpulse.config import PROJECT_ROOT
 from dealpulse.store import Alert, Mailbox
 from dealpulse.web import cards
 from tests.integration.sidebar.gmail_events import AddonClient, google, settings, strings, updated_card
@@ -28,13 +27,6 @@ from tests.integration.sidebar.support import active_tone, inbox, tiny_model_dir
 
 __all__ = ["active_tone", "google", "inbox", "settings", "tiny_model_dir"]
 
-DEPLOYMENT = PROJECT_ROOT / "addin" / "gmail" / "deployment.json"
-NARROW_SCOPES = {
-    "https://www.googleapis.com/auth/gmail.addons.execute",
-    "https://www.googleapis.com/auth/gmail.addons.current.message.readonly",
-    "https://www.googleapis.com/auth/userinfo.email",
-    "openid",
-}
 _CARD = {"type": "object", "required": ["sections"], "properties": {"sections": {"type": "array", "minItems": 1}}}
 _NAVIGATION = {
     "type": "object", "minProperties": 1, "maxProperties": 1,
@@ -73,18 +65,6 @@ def assert_valid_response(envelope: dict) -> None:
     jsonschema.validate(envelope, ENVELOPE_SCHEMA)
     for card in cards_in(envelope):
         card_v1.Card.from_json(json.dumps(card), ignore_unknown_fields=False)
-
-
-def test_deployment_descriptor_is_valid_with_narrow_scopes_and_our_endpoints(app):
-    text = DEPLOYMENT.read_text(encoding="utf-8")
-    deployment = gsuiteaddons_v1.Deployment.from_json(text, ignore_unknown_fields=False)
-    assert set(deployment.oauth_scopes) == NARROW_SCOPES
-    routes = {rule.rule for rule in app.url_map.iter_rules()}
-    homepage = deployment.add_ons.common.homepage_trigger.run_function
-    contextual = deployment.add_ons.gmail.contextual_triggers[0].on_trigger_function
-    for url in (homepage, contextual):
-        assert url.startswith("https://") and url.split("example.com", 1)[1] in routes
-    assert deployment.add_ons.http_options.authorization_header.name == "SYSTEM_ID_TOKEN"
 
 
 def test_the_validators_catch_mistakes():

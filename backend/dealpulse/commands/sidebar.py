@@ -1,4 +1,4 @@
-"""Sidebar commands: `manifest` (the Outlook manifest for a server URL) and `bench api` (the context endpoint's latency)."""
+"""Sidebar commands: `manifest` and `gmail-deployment` (the add-ins' descriptors for a server URL) and `bench api`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from ..config import PROJECT_ROOT
-from ..web.outlook import ManifestError, render_manifest
+from ..web.gmail_deployment import ADDON_URL_PREFIX, render_deployment
+from ..web.outlook import ManifestError, check_base_url, render_manifest
 from .core import bench_group, fail, load_settings
 from .sentiment import _load_bench as load_bench
 
@@ -32,6 +33,31 @@ def manifest_command(base_url: str, client_id: str | None, output: Path) -> None
     click.echo(f"wrote {output} (task pane {base_url.rstrip('/')}/addin/outlook/taskpane.html)")
 
 
+@click.command("gmail-deployment")
+@click.option("--base-url", required=True, help="public https URL of this server, e.g. https://dealpulse.example.com")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
+              default=PROJECT_ROOT / "addin" / "gmail" / "deployment.json", show_default=True,
+              help="where to write it; '-' prints it")
+def gmail_deployment_command(base_url: str, output: Path) -> None:
+    """Write the Gmail add-on's deployment descriptor whose triggers and logo live at BASE_URL."""
+    settings = load_settings()
+    try:
+        text = render_deployment(base_url)
+    except ManifestError as exc:
+        fail(str(exc))
+        return
+    base = check_base_url(base_url)
+    if str(output) == "-":
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output} (triggers under {base}{ADDON_URL_PREFIX}/)")
+    if base != settings.base_url.rstrip("/"):
+        # Google signs for the trigger URL; the backend expects DEALPULSE_BASE_URL + path, so they must match.
+        click.echo(f"note: DEALPULSE_BASE_URL here is {settings.base_url}; the server that answers this add-on "
+                   f"must run with DEALPULSE_BASE_URL={base} or it refuses Google's tokens", err=True)
+
+
 @click.command("api")
 @click.option("--database-url", default=None, help="SQLAlchemy URL to benchmark on (default: a fresh SQLite file)")
 @click.option("--opportunities", default=10_000, show_default=True, type=int)
@@ -46,7 +72,8 @@ def bench_api(database_url: str | None, opportunities: int, activities: int, req
 
 
 def register(group: click.Group) -> None:
-    """Add `manifest` to the root group and `api` to the `bench` group (creating it if needed)."""
+    """Add `manifest` and `gmail-deployment` to the root group and `api` to the `bench` group (creating it if needed)."""
     group.add_command(manifest_command)
+    group.add_command(gmail_deployment_command)
     bench = bench_group(group)
     bench.add_command(bench_api)  # type: ignore[attr-defined]

@@ -29,6 +29,7 @@ from ..services.sidebar import OpenMessage, email_context
 from ..store import Alert
 from . import cards
 from .auth import VerifiedIdentity, load_principal
+from .gmail_deployment import ADDON_URL_PREFIX, HOMEPAGE_ENDPOINT, MESSAGE_ENDPOINT, addon_endpoint_url
 from .identity import google_addon_verifier
 from .problems import InvalidInput, Unauthorized
 from .schemas import OpportunityUpdate
@@ -38,7 +39,7 @@ STATE_SALT = "dealpulse.gmail-card"
 STATE_MAX_AGE = 24 * 3600
 GMAIL_TIMEOUT = 10
 
-bp = Blueprint("gmail_addon", __name__, url_prefix="/gmail/addon")
+bp = Blueprint("gmail_addon", __name__, url_prefix=ADDON_URL_PREFIX)
 
 
 class GmailUnavailable(Exception):
@@ -55,7 +56,7 @@ def _event() -> dict[str, Any]:
 
 def endpoint_url(name: str) -> str:
     """The public URL of an add-on endpoint (the audience Google signs for, and what the cards call)."""
-    return app_settings().base_url.rstrip("/") + "/gmail/addon/" + name
+    return addon_endpoint_url(app_settings().base_url, name)
 
 
 def _caller(event: dict[str, Any]) -> str:
@@ -173,7 +174,7 @@ def _no_account(email: str) -> dict[str, Any]:
 
 
 # -- endpoints ------------------------------------------------------------------------------------------------
-@bp.post("/homepage")
+@bp.post("/" + HOMEPAGE_ENDPOINT)
 def homepage() -> Response:
     """Homepage trigger: the user's open deals."""
     event = _event()
@@ -182,7 +183,7 @@ def homepage() -> Response:
     return jsonify(cards.push_card(_homepage(principal) if principal else _no_account(email)))
 
 
-@bp.post("/message")
+@bp.post("/" + MESSAGE_ENDPOINT)
 def open_message() -> Response:
     """Contextual trigger on an open message: its deal, tone and timeline."""
     event = _event()
