@@ -536,7 +536,10 @@
     const tone = email.tone;
     const section = el("section", { class: "card", id: "tone", "aria-labelledby": "tone-title" }, el("h3", { id: "tone-title", text: "Tone of this email" }));
     if (!tone) {
-      section.append(el("p", { class: "muted", text: email.content_hidden ? "Private email: its tone is visible to the reps who received it." : "No text to score in this email." }));
+      const why = email.content_hidden ? "Private email: its tone is visible to the reps who received it."
+        : email.tone_pending ? "The tone model is still being prepared; reopen this email in a few minutes."
+        : "No text to score in this email.";
+      section.append(el("p", { class: "muted", text: why }));
     } else {
       const how = tone.stored ? "scored by model " + tone.model_version : "scored just now (not stored until the email is captured)";
       section.append(el("div", { class: "tone" },

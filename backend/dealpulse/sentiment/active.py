@@ -26,8 +26,11 @@ class ActiveScorers:
         self._versions: dict[int | None, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    def version_for(self, org_id: int | None) -> str:
-        """The active version id for the organisation (global seed when it has none; built on first use)."""
+    def version_for(self, org_id: int | None, *, build_missing: bool = True) -> str:
+        """The active version id for the organisation (global seed when it has none; built on first use).
+
+        With `build_missing` False, a seed that would have to be trained raises ToneModelNotReady instead.
+        """
         now = time.monotonic()
         with self._lock:
             cached = self._versions.get(org_id)
@@ -37,14 +40,14 @@ class ActiveScorers:
             row = active_version(uow, org_id)
             version = row.version if row is not None else None
         if version is None or not is_complete(version_dir(self.settings.model_dir, version)):
-            version = ensure_seed_model(self.settings, self.db)
+            version = ensure_seed_model(self.settings, self.db, build=build_missing)
         with self._lock:
             self._versions[org_id] = (version, now)
         return version
 
-    def for_org(self, org_id: int | None) -> ToneScorer:
-        """The warmed scorer of the organisation's active version."""
-        version = self.version_for(org_id)
+    def for_org(self, org_id: int | None, *, build_missing: bool = True) -> ToneScorer:
+        """The warmed scorer of the organisation's active version (`build_missing`: see `version_for`)."""
+        version = self.version_for(org_id, build_missing=build_missing)
         return load_scorer(Path(self.settings.model_dir) / version, runtime=self.runtime, threads=self.settings.torch_threads)
 
     def forget(self) -> None:

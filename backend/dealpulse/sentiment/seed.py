@@ -27,6 +27,10 @@ from .trainer import ProgressCallback, TrainConfig, TrainingExample, evaluate_cl
 SEED_CONFIG = TrainConfig()
 
 
+class ToneModelNotReady(RuntimeError):
+    """No tone model version is built yet, and the caller cannot wait minutes for one (a web request)."""
+
+
 @dataclass(frozen=True)
 class SeedBuild:
     """What `build_seed_version` did: the version, its folder, eval metrics, and whether it trained or reused."""
@@ -100,19 +104,26 @@ def build_seed_version(
     return SeedBuild(version=version, path=path, metrics=metrics, trained=trained, activated=activated)
 
 
-def ensure_seed_model(settings: Settings, db: Database, progress: ProgressCallback | None = None) -> str:
-    """The global active version, building the seed version first when there is none (or its folder is gone)."""
+def ensure_seed_model(
+    settings: Settings, db: Database, progress: ProgressCallback | None = None, *, build: bool = True
+) -> str:
+    """The global active version, building the seed version first when there is none (or its folder is gone).
+
+    With `build` False, a seed that would have to be trained raises ToneModelNotReady instead.
+    """
     with db.uow() as uow:
         row = active_row(uow, None)
         if row is not None and is_complete(version_dir(settings.model_dir, row.version)):
             return row.version
-    build = build_seed_version(settings, db, progress=progress)
+    if not build and not is_complete(version_dir(settings.model_dir, seed_version_id(load_seed_corpus().sha256))):
+        raise ToneModelNotReady("the tone model is not built yet; a worker or `dealpulse train --from-seed` builds it")
+    built = build_seed_version(settings, db, progress=progress)
     with db.uow() as uow:
         row = active_row(uow, None)
         if row is None or not is_complete(version_dir(settings.model_dir, row.version)):
-            promote(uow, settings.model_dir, None, build.version, reason="active seed folder missing; rebuilt")
+            promote(uow, settings.model_dir, None, built.version, reason="active seed folder missing; rebuilt")
             uow.commit()
-            return build.version
+            return built.version
         return row.version
 
 

@@ -78,8 +78,8 @@ class OpenMessage:
 class ToneSource(Protocol):
     """Scores a text with the organisation's active tone model (nothing is stored)."""
 
-    def score(self, org_id: int, text: str, *, already_split: bool) -> dict[str, Any]:
-        """{label, score, confidence, probabilities, highlights, model_version, reason}."""
+    def score(self, org_id: int, text: str, *, already_split: bool) -> dict[str, Any] | None:
+        """{label, score, confidence, probabilities, highlights, model_version, reason}; None while no model is built."""
         ...
 
 
@@ -303,8 +303,11 @@ def _stored_tone(score: SentimentScore, readable: bool) -> dict[str, Any]:
     }
 
 
-def _live_tone(tone: ToneSource, org_id: int, text: str, *, already_split: bool) -> dict[str, Any]:
-    result = dict(tone.score(org_id, text[:MAX_BODY_CHARS], already_split=already_split))
+def _live_tone(tone: ToneSource, org_id: int, text: str, *, already_split: bool) -> dict[str, Any] | None:
+    scored = tone.score(org_id, text[:MAX_BODY_CHARS], already_split=already_split)
+    if scored is None:
+        return None
+    result = dict(scored)
     result["stored"] = False
     result["content_hidden"] = False
     return result
@@ -313,9 +316,10 @@ def _live_tone(tone: ToneSource, org_id: int, text: str, *, already_split: bool)
 def _activity_view(session: Session, principal: Principal, captured: Captured, tone: ToneSource) -> dict[str, Any]:
     activity, owners = captured.activity, captured.owners
     readable = content_readable(principal, activity, owners)
+    wants_live_tone = captured.score is None and readable and activity.kind == "email"
     if captured.score is not None:
         tone_view = _stored_tone(captured.score, readable)
-    elif readable and activity.kind == "email":
+    elif wants_live_tone:
         tone_view = _live_tone(tone, principal.org_id, activity.new_text or "", already_split=True)
     else:
         tone_view = None
@@ -330,16 +334,15 @@ def _activity_view(session: Session, principal: Principal, captured: Captured, t
         "content_hidden": not readable,
         "is_mine": principal.user_id in owners,
         "tone": tone_view,
+        "tone_pending": wants_live_tone and tone_view is None,
         "my_rating": my_rating(session, principal, activity.id),
         "notes": notes_of(session, activity.id) if readable else [],
     }
 
 
 def _uncaptured_view(principal: Principal, message: OpenMessage, tone: ToneSource, directory_sender_internal: bool) -> dict[str, Any]:
-    if message.body is None or not message.body.strip():
-        tone_view: dict[str, Any] | None = None
-    else:
-        tone_view = _live_tone(tone, principal.org_id, message.body, already_split=False)
+    has_text = message.body is not None and bool(message.body.strip())
+    tone_view = _live_tone(tone, principal.org_id, message.body, already_split=False) if has_text else None
     return {
         "id": None,
         "captured": False,
@@ -351,6 +354,7 @@ def _uncaptured_view(principal: Principal, message: OpenMessage, tone: ToneSourc
         "content_hidden": False,
         "is_mine": True,
         "tone": tone_view,
+        "tone_pending": has_text and tone_view is None,
         "my_rating": None,
         "notes": [],
     }

@@ -139,8 +139,12 @@ def _tone_section(c: dict[str, Any], act: ActionFactory) -> dict[str, Any]:
     tone = email["tone"]
     widgets: list[dict[str, Any]] = []
     if tone is None:
-        widgets.append(paragraph("No text to score in this email." if not email["content_hidden"]
-                                 else "Private email: its tone is visible to the reps who received it."))
+        if email["content_hidden"]:
+            widgets.append(paragraph("Private email: its tone is visible to the reps who received it."))
+        elif email.get("tone_pending"):
+            widgets.append(paragraph("The tone model is still being prepared; reopen this email in a few minutes."))
+        else:
+            widgets.append(paragraph("No text to score in this email."))
     else:
         how = f"model {tone['model_version']}" if tone["stored"] else "scored just now, not stored"
         widgets.append(decorated("Tone of this email", TONE_NAMES.get(tone["label"], tone["label"]),

@@ -6,8 +6,11 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from ..app import app_db, app_settings
 from ..sentiment.active import active_scorers
+from ..sentiment.seed import ToneModelNotReady
 from .auth import authenticate_request, current_principal
-from .problems import ApiProblem, InvalidInput
+from .problems import ApiProblem, InvalidInput, problem_response
+
+MODEL_NOT_READY_RETRY_SECONDS = 60
 
 MAX_TEXT_BYTES = 1024 * 1024
 
@@ -45,7 +48,13 @@ def score_text() -> Response:
     """Score a whole email body (quotes, signature and disclaimer are set aside first)."""
     text = _text_from_body()
     principal = current_principal()
-    scorer = active_scorers(app_settings(), app_db()).for_org(principal.org_id)
+    try:
+        scorer = active_scorers(app_settings(), app_db()).for_org(principal.org_id, build_missing=False)
+    except ToneModelNotReady:
+        response = problem_response(ApiProblem(
+            "The tone model is still being prepared; try again in a minute.", status=503, title="Service unavailable"))
+        response.headers["Retry-After"] = str(MODEL_NOT_READY_RETRY_SECONDS)
+        return response
     result = scorer.score_texts([text])[0]
     current_app.logger.debug("scored %d characters with %s", len(text), result.model_version)
     return jsonify(

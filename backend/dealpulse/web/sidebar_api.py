@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from ..app import app_db, app_settings
 from ..sentiment.active import active_scorers
+from ..sentiment.seed import ToneModelNotReady
 from ..services import notes as notes_service
 from ..services import ratings as ratings_service
 from ..store.crm import BUYING_ROLES
@@ -136,9 +137,12 @@ class OpportunityFromEmailIn(Strict):
 class ActiveModelTone:
     """Scores text on the fly with the organisation's active tone model (ToneSource for the sidebar)."""
 
-    def score(self, org_id: int, text: str, *, already_split: bool) -> dict[str, Any]:
-        """The tone of `text`; `already_split` means quotes and signature were removed at capture."""
-        scorer = active_scorers(app_settings(), app_db()).for_org(org_id)
+    def score(self, org_id: int, text: str, *, already_split: bool) -> dict[str, Any] | None:
+        """The tone of `text` (None while no tone model is built); `already_split`: quotes were removed at capture."""
+        try:
+            scorer = active_scorers(app_settings(), app_db()).for_org(org_id, build_missing=False)
+        except ToneModelNotReady:
+            return None
         return scorer.score_texts([text], split_quotes=not already_split)[0].as_dict()
 
 

@@ -1,5 +1,7 @@
 """POST /api/v1/sentiment/score: authenticated, validated, answers label, score, highlights and version."""
 
+from pathlib import Path
+
 import pytest
 
 
@@ -44,3 +46,11 @@ def test_more_than_a_megabyte_is_413(scoring_client, world) -> None:  # noqa: AN
 def test_empty_text_is_neutral_with_no_confidence(scoring_client, world) -> None:  # noqa: ANN001
     data = scoring_client.post("/api/v1/sentiment/score", json={"text": ""}, headers=world.auth("rep.a1")).get_json()
     assert (data["label"], data["score"], data["confidence"], data["reason"]) == ("neutral", 0.0, 0.0, "no_text")
+
+
+def test_before_any_tone_model_is_built_it_answers_503_with_retry_after_and_trains_nothing(client, world, settings) -> None:  # noqa: ANN001
+    response = client.post("/api/v1/sentiment/score", json={"text": "We will sign."}, headers=world.auth("rep.a1"))
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "60"
+    assert "being prepared" in response.get_json()["detail"]
+    assert not any(Path(settings.model_dir).glob("*/config.json"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -56,6 +57,15 @@ def test_an_email_not_captured_yet_is_matched_by_participants_and_scored_without
     with db.uow() as uow:
         after = (uow.s.scalar(select(func.count(Activity.id))), uow.s.scalar(select(func.count(SentimentScore.id))))
     assert after == before
+
+
+def test_before_any_tone_model_is_built_the_deal_still_shows_and_the_tone_says_it_is_pending(client, world, settings):
+    data = context(client, world, message_id="<new-2@acme.test.example>", to=["rep.a1@seller.example"],
+                   subject="Decision", body="We have decided to go with another provider.",
+                   **{"from": f"Ann Buyer <{ACME_BUYER}>"})
+    assert data["status"] == "matched" and data["opportunity"]["id"] == world.opportunities["a1_acme"]
+    assert data["email"]["tone"] is None and data["email"]["tone_pending"] is True
+    assert not any(Path(settings.model_dir).glob("*/config.json")), "a web request must never train a model"
 
 
 def test_several_visible_deals_give_candidates_and_the_choice_sticks_for_the_thread(client, world, inbox, active_tone):
