@@ -89,6 +89,14 @@ def test_quantised_runtimes_agree_with_fp32_on_the_tiny_model(scorer: ToneScorer
         assert len(a.highlights) == len(b.highlights) or a.label != b.label
 
 
+def test_many_emails_scored_across_cores_match_one_core(tiny_versions: dict[str, Path]) -> None:
+    emails = [f"Hi Sam,\n\nEmail {i}: " + " ".join(["We will sign the order this week."] * (1 + i % 7)) for i in range(150)]
+    emails += ["We will not proceed. " * 30, LONG_EMAIL, ""]
+    one_core = ToneScorer(tiny_versions["tiny-a"], runtime="onnx-int8", threads=1)
+    two_cores = ToneScorer(tiny_versions["tiny-a"], runtime="onnx-int8", threads=2)
+    assert [r.as_dict() for r in two_cores.score_texts(emails)] == [r.as_dict() for r in one_core.score_texts(emails)]
+
+
 def test_a_version_is_loaded_once_per_process(tiny_versions: dict[str, Path]) -> None:
     clear_loaded_scorers()
     first = load_scorer(tiny_versions["tiny-a"])
