@@ -24,7 +24,14 @@ from .base_model import LABEL2ID
 from .evaluation import classification_metrics
 from .corpus import LABELS
 from .few_shot import load_classifier
-from .trainer import ProgressCallback, TrainedClassifier, TrainingExample, TrainingProgress, deterministic_torch
+from .trainer import (
+    ProgressCallback,
+    TrainedClassifier,
+    TrainingExample,
+    TrainingProgress,
+    deterministic_torch,
+    length_bucketed_batches,
+)
 
 
 @dataclass(frozen=True)
@@ -32,11 +39,14 @@ class ContinuedConfig:
     """The continued fine-tuning recipe; recorded in the version's training.json."""
 
     seed: int = 13
-    train_layers: int = 2
-    max_epochs: int = 2
-    patience: int = 1
+    # A new jargon needs the middle layers to move (federal-contracting domain, models/sentiment/README.md): the top
+    # 2 layers at 2e-5 left it where it was; 4 layers at 1e-4 cost the seed eval up to 5 points; 4 layers at 5e-5,
+    # the held-out ratings choosing the epoch, lift it about 6 points and keep the seed eval.
+    train_layers: int = 4
+    max_epochs: int = 3
+    patience: int = 3  # every epoch is scored: the held-out ratings often dip for an epoch or two before they rise
     batch_size: int = 16
-    learning_rate: float = 2e-5  # 4e-5 moved the seed eval by >1 point on ratings of already-seen passages
+    learning_rate: float = 5e-5
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_length: int = 128
@@ -138,13 +148,11 @@ def train_top_layers(
         start_f1 = best_f1
         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if validation else None
         best_epoch, stale, step, history = 0, 0, 0, []
-        order = list(range(len(examples)))
+        lengths = [state.shape[0] for state in cached]
         for epoch in range(1, config.max_epochs + 1):
             model.train()
-            rng.shuffle(order)
             epoch_loss = 0.0
-            for start in range(0, len(order), config.batch_size):
-                batch = order[start : start + config.batch_size]
+            for batch in length_bucketed_batches(lengths, config.batch_size, rng):
                 logits = split.top([cached[i] for i in batch])
                 per_example = loss_fn(logits, labels[batch].to(device)) * weights[batch].to(device)
                 loss = per_example.sum() / weights[batch].sum().clamp_min(1e-8).to(device)

@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 SEED = 13
 SETFIT_BELOW = 100  # training ratings; below this the SetFit-style method is used (see bench/bench_train.py)
 REPLAY_MIN = 400  # seed-corpus passages replayed with the ratings (at least), so the seed skills stay
+RATING_EMPHASIS = 1.5  # a rating's loss weight against a replayed seed passage's in continued / full training
 FULL_EPOCHS = 2
 FULL_LEARNING_RATE = 3e-5
 MAX_SEED_EVAL_DROP = 0.01  # one macro-F1 point
@@ -221,7 +222,7 @@ def _fit(data: TrainingData, method: str, start_from: Path, seed: int, threads: 
             text += f", held-out F1 {p.validation_f1:.4f}"
         progress(text, 0.1 + 0.7 * p.fraction)
 
-    examples = data.ratings + data.replay
+    examples = [replace(e, weight=e.weight * RATING_EMPHASIS) for e in data.ratings] + data.replay
     validation = [_example(p) for p in data.holdout] if len(data.holdout) >= MIN_HOLDOUT_ITEMS else None
     if method == "setfit":
         from ..sentiment.few_shot import FewShotConfig, train_few_shot
