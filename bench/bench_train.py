@@ -22,7 +22,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-DOMAIN = "semiconductor-eda"
+DOMAIN = "federal-contracting"
 GREETINGS = ("", "Hi Sam,\n\n", "Hello team,\n\n", "Dear Alex,\n\n", "Morning,\n\n")
 SIGN_OFFS = ("", "\n\nBest, Jo", "\n\nThanks, Priya", "\n\nRegards, M.")
 RATERS = 5
@@ -110,13 +110,13 @@ def run_isolated(seed_dir: Path, count: int, threads: int) -> dict:
 
 def main(settings, sizes: list[int], curve: list[int], threads: int) -> dict:  # noqa: ANN001 - Settings
     """Run the timings and the learning curve; print a table; write JSON under var/bench/."""
-    from dealpulse.sentiment.registry import version_dir
-    from dealpulse.sentiment.seed import ensure_seed_model
+    from dealpulse.sentiment.seed import build_seed_version
     from dealpulse.store.database import Database
 
     db = Database.connect(settings.database_url)
     db.upgrade()
-    seed_dir = version_dir(settings.model_dir, ensure_seed_model(settings, db))
+    # The current corpus's seed (reused when built): an older active seed would make every measurement retrain it.
+    seed_dir = build_seed_version(settings, db).path
     db.dispose()
     timings = []
     for count in sizes:

@@ -29,7 +29,7 @@ from dealpulse.store.database import Database
 
 pytestmark = pytest.mark.slow
 
-DOMAIN = "semiconductor-eda"
+DOMAIN = "federal-contracting"
 HEADROOM_FOR_FIVE_POINTS = 0.08
 
 
@@ -58,7 +58,7 @@ def domain_run(tmp_path_factory, seed_model_dir):  # noqa: ANN001, ANN201
     """Ratings for part of the jargon domain imported and trained on once."""
     settings, db, org_id = _registry(tmp_path_factory.mktemp("domain"), seed_model_dir)
     rated, _ = _domain_split()
-    lines = [json.dumps({"text": p.text, "label": p.label, "rater": f"eda{i % 2}@seller.example"}) for i, p in enumerate(rated)]
+    lines = [json.dumps({"text": p.text, "label": p.label, "rater": f"fed{i % 2}@seller.example"}) for i, p in enumerate(rated)]
     with db.uow() as uow:
         import_ratings(uow, org_id, lines)
     report = train_org_version(settings, db, org_id, rescore=lambda org: None)
