@@ -27,7 +27,7 @@ def _import_seed_like_ratings(db, org_id: int, count: int = 150, poisoned: int =
 def test_a_run_keeps_the_candidate_with_its_decision_and_flags_the_all_positive_rater(
     tiny_registry, db, world  # noqa: ANN001
 ) -> None:
-    _import_seed_like_ratings(db, world.org_id, count=160, poisoned=60)
+    _import_seed_like_ratings(db, world.org_id, count=240, poisoned=60)
     rescored: list[int] = []
     messages: list[str] = []
     report = train_org_version(tiny_registry, db, world.org_id, progress=lambda m, f: messages.append(m),
