@@ -172,8 +172,9 @@ def pipeline(uow: UnitOfWork, principal: Principal, filters: PipelineFilters, *,
 def _sorter(key: str) -> Any:
     far = datetime.max.replace(tzinfo=None)
     return {
-        "health": lambda d: (d["health"], -d["amount"]),
-        "amount": lambda d: d["amount"],
+        "health": lambda d: (d["health"], d["currency"], -d["amount"]),
+        # Without exchange rates amounts compare only within a currency: deals are grouped by it.
+        "amount": lambda d: (d["currency"], d["amount"]),
         "close_date": lambda d: (d["close_date"] is None, d["close_date"] or far.date()),
         "last_inbound": lambda d: d["last_inbound_at"].replace(tzinfo=None) if d["last_inbound_at"] else datetime.min,
         "name": lambda d: d["name"].lower(),

@@ -75,7 +75,7 @@ def test_manager_sees_only_their_teams_pipeline_and_acknowledges(client, db, set
 def test_sorting_filtering_and_bad_filters(client, db, settings, world, deals):
     sign_in(client, world, "admin")
     by_amount = client.get("/dashboard/?sort=amount&dir=desc").get_data(as_text=True)
-    assert by_amount.index("Test Globex expansion") < by_amount.index("Test Initech pilot")
+    assert by_amount.index("Test Acme platform") < by_amount.index("Test Initech pilot")  # 50,000 USD before 20,000 USD
     only_demo = client.get("/dashboard/?stage=demo").get_data(as_text=True)
     assert "Test Initech pilot" in only_demo and "Test Acme platform" not in only_demo
     assert client.get("/dashboard/?sort=nonsense").status_code == 422
@@ -134,3 +134,13 @@ def test_pipeline_by_stage_chart_keeps_each_currency_apart(client, world, rep_a1
     # Qualification holds 50,000 USD and 9,000,000 JPY: two amounts, not "9,050,000".
     assert "<title>Qualification: 9,000,000 JPY · 50,000 USD, mean health" in page
     assert "9,050,000" not in page
+
+
+def test_sorting_by_amount_ranks_deals_within_their_currency(client, world, rep_a1_in_three_currencies):
+    sign_in(client, world, "manager.a")
+    page = client.get("/dashboard/?sort=amount&dir=asc").get_data(as_text=True)
+
+    # 9,000,000 JPY is not the largest deal: amounts are compared within EUR, JPY and USD, never across them.
+    keys = {world.opportunities[k]: k for k in ("a1_acme", "a1_globex", "a2_initech", "a1_japan")}
+    rows = [keys[int(i)] for i in re.findall(r'href="/dashboard/deals/(\d+)"', page) if int(i) in keys]
+    assert list(dict.fromkeys(rows)) == ["a1_globex", "a1_japan", "a2_initech", "a1_acme"]
