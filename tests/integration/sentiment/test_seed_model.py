@@ -64,3 +64,14 @@ def test_a_rejection_is_highlighted_in_a_long_friendly_email(scorer: ToneScorer)
     result = scorer.score_texts([email])[0]
     assert result.label == "negative"
     assert "another provider" in result.highlights[0]["text"]
+
+
+@pytest.mark.parametrize(
+    ("email", "label"),
+    [
+        ("We have decided to build it ourselves.", "negative"),
+        ("We looked at building it ourselves but have decided to buy yours instead.", "positive"),
+    ],
+)
+def test_build_versus_buy_decisions_read_the_right_way(scorer: ToneScorer, email: str, label: str) -> None:
+    assert scorer.score_texts([email])[0].label == label
