@@ -17,6 +17,7 @@ from ..store import Rater, Rating, RatingChange, SentimentScore, utcnow
 from ..store.sentiment import TONE_LABELS
 from ..store.uow import UnitOfWork
 from .errors import InvalidField, PermissionDenied
+from .holdout import is_holdout_text
 from .notes import content_readable, visible_activity
 
 MAX_NOTE_CHARS = 2000
@@ -124,6 +125,7 @@ def _rate(uow: UnitOfWork, principal: Principal, activity_id: int, label: str, n
         )
         s.add(rating)
     rating.text = activity.new_text or ""
+    rating.is_holdout = is_holdout_text(rating.text)
     rating.label = label
     rating.note = note
     rating.model_label = score.label if score else None

@@ -3,7 +3,7 @@
 Line format: `{"text": ..., "label": ..., "rater": ...}` or `{"activity_id": ..., "label": ..., "rater": ...}`
 (exactly one of text and activity_id), optional "note". An unknown rater becomes an imported rater. Ratings keep
 the one-current-rating-per-rater-per-item rule of the sidebar: importing again changes the label and appends to
-the history. A fixed share of items (stable hash of the item key) is held out for evaluation, never trained on.
+the history. A fixed share of texts (see `holdout`) is held out for evaluation, never trained on.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from sqlalchemy import select
 from ..store import Activity, Rater, Rating, RatingChange, SentimentScore, utcnow
 from ..store.sentiment import TONE_LABELS
 from ..store.uow import UnitOfWork
+from .holdout import is_holdout_text
 from .ratings import MAX_NOTE_CHARS, activity_item_key
 
-HOLDOUT_PERCENT = 20
 MAX_TEXT_CHARS = 20_000
 MAX_RATER_CHARS = 320
 
@@ -29,12 +29,6 @@ MAX_RATER_CHARS = 320
 def text_item_key(text: str) -> str:
     """The rating item key of a bare text: its SHA-256 (same text, same item, whoever rates it)."""
     return "t:" + hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
-
-
-def is_holdout_item(item_key: str) -> bool:
-    """Whether an item belongs to the fixed held-out split (stable hash; every rater's rating of it alike)."""
-    digest = hashlib.sha1(item_key.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % 100 < HOLDOUT_PERCENT
 
 
 class RatingsImportError(ValueError):
@@ -170,7 +164,7 @@ def import_ratings(uow: UnitOfWork, org_id: int, lines: Iterable[str] | IO[str],
             continue
         if rating is None:
             rating = Rating(org_id=org_id, rater_id=rater.id, activity_id=p.activity_id, item_key=key, created_at=now,
-                            source=source, is_holdout=is_holdout_item(key))
+                            source=source, is_holdout=is_holdout_text(text))
             s.add(rating)
             summary.created += 1
         else:
@@ -183,7 +177,7 @@ def import_ratings(uow: UnitOfWork, org_id: int, lines: Iterable[str] | IO[str],
         s.add(RatingChange(rating_id=rating.id, label=p.label, note=p.note, changed_at=now))
     summary.held_out = sum(
         1 for p in parsed
-        if is_holdout_item(activity_item_key(p.activity_id) if p.activity_id is not None else text_item_key(p.text or ""))
+        if is_holdout_text((activities[p.activity_id].new_text or "") if p.activity_id is not None else (p.text or ""))
     )
     uow.commit()
     return summary

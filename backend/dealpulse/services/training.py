@@ -39,14 +39,14 @@ from ..sentiment.registry import (
 from ..store import Rater, Rating, TrainingRun, utcnow
 from ..store.database import Database
 from ..store.uow import UnitOfWork
-from .ratings_import import is_holdout_item
+from .holdout import content_key, is_holdout_text
 
 log = logging.getLogger(__name__)
 
 SEED = 13
 SETFIT_BELOW = 100  # training ratings; below this the SetFit-style method is used (see bench/bench_train.py)
 REPLAY_MIN = 400  # seed-corpus passages replayed with the ratings (at least), so the seed skills stay
-RATING_EMPHASIS = 1.5  # a rating's loss weight against a replayed seed passage's in continued / full training
+RATING_EMPHASIS = 2.5  # a rating's loss weight against a replayed seed passage's in continued / full training
 FULL_EPOCHS = 2
 FULL_LEARNING_RATE = 3e-5
 MAX_SEED_EVAL_DROP = 0.01  # one macro-F1 point
@@ -166,9 +166,10 @@ def build_training_data(
         if not rating.text.strip():
             continue
         weight = estimate.weight_of(rater)
-        if is_holdout_item(rating.item_key):
-            votes[rating.item_key][rating.label] += weight
-            texts[rating.item_key] = rating.text
+        if is_holdout_text(rating.text):
+            key = content_key(rating.text)  # one held-out item per wording, whichever emails carried it
+            votes[key][rating.label] += weight
+            texts[key] = rating.text
             continue
         if weight <= 0:
             skipped += 1
