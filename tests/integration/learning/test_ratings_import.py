@@ -145,3 +145,16 @@ def test_cli_reports_bad_lines_and_imports_nothing(cli, db, world, tmp_path: Pat
     assert _count(db, Rating) == 0
     several = cli("ratings", "import", str(path))
     assert several.exit_code != 0 and "--org" in several.output
+
+
+_WORDS = st.lists(st.text("abcdefghijklmnopqrstuvwxyz", min_size=2, max_size=9), min_size=3, max_size=14)
+
+
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(words=_WORDS, greeting=st.sampled_from(["", "Hi Sam,", "Hello team,", "Dear Ms. Okafor,", "Morning all:"]),
+       closing=st.sampled_from(["", "Best, Jo", "Thanks,\nPriya", "Kind regards,\nAnna Schmidt", "Cheers!"]),
+       shout=st.booleans())
+def test_a_wording_keeps_its_side_whatever_greeting_sign_off_or_case_it_comes_with(words, greeting, closing, shout):
+    body = " ".join(words).capitalize() + "."
+    variant = "\n\n".join(part for part in (greeting, body.upper() if shout else body, closing) if part)
+    assert is_holdout_text(variant) == is_holdout_text(body)
