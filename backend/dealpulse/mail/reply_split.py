@@ -62,14 +62,18 @@ _MOBILE_FOOTER = re.compile(
     r"|Inviato da(?:l mio)? .{1,40})\s*$",
     re.IGNORECASE,
 )
-_VALEDICTION = re.compile(
-    r"^\s*(?:(?:best|kind|warm|warmest|kindest|many|with best)?\s*(?:regards|wishes)|best|all the best|cheers"
+_VALEDICTION_WORDS = (
+    r"(?:(?:best|kind|warm|warmest|kindest|many|with best)?\s*(?:regards|wishes)|best|all the best|cheers"
     r"|thanks(?: again| a lot| so much| in advance)?|thank you(?: again| so much)?|many thanks|thx|ta|sincerely"
     r"|yours(?: sincerely| truly)?|talk soon|speak soon|take care|cordialement|bien à vous|bien cordialement"
     r"|merci|(?:viele|beste|liebe|freundliche) grüße|mit freundlichen grüßen|mfg|danke|saludos|un saludo"
     r"|atentamente|gracias|groeten|met vriendelijke groet(?:en)?|cordiali saluti|saluti|grazie|abraços"
-    r"|obrigad[oa]|atenciosamente)\s*[,.!]*\s*$",
-    re.IGNORECASE,
+    r"|obrigad[oa]|atenciosamente)"
+)
+_VALEDICTION = re.compile(rf"^\s*{_VALEDICTION_WORDS}\s*[,.!]*\s*$", re.IGNORECASE)
+# "Best, Jo", "Thanks, Priya Shah", "Regards, M." on one line: the closing and a capitalised name (case matters here).
+_SIGNED_VALEDICTION = re.compile(
+    rf"^\s*(?i:{_VALEDICTION_WORDS})\s*[,!]\s*[A-Z][\w.'’-]{{0,40}}(?:\s+[A-Z][\w.'’-]{{0,40}}){{0,2}}\s*$"
 )
 _SIGNATURE_MAX_LINES = 10  # a closing followed by more lines than this is probably not a signature
 _NAME_LINE = re.compile(r"^\s*[-–—~]?\s*(?:Dr\.\s+)?[A-Z][\w.'’-]{0,40}(?:\s+[A-Z][\w.'’-]{0,40}){0,2}\s*$")
@@ -199,7 +203,7 @@ def _find_signature(lines: list[str]) -> int:
         if lines[index].strip() == "--" or _MOBILE_FOOTER.match(lines[index]):
             return index
     for index in content[max(1, len(content) - 1 - _SIGNATURE_MAX_LINES) :]:
-        if _VALEDICTION.match(lines[index]):
+        if _VALEDICTION.match(lines[index]) or _SIGNED_VALEDICTION.match(lines[index]):
             return index
     return _trailing_name_block(lines, content, first)
 

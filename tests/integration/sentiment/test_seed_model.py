@@ -16,6 +16,7 @@ ANGRY_THREAD = (
     "> Frankly we are furious and will cancel the whole project if this happens again.\n"
 )
 SIGNATURE = "\n\nBest regards,\nAnna Schmidt\nHead of Procurement | Acme Fleet GmbH\n+49 30 1234 5678"
+ONE_LINE_SIGN_OFF = "\n\nThanks, Priya"
 DISCLAIMER = (
     "\n\nCONFIDENTIALITY NOTICE: This e-mail message, including any attachments, is for the sole use of the intended "
     "recipient(s) and may contain confidential and privileged information. Any unauthorized review, use, disclosure "
@@ -35,7 +36,9 @@ def test_macro_f1_on_the_eval_split_is_at_least_080(scorer: ToneScorer) -> None:
     assert metrics.macro_f1 >= 0.80, metrics
 
 
-@pytest.mark.parametrize("suffix", [ANGRY_THREAD, SIGNATURE, DISCLAIMER, SIGNATURE + DISCLAIMER + ANGRY_THREAD])
+@pytest.mark.parametrize(
+    "suffix", [ANGRY_THREAD, SIGNATURE, ONE_LINE_SIGN_OFF, DISCLAIMER, SIGNATURE + DISCLAIMER + ANGRY_THREAD]
+)
 def test_quoted_history_signature_and_disclaimer_do_not_change_the_label(scorer: ToneScorer, suffix: str) -> None:
     emails = [f"Hi Sam,\n\n{p.text}" for p in load_seed_corpus().eval[:60]]
     plain = [r.label for r in scorer.score_texts(emails)]

@@ -72,6 +72,18 @@ def test_a_message_that_is_only_thanks_keeps_it():
     assert split_reply("Thanks!\n\nOn Mon, Nov 2, 2026 at 1:00 PM A <a@b.com> wrote:\n> x").new_text == "Thanks!"
 
 
+@pytest.mark.parametrize("closing", ["Best, Jo", "Thanks, Priya Shah\nHead of IT", "Regards, M.", "Cheers! Mike"])
+def test_a_closing_and_name_on_one_line_is_the_signature(closing):
+    parts = split_reply(f"We have decided to make it ourselves.\n\n{closing}")
+    assert parts.new_text == "We have decided to make it ourselves."
+    assert parts.signature == closing
+
+
+def test_a_thank_you_that_goes_on_is_not_a_signature():
+    text = "We will sign on Friday.\n\nThanks, Sam will send the PO tomorrow."
+    assert split_reply(text).new_text == text
+
+
 def test_split_signature_does_not_look_for_quotes():
     parts = split_signature("We accept.\n> not a quote here\n\nCheers,\nAmy")
     assert parts.new_text == "We accept.\n> not a quote here"
