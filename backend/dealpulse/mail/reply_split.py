@@ -77,6 +77,9 @@ _SIGNED_VALEDICTION = re.compile(
 )
 _SIGNATURE_MAX_LINES = 10  # a closing followed by more lines than this is probably not a signature
 _NAME_LINE = re.compile(r"^\s*[-–—~]?\s*(?:Dr\.\s+)?[A-Z][\w.'’-]{0,40}(?:\s+[A-Z][\w.'’-]{0,40}){0,2}\s*$")
+# A capitalised line ending in a word and a full stop is a sentence ("WE ACCEPT."), not a name; initials and
+# suffixes ("Sam L.", "Jr.") still end names.
+_SENTENCE_END = re.compile(r"\b(?!(?:Jr|Sr|Inc|Ltd|Co|PhD)\.)[^\W\d_]{2,}\.\s*$")
 _DASHES = ("-", "–", "—", "~")
 _LIST_BULLETS = ("-", "*", "•", "–")  # "- Karen" signs a message, but not at the end of a "- item" list
 _SHORT_CLOSING = re.compile(r"^\s*[\w'’ ]{2,30},\s*$")
@@ -208,10 +211,14 @@ def _find_signature(lines: list[str]) -> int:
     return _trailing_name_block(lines, content, first)
 
 
+def _is_name_line(line: str) -> bool:
+    return bool(_NAME_LINE.match(line)) and not _SENTENCE_END.search(line)
+
+
 def _trailing_name_block(lines: list[str], content: list[int], first: int) -> int:
     """A lone name, a closing like "Sorry about that,\nPetra", "- Karen", or a name/title/company block."""
     last, previous = content[-1], content[-2]
-    if _NAME_LINE.match(lines[last]):
+    if _is_name_line(lines[last]):
         if previous == last - 1 and previous != first and _SHORT_CLOSING.match(lines[previous]):
             return previous
         if lines[last].lstrip().startswith(_DASHES):
@@ -223,7 +230,7 @@ def _trailing_name_block(lines: list[str], content: list[int], first: int) -> in
     if (
         block_start > first
         and len(block) <= 8
-        and _NAME_LINE.match(block[0])
+        and _is_name_line(block[0])
         and all(len(line) <= 90 and "?" not in line for line in block)
     ):
         return block_start

@@ -79,6 +79,11 @@ def test_a_closing_and_name_on_one_line_is_the_signature(closing):
     assert parts.signature == closing
 
 
+@pytest.mark.parametrize("text", ["Hi Sam,\n\nWE ACCEPT.", "Dear Ms. Okafor,\n\nAA AA AA."])
+def test_a_shouted_sentence_is_not_mistaken_for_a_name(text):
+    assert split_reply(text).new_text == text
+
+
 def test_a_thank_you_that_goes_on_is_not_a_signature():
     text = "We will sign on Friday.\n\nThanks, Sam will send the PO tomorrow."
     assert split_reply(text).new_text == text
