@@ -17,11 +17,14 @@ MIN_LETTERS = 2
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _WORD = re.compile(r"[A-Za-z']+")
-# An opening line that only greets ("Hi Sam,", "Dear Ms. Okafor,", "Good morning all") never drives the tone.
+# An opening line that only greets ("Hi Sam,", "Dear Ms. Okafor,", "Good morning all", "Morning team:") never
+# drives the tone.
 _SALUTATION = re.compile(
-    r"^(?:hi|hello|hey|dear|greetings|good (?:morning|afternoon|evening))\b(?P<names>(?:[\s,]+[\w.'’-]+){0,4})\s*(?P<end>[,:!]?)$",
+    r"^(?P<greeting>hi|hello|hey|dear|greetings|good (?:morning|afternoon|evening)|morning|afternoon|evening)\b"
+    r"(?P<names>(?:[\s,]+[\w.'’-]+){0,4})\s*(?P<end>[,:!]?)$",
     re.IGNORECASE,
 )
+_BARE_TIME_OF_DAY = ("morning", "afternoon", "evening")  # greet only when punctuated: "Morning works for us" does not
 _ENGLISH_FUNCTION_WORDS = frozenset(
     """the a an and or but to of in on for with at by from is are was were be been will would can could should
     we you i it this that they our your us me my not no do does did have has had if as so please thanks thank
@@ -68,7 +71,14 @@ def is_salutation(sentence: str) -> bool:
     match = _SALUTATION.match(sentence)
     if match is None or match.group("names").rstrip().endswith("."):
         return False
+    if match.group("greeting").lower() in _BARE_TIME_OF_DAY and not match.group("end"):
+        return False
     return match.group("end") != "!" or len(match.group("names").split()) <= 2
+
+
+def without_salutation(sentences: list[Sentence]) -> list[Sentence]:
+    """`sentences` without an opening one that only greets (kept when it is all there is)."""
+    return sentences[1:] if len(sentences) > 1 and is_salutation(sentences[0].text) else sentences
 
 
 def prepare_text(text: str, *, split_quotes: bool = True) -> PreparedText:
@@ -84,8 +94,6 @@ def prepare_text(text: str, *, split_quotes: bool = True) -> PreparedText:
         return PreparedText("", [], NO_TEXT, truncated)
     if not looks_english(cleaned):
         return PreparedText(cleaned, [], UNSUPPORTED_LANGUAGE, truncated)
-    sentences = [s for s in split_sentences(cleaned) if any(ch.isalpha() for ch in s.text)]
-    if len(sentences) > 1 and is_salutation(sentences[0].text):
-        sentences = sentences[1:]
+    sentences = without_salutation([s for s in split_sentences(cleaned) if any(ch.isalpha() for ch in s.text)])
     sentences = sentences[:MAX_SENTENCES]
     return PreparedText(cleaned, sentences, None, truncated)

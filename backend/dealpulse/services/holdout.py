@@ -3,7 +3,7 @@
 Ratings of the same words must never sit on both sides of the split: the same template mailed to many reps,
 or a passage re-sent with another greeting or sign-off, would otherwise be trained on and then "predicted"
 on held-out ratings, flattering every candidate. So membership hangs on the text the model reads (quoted
-history and signature dropped), without a short greeting line, a short closing line, case or punctuation.
+history, signature and an opening salutation dropped, as the scorer drops them), without case or punctuation.
 """
 
 from __future__ import annotations
@@ -12,25 +12,17 @@ import hashlib
 import re
 
 from ..mail.reply_split import split_reply
+from ..sentiment.preprocess import clean_text, without_salutation
+from ..sentiment.sentences import split_sentences
 
 HOLDOUT_PERCENT = 20
 _WORD = re.compile(r"[^\W_]+")
-_GREETING_LINE = re.compile(r"^\s*\S+(?:\s+\S+){0,3}\s*[,:!]\s*$")
-_CLOSING_LINE = re.compile(
-    r"^\s*(?:best|regards|kind regards|warm regards|best regards|many thanks|thanks|thank you|cheers|sincerely"
-    r"|all the best|talk soon|br)\b[\s,.!]*(?:[\w.'’-]+\s*){0,3}$",
-    re.IGNORECASE,
-)
 
 
 def content_key(text: str) -> str:
     """The words an email's tone rests on, lower-cased: what decides its side of the held-out split."""
-    lines = [line for line in (split_reply(text).new_text or text).splitlines() if line.strip()]
-    if len(lines) > 1 and _GREETING_LINE.match(lines[0]):
-        lines = lines[1:]
-    if len(lines) > 1 and _CLOSING_LINE.match(lines[-1]):
-        lines = lines[:-1]
-    return " ".join(_WORD.findall(" ".join(lines).lower()))
+    sentences = without_salutation(split_sentences(clean_text(split_reply(text).new_text or "")))
+    return " ".join(_WORD.findall(" ".join(s.text for s in sentences).lower()))
 
 
 def is_holdout_text(text: str) -> bool:

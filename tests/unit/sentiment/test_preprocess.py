@@ -29,13 +29,14 @@ def test_keeps_only_the_new_text_of_a_reply() -> None:
 
 
 def test_an_opening_salutation_is_not_a_sentence_that_can_carry_tone() -> None:
-    for greeting in ("Hi Tom,", "Dear Ms. Okafor,", "Good morning all", "Hello team:", "Hey Sam!"):
+    for greeting in ("Hi Tom,", "Dear Ms. Okafor,", "Good morning all", "Hello team:", "Hey Sam!", "Morning,", "Afternoon all:"):
         prepared = prepare_text(f"{greeting}\nWe have chosen another vendor. Thanks for your time.")
         assert [s.text for s in prepared.sentences] == ["We have chosen another vendor.", "Thanks for your time."], greeting
 
 
 def test_an_opening_statement_is_kept_even_when_it_starts_with_a_greeting_word() -> None:
-    for opening in ("Hi, we're out.", "Hello, we have decided to go with another provider.", "Hi Sam, we signed!"):
+    for opening in ("Hi, we're out.", "Hello, we have decided to go with another provider.", "Hi Sam, we signed!",
+                    "Morning works for us"):
         prepared = prepare_text(f"{opening}\nMore soon.")
         assert [s.text for s in prepared.sentences] == [opening, "More soon."], opening
 
