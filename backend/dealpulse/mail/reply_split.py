@@ -72,11 +72,10 @@ _VALEDICTION_WORDS = (
 )
 _VALEDICTION = re.compile(rf"^\s*{_VALEDICTION_WORDS}\s*[,.!]*\s*$", re.IGNORECASE)
 # "Best, Jo", "Thanks, Priya Shah", "Regards, M." on one line: the closing and a capitalised name (case matters here).
-_SIGNED_VALEDICTION = re.compile(
-    rf"^\s*(?i:{_VALEDICTION_WORDS})\s*[,!]\s*[A-Z][\w.'’-]{{0,40}}(?:\s+[A-Z][\w.'’-]{{0,40}}){{0,2}}\s*$"
-)
+_NAME = r"[A-Z][\w.'’-]{0,40}(?:\s+[A-Z][\w.'’-]{0,40}){0,2}"
+_SIGNED_VALEDICTION = re.compile(rf"^\s*(?i:{_VALEDICTION_WORDS})\s*[,!]\s*{_NAME}\s*$")
 _SIGNATURE_MAX_LINES = 10  # a closing followed by more lines than this is probably not a signature
-_NAME_LINE = re.compile(r"^\s*[-–—~]?\s*(?:Dr\.\s+)?[A-Z][\w.'’-]{0,40}(?:\s+[A-Z][\w.'’-]{0,40}){0,2}\s*$")
+_NAME_LINE = re.compile(rf"^\s*[-–—~]?\s*(?:Dr\.\s+)?{_NAME}\s*$")
 # A capitalised line ending in a word and a full stop is a sentence ("WE ACCEPT."), not a name; initials and
 # suffixes ("Sam L.", "Jr.") still end names.
 _SENTENCE_END = re.compile(r"\b(?!(?:Jr|Sr|Inc|Ltd|Co|PhD)\.)[^\W\d_]{2,}\.\s*$")

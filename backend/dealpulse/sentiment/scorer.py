@@ -65,7 +65,8 @@ class ToneScorer:
         self.version_dir = Path(version_dir)
         self.version = self.version_dir.name
         self.runtime = runtime
-        torch.set_num_threads(choose_threads(threads))
+        threads = choose_threads(threads)
+        torch.set_num_threads(threads)
         with quiet_transformers():
             self.tokenizer = AutoTokenizer.from_pretrained(self.version_dir, local_files_only=True)
             config = AutoConfig.from_pretrained(self.version_dir, local_files_only=True)
@@ -75,11 +76,11 @@ class ToneScorer:
             self._session = None
             self._lanes: list = []
             if runtime == "onnx-int8":
-                self._session = _onnx_session(self.version_dir, choose_threads(threads))
-                if choose_threads(threads) > 1:
+                self._session = _onnx_session(self.version_dir, threads)
+                if threads > 1:
                     # Many small batches run faster as one single-threaded session per core than as one session
                     # splitting every matrix product across the cores (measured: +7-13% emails/s on 2 cores).
-                    self._lanes = [_onnx_session(self.version_dir, 1) for _ in range(choose_threads(threads))]
+                    self._lanes = [_onnx_session(self.version_dir, 1) for _ in range(threads)]
                     self._lane_pool = ThreadPoolExecutor(len(self._lanes), thread_name_prefix=f"tone-{self.version}")
             else:
                 model = AutoModelForSequenceClassification.from_pretrained(self.version_dir, local_files_only=True).eval()

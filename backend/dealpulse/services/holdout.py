@@ -25,7 +25,12 @@ def content_key(text: str) -> str:
     return " ".join(_WORD.findall(" ".join(s.text for s in sentences).lower()))
 
 
-def is_holdout_text(text: str) -> bool:
-    """Whether ratings of `text` are held out for evaluation (stable; every rater's rating of it alike)."""
-    digest = hashlib.sha1(content_key(text).encode("utf-8")).digest()
+def is_holdout_key(key: str) -> bool:
+    """Whether ratings whose `content_key` is `key` are held out for evaluation (stable; every rater alike)."""
+    digest = hashlib.sha1(key.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") % 100 < HOLDOUT_PERCENT
+
+
+def is_holdout_text(text: str) -> bool:
+    """Whether ratings of `text` are held out for evaluation."""
+    return is_holdout_key(content_key(text))

@@ -158,27 +158,26 @@ def import_ratings(uow: UnitOfWork, org_id: int, lines: Iterable[str] | IO[str],
         summary.raters.add(p.rater)
         key = activity_item_key(p.activity_id) if p.activity_id is not None else text_item_key(p.text or "")
         text = (activities[p.activity_id].new_text or "") if p.activity_id is not None else (p.text or "")
+        held_out = is_holdout_text(text)
+        summary.held_out += held_out
         rating = s.scalar(select(Rating).where(Rating.rater_id == rater.id, Rating.item_key == key))
         if rating is not None and rating.label == p.label and rating.note == p.note:
             summary.unchanged += 1
             continue
         if rating is None:
             rating = Rating(org_id=org_id, rater_id=rater.id, activity_id=p.activity_id, item_key=key, created_at=now,
-                            source=source, is_holdout=is_holdout_text(text))
+                            source=source)
             s.add(rating)
             summary.created += 1
         else:
             summary.changed += 1
         score = scores.get(p.activity_id) if p.activity_id is not None else None
-        rating.text, rating.label, rating.note, rating.updated_at = text, p.label, p.note, now
+        rating.text, rating.is_holdout = text, held_out
+        rating.label, rating.note, rating.updated_at = p.label, p.note, now
         rating.model_label = score.label if score else None
         rating.model_version = score.model_version if score else None
         s.flush()
         s.add(RatingChange(rating_id=rating.id, label=p.label, note=p.note, changed_at=now))
-    summary.held_out = sum(
-        1 for p in parsed
-        if is_holdout_text((activities[p.activity_id].new_text or "") if p.activity_id is not None else (p.text or ""))
-    )
     uow.commit()
     return summary
 

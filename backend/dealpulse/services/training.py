@@ -39,7 +39,7 @@ from ..sentiment.registry import (
 from ..store import Rater, Rating, TrainingRun, utcnow
 from ..store.database import Database
 from ..store.uow import UnitOfWork
-from .holdout import content_key, is_holdout_text
+from .holdout import content_key, is_holdout_key
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +166,8 @@ def build_training_data(
         if not rating.text.strip():
             continue
         weight = estimate.weight_of(rater)
-        if is_holdout_text(rating.text):
-            key = content_key(rating.text)  # one held-out item per wording, whichever emails carried it
+        key = content_key(rating.text)  # one held-out item per wording, whichever emails carried it
+        if is_holdout_key(key):
             votes[key][rating.label] += weight
             texts[key] = rating.text
             continue
