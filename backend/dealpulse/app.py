@@ -45,6 +45,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         settings = config
     else:
         settings = Settings.from_env(**(config or {}))
+    settings.require_secret()
     runtime.configure(settings)
     app = Flask(__name__, static_folder=None)
     app.config.update(

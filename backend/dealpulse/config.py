@@ -10,6 +10,15 @@ from typing import Any, Mapping
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VAR_DIR = PROJECT_ROOT / "var"
 
+# The only environments that may run without DEALPULSE_SECRET_KEY: their data is throwaway and their key is public.
+THROWAWAY_ENVS = ("demo", "test")
+_THROWAWAY_SECRET = "dealpulse-public-demo-and-test-key-never-use-in-production"
+MISSING_SECRET = (
+    "DEALPULSE_SECRET_KEY is not set: set it to a long random string "
+    "(python -c 'import secrets; print(secrets.token_urlsafe(48))'); "
+    "only DEALPULSE_ENV=demo or DEALPULSE_ENV=test run without one"
+)
+
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message says which and how to fix it."""
@@ -23,7 +32,7 @@ def _meta(env: str, doc: str) -> dict[str, str]:
 class Settings:
     """Every runtime setting; `Settings.from_env()` reads them, tests build them directly."""
 
-    env: str = field(default="development", metadata=_meta("DEALPULSE_ENV", "development | demo | test | production"))
+    env: str = field(default="development", metadata=_meta("DEALPULSE_ENV", "development | demo | test | production; only demo and test run without DEALPULSE_SECRET_KEY"))
     var_dir: Path = field(default=DEFAULT_VAR_DIR, metadata=_meta("DEALPULSE_VAR_DIR", "runtime data: SQLite files, task storage, model versions"))
     database_url: str = field(default="", metadata=_meta("DEALPULSE_DATABASE_URL", "SQLAlchemy URL; default sqlite:///<var_dir>/dealpulse.db"))
     broker_url: str = field(default="", metadata=_meta("DEALPULSE_BROKER_URL", "unset = Huey on SQLite under var/; redis://host:port/db = Huey on Redis"))
@@ -64,8 +73,11 @@ class Settings:
     demo: bool = field(default=False, metadata=_meta("DEALPULSE_DEMO", "enable the demo sign-in picker and sidebar preview"))
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
-        """Read settings from the environment (or `environ`), then apply keyword overrides."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, require_secret: bool = True, **overrides: Any) -> "Settings":
+        """Read settings from the environment (or `environ`), then apply keyword overrides.
+
+        `require_secret=False` is for commands that never sign, encrypt or verify anything (config, manifest, score).
+        """
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
@@ -74,9 +86,9 @@ class Settings:
                 continue
             values[f.name] = _coerce(f.name, f.type, raw, f.metadata["env"])
         values.update(overrides)
-        return cls(**values).resolved()
+        return cls(**values).resolved(require_secret=require_secret)
 
-    def resolved(self) -> "Settings":
+    def resolved(self, *, require_secret: bool = True) -> "Settings":
         """Fill the defaults that depend on other settings and check the required ones."""
         var_dir = Path(self.var_dir)
         changes: dict[str, Any] = {"var_dir": var_dir}
@@ -85,15 +97,20 @@ class Settings:
         if str(self.model_dir) in ("", "."):
             changes["model_dir"] = var_dir / "models"
         secret = self.secret_key
-        if not secret:
-            if self.env in ("demo", "test", "development") or self.demo:
-                secret = "dealpulse-insecure-dev-key"
-            else:
-                raise ConfigError("DEALPULSE_SECRET_KEY is required in production: set it to a long random string")
+        if not secret and self.env in THROWAWAY_ENVS:
+            secret = _THROWAWAY_SECRET
+        if not secret and require_secret:
+            raise ConfigError(MISSING_SECRET)
         changes["secret_key"] = secret
         if not self.google_pubsub_audience:
             changes["google_pubsub_audience"] = self.base_url.rstrip("/") + "/push/gmail"
         return replace(self, **changes)
+
+    def require_secret(self) -> str:
+        """The secret key; a ConfigError when there is none (never a built-in fallback outside demo/test)."""
+        if not self.secret_key:
+            raise ConfigError(MISSING_SECRET)
+        return self.secret_key
 
     @property
     def is_sqlite(self) -> bool:

@@ -24,7 +24,7 @@ def _derived_key(secret_key: str, purpose: bytes) -> bytes:
 
 def derive_secret(settings: Settings, purpose: str) -> str:
     """A stable secret for one purpose (e.g. Graph clientState), derived from the secret key."""
-    return _derived_key(settings.secret_key, purpose.encode()).decode()
+    return _derived_key(settings.require_secret(), purpose.encode()).decode()
 
 
 class SecretBox:
@@ -34,7 +34,7 @@ class SecretBox:
         if settings.encryption_key:
             keys = [Fernet(k.strip().encode()) for k in settings.encryption_key.split(",") if k.strip()]
         else:
-            keys = [Fernet(_derived_key(settings.secret_key, b"credentials-at-rest"))]
+            keys = [Fernet(_derived_key(settings.require_secret(), b"credentials-at-rest"))]
         self._fernet = MultiFernet(keys)
 
     def seal(self, document: dict[str, Any]) -> str:

@@ -1,5 +1,9 @@
 """WSGI entry point for gunicorn: `gunicorn 'dealpulse.wsgi:app'` (settings from DEALPULSE_* variables)."""
 
 from .app import create_app
+from .config import ConfigError
 
-app = create_app()
+try:
+    app = create_app()
+except ConfigError as exc:
+    raise SystemExit(f"error: {exc}") from None

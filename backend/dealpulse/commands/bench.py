@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .core import bench_group, load_settings
+from .core import bench_group, bench_settings
 from .sentiment import _load_bench
 
 
@@ -16,7 +16,7 @@ from .sentiment import _load_bench
 @click.option("--database-url", default=None, help="default: a fresh SQLite file under var/bench/")
 def bench_alerts(opportunities: int, activities: int, page_requests: int, concurrency: int, database_url: str | None) -> None:
     """Full alert evaluation, incremental update after one email, naive per-deal baseline, pipeline page p95."""
-    settings = load_settings()
+    settings = bench_settings()
     _load_bench("alerts").main(settings, opportunities=opportunities, activities=activities, page_requests=page_requests,
                                concurrency=concurrency, database_url=database_url)
 

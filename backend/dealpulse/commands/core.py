@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -17,15 +18,24 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Process settings from the environment (a clear one-line error when they are invalid)."""
+def load_settings(*, require_secret: bool = True, **overrides: object) -> Settings:
+    """Process settings from the environment (a clear one-line error when they are invalid).
+
+    Commands that never sign, encrypt or verify pass `require_secret=False`; everything else refuses to start
+    without DEALPULSE_SECRET_KEY outside DEALPULSE_ENV=demo/test.
+    """
     try:
-        settings = Settings.from_env(**overrides)
+        settings = Settings.from_env(require_secret=require_secret, **overrides)
     except ConfigError as exc:
         fail(str(exc))
         raise
     runtime.configure(settings)
     return settings
+
+
+def bench_settings() -> Settings:
+    """Settings for a benchmark: its data is throwaway, so DEALPULSE_ENV defaults to `test` (public key) here."""
+    return load_settings(env=os.environ.get("DEALPULSE_ENV") or "test")
 
 
 def principal_for_cli(uow, org_id: int):  # noqa: ANN001, ANN201 - small CLI helper

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .core import bench_group, fail, load_settings
+from .core import bench_group, bench_settings, fail, load_settings
 
 org_option = click.option("--org", "org", default=None, help="organisation id or exact name (default: the only one)")
 
@@ -114,7 +114,7 @@ def bench_train(sizes: str, curve: str, threads: int) -> None:
     """Training time and peak memory per rating count, and the held-out learning curve."""
     from .sentiment import _load_bench
 
-    settings = load_settings()
+    settings = bench_settings()
     try:
         size_list = [int(x) for x in sizes.split(",") if x.strip()]
         curve_list = [int(x) for x in curve.split(",") if x.strip()]

@@ -8,7 +8,7 @@ import click
 
 from .. import runtime
 from ..services.errors import InvalidField, NotFoundError
-from .core import bench_group, fail, load_settings
+from .core import bench_group, bench_settings, fail, load_settings
 
 
 @click.group("mailbox")
@@ -119,7 +119,7 @@ def bench_sync(messages: int, one_by_one_messages: int | None, incremental: int,
 
     if messages < 1 or incremental < 0 or (one_by_one_messages is not None and one_by_one_messages < 1):
         fail("--messages and --one-by-one-messages must be at least 1, --incremental at least 0")
-    settings = load_settings()
+    settings = bench_settings()
     _load_bench("sync").main(settings, messages=messages, one_by_one_messages=one_by_one_messages,
                              incremental=incremental, database_url=database_url)
 

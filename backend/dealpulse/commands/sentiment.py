@@ -18,7 +18,7 @@ from .. import runtime
 from ..config import PROJECT_ROOT, Settings
 from ..store import Organisation
 from ..store.database import Database
-from .core import bench_group, fail, load_settings
+from .core import bench_group, bench_settings, fail, load_settings
 
 SCORE_CHUNK = 64
 org_option = click.option("--org", "org", default=None, help="organisation id or exact name (default: the global seed version)")
@@ -104,7 +104,7 @@ def score_command(input_path: Path, output_path: Path, org: str | None) -> None:
     from ..sentiment.active import active_scorers
 
     items = read_score_input(input_path)
-    settings = load_settings()
+    settings = load_settings(require_secret=False)
     db = ready_database(settings)
     scorer = active_scorers(settings, db).for_org(resolve_org(db, org))
     output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -280,7 +280,7 @@ def bench_scoring(emails: int, baseline_emails: int, runtimes: tuple[str, ...]) 
     unknown = sorted(set(runtimes) - set(RUNTIMES))
     if unknown:
         fail(f"--runtime {', '.join(unknown)}: choose from {', '.join(RUNTIMES)}")
-    settings = load_settings()
+    settings = bench_settings()
     bench = _load_bench("scoring")
     bench.main(settings, ready_database(settings), emails=emails, baseline_emails=baseline_emails, runtimes=runtimes or RUNTIMES)
 

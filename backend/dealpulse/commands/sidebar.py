@@ -9,7 +9,7 @@ import click
 from ..config import PROJECT_ROOT
 from ..web.gmail_deployment import ADDON_URL_PREFIX, render_deployment
 from ..web.outlook import ManifestError, check_base_url, render_manifest
-from .core import bench_group, fail, load_settings
+from .core import bench_group, bench_settings, fail, load_settings
 from .sentiment import _load_bench as load_bench
 
 
@@ -20,7 +20,7 @@ from .sentiment import _load_bench as load_bench
               show_default=True, help="where to write it; '-' prints it")
 def manifest_command(base_url: str, client_id: str | None, output: Path) -> None:
     """Write the Outlook add-in manifest whose task pane and icons live at BASE_URL."""
-    settings = load_settings()
+    settings = load_settings(require_secret=False)
     try:
         xml = render_manifest(base_url, client_id if client_id is not None else settings.ms_client_id)
     except ManifestError as exc:
@@ -40,7 +40,7 @@ def manifest_command(base_url: str, client_id: str | None, output: Path) -> None
               help="where to write it; '-' prints it")
 def gmail_deployment_command(base_url: str, output: Path) -> None:
     """Write the Gmail add-on's deployment descriptor whose triggers and logo live at BASE_URL."""
-    settings = load_settings()
+    settings = load_settings(require_secret=False)
     try:
         text = render_deployment(base_url)
     except ManifestError as exc:
@@ -66,7 +66,7 @@ def gmail_deployment_command(base_url: str, output: Path) -> None:
 @click.option("--concurrency", default=8, show_default=True, type=int, help="client threads")
 def bench_api(database_url: str | None, opportunities: int, activities: int, request_count: int, concurrency: int) -> None:
     """`POST /api/v1/context` under concurrent load: p50/p95 for captured and scored-on-the-fly emails."""
-    settings = load_settings()
+    settings = bench_settings()
     load_bench("api").main(settings, database_url=database_url, opportunities=opportunities, activities=activities,
                            requests=request_count, concurrency=concurrency)
 
