@@ -58,6 +58,7 @@ _HEADER_LOOKAHEAD = 6
 # '04/26/2001 05:49 PM' line, each followed by To:/cc:/Subject: lines.
 _NOTES_MOMENT = r"\d{1,2}/\d{1,2}/\d{2,4}\s+\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AP]M)?"
 _NOTES_ATTRIBUTION = re.compile(rf"^\s*(?:From\s?:\s*)?\S.{{0,250}}\s+on\s+{_NOTES_MOMENT}\s*$", re.IGNORECASE)
+_NOTES_DAY_AT_END = re.compile(r"\bon\s+\d{1,2}/\d{1,2}/\d{2,4}\s*$", re.IGNORECASE)
 _NOTES_DATE_LINE = re.compile(rf"^\s*{_NOTES_MOMENT}\s*$", re.IGNORECASE)
 _NOTES_SENT_BY = re.compile(r"^\s*Sent by\s?:", re.IGNORECASE)
 _NOTES_HEADER = re.compile(r"^\s*(?:To|cc|bcc|Subject)\s?:", re.IGNORECASE)
@@ -187,11 +188,21 @@ def _find_quote_start(lines: list[str], history: _QuotedHistory | None = None) -
         if _SEPARATOR.match(line) or _ATTRIBUTION.match(line) or _is_notes_header(lines, index):
             return index
         following = lines[index + 1][:_MARKER_MAX_CHARS].strip() if index + 1 < len(lines) else ""
-        if following and _ATTRIBUTION.match(f"{line.rstrip()} {following}"):
-            return index  # attribution wrapped onto two lines
+        if following and _is_wrapped_marker(f"{line.rstrip()} {following}", lines, index):
+            return index  # attribution or banner wrapped onto two lines (Notes wraps at 78 characters)
         if _HEADER_FROM.match(line) and _is_header_block(lines, index):
             return index
     return len(lines)
+
+
+def _is_wrapped_marker(joined: str, lines: list[str], index: int) -> bool:
+    following = lines[index + 1]
+    if _ATTRIBUTION.match(following) or _SEPARATOR.match(following) or _NOTES_ATTRIBUTION.match(following):
+        return False  # the next line is a marker on its own: this line is text before it
+    if _ATTRIBUTION.match(joined) or _SEPARATOR.match(joined):
+        return True
+    wrapped_before_time = _NOTES_DAY_AT_END.search(lines[index])
+    return bool(wrapped_before_time and _NOTES_ATTRIBUTION.match(joined)) and _notes_headers_follow(lines, index + 2)
 
 
 def _carries_attribution(block: list[str]) -> bool:

@@ -60,6 +60,8 @@ def notes_block(draw) -> str:
         f"From:\t{first} {last} on {moment}",
         f"{first} {last}@ECT\n{moment}",
         f"{first} {last}\nSent by: {first} {last}@ECT\n{moment}",
+        # Notes wraps at 78 characters: the time of a long attribution lands on the next line
+        f'"{first} {last}" <{first.lower()}@example.com> on {moment.split(" ", 1)[0]}\n{moment.split(" ", 1)[1]}',
     ]))
     cc = draw(st.sampled_from(["cc:\t \n", "cc: \n", ""]))
     return f"{head}\nTo:\t{draw(FIRST)} {draw(LAST)}/NA/Enron@Enron\n{cc}Subject:\tRe: terms"
@@ -68,7 +70,10 @@ def notes_block(draw) -> str:
 @st.composite
 def forwarded_block(draw) -> str:
     dashes = "-" * draw(st.integers(3, 22))
-    return f"{dashes} Forwarded by {draw(FIRST)} {draw(LAST)}/HOU/ECT on {draw(notes_moment())} {dashes}\n\n\n" + draw(notes_block())
+    moment = draw(notes_moment())
+    wrap = draw(st.sampled_from([" ", " \n"]))  # a banner wrapped before its time, as Notes does at 78 characters
+    day, time = moment.split(" ", 1)
+    return f"{dashes} Forwarded by {draw(FIRST)} {draw(LAST)}/HOU/ECT on {day}{wrap}{time} {dashes}\n\n\n" + draw(notes_block())
 
 
 STYLES = {"outlook": outlook_block(), "notes": notes_block(), "forwarded": forwarded_block()}
