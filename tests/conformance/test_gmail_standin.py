@@ -239,9 +239,26 @@ def test_labels_list(google, http, message_id):
 
 
 def test_watch_and_stop(google, http):
-    body = http.post(gmail_url(google, "watch"), json={"topicName": "projects/p/topics/gmail", "labelIds": ["INBOX"]}).json()
+    request = {"topicName": "projects/p/topics/gmail", "labelIds": ["INBOX"], "labelFilterBehavior": "include"}
+    body = http.post(gmail_url(google, "watch"), json=request).json()
     GMAIL.check("gmail.users.watch", body)
     assert http.post(gmail_url(google, "stop")).status_code == 204
+
+
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        ({"topicName": "projects/p/topics/gmail", "labelIds": ["INBOX"], "labelFilterBehavior": "INCLUDE"}, "allowed values"),
+        ({"topicName": "projects/p/topics/gmail", "labelFilter": "include"}, "Unknown name"),
+        ({"topicName": "projects/p/topics/gmail", "labelIds": "INBOX"}, "expected array"),
+    ],
+    ids=["enum-casing", "unknown-field", "wrong-type"],
+)
+def test_watch_requests_are_checked_against_the_discovery_document(google, http, body, problem):
+    response = http.post(gmail_url(google, "watch"), json=body)
+    check_error(response, 400, "invalidArgument")
+    assert problem in response.json()["error"]["message"]
+    assert google.mailbox(OWNER).watch is None
 
 
 def test_calendar_events_list_full_and_incremental(google, http):

@@ -16,8 +16,10 @@ from dealpulse.mail.types import AuthRevokedError, ProviderUnavailableError, Syn
 
 GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 CALENDAR_READONLY = "https://www.googleapis.com/auth/calendar.events.readonly"
+# Google grants "email" as this URL; asking for the alias makes every refresh warn that "email" is missing.
+USERINFO_EMAIL = "https://www.googleapis.com/auth/userinfo.email"
 #: Narrow scopes a mailbox connection asks for: read mail, read calendar events, know who signed in.
-SYNC_SCOPES = (GMAIL_READONLY, CALENDAR_READONLY, "openid", "email")
+SYNC_SCOPES = (GMAIL_READONLY, CALENDAR_READONLY, "openid", USERINFO_EMAIL)
 
 _REVOKED_ERRORS = ("invalid_grant", "unauthorized_client")
 

@@ -245,7 +245,7 @@ class _Headers:
         result: list[Address] = []
         for display_name, addr in pairs:
             addr = addr.strip().strip("<>").lower()
-            if not _PLAUSIBLE_ADDRESS.match(addr) or ".." in addr or addr in seen:
+            if not _PLAUSIBLE_ADDRESS.match(addr) or ".." in addr.rpartition("@")[2] or addr in seen:
                 continue
             seen.add(addr)
             result.append(Address(email=addr, name=_WHITESPACE.sub(" ", display_name or "").strip().strip('"')))

@@ -7,7 +7,7 @@ email-reply-parser 20/62 (57/62 with our signature layer); mail-parser-reply 15/
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
 
 class ReplyParts(NamedTuple):
@@ -40,6 +40,7 @@ _SEPARATOR = re.compile(
     r"|Doorgestuurd bericht|Messaggio originale|Messaggio inoltrato|Mensagem original|Mensagem encaminhada)"
     r"\s*-{2,}"
     r"|_{20,}"
+    r"|-{3,}\s*Forwarded by\b.{1,250}?-{3,}"
     r"|Begin forwarded message\s?:"
     r"|Anfang der weitergeleiteten Nachricht\s?:"
     r"|Début du message réexpédié\s?:"
@@ -53,6 +54,15 @@ _HEADER_OTHER = re.compile(
     re.IGNORECASE,
 )
 _HEADER_LOOKAHEAD = 6
+# Lotus Notes: '"Name" <a@b> on 04/26/2001 05:49 PM' (or 'From: Name on ...'), or a name line and then a
+# '04/26/2001 05:49 PM' line, each followed by To:/cc:/Subject: lines.
+_NOTES_MOMENT = r"\d{1,2}/\d{1,2}/\d{2,4}\s+\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AP]M)?"
+_NOTES_ATTRIBUTION = re.compile(rf"^\s*(?:From\s?:\s*)?\S.{{0,250}}\s+on\s+{_NOTES_MOMENT}\s*$", re.IGNORECASE)
+_NOTES_DAY_AT_END = re.compile(r"\bon\s+\d{1,2}/\d{1,2}/\d{2,4}\s*$", re.IGNORECASE)
+_NOTES_DATE_LINE = re.compile(rf"^\s*{_NOTES_MOMENT}\s*$", re.IGNORECASE)
+_NOTES_SENT_BY = re.compile(r"^\s*Sent by\s?:", re.IGNORECASE)
+_NOTES_HEADER = re.compile(r"^\s*(?:To|cc|bcc|Subject)\s?:", re.IGNORECASE)
+_NOTES_NAME_MAX_CHARS = 120
 _MARKER_MAX_CHARS = 600
 _QUOTED_LINE = re.compile(r"^\s*>")
 
@@ -97,13 +107,19 @@ _DISCLAIMER = re.compile(
 )
 
 
-def split_reply(text: str) -> ReplyParts:
-    """Split `text` (plain text, e.g. FetchedMail.body_text) into new text, quote, signature and disclaimer."""
+def split_reply(text: str, earlier: Iterable[str] = ()) -> ReplyParts:
+    """Split `text` (plain text, e.g. FetchedMail.body_text) into new text, quote, signature and disclaimer.
+
+    A block of ">" lines is quoted history when it follows an attribution ("On ... wrote:") or repeats
+    `earlier` mail of the same thread; otherwise it is the sender's own text (">" used as bullets). Answers
+    written between the quoted lines of an interleaved reply are new text.
+    """
     lines = _lines(text)
-    quote_start = _find_quote_start(lines)
+    quote_start = _find_quote_start(lines, _QuotedHistory(earlier))
     before, quoted = lines[:quote_start], lines[quote_start:]
-    if not _has_content(before) and quoted:
-        before, quoted = _bottom_posted(quoted)
+    if quoted and _QUOTED_LINE.match(quoted[0]) or quoted and _ATTRIBUTION.match(quoted[0]):
+        answers, quoted = _interleaved(quoted)
+        before = before + answers
     return _split_tail(before)._replace(quoted_text=_join(quoted))
 
 
@@ -136,23 +152,70 @@ def _has_content(lines: list[str]) -> bool:
     return any(line.strip() for line in lines)
 
 
-def _find_quote_start(lines: list[str]) -> int:
+class _QuotedHistory:
+    """The words of earlier mail in the thread, to recognise a ">" block that repeats it."""
+
+    def __init__(self, earlier: Iterable[str]):
+        self._texts = [_words(text) for text in earlier if text]
+
+    def repeats(self, block: list[str]) -> bool:
+        words = _words("\n".join(_QUOTE_PREFIX.sub("", line) for line in block))
+        return bool(words) and any(words in text or (len(text) >= _MIN_REPEATED_CHARS and text in words) for text in self._texts)
+
+
+_MIN_REPEATED_CHARS = 20  # an earlier text this long found inside a ">" block means the block quotes it
+_QUOTE_PREFIX = re.compile(r"^\s*(?:>\s?)+")
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def _find_quote_start(lines: list[str], history: _QuotedHistory | None = None) -> int:
     """Index of the first line of quoted or forwarded history; len(lines) when there is none."""
     for index, line in enumerate(lines):
         if not line.strip():
             continue
         if _QUOTED_LINE.match(line):
-            return index
+            block = _quoted_block(lines, index)
+            if _carries_attribution(block) or (history is not None and history.repeats(block)):
+                return index
+            if not _has_content([text for text in lines if not _QUOTED_LINE.match(text)]):
+                return index  # nothing but ">" lines: nothing new was written
+            continue
         if len(line) > _MARKER_MAX_CHARS:  # markers are short lines; long ones are text (and costly to match)
             continue
-        if _SEPARATOR.match(line) or _ATTRIBUTION.match(line):
+        if _SEPARATOR.match(line) or _ATTRIBUTION.match(line) or _is_notes_header(lines, index):
             return index
         following = lines[index + 1][:_MARKER_MAX_CHARS].strip() if index + 1 < len(lines) else ""
-        if following and _ATTRIBUTION.match(f"{line.rstrip()} {following}"):
-            return index  # attribution wrapped onto two lines
+        if following and _is_wrapped_marker(f"{line.rstrip()} {following}", lines, index):
+            return index  # attribution or banner wrapped onto two lines (Notes wraps at 78 characters)
         if _HEADER_FROM.match(line) and _is_header_block(lines, index):
             return index
     return len(lines)
+
+
+def _is_wrapped_marker(joined: str, lines: list[str], index: int) -> bool:
+    following = lines[index + 1]
+    if _ATTRIBUTION.match(following) or _SEPARATOR.match(following) or _NOTES_ATTRIBUTION.match(following):
+        return False  # the next line is a marker on its own: this line is text before it
+    if _ATTRIBUTION.match(joined) or _SEPARATOR.match(joined):
+        return True
+    wrapped_before_time = _NOTES_DAY_AT_END.search(lines[index])
+    return bool(wrapped_before_time and _NOTES_ATTRIBUTION.match(joined)) and _notes_headers_follow(lines, index + 2)
+
+
+def _carries_attribution(block: list[str]) -> bool:
+    """A ">" block that quotes a whole earlier message, attribution or header included ("> On ... wrote:")."""
+    unquoted = [_QUOTE_PREFIX.sub("", line) for line in block]
+    return _find_quote_start(unquoted) < len(unquoted)
+
+
+def _quoted_block(lines: list[str], start: int) -> list[str]:
+    end = start
+    while end < len(lines) and _QUOTED_LINE.match(lines[end]):
+        end += 1
+    return lines[start:end]
 
 
 def _is_header_block(lines: list[str], start: int) -> bool:
@@ -160,19 +223,52 @@ def _is_header_block(lines: list[str], start: int) -> bool:
     return sum(1 for line in following if _HEADER_OTHER.match(line)) >= 2
 
 
-def _bottom_posted(quoted: list[str]) -> tuple[list[str], list[str]]:
-    """The reply sits under an attribution and its ">" lines: take the unquoted text after them as new text."""
+def _is_notes_header(lines: list[str], index: int) -> bool:
+    """A Lotus Notes reply header starts here: attribution with a date (or name + date line), then To:/cc:."""
+    line = lines[index]
+    if _NOTES_ATTRIBUTION.match(line):
+        return _notes_headers_follow(lines, index + 1)
+    if len(line.strip()) > _NOTES_NAME_MAX_CHARS or _NOTES_DATE_LINE.match(line):
+        return False
+    date_at = index + 1
+    if date_at < len(lines) and _NOTES_SENT_BY.match(lines[date_at]):
+        date_at += 1
+    if date_at < len(lines) and _NOTES_DATE_LINE.match(lines[date_at]):
+        return _notes_headers_follow(lines, date_at + 1)
+    return False
+
+
+def _notes_headers_follow(lines: list[str], start: int) -> bool:
+    following = [line for line in lines[start : start + 3] if line.strip()]
+    return bool(following) and bool(_NOTES_HEADER.match(following[0]))
+
+
+def _interleaved(quoted: list[str]) -> tuple[list[str], list[str]]:
+    """Under an attribution (or a ">" block), the unquoted lines between ">" runs are the sender's answers.
+
+    Stops at the next marker of older history (another attribution, separator or header block).
+    """
     first = next(i for i, line in enumerate(quoted) if line.strip())
-    if not _ATTRIBUTION.match(quoted[first]):
+    start = first + 1 if _ATTRIBUTION.match(quoted[first]) else first
+    answers: list[str] = []
+    history: list[str] = quoted[:start]
+    index = start
+    while index < len(quoted):
+        line = quoted[index]
+        if not line.strip() or _QUOTED_LINE.match(line):
+            (history if _QUOTED_LINE.match(line) else answers).append(line)
+            index += 1
+            continue
+        rest = quoted[index:]
+        older = _find_quote_start(rest)
+        if older == 0:
+            break
+        run = next((i for i, text in enumerate(rest[:older]) if _QUOTED_LINE.match(text)), older)
+        answers.extend(rest[:run])
+        index += run
+    if not _has_content(answers) or not _has_content(history[start:]):
         return [], quoted
-    end = first + 1
-    while end < len(quoted) and (not quoted[end].strip() or _QUOTED_LINE.match(quoted[end])):
-        end += 1
-    if end == first + 1 or end == len(quoted):
-        return [], quoted
-    rest = quoted[end:]
-    rest_quote = _find_quote_start(rest)
-    return rest[:rest_quote], quoted[:end] + rest[rest_quote:]
+    return answers, history + quoted[index:]
 
 
 def _paragraph_start(lines: list[str], index: int) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Iterable
 
 from sqlalchemy import delete, select
@@ -25,6 +25,7 @@ from ..mail.linking import (
     thread_key_for,
 )
 from ..mail.privacy import NeverLogList, exclusion_reason
+from ..mail.reply_split import split_reply
 from ..mail.types import ChangeBatch, FetchedEvent, FetchedMail
 from ..store import Activity, ActivityContact, ActivitySource, utcnow
 
@@ -162,14 +163,15 @@ def direction_for(candidate: _Candidate, scope: CaptureScope, customers: Custome
     return "inbound"
 
 
-def _content(candidate: _Candidate) -> dict[str, Any]:
-    """Text split into new / quoted / signature, sanitised HTML and the attachment list."""
-    from ..mail.reply_split import split_reply  # the parsing layer's splitter
+def _content(candidate: _Candidate, earlier: Iterable[str] = ()) -> dict[str, Any]:
+    """Text split into new / quoted / signature, sanitised HTML and the attachment list.
 
+    `earlier` is what earlier mail of the thread said: a ">" block repeating it is quoted history.
+    """
     source = candidate.source
     if isinstance(source, FetchedEvent):
         return {"new_text": source.description or "", "quoted_text": "", "signature_text": "", "body_html": "", "attachments": []}
-    parts = split_reply(source.body_text or "")
+    parts = split_reply(source.body_text or "", earlier)
     return {
         "new_text": parts.new_text,
         "quoted_text": parts.quoted_text,
@@ -230,6 +232,7 @@ def _store_candidates(session: Session, scope: CaptureScope, candidates: list[_C
         [i for _, cids, _ in to_create for i in cids],
         [i for _, _, aids in to_create for i in aids],
     )
+    history = _thread_history(session, scope.org_id, [c for c, _, _ in to_create])
     now = utcnow()
     new_rows: dict[str, tuple[Activity, list[int], _Candidate]] = {}
     sources: list[tuple[str, _Candidate]] = []
@@ -238,7 +241,7 @@ def _store_candidates(session: Session, scope: CaptureScope, candidates: list[_C
         if c.dedupe_key in existing or c.dedupe_key in new_rows:
             continue
         decision = decide_link(c.thread_key, contact_ids, account_ids, index)
-        row = _new_activity(scope, c, decision, direction_for(c, scope, customers), now)
+        row = _new_activity(scope, c, decision, direction_for(c, scope, customers), now, _earlier(history, c))
         new_rows[c.dedupe_key] = (row, contact_ids, c)
     _insert_activities(session, scope, new_rows, existing)
     created = {key: row.id for key, (row, _, _) in new_rows.items()}
@@ -264,7 +267,38 @@ def _contact_role(c: _Candidate, contact_id: int, customers: CustomerMatches) ->
     return "to"
 
 
-def _new_activity(scope: CaptureScope, c: _Candidate, decision: LinkDecision, direction: str, now: datetime) -> Activity:
+def _thread_history(session: Session, org_id: int, candidates: list[_Candidate]) -> dict[str, list[tuple[datetime, str]]]:
+    """What the threads of `candidates` said, with when: stored new text and this batch's bodies, per thread key."""
+    keys = sorted({c.thread_key for c in candidates if c.thread_key and c.kind == "email"})
+    history: dict[str, list[tuple[datetime, str]]] = {}
+    for chunk in _chunks(keys):
+        rows = session.execute(
+            select(Activity.thread_key, Activity.occurred_at, Activity.new_text).where(
+                Activity.org_id == org_id, Activity.thread_key.in_(chunk), Activity.new_text != ""
+            )
+        )
+        for thread_key, occurred_at, new_text in rows:
+            history.setdefault(thread_key, []).append((_as_utc(occurred_at), new_text))
+    for c in candidates:
+        body = getattr(c.source, "body_text", "") if c.thread_key in keys else ""
+        if body:
+            history.setdefault(c.thread_key, []).append((_as_utc(c.occurred_at), body))
+    return history
+
+
+def _earlier(history: dict[str, list[tuple[datetime, str]]], c: _Candidate) -> list[str]:
+    """The texts of `c`'s thread written before it (never its own body, never replies to it)."""
+    moment = _as_utc(c.occurred_at)
+    return [text for at, text in history.get(c.thread_key, ()) if at < moment]
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _new_activity(
+    scope: CaptureScope, c: _Candidate, decision: LinkDecision, direction: str, now: datetime, earlier: Iterable[str] = ()
+) -> Activity:
     return Activity(
         org_id=scope.org_id,
         kind=c.kind,
@@ -285,7 +319,7 @@ def _new_activity(scope: CaptureScope, c: _Candidate, decision: LinkDecision, di
         link_candidates=list(decision.candidates),
         created_at=now,
         updated_at=now,
-        **_content(c),
+        **_content(c, earlier),
     )
 
 

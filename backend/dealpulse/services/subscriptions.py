@@ -67,7 +67,7 @@ def _gmail_watch(settings: Settings, refresh_token: str) -> tuple[str, datetime]
 
     credentials = google_credentials(settings, refresh_token)
     service = build_service("gmail", "v1", credentials, settings.gmail_api_url.rstrip("/") + "/", 30.0)
-    body = {"topicName": settings.gmail_pubsub_topic, "labelIds": GMAIL_WATCHED_LABELS, "labelFilterBehavior": "INCLUDE"}
+    body = {"topicName": settings.gmail_pubsub_topic, "labelIds": GMAIL_WATCHED_LABELS, "labelFilterBehavior": "include"}
     answer = GoogleApiCaller(credentials).execute(service.users().watch(userId="me", body=body))
     expires_at = datetime.fromtimestamp(int(answer["expiration"]) / 1000, timezone.utc)
     return f"gmail-watch:{settings.gmail_pubsub_topic}", expires_at

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable
 from flask import Blueprint, Response, current_app, request
 from werkzeug.test import Client
 
+from dealpulse.standins.discovery import request_problem
 from dealpulse.standins.faults import BATCH_PART_ENVIRON_KEY
 from dealpulse.standins.google_errors import error_body, error_response
 
@@ -476,10 +477,16 @@ def gmail_blueprint(mailbox_for_request: Callable[[], GmailMailbox | None]) -> B
     def watch(user_id: str) -> Any:
         box = mailbox(user_id)
         body = request.get_json(silent=True) or {}
+        problem = request_problem("gmail.v1", "WatchRequest", body)
+        if problem:
+            raise GmailRequestError(400, problem, "invalidArgument")
         if not str(body.get("topicName", "")).startswith("projects/"):
             raise GmailRequestError(400, "Invalid topicName", "invalidArgument")
         expiration = int(time.time() * 1000) + 7 * 24 * 3600 * 1000
-        box.watch = {"topicName": body["topicName"], "labelIds": body.get("labelIds", []), "expiration": expiration}
+        box.watch = {
+            "topicName": body["topicName"], "labelIds": body.get("labelIds", []),
+            "labelFilterBehavior": body.get("labelFilterBehavior", ""), "expiration": expiration,
+        }
         return {"historyId": str(box.history_id), "expiration": str(expiration)}
 
     @bp.post("/gmail/v1/users/<user_id>/stop")

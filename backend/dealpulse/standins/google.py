@@ -62,6 +62,18 @@ class _User:
     refresh_tokens: list[str] = field(default_factory=list)
 
 
+# Google answers the short OpenID scope names with the full URLs it granted (checked against oauth2.googleapis.com).
+_SCOPE_ALIASES = {
+    "email": "https://www.googleapis.com/auth/userinfo.email",
+    "profile": "https://www.googleapis.com/auth/userinfo.profile",
+}
+
+
+def granted_scope(requested: str) -> str:
+    """The `scope` of a token response as Google writes it: aliases expanded, order kept."""
+    return " ".join(dict.fromkeys(_SCOPE_ALIASES.get(s, s) for s in requested.split()))
+
+
 class GoogleStandIn:
     """Gmail, Calendar, OAuth and certificate endpoints of Google, in one threaded server on 127.0.0.1."""
 
@@ -370,14 +382,14 @@ class GoogleStandIn:
             email = self.tokens.redeem_refresh_token(form.get("refresh_token", ""))
             access, lifetime = self.tokens.issue_access_token(email)
             scope = form.get("scope") or "https://www.googleapis.com/auth/gmail.readonly"
-            return {"access_token": access, "expires_in": lifetime, "scope": scope, "token_type": "Bearer"}
+            return {"access_token": access, "expires_in": lifetime, "scope": granted_scope(scope), "token_type": "Bearer"}
         if grant_type == "authorization_code":
             grant = self.tokens.redeem_code(form.get("code", ""), form.get("redirect_uri", ""), form.get("code_verifier", ""))
             refresh = self.add_user(grant.email)
             access, lifetime = self.tokens.issue_access_token(grant.email)
             claims = {"nonce": grant.nonce} if grant.nonce else {}
             return {
-                "access_token": access, "expires_in": lifetime, "refresh_token": refresh, "scope": grant.scope,
+                "access_token": access, "expires_in": lifetime, "refresh_token": refresh, "scope": granted_scope(grant.scope),
                 "token_type": "Bearer", "id_token": self.issue_id_token(self.tokens.client_id, grant.email, **claims),
             }
         raise OAuthError(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type}")

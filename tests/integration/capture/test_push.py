@@ -137,6 +137,7 @@ def test_gmail_watch_is_created_and_renewed_before_it_expires(db, world, setting
 
     assert renew_expiring(db, topic_settings) == 1
     assert google.mailbox(REP).watch["topicName"] == "projects/dealpulse/topics/gmail"
+    assert google.mailbox(REP).watch["labelFilterBehavior"] == "include"  # the discovery document's casing
     with db.uow() as uow:
         expires = uow.s.get(Mailbox, box).subscription_expires_at
     assert expires > utcnow() + timedelta(days=6)

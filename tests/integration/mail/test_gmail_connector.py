@@ -9,7 +9,7 @@ import pytest
 
 from dealpulse.config import Settings
 from dealpulse.mail.gmail import GmailConnector
-from dealpulse.mail.google_auth import google_credentials
+from dealpulse.mail.google_auth import ensure_fresh, google_credentials
 from dealpulse.mail.retry import RetryPolicy
 from dealpulse.mail.types import (
     AuthRevokedError,
@@ -327,3 +327,18 @@ def test_unreachable_google_ends_as_provider_unavailable(google, refresh_token):
     google.stop()
     with pytest.raises(ProviderUnavailableError):
         drain(gmail.changes(None))
+
+
+def test_token_refresh_gets_every_scope_it_asks_for(google, refresh_token, caplog):
+    """Google grants "email" as .../auth/userinfo.email: asking for the alias warned on every refresh."""
+    import logging
+
+    from dealpulse.mail.google_auth import SYNC_SCOPES
+    from dealpulse.standins.google import granted_scope
+
+    settings = Settings.from_env({}, env="test", **google.settings_overrides())
+    credentials = google_credentials(settings, refresh_token)
+    with caplog.at_level(logging.WARNING, logger="google.oauth2"):
+        ensure_fresh(credentials)
+    assert not [r for r in caplog.records if "scopes" in r.getMessage()]
+    assert set(credentials.granted_scopes) == set(granted_scope(" ".join(SYNC_SCOPES)).split())

@@ -321,3 +321,27 @@ def test_base64url_without_padding_round_trips(data):
 def test_base64url_rejects_non_base64():
     with pytest.raises(MailParseError):
         decode_base64url("*not base64*")
+
+
+LOCAL_ATOM = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-+", min_size=1, max_size=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    atoms=st.lists(LOCAL_ATOM, min_size=1, max_size=4),
+    joins=st.lists(st.sampled_from([".", ".."]), min_size=3, max_size=3),
+    name=st.sampled_from(["", "Lisa Wells", "Wells, Lisa", "Jürgen Müller"]),
+    domain=st.sampled_from(["enron.com", "mail.example.co.uk", "example.org"]),
+)
+def test_exchange_style_addresses_with_double_dots_are_kept(atoms, joins, name, domain):
+    local = atoms[0] + "".join(join + atom for join, atom in zip(joins, atoms[1:]))
+    address = f"{local}@{domain}"
+    header = f'"{name}" <{address}>' if name else address
+    raw = f"From: {header}\r\nTo: rep@seller.example\r\nSubject: hi\r\nMessage-ID: <m1@example.org>\r\n\r\nhello\r\n"
+    mail = parse_rfc822(raw.encode("utf-8"))
+    assert mail.sender is not None and mail.sender.email == address.lower()
+
+
+def test_a_double_dot_in_the_domain_is_still_no_address():
+    raw = b"From: l..wells@enron..com\r\nTo: rep@seller.example\r\nSubject: hi\r\nMessage-ID: <m2@example.org>\r\n\r\nhello\r\n"
+    assert parse_rfc822(raw).sender is None
