@@ -5,6 +5,10 @@ Database fixtures:
 - `sqlite_db` / `postgres_db`: one engine only.
 - `world`: a small organisation built with `tests.builders.build_world` (two teams, manager, reps, admin, deals).
 - `app`, `client`: the Flask app on `db` and its test client.
+
+Process fixtures:
+- `process_runtime`: `dealpulse.runtime` (what entry points and tasks read) on the test's settings and database.
+- `inline_queues`: the task queues built for the test's settings, running every enqueued task at once.
 """
 
 from __future__ import annotations
@@ -15,9 +19,18 @@ import shutil
 import socket
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from flask import Flask
+
+    from dealpulse.config import Settings
+    from dealpulse.store.database import Database
+    from dealpulse.tasks import Queues
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -175,18 +188,41 @@ def settings(db: "Database", var_dir: Path) -> "Settings":  # noqa: F821
 
 
 @pytest.fixture
-def app(settings: "Settings", db: "Database") -> Iterator["Flask"]:  # noqa: F821
-    """The Flask app on the test database (sharing the fixture's engine)."""
+def process_runtime(settings: "Settings", db: "Database") -> Iterator["ModuleType"]:  # noqa: F821
+    """`dealpulse.runtime` on the test's settings and database (the fixture's engine, shared, not disposed)."""
     from dealpulse import runtime
-    from dealpulse.app import create_app
 
     runtime.reset()
-    runtime._databases[db.url] = db  # share the fixture's engine (and its truncation) with the app
+    runtime.configure(settings, db)
+    yield runtime
+    runtime.reset(keep=db)
+
+
+@pytest.fixture
+def inline_queues(settings: "Settings") -> "Queues":  # noqa: F821
+    """The process's task queues for the test's settings, running each enqueued task at once (in memory)."""
+    from dealpulse.tasks import build_queues
+
+    return build_queues(settings, immediate=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_queues() -> Iterator[None]:
+    """No test inherits the task queues another test built (they point at its var folder)."""
+    from dealpulse.tasks import forget_queues
+
+    yield
+    forget_queues()
+
+
+@pytest.fixture
+def app(settings: "Settings", db: "Database", process_runtime: "ModuleType") -> "Flask":  # noqa: F821
+    """The Flask app on the test database (sharing the fixture's engine)."""
+    from dealpulse.app import create_app
+
     application = create_app(settings)
     application.config["TESTING"] = True
-    yield application
-    runtime._databases.pop(db.url, None)
-    runtime.reset()
+    return application
 
 
 @pytest.fixture

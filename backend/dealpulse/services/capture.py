@@ -25,6 +25,7 @@ from ..mail.linking import (
     thread_key_for,
 )
 from ..mail.privacy import NeverLogList, exclusion_reason
+from ..mail.reply_split import split_reply
 from ..mail.types import ChangeBatch, FetchedEvent, FetchedMail
 from ..store import Activity, ActivityContact, ActivitySource, utcnow
 
@@ -164,8 +165,6 @@ def direction_for(candidate: _Candidate, scope: CaptureScope, customers: Custome
 
 def _content(candidate: _Candidate) -> dict[str, Any]:
     """Text split into new / quoted / signature, sanitised HTML and the attachment list."""
-    from ..mail.reply_split import split_reply  # the parsing layer's splitter
-
     source = candidate.source
     if isinstance(source, FetchedEvent):
         return {"new_text": source.description or "", "quoted_text": "", "signature_text": "", "body_html": "", "attachments": []}

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from dealpulse.mail.retry import RetryPolicy
 from dealpulse.services.mailboxes import add_mailbox
 from dealpulse.services.sync import default_connectors, sync_mailbox
+from dealpulse.tasks.scoring import queue_scoring
 from dealpulse.standins.google import GoogleStandIn
 from dealpulse.standins.sample_mail import rfc822
 from dealpulse.sentiment.registry import promote, register_version
@@ -42,15 +43,8 @@ def settings(settings, google):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def worker_inline() -> Iterator[None]:
+def worker_inline(inline_queues) -> None:  # noqa: ANN001
     """Huey runs enqueued tasks inline: one sync call is one worker run, scoring included."""
-    from dealpulse.tasks import huey
-
-    huey.immediate = True
-    try:
-        yield
-    finally:
-        huey.immediate = False
 
 
 def _send_decision_and_sync(db, settings, google) -> object:  # noqa: ANN001
@@ -61,7 +55,8 @@ def _send_decision_and_sync(db, settings, google) -> object:  # noqa: ANN001
         message_id="decision.1@globex.test.example", sent_at=datetime.now(timezone.utc) - timedelta(minutes=2),
     ), ["INBOX"])
 
-    return sync_mailbox(db, settings, mailbox, connector_factory=functools.partial(default_connectors, retry_policy=FAST))
+    return sync_mailbox(db, settings, mailbox, connector_factory=functools.partial(default_connectors, retry_policy=FAST),
+                        queue_scoring=queue_scoring)  # what the worker's sync task hands it
 
 
 def _stored_decision(db, world) -> tuple[int, str]:  # noqa: ANN001

@@ -98,7 +98,7 @@ def test_graph_subscription_handshake_and_notification_sync_the_mailbox_end_to_e
     base_url = f"http://127.0.0.1:{server.server_port}"
     ms_settings = dataclasses.replace(settings, base_url=base_url, **microsoft.settings_overrides())
     runtime.reset()
-    runtime._databases[db.url] = db
+    runtime.configure(ms_settings, db)
     app = create_app(ms_settings)
     server.app = app
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -122,8 +122,7 @@ def test_graph_subscription_handshake_and_notification_sync_the_mailbox_end_to_e
     finally:
         server.shutdown()
         server.server_close()
-        runtime._databases.pop(db.url, None)
-        runtime.reset()
+        runtime.reset(keep=db)
 
 
 def test_gmail_watch_is_created_and_renewed_before_it_expires(db, world, settings, google):

@@ -80,10 +80,9 @@ def test_automatic_retrain_waits_for_enough_new_ratings_and_a_day(tiny_registry,
 
 
 def test_admin_api_lists_raters_versions_and_trains_on_the_queue(tiny_registry, db, world, client, monkeypatch) -> None:  # noqa: ANN001
-    from dealpulse.tasks import huey, training_huey
+    from dealpulse.tasks import build_queues
 
-    monkeypatch.setattr(training_huey, "immediate", True)
-    monkeypatch.setattr(huey, "immediate", True)
+    build_queues(tiny_registry, immediate=True)
     _import_seed_like_ratings(db, world.org_id, count=90, poisoned=30)
     assert client.get("/api/v1/admin/raters", headers=world.auth("rep.a1")).status_code == 403
     assert client.post("/api/v1/admin/models/train", headers=world.auth("manager.a")).status_code == 403

@@ -89,17 +89,15 @@ def test_promotion_rescore_then_rollback_restores_the_old_scores_as_current(tiny
 
 def test_the_capture_task_and_the_periodic_sweep_score_in_the_background(tiny_registry, db, activity_ids, monkeypatch) -> None:  # noqa: ANN001
     from dealpulse import runtime
-    from dealpulse.tasks import huey
+    from dealpulse.tasks import build_queues
     from dealpulse.tasks.scoring import score_new_activities, sweep_unscored_activities
 
-    monkeypatch.setattr(huey, "immediate", True)
     runtime.reset()
-    runtime.configure(tiny_registry)
-    runtime._databases[db.url] = db
+    runtime.configure(tiny_registry, db)
+    build_queues(tiny_registry, immediate=True)
     try:
         assert score_new_activities(activity_ids[:2])() == 2
         assert sweep_unscored_activities.call_local() == 3
         assert score_new_activities(activity_ids)() == 0
     finally:
-        runtime._databases.pop(db.url, None)
-        runtime.reset()
+        runtime.reset(keep=db)

@@ -14,22 +14,21 @@ from dealpulse.store import SentimentScore
 @pytest.fixture
 def run(tiny_registry, db, monkeypatch):  # noqa: ANN001, ANN201
     """Invoke the CLI with the test's settings in the environment (tasks run inline)."""
-    from dealpulse.tasks import huey
+    from dealpulse.tasks import build_queues
 
     monkeypatch.setenv("DEALPULSE_ENV", "test")
     monkeypatch.setenv("DEALPULSE_VAR_DIR", str(tiny_registry.var_dir))
     monkeypatch.setenv("DEALPULSE_DATABASE_URL", db.url)
     monkeypatch.setenv("DEALPULSE_MODEL_DIR", str(tiny_registry.model_dir))
-    monkeypatch.setattr(huey, "immediate", True)
     runtime.reset()
-    runtime._databases[db.url] = db
+    runtime.configure(tiny_registry, db)
+    build_queues(tiny_registry, immediate=True)
 
     def invoke(*args: str):  # noqa: ANN202
         return CliRunner().invoke(build_cli(), list(args), catch_exceptions=False)
 
     yield invoke
-    runtime._databases.pop(db.url, None)
-    runtime.reset()
+    runtime.reset(keep=db)
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:
