@@ -115,7 +115,7 @@ def db_upgrade() -> None:
     db = runtime.get_database(settings)
     try:
         db.upgrade()
-    except Exception as exc:  # noqa: BLE001 - one clear line for any driver error
+    except Exception as exc:
         fail(f"cannot migrate {settings.database_url.split('@')[-1]}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
     click.echo("database is up to date")
 

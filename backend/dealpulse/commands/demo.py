@@ -25,7 +25,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     db = runtime.get_database(settings)
     bar = tqdm(total=100, desc="training the seed tone model", unit="%", disable=None, leave=False)
 
-    def progress(report) -> None:  # noqa: ANN001 - sentiment.trainer.TrainingProgress
+    def progress(report) -> None:
         bar.n = round(report.fraction * 100)
         bar.set_postfix(epoch=report.epoch, loss=f"{report.loss:.3f}", refresh=True)
 

@@ -113,7 +113,7 @@ def train_command(from_seed: bool, org: str | None, method: str | None) -> None:
     db = ready_database(settings)
     bar = progress_bar(0, "training", "step")
 
-    def report(progress) -> None:  # noqa: ANN001
+    def report(progress) -> None:
         bar.total = progress.total_steps
         bar.n = progress.step
         postfix = {"epoch": progress.epoch, "loss": f"{progress.loss:.3f}"}

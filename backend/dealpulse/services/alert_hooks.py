@@ -16,7 +16,7 @@ def _evaluate(uow: UnitOfWork, activity_ids: Sequence[int], webhook: bool) -> Ev
     (their work is already committed, and the periodic sweep evaluates every deal again)."""
     try:
         return evaluate_activities(uow, activity_ids, webhook=webhook)
-    except Exception:  # noqa: BLE001 - see the docstring
+    except Exception:
         log.exception("alert evaluation failed for %d activities; the sweep will catch up", len(activity_ids))
         uow.rollback()
         return EvaluationSummary()

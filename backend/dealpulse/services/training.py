@@ -217,7 +217,7 @@ def decide(candidate_seed: float, active_seed: float, candidate_holdout: float |
 # ---------------------------------------------------------------- the run
 
 
-def _fit(data: TrainingData, method: str, start_from: Path, seed: int, threads: int, progress: Progress):  # noqa: ANN202
+def _fit(data: TrainingData, method: str, start_from: Path, seed: int, threads: int, progress: Progress):
     from ..sentiment.trainer import TrainConfig, TrainingProgress, train_classifier
 
     def report(p: TrainingProgress) -> None:
@@ -245,7 +245,7 @@ def _fit(data: TrainingData, method: str, start_from: Path, seed: int, threads: 
     raise TrainingError(f"unknown method {method!r} (one of {', '.join(METHODS)})")
 
 
-def _example(passage: RatedPassage):  # noqa: ANN202 - TrainingExample
+def _example(passage: RatedPassage):
     from ..sentiment.trainer import TrainingExample
 
     return TrainingExample(passage.text, passage.label)
@@ -356,7 +356,7 @@ def train_org_version(
     return report
 
 
-def _rater_summary(estimate) -> dict:  # noqa: ANN001 - RaterEstimate
+def _rater_summary(estimate) -> dict:
     return {"rater": estimate.rater, "ratings": estimate.ratings, "weight": estimate.weight,
             "agreement": estimate.agreement, "bias": estimate.bias, "flagged": estimate.flagged,
             "flag_reason": estimate.flag_reason}

@@ -16,7 +16,7 @@ from .scoring import queue_scoring
 log = logging.getLogger(__name__)
 
 
-def _poll_schedule(settings: Settings):  # noqa: ANN202 - a huey crontab
+def _poll_schedule(settings: Settings):
     minutes = max(1, min(59, settings.poll_interval_minutes))
     return crontab(minute=f"*/{minutes}")
 

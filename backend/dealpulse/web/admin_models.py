@@ -26,7 +26,7 @@ page = Blueprint("admin_models", __name__, url_prefix="/admin", template_folder=
 bp = api  # the app registers `bp`; `init_app` adds the page
 
 
-def init_app(app) -> None:  # noqa: ANN001 - Flask
+def init_app(app) -> None:
     """Register the admin page beside the API."""
     app.register_blueprint(page)
 

@@ -44,7 +44,7 @@ def demo_token(settings: Settings, user_id: int) -> str:
     return DEMO_TOKEN_PREFIX + _serializer(settings).dumps({"u": user_id})
 
 
-def demo_verifier(settings: Settings):  # noqa: ANN201 - a CredentialVerifier
+def demo_verifier(settings: Settings):
     """Accepts demo pane tokens; installed only when the demo is running."""
 
     def verify(token: str, session: Session) -> VerifiedIdentity | None:

@@ -9,7 +9,7 @@ from dealpulse.cli import build_cli
 
 
 @pytest.fixture
-def run_cli(db, var_dir, monkeypatch, process_runtime):  # noqa: ANN001, ANN201
+def run_cli(db, var_dir, monkeypatch, process_runtime):
     monkeypatch.setenv("DEALPULSE_DATABASE_URL", db.url)
     monkeypatch.setenv("DEALPULSE_VAR_DIR", str(var_dir))
     runner = CliRunner()

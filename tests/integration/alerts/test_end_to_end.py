@@ -37,17 +37,17 @@ def google() -> Iterator[GoogleStandIn]:
 
 
 @pytest.fixture
-def settings(settings, google):  # noqa: ANN001, ANN201
+def settings(settings, google):
     """Test settings pointed at the Google stand-in (the app uses them too)."""
     return dataclasses.replace(settings, **google.settings_overrides())
 
 
 @pytest.fixture
-def worker_inline(inline_queues) -> None:  # noqa: ANN001
+def worker_inline(inline_queues) -> None:
     """Huey runs enqueued tasks inline: one sync call is one worker run, scoring included."""
 
 
-def _send_decision_and_sync(db, settings, google) -> object:  # noqa: ANN001
+def _send_decision_and_sync(db, settings, google) -> object:
     mailbox = add_mailbox_for(db, settings, google)
     google.add_message(REP, rfc822(
         sender=CIO, to=[REP], subject="Re: Globex expansion proposal",
@@ -59,7 +59,7 @@ def _send_decision_and_sync(db, settings, google) -> object:  # noqa: ANN001
                         queue_scoring=queue_scoring)  # what the worker's sync task hands it
 
 
-def _stored_decision(db, world) -> tuple[int, str]:  # noqa: ANN001
+def _stored_decision(db, world) -> tuple[int, str]:
     """(activity id, label of its current score) of the synced email; asserts it was linked to the Globex deal."""
     with db.uow() as uow:
         activity = uow.s.scalar(select(Activity).where(Activity.message_id == "decision.1@globex.test.example"))
@@ -70,7 +70,7 @@ def _stored_decision(db, world) -> tuple[int, str]:  # noqa: ANN001
         return activity.id, score.label
 
 
-def _manager_sees_the_alert(client, world, activity_id: int) -> dict:  # noqa: ANN001
+def _manager_sees_the_alert(client, world, activity_id: int) -> dict:
     feed = client.get("/api/v1/alerts", headers=world.auth("manager.a")).get_json()["items"]
     negative = [a for a in feed if a["rule"] == "negative_email"]
     assert len(negative) == 1
@@ -113,7 +113,7 @@ def test_the_real_model_flags_a_competitor_decision_with_default_thresholds(
     assert "another provider" in alert["reason"]
 
 
-def install_version(db, settings, version_dir: Path) -> None:  # noqa: ANN001
+def install_version(db, settings, version_dir: Path) -> None:
     """Copy a built tone version into the test's registry and make it the active one."""
     copy_version(version_dir, Path(settings.model_dir))
     with db.uow() as uow:
@@ -123,7 +123,7 @@ def install_version(db, settings, version_dir: Path) -> None:  # noqa: ANN001
         uow.commit()
 
 
-def add_mailbox_for(db, settings, google) -> int:  # noqa: ANN001
+def add_mailbox_for(db, settings, google) -> int:
     """Connect the rep's stand-in Gmail mailbox."""
     token = google.add_user(REP)
     with db.uow() as uow:

@@ -31,13 +31,13 @@ def google() -> Iterator[GoogleStandIn]:
 
 
 @pytest.fixture
-def settings(settings, google):  # noqa: ANN001, ANN201
+def settings(settings, google):
     """The test settings pointed at the Google stand-in (the `app` fixture uses these too)."""
     return dataclasses.replace(settings, **google.settings_overrides())
 
 
 @pytest.fixture
-def capture_settings(settings):  # noqa: ANN001, ANN201
+def capture_settings(settings):
     """The settings capture tests sync with (pointing at the Google stand-in)."""
     return settings
 
@@ -58,7 +58,7 @@ class TaskQueue:
 
 
 @pytest.fixture(autouse=True)
-def task_queue(tmp_path) -> TaskQueue:  # noqa: ANN001
+def task_queue(tmp_path) -> TaskQueue:
     """Queue Huey tasks in memory for every capture test (nothing reaches a shared task database)."""
     from huey.storage import MemoryStorage
 

@@ -20,7 +20,7 @@ REP = "rep.a1@seller.example"
 BUYER = "buyer@acme.test.example"
 
 
-def _push(client, google, audience: str, **token_options):  # noqa: ANN001, ANN202
+def _push(client, google, audience: str, **token_options):
     body, headers = google.pubsub_push(REP, audience)
     if token_options:
         headers["Authorization"] = "Bearer " + google.issue_id_token(audience, "gmail-api-push@system.gserviceaccount.com", **token_options)
@@ -85,7 +85,7 @@ def test_graph_notification_with_a_wrong_client_state_is_refused(client):
 
 
 @pytest.fixture
-def microsoft():  # noqa: ANN201
+def microsoft():
     with MicrosoftStandIn(users=[REP]) as ms:
         yield ms
 
