@@ -2,34 +2,50 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
+from types import ModuleType
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify
+from flask import Flask, Response, jsonify
 
 from . import runtime
 from .config import Settings
-from .store.database import Database
+from .tasks import queues_for
+from .web import (
+    activities_api,
+    admin_models,
+    alerts_api,
+    api,
+    connect,
+    dashboard,
+    gmail_addon,
+    outlook,
+    preview,
+    push,
+    sentiment_api,
+    sidebar_api,
+    signin,
+)
 from .web.auth import register_verifier, verify_personal_token
 from .web.problems import register_error_handlers
+from .web.toolkit import DATABASE_KEY, SETTINGS_KEY
 
-# "module:attribute" of each blueprint; a module may also define `init_app(app)` (verifiers, hooks).
-BLUEPRINTS: list[str] = [
-    "dealpulse.web.api:bp",
-    "dealpulse.web.sentiment_api:bp",
-    "dealpulse.web.sidebar_api:bp",
-    "dealpulse.web.outlook:bp",
-    "dealpulse.web.preview:bp",
-    "dealpulse.web.gmail_addon:bp",
-    "dealpulse.web.push:bp",
-    "dealpulse.web.activities_api:bp",
-    "dealpulse.web.connect:bp",
-    "dealpulse.web.alerts_api:bp",
-    "dealpulse.web.signin:bp",
-    "dealpulse.web.dashboard:bp",
-    "dealpulse.web.admin_models:bp",
-]
+# Each blueprint module's `bp`, in registration order; a module may also define `init_app(app)` (verifiers, hooks).
+BLUEPRINT_MODULES: tuple[ModuleType, ...] = (
+    api,
+    sentiment_api,
+    sidebar_api,
+    outlook,
+    preview,
+    gmail_addon,
+    push,
+    activities_api,
+    connect,
+    alerts_api,
+    signin,
+    dashboard,
+    admin_models,
+)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self' https://appsforoffice.microsoft.com; style-src 'self'; "
@@ -56,16 +72,15 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https"),
     )
-    app.extensions["dealpulse.settings"] = settings
-    app.extensions["dealpulse.db"] = runtime.get_database(settings)
+    app.extensions[SETTINGS_KEY] = settings
+    app.extensions[DATABASE_KEY] = runtime.get_database(settings)
+    queues_for(settings)  # the push, connect and admin endpoints enqueue work
     register_verifier(app, verify_personal_token)
     register_error_handlers(app)
-    for target in BLUEPRINTS:
-        module_name, _, attr = target.partition(":")
-        module = importlib.import_module(module_name)
+    for module in BLUEPRINT_MODULES:
         if hasattr(module, "init_app"):
             module.init_app(app)
-        app.register_blueprint(getattr(module, attr))
+        app.register_blueprint(module.bp)
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -81,12 +96,3 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     logging.getLogger("dealpulse").setLevel(logging.INFO)
     return app
 
-
-def app_settings() -> Settings:
-    """The settings of the current app."""
-    return current_app.extensions["dealpulse.settings"]
-
-
-def app_db() -> Database:
-    """The database of the current app."""
-    return current_app.extensions["dealpulse.db"]

@@ -10,9 +10,13 @@ from sqlalchemy import select
 
 from .. import runtime
 from ..config import Settings
+from ..sentiment.active import active_scorers
+from ..services.alerts import run_alerts
 from ..services.org_setup import create_personal_token, load_organisation
+from ..services.scoring import score_pending
 from ..store import ApiToken, User, utcnow
 from ..store.database import Database
+from .live import start_demo_mail
 from .orgdata import load_org
 
 Say = Callable[[str], None]
@@ -40,10 +44,7 @@ class DemoSetup:
 def prepare_demo(settings: Settings, db: Database, *, now: datetime | None = None, say: Say = print,
                  model_progress: Any = None) -> DemoSetup:
     """Set up the demo organisation end to end through the real code paths; idempotent across restarts."""
-    from ..demo.live import start_demo_mail
-    from ..sentiment.seed import ensure_seed_model
-    from ..services.alerts import run_alerts
-    from ..services.scoring import score_pending
+    from ..sentiment.seed import ensure_seed_model  # noqa: PLC0415 - the transformer stack, only when preparing
 
     now = now or utcnow()
     db.upgrade()
@@ -60,7 +61,7 @@ def prepare_demo(settings: Settings, db: Database, *, now: datetime | None = Non
     say(f"demo mailbox served by the local Gmail stand-in at {live.settings.gmail_api_url}; synced through the Gmail connector")
     while True:
         with db.uow() as uow:
-            outcome = score_pending(uow, org_id)
+            outcome = score_pending(uow, org_id, scorers=active_scorers(live.settings, db))
         if not outcome.scored:
             break
         setup.scored += outcome.scored

@@ -13,6 +13,7 @@ from googleapiclient.http import BatchHttpRequest
 
 from dealpulse.config import Settings
 from dealpulse.mail.google_api import GoogleApiCaller, GoogleError, NotFoundError, build_service, classify, exhausted
+from dealpulse.mail.mime import decode_base64url, parse_rfc822
 from dealpulse.mail.retry import RetryableError, RetryPolicy
 from dealpulse.mail.types import ChangeBatch, CursorExpiredError, FetchedMail
 
@@ -185,8 +186,6 @@ class GmailConnector:
         return retry, worst
 
     def _to_mail(self, message: dict[str, Any]) -> FetchedMail | None:
-        from dealpulse.mail.mime import decode_base64url, parse_rfc822  # lands separately; keep this module importable
-
         labels = list(message.get("labelIds", []))
         if SKIPPED_LABELS & set(labels):
             return None

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import requests
 
 from dealpulse.config import Settings
+from dealpulse.mail.html_text import html_to_text
 from dealpulse.mail.ms_auth import microsoft_session
 from dealpulse.mail.retry import RetryableError, RetryPolicy, call_with_retries, parse_retry_after
 from dealpulse.mail.types import (
@@ -248,8 +249,6 @@ class GraphConnector:
         """A Graph message as FetchedMail (None for drafts)."""
         if item.get("isDraft"):
             return None
-        from dealpulse.mail.html_text import html_to_text
-
         sender = _address(item.get("from")) or _address(item.get("sender"))
         body = item.get("body") or {}
         content = str(body.get("content") or "")

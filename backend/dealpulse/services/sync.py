@@ -9,7 +9,6 @@ the unique constraints keep two mailboxes sharing a thread from storing it twice
 
 from __future__ import annotations
 
-import importlib
 import logging
 import random
 import time
@@ -22,7 +21,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..config import Settings
 from ..crypto import SecretBox, SecretDecryptionError
+from ..mail.gmail import GmailConnector
+from ..mail.google_auth import google_credentials
+from ..mail.google_calendar import GoogleCalendarConnector
+from ..mail.graph import GraphConnector, dump_cursor, parse_cursor
 from ..mail.linking import load_org_directory, normalize_address
+from ..mail.ms_auth import MsalTokenProvider, build_msal_app
 from ..mail.privacy import load_never_log
 from ..mail.retry import RetryPolicy
 from ..mail.types import (
@@ -37,6 +41,7 @@ from ..mail.types import (
 from ..store import Mailbox, User, utcnow
 from ..store.database import Database
 from ..store.uow import UnitOfWork
+from .alert_hooks import on_activities_stored
 from .capture import BatchOutcome, CaptureScope, store_batch
 
 log = logging.getLogger(__name__)
@@ -60,6 +65,9 @@ class MailboxAccess:
     store_refresh_token: Callable[[str], None] = lambda token: None  # a provider rotated it: keep the new one
 
 
+#: Queues tone scoring of newly stored activities (the task layer's enqueue; None: the periodic sweep scores them).
+QueueScoring = Callable[[list[int]], None]
+
 #: Builds the connectors of a mailbox, keyed by the Mailbox cursor column each one advances.
 ConnectorFactory = Callable[[Settings, MailboxAccess], Mapping[str, MailConnector]]
 
@@ -68,19 +76,12 @@ def default_connectors(settings: Settings, access: MailboxAccess, *, retry_polic
     """The real connectors: Gmail + Google Calendar (two cursors) or Microsoft Graph (mail and calendar, one cursor)."""
     refresh_token = str(access.credentials.get("refresh_token") or "")
     if access.provider == "gmail":
-        from ..mail.gmail import GmailConnector
-        from ..mail.google_auth import google_credentials
-        from ..mail.google_calendar import GoogleCalendarConnector
-
         credentials = google_credentials(settings, refresh_token)
         return {
             "mail_cursor": GmailConnector(settings, credentials, set(access.owner_addresses), retry_policy=retry_policy),
             "calendar_cursor": GoogleCalendarConnector(settings, credentials, retry_policy=retry_policy),
         }
     if access.provider == "microsoft":
-        from ..mail.graph import GraphConnector
-        from ..mail.ms_auth import MsalTokenProvider, build_msal_app
-
         tokens = MsalTokenProvider(build_msal_app(settings), refresh_token, on_refresh_token=access.store_refresh_token)
         return {"mail_cursor": GraphConnector(settings, tokens, set(access.owner_addresses), retry_policy=retry_policy)}
     raise SyncError(f"mailbox {access.mailbox_id} has an unknown provider {access.provider!r}")
@@ -152,20 +153,29 @@ def sync_mailbox(
     connector_factory: ConnectorFactory = default_connectors,
     clock: Callable[[], datetime] = utcnow,
     lease_seconds: float = LEASE_SECONDS,
+    queue_scoring: QueueScoring | None = None,
     after_commit: Callable[[UnitOfWork, list[int]], None] | None = None,
 ) -> SyncResult:
-    """Sync one mailbox if it is due; returns what happened (ran=False when skipped: paused, leased, reconnect)."""
+    """Sync one mailbox if it is due; returns what happened (ran=False when skipped: paused, leased, reconnect).
+
+    After each batch commit the new activity ids go to `queue_scoring` and the alert hook (`run_capture_hooks`);
+    `after_commit` replaces both (benchmarks time the sync alone).
+    """
     lease, skip = _acquire(db, mailbox_id, clock, lease_seconds)
     if lease is None:
         return skip  # type: ignore[return-value]
     result = SyncResult(mailbox_id, ran=True, state="syncing")
+
+    def capture_hooks(uow: UnitOfWork, activity_ids: list[int]) -> None:
+        run_capture_hooks(uow, activity_ids, queue_scoring=queue_scoring, webhook=bool(settings.webhook_url))
+
     try:
         scope, access, cursors = _load(db, settings, mailbox_id)
         connectors = connector_factory(settings, access)
         for cursor_field, connector in connectors.items():
             if cursor_field not in CURSOR_FIELDS:
                 raise ValueError(f"unknown cursor column {cursor_field!r}; use one of {CURSOR_FIELDS}")
-            _run_stream(db, lease, scope, connector, cursor_field, cursors.get(cursor_field), result, after_commit or run_capture_hooks)
+            _run_stream(db, lease, scope, connector, cursor_field, cursors.get(cursor_field), result, after_commit or capture_hooks)
     except LeaseLost as exc:
         log.warning("%s", exc)
         result.state, result.detail = "syncing", str(exc)
@@ -271,8 +281,6 @@ def _restart_cursor(cursor: str | None, exc: CursorExpiredError) -> str | None:
     """Where a resync starts: Graph restarts only the expired stream; everything else starts from scratch."""
     stream = getattr(exc, "stream", None)
     if stream and cursor:
-        from ..mail.graph import dump_cursor, parse_cursor
-
         try:
             links = parse_cursor(cursor)
         except (ValueError, SyncError):
@@ -355,30 +363,21 @@ def _fail(db: Database, lease: _Lease, result: SyncResult, clock: Callable[[], d
             paused_until=until, last_error_at=clock(), consecutive_failures=failures)
 
 
-def run_capture_hooks(uow: UnitOfWork, activity_ids: list[int]) -> None:
-    """After a batch commit: queue tone scoring and let the alert rules see the new activities (when installed)."""
-    scoring = _optional_module("dealpulse.tasks.scoring")
-    if scoring is not None and hasattr(scoring, "score_new_activities"):
+def run_capture_hooks(
+    uow: UnitOfWork, activity_ids: list[int], *, queue_scoring: QueueScoring | None = None, webhook: bool = False
+) -> None:
+    """After a batch commit: hand the new activities to `queue_scoring` (the caller's queue) and let the alert
+    rules see them at once."""
+    if queue_scoring is not None:
         try:
-            scoring.score_new_activities(list(activity_ids))
+            queue_scoring(list(activity_ids))
         except Exception:  # the sweep scores what a failed enqueue missed
             log.exception("could not queue scoring of %d activities", len(activity_ids))
-    alerts = _optional_module("dealpulse.services.alert_hooks")
-    if alerts is not None and hasattr(alerts, "on_activities_stored"):
-        try:
-            alerts.on_activities_stored(uow, list(activity_ids))
-        except Exception:  # the periodic alert sweep catches up
-            log.exception("alert hook failed for %d activities", len(activity_ids))
-            uow.rollback()
-
-
-def _optional_module(name: str):
     try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name and name.startswith(exc.name):
-            return None
-        raise
+        on_activities_stored(uow, list(activity_ids), webhook=webhook)
+    except Exception:  # the periodic alert sweep catches up
+        log.exception("alert hook failed for %d activities", len(activity_ids))
+        uow.rollback()
 
 
 def due_mailbox_ids(db: Database, now: datetime | None = None) -> list[int]:

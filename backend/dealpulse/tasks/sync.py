@@ -6,23 +6,26 @@ import logging
 
 from huey import crontab
 
+from ..config import Settings
 from ..runtime import get_database, get_settings
+from ..services.subscriptions import renew_expiring
 from ..services.sync import due_mailbox_ids, sync_mailbox
-from . import huey
+from .queue import ScheduleFromSettings, periodic_task, task
+from .scoring import queue_scoring
 
 log = logging.getLogger(__name__)
 
 
-def _poll_schedule() -> crontab:
-    minutes = max(1, min(59, get_settings().poll_interval_minutes))
+def _poll_schedule(settings: Settings):
+    minutes = max(1, min(59, settings.poll_interval_minutes))
     return crontab(minute=f"*/{minutes}")
 
 
-@huey.task()
+@task()
 def sync_mailbox_task(mailbox_id: int) -> str:
     """Sync one mailbox now (push notifications and new connections enqueue this); returns its state."""
     settings = get_settings()
-    result = sync_mailbox(get_database(settings), settings, mailbox_id)
+    result = sync_mailbox(get_database(settings), settings, mailbox_id, queue_scoring=queue_scoring)
     log.info("mailbox %s: %s (%d new) %s", mailbox_id, result.state, result.stored, result.detail)
     return result.state
 
@@ -32,7 +35,7 @@ def enqueue_sync(mailbox_id: int) -> None:
     sync_mailbox_task(mailbox_id)
 
 
-@huey.periodic_task(_poll_schedule())
+@periodic_task(ScheduleFromSettings(_poll_schedule))
 def poll_mailboxes() -> int:
     """The safety net: queue a sync of every connected mailbox that is not paused; returns how many."""
     ids = due_mailbox_ids(get_database())
@@ -41,10 +44,8 @@ def poll_mailboxes() -> int:
     return len(ids)
 
 
-@huey.periodic_task(crontab(minute="23"))
+@periodic_task(crontab(minute="23"))
 def renew_push_subscriptions() -> int:
     """Renew Gmail watches and Graph subscriptions that expire within a day; returns how many were renewed."""
-    from ..services.subscriptions import renew_expiring
-
     settings = get_settings()
     return renew_expiring(get_database(settings), settings)

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from ..app import app_db
+from .toolkit import app_db
 from ..services import opportunities as opp_service
 from ..services import stages as stage_service
 from ..services.errors import ConflictError, InvalidField, NotFoundError, PermissionDenied, StaleVersion

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from ..app import app_db
+from .toolkit import app_db
 from ..services import alerts as alert_service
 from ..services import dashboard as service
 from ..services.errors import ConflictError, InvalidField, NotFoundError

@@ -18,7 +18,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from ..app import app_db, app_settings
+from .toolkit import app_db, app_settings
 from ..domain.access import Principal
 from ..mail.mime import MailParseError, parse_gmail_full
 from ..services import notes as notes_service
@@ -32,7 +32,7 @@ from .auth import VerifiedIdentity, load_principal
 from .gmail_deployment import ADDON_URL_PREFIX, HOMEPAGE_ENDPOINT, MESSAGE_ENDPOINT, addon_endpoint_url
 from .identity import google_addon_verifier
 from .problems import InvalidInput, Unauthorized
-from .schemas import OpportunityUpdate
+from .schemas import OpportunityCreate, OpportunityUpdate
 from .sidebar_api import tone_source
 
 STATE_SALT = "dealpulse.gmail-card"
@@ -279,8 +279,6 @@ def _apply(state: dict[str, Any], event: dict[str, Any], principal: Principal) -
 
 
 def _check_new_deal(values: dict[str, Any]) -> None:
-    from .schemas import OpportunityCreate
-
     try:
         parsed = OpportunityCreate.model_validate(values)
     except ValidationError as exc:

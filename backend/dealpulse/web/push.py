@@ -18,12 +18,13 @@ from flask import Blueprint, Response, request
 from google.oauth2 import id_token
 from sqlalchemy import select
 
-from ..app import app_db, app_settings
+from .toolkit import app_db, app_settings
 from ..config import Settings
-from ..crypto import derive_secret
+from ..crypto import graph_client_state
 from ..mail.google_auth import token_session
 from ..mail.linking import normalize_address
 from ..store import Mailbox
+from ..tasks.sync import enqueue_sync
 from .auth import bearer_token
 from .problems import ApiProblem, Unauthorized
 
@@ -33,17 +34,6 @@ bp = Blueprint("push", __name__, url_prefix="/push")
 
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 MAX_VALIDATION_TOKEN = 2048
-
-
-def graph_client_state(settings: Settings) -> str:
-    """The secret Graph echoes in every notification of our subscriptions."""
-    return settings.graph_client_state or derive_secret(settings, "graph-client-state")
-
-
-def _enqueue(mailbox_id: int) -> None:
-    from ..tasks.sync import enqueue_sync
-
-    enqueue_sync(mailbox_id)
 
 
 def verify_pubsub_token(settings: Settings, token: str) -> dict[str, Any]:
@@ -89,7 +79,7 @@ def gmail_push() -> Response:
         ids = list(uow.s.scalars(select(Mailbox.id).where(Mailbox.provider == "gmail", Mailbox.address == address,
                                                          Mailbox.sync_state != "disconnected")))
     for mailbox_id in ids:
-        _enqueue(mailbox_id)
+        enqueue_sync(mailbox_id)
     return Response(status=204)
 
 
@@ -118,5 +108,5 @@ def graph_push() -> Response:
             ids = list(uow.s.scalars(select(Mailbox.id).where(Mailbox.subscription_id.in_(sorted(subscription_ids)),
                                                              Mailbox.sync_state != "disconnected")))
         for mailbox_id in ids:
-            _enqueue(mailbox_id)
+            enqueue_sync(mailbox_id)
     return Response(status=202)

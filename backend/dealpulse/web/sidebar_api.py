@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from pydantic import BaseModel, Field, StringConstraints
 
-from ..app import app_db, app_settings
+from .toolkit import app_db, app_settings
 from ..sentiment.active import active_scorers
-from ..sentiment.seed import ToneModelNotReady
+from ..sentiment.registry import ToneModelNotReady
 from ..services import notes as notes_service
 from ..services import ratings as ratings_service
 from ..store.crm import BUYING_ROLES
@@ -23,6 +23,7 @@ from ..services.sidebar import OpenMessage, ToneSource, email_context
 from .api import parse_body, require_principal, with_etag
 from .auth import current_principal
 from .openapi import documented
+from .problems import InvalidInput
 from .schemas import Amount, Currency, OpportunityOut, ShortText, StageKey, Strict
 
 bp = Blueprint("sidebar_api", __name__, url_prefix="/api/v1")
@@ -181,8 +182,6 @@ def context() -> Response:
     """Match the open email to its deal (Message-ID, provider id, then participants); score it live if not captured."""
     query = parse_body(ContextQuery)
     if not (query.message_id or query.provider_id or query.sender):
-        from .problems import InvalidInput
-
         raise InvalidInput([{"field": "message_id", "message": "send message_id, provider_id or from", "type": "missing"}])
     with app_db().uow() as uow:
         data = email_context(uow, current_principal(), open_message(query), tone_source())

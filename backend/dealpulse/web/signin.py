@@ -23,7 +23,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from google.oauth2 import id_token as google_id_token
 from sqlalchemy import select
 
-from ..app import app_db, app_settings
+from .toolkit import app_db, app_settings
 from ..config import ConfigError
 from ..domain.access import Principal
 from ..mail.ms_auth import ProviderUnavailableError, build_msal_app

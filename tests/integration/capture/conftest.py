@@ -31,13 +31,13 @@ def google() -> Iterator[GoogleStandIn]:
 
 
 @pytest.fixture
-def settings(settings, google):  # noqa: ANN001, ANN201
+def settings(settings, google):
     """The test settings pointed at the Google stand-in (the `app` fixture uses these too)."""
     return dataclasses.replace(settings, **google.settings_overrides())
 
 
 @pytest.fixture
-def capture_settings(settings):  # noqa: ANN001, ANN201
+def capture_settings(settings):
     """The settings capture tests sync with (pointing at the Google stand-in)."""
     return settings
 
@@ -58,18 +58,16 @@ class TaskQueue:
 
 
 @pytest.fixture(autouse=True)
-def task_queue() -> Iterator[TaskQueue]:
+def task_queue(tmp_path) -> TaskQueue:
     """Queue Huey tasks in memory for every capture test (nothing reaches a shared task database)."""
     from huey.storage import MemoryStorage
 
-    from dealpulse.tasks import huey
+    from dealpulse.config import Settings
+    from dealpulse.tasks import build_queues
 
-    original = huey.storage
+    huey = build_queues(Settings(env="test", var_dir=tmp_path / "queues").resolved()).default
     huey.storage = MemoryStorage(huey.name)
-    try:
-        yield TaskQueue(huey)
-    finally:
-        huey.storage = original
+    return TaskQueue(huey)
 
 
 def connect(db: Any, settings: Any, google: GoogleStandIn, address: str) -> int:

@@ -20,7 +20,7 @@ REP = "rep.a1@seller.example"
 BUYER = "buyer@acme.test.example"
 
 
-def _push(client, google, audience: str, **token_options):  # noqa: ANN001, ANN202
+def _push(client, google, audience: str, **token_options):
     body, headers = google.pubsub_push(REP, audience)
     if token_options:
         headers["Authorization"] = "Bearer " + google.issue_id_token(audience, "gmail-api-push@system.gserviceaccount.com", **token_options)
@@ -85,7 +85,7 @@ def test_graph_notification_with_a_wrong_client_state_is_refused(client):
 
 
 @pytest.fixture
-def microsoft():  # noqa: ANN201
+def microsoft():
     with MicrosoftStandIn(users=[REP]) as ms:
         yield ms
 
@@ -98,7 +98,7 @@ def test_graph_subscription_handshake_and_notification_sync_the_mailbox_end_to_e
     base_url = f"http://127.0.0.1:{server.server_port}"
     ms_settings = dataclasses.replace(settings, base_url=base_url, **microsoft.settings_overrides())
     runtime.reset()
-    runtime._databases[db.url] = db
+    runtime.configure(ms_settings, db)
     app = create_app(ms_settings)
     server.app = app
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -122,8 +122,7 @@ def test_graph_subscription_handshake_and_notification_sync_the_mailbox_end_to_e
     finally:
         server.shutdown()
         server.server_close()
-        runtime._databases.pop(db.url, None)
-        runtime.reset()
+        runtime.reset(keep=db)
 
 
 def test_gmail_watch_is_created_and_renewed_before_it_expires(db, world, settings, google):

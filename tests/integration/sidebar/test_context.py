@@ -12,7 +12,7 @@ from dealpulse.store import Activity, Alert, SentimentScore
 ACME_BUYER = "buyer@acme.test.example"
 
 
-def context(client, world, who="rep.a1", **body):  # noqa: ANN001, ANN201
+def context(client, world, who="rep.a1", **body):
     response = client.post("/api/v1/context", json=body, headers=world.auth(who))
     assert response.status_code == 200, response.get_json()
     return response.get_json()

@@ -16,10 +16,10 @@ QUERY_BUDGET = 17
 
 
 @contextmanager
-def _counted(db) -> Iterator[list[str]]:  # noqa: ANN001
+def _counted(db) -> Iterator[list[str]]:
     seen: list[str] = []
 
-    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202
+    def record(conn, cursor, statement, parameters, context, executemany):
         seen.append(statement)
 
     event.listen(db.engine, "before_cursor_execute", record)
@@ -29,7 +29,7 @@ def _counted(db) -> Iterator[list[str]]:  # noqa: ANN001
         event.remove(db.engine, "before_cursor_execute", record)
 
 
-def _context_queries(client, world, db, message_id: str) -> tuple[dict, int]:  # noqa: ANN001
+def _context_queries(client, world, db, message_id: str) -> tuple[dict, int]:
     with _counted(db) as seen:
         response = client.post("/api/v1/context", json={"message_id": message_id, "from": ACME_BUYER},
                                headers=world.auth("rep.a1"))

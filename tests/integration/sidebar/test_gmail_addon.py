@@ -21,7 +21,7 @@ from tests.integration.sidebar.gmail_events import (
 __all__ = ["google", "settings"]
 
 
-def _texts(card):  # noqa: ANN001, ANN202
+def _texts(card):
     return json.dumps(card, ensure_ascii=False)
 
 

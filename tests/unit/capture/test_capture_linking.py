@@ -23,7 +23,7 @@ from dealpulse.mail.linking import (
 label = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=10)
 domain = st.lists(label, min_size=2, max_size=4).map(".".join)
 local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789._+-", min_size=1, max_size=15).filter(lambda s: s.strip("."))
-address = st.builds(lambda l, d: f"{l}@{d}", local, domain)
+address = st.builds(lambda user, d: f"{user}@{d}", local, domain)
 
 
 @given(address, st.sampled_from(["{}", "{}".upper(), " {} ", "<{}>", "Ann Example <{}>", "mailto:{}", '"{}"']))
