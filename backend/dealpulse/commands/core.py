@@ -10,7 +10,6 @@ from pathlib import Path
 from types import ModuleType
 
 import click
-from huey.consumer import Consumer
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
@@ -135,6 +134,8 @@ def serve(host: str, port: int) -> None:
 @click.option("--workers", default=2, show_default=True, type=int)
 def worker(queue: str, workers: int) -> None:
     """Run background tasks (sync, scoring, alerts; or model training with --queue training)."""
+    from huey.consumer import Consumer  # noqa: PLC0415 - huey (redis, psycopg) loads only in the worker
+
     queues = build_queues(load_settings())
     instance = queues.training if queue == "training" else queues.default
     Consumer(instance, workers=workers, worker_type="thread", periodic=(queue == "default")).run()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import click
-from huey.consumer import Consumer
 from tqdm import tqdm
 
 from .. import runtime
@@ -47,6 +46,8 @@ def demo(host: str, port: int, no_serve: bool) -> None:
 
 
 def _serve(setup: DemoSetup, host: str, port: int) -> None:
+    from huey.consumer import Consumer  # noqa: PLC0415 - huey (redis, psycopg) loads only when serving the demo
+
     app = create_app(setup.settings)  # builds the process's queues from the demo's settings
     queues = current_queues()
     consumer = Consumer(queues.default, workers=2, worker_type="thread", periodic=True)

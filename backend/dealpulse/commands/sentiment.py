@@ -10,9 +10,9 @@ from typing import Any, Iterator
 
 import click
 
-from ..config import Settings
 from ..sentiment.active import active_scorers
-from ..sentiment.registry import RegistryError, active_row, active_version, list_versions, promote, read_json, rollback
+from ..sentiment.registry import active_row, active_version, list_versions, read_json
+from ..services.training import TrainingError, switch_version
 from ..tasks import queues_for
 from ..tasks.scoring import queue_rescore
 from .core import bench_group, bench_settings, fail, load_bench, load_settings, progress_bar, ready_database, resolve_org
@@ -168,9 +168,18 @@ def models_list(org: str | None) -> None:
             click.echo("no versions yet: `dealpulse train --from-seed` builds the default one")
 
 
-def _after_switch(settings: Settings, org_id: int | None) -> None:
+def _switch(version: str | None, org: str | None, reason: str) -> None:
+    """Promote `version` (None: roll back) through the same service the admin page uses, then queue the re-score."""
+    settings = load_settings()
+    db = ready_database(settings)
+    org_id = resolve_org(db, org)
     queues_for(settings)
-    queue_rescore(org_id)
+    try:
+        now_active = switch_version(settings, db, org_id, version, reason, rescore=queue_rescore)
+    except TrainingError as exc:
+        fail(str(exc))
+        raise
+    click.echo(f"active: {now_active or 'none'}")
     click.echo("re-score sweep queued; running processes switch within seconds")
 
 
@@ -179,34 +188,14 @@ def _after_switch(settings: Settings, org_id: int | None) -> None:
 @org_option
 def models_promote(version: str, org: str | None) -> None:
     """Make VERSION the active version (of --org, or the global default)."""
-    settings = load_settings()
-    db = ready_database(settings)
-    org_id = resolve_org(db, org)
-    with db.uow() as uow:
-        try:
-            row = promote(uow, settings.model_dir, org_id, version, reason="promoted from the command line")
-        except RegistryError as exc:
-            fail(str(exc))
-        uow.commit()
-        click.echo(f"active: {row.version}")
-    _after_switch(settings, org_id)
+    _switch(version, org, "promoted from the command line")
 
 
 @models_group.command("rollback")
 @org_option
 def models_rollback(org: str | None) -> None:
     """Reject the active version and restore the one active before it."""
-    settings = load_settings()
-    db = ready_database(settings)
-    org_id = resolve_org(db, org)
-    with db.uow() as uow:
-        try:
-            row = rollback(uow, org_id)
-        except RegistryError as exc:
-            fail(str(exc))
-        uow.commit()
-        click.echo(f"active: {row.version if row else 'none'}")
-    _after_switch(settings, org_id)
+    _switch(None, org, "")
 
 
 # ---------------------------------------------------------------- bench

@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..config import Settings
 from ..domain import alert_state
 from ..domain.access import Principal
 from ..domain.alert_rules import (
@@ -50,6 +51,7 @@ from ..store import (
     User,
     utcnow,
 )
+from ..store.database import Database
 from ..store.uow import UnitOfWork
 from .audit import record_changes
 from .errors import ConflictError, InvalidField, NotFoundError
@@ -424,7 +426,7 @@ def evaluate_activities(uow: UnitOfWork, activity_ids: Sequence[int], now: datet
     return summary
 
 
-def evaluate_all(db: Any, settings: Any, org_id: int | None = None, now: datetime | None = None) -> EvaluationSummary:
+def evaluate_all(db: Database, settings: Settings, org_id: int | None = None, now: datetime | None = None) -> EvaluationSummary:
     """Evaluate every open deal of one organisation (or all): the periodic sweep and the CLI."""
     summary = EvaluationSummary()
     with db.uow() as uow:
@@ -435,7 +437,7 @@ def evaluate_all(db: Any, settings: Any, org_id: int | None = None, now: datetim
     return summary
 
 
-def run_alerts(db: Any, settings: Any, org_id: int | None = None, now: datetime | None = None) -> int:
+def run_alerts(db: Database, settings: Settings, org_id: int | None = None, now: datetime | None = None) -> int:
     """Evaluate everything (see `evaluate_all`) and return how many alerts are unresolved afterwards (the demo)."""
     evaluate_all(db, settings, org_id, now)
     with db.uow() as uow:

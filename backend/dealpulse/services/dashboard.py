@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Sequence
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Select, and_, case, func, select
 
 from ..domain.access import Principal, can_read_content, can_see_deal
 from ..domain.health import agenda_priority, relative_sizes
@@ -73,7 +73,7 @@ def _visible_open_deals(principal: Principal) -> Any:
     )
 
 
-def activity_stats(uow: UnitOfWork, opportunity_ids: Any) -> dict[int, dict[str, Any]]:
+def activity_stats(uow: UnitOfWork, opportunity_ids: Sequence[int] | Select[tuple[int]]) -> dict[int, dict[str, Any]]:
     """Per deal: inbound and outbound counts, meetings, last inbound/outbound (`opportunity_ids`: ids or a select)."""
     rows = uow.s.execute(
         select(

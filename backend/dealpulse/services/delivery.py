@@ -23,8 +23,10 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy import exists, select, update
 
+from ..config import Settings
 from ..store import Alert, AlertDelivery, Opportunity, Team, User, utcnow
 from ..store.database import Database
+from ..store.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +158,7 @@ def claim_digest(db: Database, manager: DigestRecipient, base_url: str, now: dat
     ]
 
 
-def send_digests(db: Database, settings: Any, now: datetime | None = None, sender: str = "dealpulse@localhost") -> int:
+def send_digests(db: Database, settings: Settings, now: datetime | None = None, sender: str = "dealpulse@localhost") -> int:
     """Email each manager the alerts (re-)opened on their teams' deals since the last digest; returns emails sent."""
     if not settings.smtp_url:
         return 0
@@ -223,7 +225,7 @@ def next_attempt_at(delivery: AlertDelivery) -> datetime:
 Poster = Callable[[str, bytes, dict[str, str]], int]
 
 
-def _claim(uow: Any, delivery: AlertDelivery) -> bool:
+def _claim(uow: UnitOfWork, delivery: AlertDelivery) -> bool:
     """Count this attempt with a conditional UPDATE; False when another worker already took it (no double post).
 
     The claimed attempt is not due again before the next backoff step (30 s or more), far beyond the 5 s request
@@ -247,7 +249,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
         return session.post(url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS).status_code
 
 
-def deliver_webhooks(db: Database, settings: Any, now: datetime | None = None, *, post: Poster = _post) -> dict[str, int]:
+def deliver_webhooks(db: Database, settings: Settings, now: datetime | None = None, *, post: Poster = _post) -> dict[str, int]:
     """Try every due pending webhook delivery once; returns counts of sent, retrying and failed."""
     counts = {"sent": 0, "retrying": 0, "failed": 0}
     if not settings.webhook_url:

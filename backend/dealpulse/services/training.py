@@ -58,7 +58,7 @@ AUTO_RETRAIN_INTERVAL = timedelta(hours=24)
 METHODS = ("setfit", "top-layers", "full")
 
 Progress = Callable[[str, float], None]  # (message, fraction 0..1)
-Rescore = Callable[[int], None]
+Rescore = Callable[[int | None], None]  # queue the re-score sweep of an organisation (None: the global version)
 
 
 class TrainingError(ValueError):
@@ -521,7 +521,7 @@ def run_as_dict(run: TrainingRun) -> dict:
             "created_at": run.created_at.isoformat(), "finished_at": run.finished_at.isoformat() if run.finished_at else None}
 
 
-def switch_version(settings: Settings, db: Database, org_id: int, version: str | None, reason: str,
+def switch_version(settings: Settings, db: Database, org_id: int | None, version: str | None, reason: str,
                    rescore: Rescore | None = None) -> str:
     """Promote `version` (or, with None, roll back to the previous one) for the organisation; then `rescore(org_id)`."""
     with db.uow() as uow:

@@ -1,6 +1,7 @@
 """The two Huey queues, built from settings by `build_queues`, and the task declarations that go on them.
 
-Task modules declare their functions with `@task()` / `@periodic_task(...)`; nothing touches a broker at import.
+Task modules declare their functions with `@task()` / `@periodic_task(Cron(...))`; nothing touches a broker at
+import, and Huey itself (which loads the redis and psycopg clients) is imported only when the queues are built.
 `build_queues(settings)` makes the Huey instances on the configured broker, registers every declared task on them
 and makes them the process's queues; calling a declared task then enqueues it there. The worker calls it; the web
 app and the CLI commands that enqueue call `queues_for(settings)` (build unless built); tests build immediate ones.
@@ -12,13 +13,13 @@ import threading
 from dataclasses import dataclass, field
 from functools import update_wrapper
 from pathlib import Path
-from datetime import datetime
-from typing import Callable, Generic, ParamSpec, TypeVar
-
-from huey import Huey, RedisHuey, SqliteHuey
-from huey.api import Result, TaskWrapper
+from typing import TYPE_CHECKING, Callable, Generic, ParamSpec, TypeVar
 
 from ..config import Settings
+
+if TYPE_CHECKING:
+    from huey import Huey
+    from huey.api import Result, TaskWrapper
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -26,18 +27,23 @@ R = TypeVar("R")
 DEFAULT = "dealpulse"  # sync, scoring, alerts: latency-sensitive
 TRAINING = "dealpulse-training"  # model training, so a long run never holds up scoring
 
-#: When a periodic task runs: huey's `crontab(...)`, a test of a (UTC) datetime.
-Crontab = Callable[[datetime], bool]
+
+@dataclass(frozen=True)
+class Cron:
+    """When a periodic task runs (UTC), in crontab fields: Cron(minute="*/15"), Cron(minute="0", hour="7")."""
+
+    minute: str = "*"
+    hour: str = "*"
 
 
 @dataclass(frozen=True)
 class ScheduleFromSettings:
     """A periodic schedule that depends on the settings (e.g. the polling interval), made when the queues are."""
 
-    make: Callable[[Settings], Crontab]
+    make: Callable[[Settings], Cron]
 
 
-Schedule = Crontab | ScheduleFromSettings
+Schedule = Cron | ScheduleFromSettings
 
 
 class QueuesNotBuilt(RuntimeError):
@@ -106,6 +112,8 @@ class Queues:
 
 def make_huey(settings: Settings, name: str, *, immediate: bool = False) -> Huey:
     """A Huey instance named `name` on the configured broker (`immediate`: run tasks at once, in memory)."""
+    from huey import Huey, RedisHuey, SqliteHuey  # noqa: PLC0415 - huey loads redis and psycopg: only with the queues
+
     if immediate:
         return Huey(name, results=True, utc=True, immediate=True)
     if settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
@@ -124,6 +132,8 @@ _current: Queues | None = None
 
 def build_queues(settings: Settings, *, immediate: bool = False) -> Queues:
     """Both queues for `settings`, every declared task registered; they become the process's queues."""
+    from huey import crontab  # noqa: PLC0415 - see make_huey
+
     global _current
     queues = Queues(make_huey(settings, DEFAULT, immediate=immediate), make_huey(settings, TRAINING, immediate=immediate))
     for declared in _declared:
@@ -134,7 +144,8 @@ def build_queues(settings: Settings, *, immediate: bool = False) -> Queues:
             schedule = declared.schedule
             if isinstance(schedule, ScheduleFromSettings):
                 schedule = schedule.make(settings)
-            wrapper = huey.periodic_task(schedule, name=declared.__name__)(declared.fn)
+            when = crontab(minute=schedule.minute, hour=schedule.hour)
+            wrapper = huey.periodic_task(when, name=declared.__name__)(declared.fn)
         queues._wrappers[id(declared)] = wrapper
     with _lock:
         _current = queues

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from huey import crontab
-
 from ..runtime import get_database, get_scorers
 from ..services.scoring import SWEEP_LIMIT, rescore_after_promotion, score_activities, score_pending
-from .queue import periodic_task, task
+from .queue import Cron, periodic_task, task
 
 BATCH = 64
 
@@ -23,7 +21,7 @@ def score_new_activities(activity_ids: list[int]) -> int:
     return scored
 
 
-@periodic_task(crontab(minute="*/5"))
+@periodic_task(Cron(minute="*/5"))
 def sweep_unscored_activities() -> int:
     """Score anything missing a score from its organisation's active version (after promotions, missed tasks)."""
     with get_database().uow() as uow:

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import logging
 
-from huey import crontab
-
 from ..config import Settings
 from ..runtime import get_database, get_settings
 from ..services.subscriptions import renew_expiring
 from ..services.sync import due_mailbox_ids, sync_mailbox
-from .queue import ScheduleFromSettings, periodic_task, task
+from .queue import Cron, ScheduleFromSettings, periodic_task, task
 from .scoring import queue_scoring
 
 log = logging.getLogger(__name__)
 
 
-def _poll_schedule(settings: Settings):
+def _poll_schedule(settings: Settings) -> Cron:
     minutes = max(1, min(59, settings.poll_interval_minutes))
-    return crontab(minute=f"*/{minutes}")
+    return Cron(minute=f"*/{minutes}")
 
 
 @task()
@@ -44,7 +42,7 @@ def poll_mailboxes() -> int:
     return len(ids)
 
 
-@periodic_task(crontab(minute="23"))
+@periodic_task(Cron(minute="23"))
 def renew_push_subscriptions() -> int:
     """Renew Gmail watches and Graph subscriptions that expire within a day; returns how many were renewed."""
     settings = get_settings()

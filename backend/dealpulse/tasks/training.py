@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import logging
 
-from huey import crontab
 from sqlalchemy import select
 
 from ..runtime import get_database, get_settings
 from ..services.training import TrainingError, queue_run, should_retrain, train_org_version
 from ..store import Rating
-from .queue import TRAINING, periodic_task, task
+from .queue import Cron, TRAINING, periodic_task, task
 from .scoring import queue_rescore
 
 log = logging.getLogger(__name__)
@@ -42,7 +41,7 @@ def queue_training(org_id: int, trigger: str) -> int:
     return run_id
 
 
-@periodic_task(crontab(minute="17"), TRAINING)
+@periodic_task(Cron(minute="17"), TRAINING)
 def retrain_when_ratings_accumulate() -> list[int]:
     """Queue a run for every organisation with enough new ratings and no run in the last day; returns their ids."""
     settings = get_settings()
