@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify
@@ -54,7 +55,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.base_url.startswith("https"),
+        SESSION_COOKIE_SECURE=settings.served_over_https,
+        PERMANENT_SESSION_LIFETIME=timedelta(days=settings.session_max_days),
     )
     app.extensions["dealpulse.settings"] = settings
     app.extensions["dealpulse.db"] = runtime.get_database(settings)

@@ -39,6 +39,8 @@ class Settings:
     secret_key: str = field(default="", metadata=_meta("DEALPULSE_SECRET_KEY", "signs sessions and card state, derives the at-rest encryption key; required outside demo/test"))
     encryption_key: str = field(default="", metadata=_meta("DEALPULSE_ENCRYPTION_KEY", "Fernet key(s), comma-separated, newest first; default derived from the secret key"))
     base_url: str = field(default="http://127.0.0.1:5000", metadata=_meta("DEALPULSE_BASE_URL", "public URL of this server (push endpoints, add-in assets, OAuth redirects)"))
+    session_idle_hours: int = field(default=12, metadata=_meta("DEALPULSE_SESSION_IDLE_HOURS", "a dashboard session unused this long ends"))
+    session_max_days: int = field(default=7, metadata=_meta("DEALPULSE_SESSION_MAX_DAYS", "a dashboard session ends this long after sign-in, used or not"))
     # Google
     gmail_api_url: str = field(default="https://gmail.googleapis.com/", metadata=_meta("DEALPULSE_GMAIL_API_URL", "Gmail API root"))
     calendar_api_url: str = field(default="https://www.googleapis.com/", metadata=_meta("DEALPULSE_CALENDAR_API_URL", "Google Calendar API root"))
@@ -111,6 +113,11 @@ class Settings:
         if not self.secret_key:
             raise ConfigError(MISSING_SECRET)
         return self.secret_key
+
+    @property
+    def served_over_https(self) -> bool:
+        """True when the public base URL is https (Secure cookies, HSTS)."""
+        return self.base_url.strip().lower().startswith("https://")
 
     @property
     def is_sqlite(self) -> bool:

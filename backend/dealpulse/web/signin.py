@@ -1,8 +1,11 @@
 """Dashboard sign-in: Google and Microsoft authorization-code flows, a demo-only user picker, sessions and CSRF.
 
-The session cookie (signed, HttpOnly, SameSite=Lax) holds the user id and a CSRF token; every form posts the
-token back and `require_csrf` compares it in constant time. The demo picker exists only when `settings.demo`
-is true (404 otherwise).
+The session cookie (signed, HttpOnly, SameSite=Lax, Secure under an https base URL) holds the user id, the user's
+session version, when it was issued and last used, and a CSRF token; every form posts the token back and
+`require_csrf` compares it in constant time. Every request checks the cookie against the user's current session
+version (signing out bumps it, so every earlier cookie of that user stops working at once), the idle limit and
+the absolute lifetime (settings `session_idle_hours`, `session_max_days`). The demo picker exists only when
+`settings.demo` is true (404 otherwise).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 import warnings
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -21,7 +25,7 @@ import msal
 import requests
 from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
 from google.oauth2 import id_token as google_id_token
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..app import app_db, app_settings
 from ..config import ConfigError
@@ -36,6 +40,7 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 MICROSOFT_SCOPES = ["User.Read"]
+LAST_SEEN_RESOLUTION_SECONDS = 60  # the idle clock in the cookie is rewritten at most this often
 
 
 # ---------------------------------------------------------------- CSRF
@@ -67,24 +72,56 @@ def require_csrf() -> None:
 # ---------------------------------------------------------------- session identity
 
 
+def session_values(user_id: int, session_version: int, now: float | None = None) -> dict[str, Any]:
+    """The cookie contents of a fresh dashboard session for `user_id` (issued and last seen `now`)."""
+    stamp = int(time.time() if now is None else now)
+    return {"uid": user_id, "sv": session_version, "iat": stamp, "seen": stamp, "csrf": secrets.token_urlsafe(32)}
+
+
+def _session_current(now: float) -> bool:
+    """True while the cookie is inside both the idle limit and the absolute lifetime."""
+    settings = app_settings()
+    issued, seen = session.get("iat"), session.get("seen")
+    if not isinstance(issued, int) or not isinstance(seen, int):
+        return False
+    return now - issued < settings.session_max_days * 86400 and now - seen < settings.session_idle_hours * 3600
+
+
 def signed_in_principal() -> Principal | None:
-    """The principal of the signed-in dashboard user, or None."""
+    """The principal of the signed-in dashboard user, or None (the cookie is then cleared)."""
     user_id = session.get("uid")
     if not isinstance(user_id, int):
         return None
+    now = time.time()
     with app_db().uow() as uow:
         user = uow.s.get(User, user_id)
-        if user is None or not user.is_active:
-            session.pop("uid", None)
+        if not _session_current(now) or user is None or not user.is_active or session.get("sv") != user.session_version:
+            session.clear()
             return None
-        return principal_for_user(uow.s, user, "dashboard")
+        principal = principal_for_user(uow.s, user, "dashboard")
+    if now - session["seen"] >= LAST_SEEN_RESOLUTION_SECONDS:
+        session["seen"] = int(now)
+    return principal
 
 
 def start_session(user_id: int) -> None:
-    """Sign `user_id` in with a fresh session (no fixation) and a new CSRF token."""
+    """Sign `user_id` in with a fresh session (no fixation), the user's session version and a new CSRF token."""
+    with app_db().uow() as uow:
+        version = uow.s.scalar(select(User.session_version).where(User.id == user_id)) or 0
     session.clear()
-    session["uid"] = user_id
-    session["csrf"] = secrets.token_urlsafe(32)
+    session.permanent = True
+    session.update(session_values(user_id, version))
+
+
+def end_session() -> None:
+    """Sign out: bump the user's session version (every cookie issued so far stops working) and clear this one."""
+    user_id, version = session.get("uid"), session.get("sv")
+    if isinstance(user_id, int) and isinstance(version, int):
+        with app_db().uow() as uow:
+            uow.s.execute(update(User).where(User.id == user_id, User.session_version == version)
+                          .values(session_version=User.session_version + 1))
+            uow.commit()
+    session.clear()
 
 
 def safe_next(target: str | None) -> str:
@@ -136,8 +173,8 @@ def signin_page() -> Response:
 
 @bp.post("/signout")
 def signout() -> Response:
-    """End the session."""
-    session.clear()
+    """End the session everywhere: this and every earlier cookie of the user stop working at once."""
+    end_session()
     return redirect(url_for("signin.signin_page"))
 
 
