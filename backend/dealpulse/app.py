@@ -7,13 +7,15 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import runtime
 from .config import Settings
 from .store.database import Database
 from .web.auth import register_verifier, verify_personal_token
 from .web.problems import register_error_handlers
+from .web.rate_limits import install_rate_limits
 
 # "module:attribute" of each blueprint; a module may also define `init_app(app)` (verifiers, hooks).
 BLUEPRINTS: list[str] = [
@@ -32,12 +34,20 @@ BLUEPRINTS: list[str] = [
     "dealpulse.web.admin_models:bp",
 ]
 
-CONTENT_SECURITY_POLICY = (
+_CSP_BASE = (
     "default-src 'self'; script-src 'self' https://appsforoffice.microsoft.com; style-src 'self'; "
     "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'self' https://*.office.com https://*.office365.com https://*.outlook.com "
-    "https://outlook.live.com https://*.microsoft.com; form-action 'self'"
+    "form-action 'self'; "
 )
+# Only the add-in's own pages may be framed, and only by the Outlook on the web pages that host add-ins; the
+# dashboard and everything else only by this site (the demo preview frames the task pane).
+ADDIN_HOSTS = (
+    "https://outlook.office.com https://outlook.office365.com https://outlook.cloud.microsoft https://outlook.live.com"
+)
+CONTENT_SECURITY_POLICY = _CSP_BASE + "frame-ancestors 'self'"
+ADDIN_CONTENT_SECURITY_POLICY = _CSP_BASE + f"frame-ancestors 'self' {ADDIN_HOSTS}"
+ADDIN_PATH_PREFIX = "/addin/"
+HSTS = "max-age=31536000"
 
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
@@ -68,6 +78,9 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         if hasattr(module, "init_app"):
             module.init_app(app)
         app.register_blueprint(getattr(module, attr))
+    if settings.proxy_hops > 0:  # the client address and scheme as the trusted proxies saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)  # type: ignore[method-assign]
+    install_rate_limits(app, settings)
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -75,7 +88,11 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
 
     @app.after_request
     def security_headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        addin_page = request.path.startswith(ADDIN_PATH_PREFIX)
+        response.headers.setdefault("Content-Security-Policy",
+                                    ADDIN_CONTENT_SECURITY_POLICY if addin_page else CONTENT_SECURITY_POLICY)
+        if settings.served_over_https:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, Boolean, CompoundSelect, ForeignKey, Index, String, UniqueConstraint, func, select, union
+from sqlalchemy import BindParameter, Boolean, CompoundSelect, ForeignKey, Index, String, UniqueConstraint, cast, func, select, union
+from sqlalchemy.orm import Session
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, IdMixin, utcnow
@@ -117,3 +118,17 @@ def user_ids_with_address(address: str | BindParameter[str]) -> CompoundSelect:
         select(User.id).where(func.lower(User.email) == address),
         select(UserAlias.user_id).where(func.lower(UserAlias.email) == address),
     )
+
+
+def listed_ms_tenants(org_settings: dict[str, Any] | None) -> set[str]:
+    """The Entra tenant ids an organisation signs in with (setting `ms_tenant_ids`), lower-cased."""
+    return {str(t).strip().lower() for t in (org_settings or {}).get("ms_tenant_ids", []) or []}
+
+
+def ms_tenant_registered(session: Session, tenant_id: str) -> bool:
+    """True if some organisation lists `tenant_id` (a validated GUID) among its `ms_tenant_ids`."""
+    tenant_id = tenant_id.lower()
+    candidates = session.scalars(
+        select(Organisation.settings).where(func.lower(cast(Organisation.settings, String)).contains(tenant_id))
+    )
+    return any(tenant_id in listed_ms_tenants(found) for found in candidates)

@@ -28,11 +28,12 @@ from google.oauth2 import id_token as google_id_token
 from sqlalchemy import select, update
 
 from ..app import app_db, app_settings
-from ..config import ConfigError
+from ..config import THROWAWAY_ENVS, ConfigError
 from ..domain.access import Principal
 from ..mail.ms_auth import ProviderUnavailableError, build_msal_app
-from ..store import Organisation, User, user_ids_with_address
-from .auth import principal_for_user
+from ..store import Organisation, User
+from .auth import VerifiedIdentity, load_principal, principal_for_user
+from .problems import Unauthorized
 
 bp = Blueprint("signin", __name__, template_folder="templates")
 
@@ -131,19 +132,14 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _user_by_address(address: str) -> int | None:
-    address = address.strip().lower()
+def _finish(identity: VerifiedIdentity) -> Response:
+    """Sign in the user the provider vouched for (bound to its stable subject on first sign-in), or say why not."""
     with app_db().uow() as uow:
-        user = uow.s.scalar(
-            select(User).where(User.id.in_(user_ids_with_address(address)), User.is_active.is_(True)).limit(1)
-        )
-        return user.id if user else None
-
-
-def _finish(address: str | None) -> Response:
-    user_id = _user_by_address(address) if address else None
-    if user_id is None:
-        return _signin_page(error="No active DealPulse user has this address. Ask your administrator to add you.", status=403)
+        try:
+            user_id = load_principal(uow.s, identity).user_id
+        except Unauthorized as exc:
+            return _signin_page(error=f"{exc.detail} Ask your administrator to add you.", status=403)
+        uow.commit()  # the binding to the provider's subject
     target = session.get("next")
     start_session(user_id)
     return redirect(safe_next(target))
@@ -230,7 +226,10 @@ def google_callback() -> Response:
         return _signin_page(error="Google sign-in could not be verified; try again.", status=400)
     if claims.get("iss") not in GOOGLE_ISSUERS or claims.get("nonce") != flow["nonce"] or claims.get("email_verified") is False:
         return _signin_page(error="Google sign-in could not be verified; try again.", status=400)
-    return _finish(claims.get("email"))
+    if not claims.get("email") or not claims.get("sub"):
+        return _signin_page(error="Google sign-in could not be verified; try again.", status=400)
+    return _finish(VerifiedIdentity(surface="dashboard", email=str(claims["email"]).lower(),
+                                    google_subject=str(claims["sub"])))
 
 
 # ---------------------------------------------------------------- Microsoft
@@ -270,7 +269,11 @@ def microsoft_callback() -> Response:
     claims = result.get("id_token_claims") or {}
     if "error" in result or not claims:
         return _signin_page(error="Microsoft sign-in was cancelled or could not be verified; try again.", status=400)
-    return _finish(claims.get("preferred_username") or claims.get("email"))
+    address, oid, tid = claims.get("preferred_username") or claims.get("email"), claims.get("oid"), claims.get("tid")
+    if not address or not oid or not tid:
+        return _signin_page(error="Microsoft sign-in could not be verified; try again.", status=400)
+    return _finish(VerifiedIdentity(surface="dashboard", email=str(address).lower(), ms_object_id=str(oid).lower(),
+                                    tenant_id=str(tid).lower(), any_tenant=app_settings().env in THROWAWAY_ENVS))
 
 
 # ---------------------------------------------------------------- demo picker
