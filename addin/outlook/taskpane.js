@@ -135,7 +135,7 @@
     try {
       response = await fetch(new URL(path, API), {
         method: method,
-        headers: { "Authorization": "Bearer " + state.token, "Content-Type": "application/json", "X-DealPulse-Surface": "outlook" },
+        headers: { "Authorization": "Bearer " + state.token, "Content-Type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
         credentials: "omit",
         cache: "no-store",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from types import ModuleType
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import runtime
 from .config import Settings
@@ -28,6 +30,7 @@ from .web import (
 )
 from .web.auth import register_verifier, verify_personal_token
 from .web.problems import register_error_handlers
+from .web.rate_limits import install_rate_limits
 from .web.toolkit import DATABASE_KEY, SETTINGS_KEY
 
 # Each blueprint module's `bp`, in registration order; a module may also define `init_app(app)` (verifiers, hooks).
@@ -47,12 +50,20 @@ BLUEPRINT_MODULES: tuple[ModuleType, ...] = (
     admin_models,
 )
 
-CONTENT_SECURITY_POLICY = (
+_CSP_BASE = (
     "default-src 'self'; script-src 'self' https://appsforoffice.microsoft.com; style-src 'self'; "
     "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'self' https://*.office.com https://*.office365.com https://*.outlook.com "
-    "https://outlook.live.com https://*.microsoft.com; form-action 'self'"
+    "form-action 'self'; "
 )
+# Only the add-in's own pages may be framed, and only by the Outlook on the web pages that host add-ins; the
+# dashboard and everything else only by this site (the demo preview frames the task pane).
+ADDIN_HOSTS = (
+    "https://outlook.office.com https://outlook.office365.com https://outlook.cloud.microsoft https://outlook.live.com"
+)
+CONTENT_SECURITY_POLICY = _CSP_BASE + "frame-ancestors 'self'"
+ADDIN_CONTENT_SECURITY_POLICY = _CSP_BASE + f"frame-ancestors 'self' {ADDIN_HOSTS}"
+ADDIN_PATH_PREFIX = "/addin/"
+HSTS = "max-age=31536000"
 
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
@@ -70,7 +81,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.base_url.startswith("https"),
+        SESSION_COOKIE_SECURE=settings.served_over_https,
+        PERMANENT_SESSION_LIFETIME=timedelta(days=settings.session_max_days),
     )
     app.extensions[SETTINGS_KEY] = settings
     app.extensions[DATABASE_KEY] = runtime.get_database(settings)
@@ -81,6 +93,9 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         if hasattr(module, "init_app"):
             module.init_app(app)
         app.register_blueprint(module.bp)
+    if settings.proxy_hops > 0:  # the client address and scheme as the trusted proxies saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)  # type: ignore[method-assign]
+    install_rate_limits(app, settings)
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -88,7 +103,11 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
 
     @app.after_request
     def security_headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        addin_page = request.path.startswith(ADDIN_PATH_PREFIX)
+        response.headers.setdefault("Content-Security-Policy",
+                                    ADDIN_CONTENT_SECURITY_POLICY if addin_page else CONTENT_SECURITY_POLICY)
+        if settings.served_over_https:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response

@@ -19,7 +19,7 @@ from ..app import create_app
 from ..config import PROJECT_ROOT, ConfigError, Settings, documented_settings
 from ..domain.access import Principal
 from ..services.csv_io import CsvImportError, export_csv, import_csv
-from ..services.org_setup import create_personal_token, resolve_organisation
+from ..services.org_setup import create_personal_token, list_personal_tokens, resolve_organisation, revoke_personal_token
 from ..store import Organisation, User
 from ..store.database import Database
 from ..store.uow import UnitOfWork
@@ -149,14 +149,45 @@ def token_group() -> None:
 @token_group.command("create")
 @click.option("--user", "email", required=True, help="the user's address")
 @click.option("--label", default="cli", show_default=True)
-def token_create(email: str, label: str) -> None:
+@click.option("--expires-in-days", type=int, default=None, help="the token stops working after this many days (default: never)")
+def token_create(email: str, label: str, expires_in_days: int | None) -> None:
     """Create a personal API token and print it (it is shown only once)."""
     db = runtime.get_database(load_settings())
     with db.uow() as uow:
         try:
-            click.echo(create_personal_token(uow, email, label))
+            click.echo(create_personal_token(uow, email, label, expires_in_days))
         except ValueError as exc:
             fail(str(exc))
+
+
+@token_group.command("list")
+@click.option("--user", "email", default=None, help="only this user's tokens")
+def token_list(email: str | None) -> None:
+    """List personal API tokens with their owner, last use, expiry and status (never the tokens themselves)."""
+    db = runtime.get_database(load_settings())
+    with db.uow() as uow:
+        tokens = list_personal_tokens(uow, email)
+
+    def when(moment) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+    click.echo(f"{'id':>5}  {'user':32} {'label':16} {'created':16}  {'last used':16}  {'expires':16}  status")
+    for t in tokens:
+        click.echo(f"{t.id:>5}  {t.user:32} {t.label[:16]:16} {when(t.created_at):16}  {when(t.last_used_at):16}  "
+                   f"{when(t.expires_at):16}  {t.status}")
+
+
+@token_group.command("revoke")
+@click.argument("token")
+def token_revoke(token: str) -> None:
+    """Revoke a personal API token by its id (from `token list`) or by the token itself; it stops working at once."""
+    db = runtime.get_database(load_settings())
+    with db.uow() as uow:
+        try:
+            token_id, revoked = revoke_personal_token(uow, token)
+        except ValueError as exc:
+            fail(str(exc))
+    click.echo(f"token {token_id} revoked" if revoked else f"token {token_id} was already revoked")
 
 
 @click.command("import")

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import smtplib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +37,18 @@ WEBHOOK_TIMEOUT_SECONDS = 5.0
 SIGNATURE_HEADER = "X-DealPulse-Signature"
 SEVERITY_MARK = {"critical": "[critical]", "warning": "[warning]", "info": "[info]"}
 DIGEST_CLAIM_TIMEOUT = timedelta(minutes=10)  # far beyond one SMTP hand-over (10 s socket timeout)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+
+
+def slack_escape(text: str) -> str:
+    """Text safe inside Slack `text`/mrkdwn: &, < and > escaped as Slack requires (no <!channel>, no forged links)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain_text_value(text: str) -> str:
+    """A user-typed value on one line of a plain-text email: line breaks and control characters become spaces
+    (no forged digest lines) and angle brackets become look-alikes (no <https://...> links in mail clients)."""
+    return _CONTROL.sub(" ", text).replace("<", "\u2039").replace(">", "\u203a")
 
 
 # ---------------------------------------------------------------- email digest
@@ -67,9 +80,10 @@ def digest_message(sender: str, recipient: str, name: str, items: list[DigestIte
     message["From"] = sender
     message["To"] = recipient
     message["Subject"] = f"DealPulse: {len(items)} new alert(s) on your team's deals"
-    lines = [f"Hello {name},", "", "New early warnings since your last digest:", ""]
+    lines = [f"Hello {plain_text_value(name)},", "", "New early warnings since your last digest:", ""]
     for item in items:
-        lines += [f"{SEVERITY_MARK.get(item.severity, '')} {item.deal} ({item.owner})", f"  {item.reason}", f"  {item.link}", ""]
+        deal, owner, reason = (plain_text_value(v) for v in (item.deal, item.owner, item.reason))
+        lines += [f"{SEVERITY_MARK.get(item.severity, '')} {deal} ({owner})", f"  {reason}", f"  {item.link}", ""]
     message.set_content("\n".join(lines))
     rows = "".join(
         f"<li><strong>{escape(item.deal)}</strong> ({escape(item.owner)}) &mdash; {escape(item.severity)}<br>"
@@ -203,14 +217,20 @@ def verify_signature(body: bytes, secret: str, header: str) -> bool:
 
 
 def webhook_payload(alert: Alert, deal: str, owner: str, base_url: str) -> dict[str, Any]:
-    """Slack-compatible JSON: `text` for any receiver, `blocks` for Slack, `dealpulse` with the raw facts."""
+    """Slack-compatible JSON: `text` for any receiver, `blocks` for Slack, `dealpulse` with the raw facts.
+
+    Every text Slack renders is escaped (`slack_escape`): a deal named `<!channel>` or `<https://evil|...>` shows as
+    typed instead of pinging the channel or forging a link. `dealpulse` keeps the raw values for machines.
+    """
     link = f"{base_url.rstrip('/')}/dashboard/deals/{alert.opportunity_id}"
-    text = f"{SEVERITY_MARK.get(alert.severity, '')} {deal} ({owner}): {alert.reason}"
+    deal, owner, reason = (slack_escape(v) for v in (deal, owner, alert.reason))
+    rule, severity = slack_escape(alert.rule), slack_escape(alert.severity)
+    text = f"{SEVERITY_MARK.get(alert.severity, '')} {deal} ({owner}): {reason}"
     return {
         "text": text,
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{deal}* ({owner})\n{alert.reason}"}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{alert.rule} · {alert.severity} · <{link}|open the deal>"}]},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{deal}* ({owner})\n{reason}"}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{rule} · {severity} · <{slack_escape(link)}|open the deal>"}]},
         ],
         "dealpulse": {"alert_id": alert.id, "opportunity_id": alert.opportunity_id, "rule": alert.rule,
                       "severity": alert.severity, "state": alert.state, "opened_at": alert.opened_at.isoformat(), "link": link},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -26,7 +27,7 @@ from ..store import (
     utcnow,
 )
 from ..store.uow import UnitOfWork
-from .tokens import hash_token, new_personal_token
+from .tokens import TOKEN_PREFIX, hash_token, new_personal_token
 
 DEFAULT_ORG_NAME = "Default organisation"
 
@@ -137,12 +138,60 @@ def resolve_organisation(uow: UnitOfWork, org: str | None) -> int:
     return org_id
 
 
-def create_personal_token(uow: UnitOfWork, email: str, label: str = "cli") -> str:
-    """Create a personal API token for the user with `email`; returns the token (shown once)."""
+def create_personal_token(uow: UnitOfWork, email: str, label: str = "cli", expires_in_days: int | None = None) -> str:
+    """Create a personal API token for the user with `email` (expiring after `expires_in_days` if given); returns
+    the token (shown once)."""
     user = uow.s.scalar(select(User).where(User.email == email.lower()))
     if user is None:
         raise ValueError(f"no user with address {email}")
+    if expires_in_days is not None and expires_in_days < 1:
+        raise ValueError("--expires-in-days must be at least 1")
     token = new_personal_token()
-    uow.s.add(ApiToken(user_id=user.id, token_hash=hash_token(token), label=label))
+    expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days is not None else None
+    uow.s.add(ApiToken(user_id=user.id, token_hash=hash_token(token), label=label, expires_at=expires_at))
     uow.commit()
     return token
+
+
+@dataclass(frozen=True)
+class TokenListing:
+    """One personal API token as `dealpulse token list` shows it (never the token itself)."""
+
+    id: int
+    user: str
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    status: str  # active | expired | revoked
+
+
+def list_personal_tokens(uow: UnitOfWork, email: str | None = None) -> list[TokenListing]:
+    """Every personal API token (of the user with `email` if given), oldest first, with its last use."""
+    query = select(ApiToken, User.email).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id)
+    if email is not None:
+        query = query.where(User.email == email.strip().lower())
+    now = utcnow()
+    return [
+        TokenListing(t.id, address, t.label, t.created_at, t.last_used_at, t.expires_at,
+                     "revoked" if t.revoked_at else "expired" if t.expires_at and t.expires_at <= now else "active")
+        for t, address in uow.s.execute(query)
+    ]
+
+
+def revoke_personal_token(uow: UnitOfWork, which: str) -> tuple[int, bool]:
+    """Revoke the token with id `which` (or the token `which` itself, e.g. a leaked one); returns (id, newly revoked)."""
+    which = which.strip()
+    if which.startswith(TOKEN_PREFIX):
+        token = uow.s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(which)))
+    elif which.isdigit() and len(which) < 19:
+        token = uow.s.get(ApiToken, int(which))
+    else:
+        raise ValueError(f"{which!r} is neither a token id (see `dealpulse token list`) nor a dp_ token")
+    if token is None:
+        raise ValueError(f"no personal API token {which[:12]!r}")
+    if token.revoked_at is not None:
+        return token.id, False
+    token.revoked_at = utcnow()
+    uow.commit()
+    return token.id, True

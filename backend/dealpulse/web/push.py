@@ -37,7 +37,9 @@ MAX_VALIDATION_TOKEN = 2048
 
 
 def verify_pubsub_token(settings: Settings, token: str) -> dict[str, Any]:
-    """Claims of a Pub/Sub push JWT signed by Google for our audience; Unauthorized otherwise."""
+    """Claims of a Pub/Sub push JWT signed by Google for our audience and our push service account."""
+    if not settings.google_pubsub_service_account:
+        raise Unauthorized("Gmail push is not configured on this server (DEALPULSE_GOOGLE_PUBSUB_SERVICE_ACCOUNT).")
     try:
         claims = id_token.verify_token(
             token,
@@ -51,6 +53,11 @@ def verify_pubsub_token(settings: Settings, token: str) -> dict[str, Any]:
         raise Unauthorized(f"The push token is not a valid Google-signed token for this endpoint: {exc}") from exc
     if claims.get("iss") not in GOOGLE_ISSUERS:
         raise Unauthorized("The push token was not issued by Google.")
+    # Google signs tokens for every service account: only ours may push (any project could target our URL).
+    if claims.get("email_verified") is not True:
+        raise Unauthorized("The push token's service-account email is not verified.")
+    if str(claims.get("email", "")).lower() != settings.google_pubsub_service_account.strip().lower():
+        raise Unauthorized("The push token is not from this server's push service account.")
     return claims
 
 

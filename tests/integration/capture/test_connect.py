@@ -12,6 +12,7 @@ from sqlalchemy import select
 from dealpulse.crypto import SecretBox
 from dealpulse.standins.microsoft import MicrosoftStandIn
 from dealpulse.store import Mailbox
+from dealpulse.web.signin import session_values
 
 from .conftest import activity_count, raw_mail
 
@@ -31,7 +32,7 @@ def _follow_provider(location: str, verify: object = True) -> str:
 
 def _sign_in(client, user_id: int) -> None:
     with client.session_transaction() as session:
-        session["uid"] = user_id
+        session.update(session_values(user_id, 0))
 
 
 def _mailboxes(db) -> list[tuple[str, str, str]]:

@@ -6,12 +6,12 @@ import json
 import re
 
 from dealpulse.services.ratings_import import import_ratings
+from dealpulse.web.signin import session_values
 
 
 def _sign_in(client, user_id: int) -> str:
     with client.session_transaction() as session:
-        session["uid"] = user_id
-        session["csrf"] = "test-csrf-token"
+        session.update(session_values(user_id, 0), csrf="test-csrf-token")
     return "test-csrf-token"
 
 

@@ -49,7 +49,7 @@ def test_an_add_in_token_signs_the_rep_in(client, world, microsoft):
 
 def test_api_uri_audience_and_alias_address_are_accepted(client, world, microsoft):
     token = microsoft.directory.issue_access_token(audience=f"api://dealpulse.example.com/{microsoft.client_id}",
-                                                   upn="A1@seller.example")
+                                                   upn="A1@seller.example", oid="0b9a7f0e-1d5c-4f1a-9e53-6f8a2d3c4b5a")
     assert _me(client, token).get_json()["email"] == "rep.a1@seller.example"
 
 
