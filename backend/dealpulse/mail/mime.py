@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from email.message import Message
 from typing import Any, Iterable, Iterator
 
+from dealpulse.mail.automated import AUTOMATION_HEADERS
 from dealpulse.mail.html_text import html_to_text
 from dealpulse.mail.types import Address, Attachment, FetchedMail
 
@@ -178,6 +179,7 @@ def _assemble(headers: "_Headers", content: _Content, *, fallback_date: datetime
         in_reply_to=in_reply_to[0] if in_reply_to else "",
         references=references,
         attachments=content.attachments,
+        automation_headers={name: headers.raw(name) for name in AUTOMATION_HEADERS if headers.raw(name)},
         **ids,
     )
 
