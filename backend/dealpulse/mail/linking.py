@@ -362,7 +362,8 @@ def decide_link(thread_key: str, contact_ids: list[int], account_ids: list[int],
 
     In order: the rep's choice for the thread ("not a deal" included); the deal the thread was about when it
     started (even once that deal is closed); the only open deal of the participating contacts and accounts; the
-    only one of them the rep owns. Several deals and none of these: no deal (a guess would count toward a deal's dynamics and alerts), flagged
+    only one with a participant on its buying team, or the only one the rep owns, unless the other rule points
+    elsewhere. Several deals and none of these: no deal (a guess would count toward a deal's dynamics and alerts), flagged
     for the rep with the candidates, the likeliest first (a participant on its buying team, then most recently
     updated).
     """
@@ -385,13 +386,26 @@ def decide_link(thread_key: str, contact_ids: list[int], account_ids: list[int],
     if not candidates:
         return LinkDecision(None, account_id, "none", is_private=private)
     method = "contact" if team_deals or contact_ids else "account"
-    mine = [d for d in candidates.values() if index.user_id is not None and d.owner_id == index.user_id]
-    if len(candidates) == 1 or len(mine) == 1:
-        deal = mine[0] if len(mine) == 1 else next(iter(candidates.values()))
+    if len(candidates) == 1:
+        deal = next(iter(candidates.values()))
+        return LinkDecision(deal.id, deal.account_id, method, is_private=private)
+    mine = {d.id for d in candidates.values() if index.user_id is not None and d.owner_id == index.user_id}
+    confident = _one_agreed(team_deals, mine) or _one_agreed(mine, team_deals)
+    if confident is not None:
+        deal = candidates[confident]
         return LinkDecision(deal.id, deal.account_id, method, is_private=private)
     ordered = sorted(candidates.values(), key=lambda d: (d.id in team_deals, d.updated_at, d.id), reverse=True)
     return LinkDecision(None, account_id, "none", needs_link_choice=True, candidates=tuple(d.id for d in ordered),
                         is_private=private)
+
+
+def _one_agreed(first: set[int], second: set[int]) -> int | None:
+    """The one deal of `first` when `second` is empty or also holds it; None otherwise."""
+    if len(first) == 1:
+        (only,) = first
+        if not second or only in second:
+            return only
+    return None
 
 
 def accounts_of(addresses: Iterable[str], matches: CustomerMatches, directory: OrgDirectory) -> tuple[list[int], list[int]]:

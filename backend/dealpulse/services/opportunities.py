@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from ..domain.access import Principal, can_see_deal
+from ..mail.linking import load_org_directory, normalize_address
 from ..store import (
     Account,
     BuyingTeamMember,
@@ -25,7 +26,9 @@ from ..store import (
 )
 from ..store.crm import BUYING_ROLES
 from ..store.uow import UnitOfWork
+from .alert_hooks import on_deals_changed
 from .audit import history, record_changes
+from .dynamics import engaged_contacts
 from .errors import InvalidField, StaleVersion
 from .visibility import load_visible, visibility_clause
 
@@ -103,11 +106,14 @@ def exit_checklist(session: Session, opp: Opportunity) -> list[dict[str, Any]]:
     ]
 
 
-def buying_team(session: Session, opp: Opportunity) -> list[dict[str, Any]]:
-    """Contacts on the opportunity's buying team with their roles."""
+def buying_team(session: Session, opp: Opportunity, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Contacts on the opportunity's buying team with their roles and when each last wrote or met us on this deal."""
     rows = session.execute(_BUYING_TEAM, {"opportunity_id": opp.id}).all()
+    last = {cid: at for cid, _, _, at in engaged_contacts(session, opp.id, now or utcnow(), contact_ids=[c.id for _, c in rows])} if rows else {}
     return [
-        {"contact_id": c.id, "name": c.name, "email": c.email, "title": c.title, "role": m.role} for m, c in rows
+        {"contact_id": c.id, "name": c.name, "email": c.email, "title": c.title, "role": m.role,
+         "last_engaged_at": last[c.id].isoformat() if c.id in last else None}
+        for m, c in rows
     ]
 
 
@@ -197,6 +203,7 @@ def create_opportunity(uow: UnitOfWork, principal: Principal, values: dict[str, 
     initial["stage"] = (None, stage.key)
     record_changes(s, principal, "opportunity", opp.id, opp.org_id, initial, version=1)
     uow.commit()
+    on_deals_changed(uow, opp.org_id, [opp.id])
     return serialize(s, opp, detail=True)
 
 
@@ -277,6 +284,7 @@ def update_opportunity(
         s.add(StageTransition(opportunity_id=opp.id, from_stage_id=opp.stage_id, to_stage_id=values["stage_id"], at=now))
     record_changes(s, principal, "opportunity", opp.id, opp.org_id, audit, version=new_version)
     uow.commit()
+    on_deals_changed(uow, opp.org_id, [opp.id])
     s.refresh(opp)
     return serialize(s, opp, detail=True)
 
@@ -321,6 +329,7 @@ def answer_exit_questions(
             row.answered_at = utcnow()
     record_changes(s, principal, "opportunity", opp.id, opp.org_id, audit, version=new_version)
     uow.commit()
+    on_deals_changed(uow, opp.org_id, [opp.id])
     s.refresh(opp)
     return serialize(s, opp, detail=True)
 
@@ -353,8 +362,30 @@ def set_buying_role(
         member.role = role
     record_changes(s, principal, "opportunity", opp.id, opp.org_id, {f"buying_team.{contact.email}": (old, role)}, version=new_version)
     uow.commit()
+    on_deals_changed(uow, opp.org_id, [opp.id])
     s.refresh(opp)
     return serialize(s, opp, detail=True)
+
+
+def add_to_buying_team(
+    uow: UnitOfWork, principal: Principal, opportunity_id: int, expected_version: int, email: str, name: str, role: str
+) -> dict[str, Any]:
+    """Put a person on the buying team by address (an email's participant, or typed): an unknown address becomes a
+    contact of the deal's account. Colleagues' addresses are refused."""
+    s = uow.s
+    opp = load_visible(s, principal, opportunity_id, for_edit=True)
+    address = normalize_address(email)
+    if not address:
+        raise InvalidField([{"field": "email", "message": "not an email address"}])
+    if load_org_directory(s, principal.org_id).is_internal(address):
+        raise InvalidField([{"field": "email", "message": "a colleague cannot be on the buyer's team"}])
+    contact = s.scalar(select(Contact).where(Contact.org_id == principal.org_id, func.lower(Contact.email) == address))
+    if contact is None:
+        contact = Contact(org_id=principal.org_id, account_id=opp.account_id, email=address, name=(name or "").strip()[:200])
+        s.add(contact)
+        s.flush()
+        record_changes(s, principal, "contact", contact.id, principal.org_id, {"email": (None, address), "account_id": (None, opp.account_id)})
+    return set_buying_role(uow, principal, opp.id, expected_version, contact.id, role)
 
 
 def opportunity_history(uow: UnitOfWork, principal: Principal, opportunity_id: int) -> list[dict[str, Any]]:

@@ -112,11 +112,13 @@ def test_several_candidates_count_toward_no_deal_and_list_the_likeliest_first():
 
     with_team = decide_link("t", [5], [1], LinkIndex(**base))
     by_freshness = decide_link("t", [], [1], LinkIndex(**base))
+    both_teams = decide_link("t", [5, 6], [1], LinkIndex(**{**base, "deals_by_contact": {5: [team], 6: [old]}}))
 
-    for decision in (with_team, by_freshness):
+    assert with_team.opportunity_id == 12 and not with_team.needs_link_choice  # the only deal with the sender on its team
+    for decision in (by_freshness, both_teams):
         assert decision.opportunity_id is None and decision.needs_link_choice
         assert set(decision.candidates) == {10, 11, 12} and decision.account_id == 1
-    assert with_team.candidates[0] == 12  # a participant is on its buying team
+    assert both_teams.candidates[:2] == (12, 10)  # participants on their buying teams first
     assert by_freshness.candidates == (11, 12, 10)  # most recently updated first
 
 
@@ -126,6 +128,9 @@ def test_the_only_candidate_the_rep_owns_is_confident():
     assert decide_link("t", [], [1], index).opportunity_id == 11
     index.user_id = 8  # a third rep owns neither: ambiguous
     assert decide_link("t", [], [1], index).opportunity_id is None
+    index.user_id = 7  # rep 7 owns one, but the participant is on the buying team of the other: ambiguous
+    index.deals_by_contact = {5: [colleagues]}
+    assert decide_link("t", [5], [1], index).opportunity_id is None
 
 
 def test_a_thread_stays_with_the_deal_it_started_on_even_when_that_deal_is_closed():
@@ -155,6 +160,15 @@ def test_not_a_deal_keeps_later_mail_of_the_thread_off_every_deal():
 deal_ids = st.integers(min_value=1, max_value=40)
 
 
+def confident(on_team: set[int], mine: set[int]) -> int | None:
+    """The deal a confident rule names: the only one on a participant's buying team or the rep's only one, unless
+    the other rule names others."""
+    for first, second in ((on_team, mine), (mine, on_team)):
+        if len(first) == 1 and (not second or first <= second):
+            return next(iter(first))
+    return None
+
+
 @given(
     accounts=st.dictionaries(st.integers(1, 4), st.lists(st.tuples(deal_ids, st.integers(0, 60), st.integers(1, 3)),
                                                           max_size=4), max_size=3),
@@ -181,9 +195,11 @@ def test_a_deal_is_only_chosen_by_a_confident_rule(accounts, team, origin, choic
         assert decision.opportunity_id == choice.opportunity_id
     elif origin is not None:
         assert decision.opportunity_id == origin
-    elif len(candidates) == 1 or len({d for d in candidates if deals[d].owner_id == 1}) == 1:
+    elif len(candidates) == 1:
         assert decision.opportunity_id in candidates and not decision.needs_link_choice
-        assert len(candidates) == 1 or deals[decision.opportunity_id].owner_id == 1
+    elif confident(on_team := {d.id for c in team for d in by_contact[c]}, mine := {d for d in candidates if deals[d].owner_id == 1}):
+        # The only deal one rule names (the sender on its buying team / the rep owns it), the other rule not disagreeing.
+        assert decision.opportunity_id == confident(on_team, mine) and not decision.needs_link_choice
     elif candidates:
         # Ambiguous: counts toward no deal until someone chooses; every candidate is offered exactly once.
         assert decision.opportunity_id is None and decision.needs_link_choice
