@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from sqlalchemy import and_, func, select
 
 from ..domain.access import Principal, can_read_content, can_see_deal
+from ..domain.alert_rules import skipped_rules
 from ..domain.health import agenda_priority, relative_sizes
 from ..store import (
     Account,
@@ -32,12 +33,13 @@ from ..store import (
     User,
     utcnow,
 )
+from ..store.crm import BUYING_ROLES
 from ..store.uow import UnitOfWork
-from .alerts import UNRESOLVED, alert_view, health_by_opportunity
+from .alerts import UNRESOLVED, alert_view, health_by_opportunity, load_contexts
 from .audit import history
-from .dynamics import deal_stats, in_tone_trend
+from .dynamics import DealStats, deal_stats, in_tone_trend
 from .errors import InvalidField, NotFoundError
-from .opportunities import exit_checklist, load_visible, visibility_clause
+from .opportunities import buying_team, exit_checklist, load_visible, visibility_clause
 
 SORT_KEYS = ("health", "amount", "close_date", "last_inbound", "name", "stage", "owner")
 SPARK_POINTS = 10
@@ -229,20 +231,29 @@ def deal_page(uow: UnitOfWork, principal: Principal, opportunity_id: int, *, now
     timeline = []
     for a in activities:
         readable = can_read_content(principal, a.is_private, owners.get(a.id, set()))
+        mine = principal.user_id in owners.get(a.id, set())
         score = scores.get(a.id)
         timeline.append({
             "id": a.id, "kind": a.kind, "direction": a.direction, "occurred_at": a.occurred_at, "private": a.is_private,
-            "contact_exclusion": a.contact_exclusion, "upcoming": a.occurred_at > now,
+            "contact_exclusion": a.contact_exclusion, "upcoming": a.occurred_at > now, "thread_key": a.thread_key,
+            "mine": mine,
             "readable": readable, "subject": a.subject if readable else "", "text": a.new_text if readable else "",
             "sender": a.sender_email if readable else "",
             "tone": None if score is None else {"label": score.label, "score": float(score.score)},
             "ratings": ratings.get(a.id, []) if readable else [], "notes": notes.get(a.id, []) if readable else [],
         })
+    snapshot = load_contexts(s, opp.org_id, now, [opp.id])[0]
+    stats = deal_stats(s, [opp.id], now).get(opp.id, DealStats())
     return {
+        "dynamics": stats,
+        "not_evaluated": skipped_rules(snapshot.snapshot, snapshot.thresholds),
+        "buying_team": buying_team(s, opp, now),
+        "deal_options": deal_options(s, principal, opp),
+        "buying_roles": list(BUYING_ROLES),
         "deal": {"id": opp.id, "name": opp.name, "account": account.name if account else "", "owner": owner.name if owner else "",
                  "stage": stage.name, "amount": float(opp.amount), "currency": opp.currency, "close_date": opp.close_date,
                  "probability": opp.probability, "next_step": opp.next_step, "stage_entered_at": opp.stage_entered_at,
-                 "close_date_pushes": opp.close_date_pushes},
+                 "close_date_pushes": opp.close_date_pushes, "version": opp.version},
         "health": health, "alerts": [alert_view(a, opp.name) for a in alerts], "timeline": timeline,
         "exit_questions": exit_checklist(s, opp),
         "tone": [(a["occurred_at"], a["tone"]["score"]) for a in reversed(timeline)
@@ -250,6 +261,16 @@ def deal_page(uow: UnitOfWork, principal: Principal, opportunity_id: int, *, now
         "weekly": weekly_counts(timeline, now),
         "history": _with_alert_history(s, opp.org_id, history(s, opp.org_id, "opportunity", opp.id), alerts)[:50],
     }
+
+
+def deal_options(s: Any, principal: Principal, opp: Opportunity) -> list[dict[str, Any]]:
+    """Deals the caller may move their emails of this deal to ("change deal"): the account's deals they may see."""
+    rows = s.execute(
+        select(Opportunity.id, Opportunity.name, Stage.name, Stage.is_closed).join(Stage, Stage.id == Opportunity.stage_id)
+        .where(Opportunity.account_id == opp.account_id, Opportunity.id != opp.id, visibility_clause(principal))
+        .order_by(Stage.is_closed, Opportunity.name).limit(50)
+    ).all()
+    return [{"id": i, "name": n, "stage": st, "is_closed": bool(closed)} for i, n, st, closed in rows]
 
 
 def _with_alert_history(s: Any, org_id: int, entries: list[dict[str, Any]], alerts: Sequence[Alert]) -> list[dict[str, Any]]:

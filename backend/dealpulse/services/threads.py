@@ -14,13 +14,23 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..domain.access import Principal, can_read_content
-from ..store import Account, Activity, ActivitySource, Mailbox, Opportunity, ThreadLink, User, utcnow
+from ..store import (
+    Account,
+    Activity,
+    ActivitySource,
+    Mailbox,
+    Opportunity,
+    ThreadLink,
+    User,
+    utcnow,
+)
 from ..store.uow import UnitOfWork
 from . import opportunities as opp_service
+from .activities import capturers
 from .alert_hooks import on_deals_changed
 from .audit import record_changes
 from .errors import InvalidField, NotFoundError
-from .notes import can_see_activity, mailbox_owner_ids
+from .notes import can_see_activity
 from .visibility import visibility_clause
 
 NEEDS_DEAL_LIMIT = 100
@@ -184,14 +194,18 @@ def needs_deal(uow: UnitOfWork, principal: Principal, limit: int = NEEDS_DEAL_LI
             .where(Opportunity.id.in_(wanted), visibility_clause(principal))
         )
     } if wanted else {}
+    owners_of = capturers(s, [a.id for a in rows])
+    people = sorted({u for o in owners_of.values() for u in o})
+    names = {i: n for i, n in s.execute(select(User.id, User.name).where(User.id.in_(people)))} if people else {}
     out = []
     for a in rows:
-        owners = mailbox_owner_ids(s, a.id) if a.is_private else set()
+        owners = owners_of.get(a.id, set())
         readable = can_read_content(principal, a.is_private, owners)
         out.append({
             "activity_id": a.id, "thread_key": a.thread_key, "kind": a.kind, "direction": a.direction,
             "occurred_at": a.occurred_at.isoformat(), "subject": a.subject if readable else "(private)",
-            "sender_email": a.sender_email, "content_hidden": not readable,
+            "sender_email": a.sender_email, "content_hidden": not readable, "mine": principal.user_id in owners,
+            "captured_by": sorted(names[u] for u in owners if u in names),
             "candidates": [deals[c] for c in (a.link_candidates or []) if c in deals],
         })
     return out
