@@ -535,4 +535,24 @@ def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, t
         "stages": stage_options(s, principal.org_id),
         "mailboxes": mailbox_status(s, principal),
         "buying_roles": list(BUYING_ROLES),
+        "deal_options": deal_options(s, principal, opportunity["account"]["id"] if opportunity else match.account_id,
+                                     opportunity_id) if status in ("matched", "not_a_deal", "choose") else [],
+        "participants": _participants(principal, captured, message, email["content_hidden"]),
     }
+
+
+def _participants(principal: Principal, captured: Captured | None, message: OpenMessage, hidden: bool) -> list[dict[str, str]]:
+    """The email's people outside the caller's own domain, for "add to the buying team" (none of a hidden email)."""
+    if hidden:
+        return []
+    own = principal.email.rpartition("@")[2].lower()
+    if captured is not None:
+        people = [(p.get("email", ""), p.get("name", "")) for p in captured.activity.participants or []]
+    else:
+        people = [(normalize_address(a), a.split("<")[0].strip().strip('"') if "<" in a else "") for a in message.addresses]
+    out: dict[str, dict[str, str]] = {}
+    for email, name in people:
+        email = normalize_address(email)
+        if email and email.rpartition("@")[2] != own and email not in out:
+            out[email] = {"email": email, "name": name}
+    return list(out.values())

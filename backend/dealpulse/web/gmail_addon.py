@@ -268,7 +268,19 @@ def _apply(state: dict[str, Any], event: dict[str, Any], principal: Principal) -
             return "Thread marked private" if state["p"] else "Thread is no longer private"
         if name == "link":
             threads_service.link_thread(uow, principal, state["t"], state["o"])
-            return "Linked to the deal"
+            return "Linked to the deal" if state["o"] is not None else "Marked as not a deal"
+        if name == "relink":
+            target = (form_value(event, "move_to") or "").strip()
+            if target != "none" and not (target.isdigit() and len(target) <= 18):
+                raise InvalidField([{"field": "move_to", "message": "choose a deal or Not a deal"}])
+            opportunity_id = None if target == "none" else int(target)
+            threads_service.link_thread(uow, principal, state["t"], opportunity_id)
+            return "Moved to the deal" if opportunity_id is not None else "Marked as not a deal"
+        if name == "add_member":
+            address = (form_value(event, "member_address") or "").strip() or form_value(event, "member_email") or ""
+            role = form_value(event, "member_role") or ""
+            opp_service.add_to_buying_team(uow, principal, state["o"], state["v"], address, "", role)
+            return "Added to the buying team"
         if name == "create":
             amount = form_value(event, "new_amount") or "0"
             values = {"name": (form_value(event, "new_name") or "").strip(), "account_id": state["acc"],

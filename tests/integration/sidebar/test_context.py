@@ -69,8 +69,9 @@ def test_before_any_tone_model_is_built_the_deal_still_shows_and_the_tone_says_i
 
 
 def test_several_visible_deals_give_candidates_and_the_choice_sticks_for_the_thread(client, world, inbox, active_tone):
-    # The admin sees both open Acme deals (rep.a1's and rep.b1's): the email needs a choice.
-    body = {"message_id": "<ask@acme.test.example>", "from": ACME_BUYER, "to": ["admin@seller.example"]}
+    # The admin sees both open Acme deals (rep.a1's and rep.b1's), owns neither, and Tim is on neither buying team:
+    # the email needs a choice.
+    body = {"message_id": "<ask@acme.test.example>", "from": "tech@acme.test.example", "to": ["admin@seller.example"]}
     data = context(client, world, "admin", **body)
     assert data["status"] == "choose" and data["opportunity"] is None
     ids = {c["id"] for c in data["candidates"]}
@@ -82,7 +83,7 @@ def test_several_visible_deals_give_candidates_and_the_choice_sticks_for_the_thr
     again = context(client, world, "admin", **body)
     assert again["status"] == "matched" and again["opportunity"]["id"] == chosen
     reply = context(client, world, "admin", message_id="<reply@acme.test.example>", in_reply_to="<ask@acme.test.example>",
-                    references=["<ask@acme.test.example>"], **{"from": ACME_BUYER})
+                    references=["<ask@acme.test.example>"], **{"from": "tech@acme.test.example"})
     assert reply["opportunity"]["id"] == chosen
 
 
