@@ -40,6 +40,7 @@ from .audit import history
 from .dynamics import DealStats, deal_stats, in_tone_trend
 from .errors import InvalidField, NotFoundError
 from .opportunities import buying_team, exit_checklist, load_visible, visibility_clause
+from .sidebar import deal_options
 
 SORT_KEYS = ("health", "amount", "close_date", "last_inbound", "name", "stage", "owner")
 SPARK_POINTS = 10
@@ -248,7 +249,7 @@ def deal_page(uow: UnitOfWork, principal: Principal, opportunity_id: int, *, now
         "dynamics": stats,
         "not_evaluated": skipped_rules(snapshot.snapshot, snapshot.thresholds),
         "buying_team": buying_team(s, opp, now),
-        "deal_options": deal_options(s, principal, opp),
+        "deal_options": deal_options(s, principal, opp.account_id, opp.id),
         "buying_roles": list(BUYING_ROLES),
         "deal": {"id": opp.id, "name": opp.name, "account": account.name if account else "", "owner": owner.name if owner else "",
                  "stage": stage.name, "amount": float(opp.amount), "currency": opp.currency, "close_date": opp.close_date,
@@ -261,16 +262,6 @@ def deal_page(uow: UnitOfWork, principal: Principal, opportunity_id: int, *, now
         "weekly": weekly_counts(timeline, now),
         "history": _with_alert_history(s, opp.org_id, history(s, opp.org_id, "opportunity", opp.id), alerts)[:50],
     }
-
-
-def deal_options(s: Any, principal: Principal, opp: Opportunity) -> list[dict[str, Any]]:
-    """Deals the caller may move their emails of this deal to ("change deal"): the account's deals they may see."""
-    rows = s.execute(
-        select(Opportunity.id, Opportunity.name, Stage.name, Stage.is_closed).join(Stage, Stage.id == Opportunity.stage_id)
-        .where(Opportunity.account_id == opp.account_id, Opportunity.id != opp.id, visibility_clause(principal))
-        .order_by(Stage.is_closed, Opportunity.name).limit(50)
-    ).all()
-    return [{"id": i, "name": n, "stage": st, "is_closed": bool(closed)} for i, n, st, closed in rows]
 
 
 def _with_alert_history(s: Any, org_id: int, entries: list[dict[str, Any]], alerts: Sequence[Alert]) -> list[dict[str, Any]]:

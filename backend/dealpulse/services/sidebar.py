@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, case, false, or_, select
 from sqlalchemy.orm import Session, lazyload
 
 from ..domain.access import Principal, can_read_content, can_see_deal
@@ -267,16 +267,18 @@ _DEAL_OPTIONS = (
     .join(Account, Account.id == Opportunity.account_id)
     .join(User, User.id == Opportunity.owner_id)
     .options(lazyload(Stage.questions), lazyload(Account.domains), lazyload(User.aliases))
-    .order_by(Stage.is_closed, Opportunity.updated_at.desc(), Opportunity.id.desc())
 )
 
 
 def deal_options(session: Session, principal: Principal, account_id: int | None, exclude: int | None) -> list[dict[str, Any]]:
-    """Deals the rep may move the email to ("change deal"): the account's deals they may see, open ones first."""
-    if account_id is None:
-        return []
+    """Deals the rep may move an email to ("change deal"): the account's deals they may see (open ones first), then
+    their own open deals elsewhere."""
+    same_account = Opportunity.account_id == account_id if account_id is not None else false()
+    mine_open = and_(Opportunity.owner_id == principal.user_id, Stage.is_closed.is_(False))
     rows = session.execute(
-        _DEAL_OPTIONS.where(Opportunity.account_id == account_id, opp_service.visibility_clause(principal)).limit(25)
+        _DEAL_OPTIONS.where(or_(same_account, mine_open), opp_service.visibility_clause(principal))
+        .order_by(case((same_account, 0), else_=1), Stage.is_closed, Opportunity.updated_at.desc(), Opportunity.id.desc())
+        .limit(30)
     )
     return [candidate_view(*row) for row in rows if row[0].id != exclude]
 

@@ -20,6 +20,7 @@ from .conftest import connect, raw_mail, run_sync, stored_activity
 REP = "rep.a1@seller.example"
 BUYER = "buyer@acme.test.example"
 CIO = "cio@globex.test.example"
+TECH = "tech@acme.test.example"  # a contact on no deal's buying team
 
 
 def _now() -> datetime:
@@ -136,7 +137,7 @@ def test_an_ambiguous_email_counts_toward_no_deal_until_the_rep_chooses(db, worl
     second = _create_deal(client, world, "Test Acme add-on", "acme", stage="proposal")
     first = world.opportunities["a1_acme"]
     box = connect(db, settings, google, REP)
-    google.add_message(REP, raw_mail(BUYER, [REP], "Proposal", "Here is our feedback on the proposal.",
+    google.add_message(REP, raw_mail(TECH, [REP], "Proposal", "Here is our feedback on the proposal.",
                                      message_id="prop@acme.test.example", when=_now() - timedelta(hours=3)))
     run_sync(db, settings, box)
 
@@ -157,7 +158,7 @@ def test_an_ambiguous_email_counts_toward_no_deal_until_the_rep_chooses(db, worl
     assert chosen.status_code == 200
     assert _dynamics(client, world, second)["inbound_count"] == 1
     assert client.get("/api/v1/threads/needs-deal", headers=world.auth("rep.a1")).get_json()["items"] == []
-    google.add_message(REP, raw_mail(BUYER, [REP], "Re: Proposal", "One more question.", message_id="prop-2@acme.test.example",
+    google.add_message(REP, raw_mail(TECH, [REP], "Re: Proposal", "One more question.", message_id="prop-2@acme.test.example",
                                      in_reply_to="prop@acme.test.example", when=_now() - timedelta(hours=1)))
     run_sync(db, settings, box)
     assert stored_activity(db, "prop-2@acme.test.example").opportunity_id == second  # later mail follows the choice
