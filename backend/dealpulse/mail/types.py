@@ -44,6 +44,7 @@ class FetchedMail:
     attachments: list[Attachment] = field(default_factory=list)
     is_sent: bool = False  # the provider says the mailbox owner sent it (Gmail SENT, Graph sentitems)
     bcc: list[Address] = field(default_factory=list)
+    automation_headers: dict[str, str] = field(default_factory=dict)  # see mail.automated.AUTOMATION_HEADERS
 
 
 @dataclass
@@ -60,6 +61,7 @@ class FetchedEvent:
     description: str = ""
     cancelled: bool = False
     location: str = ""
+    declined: frozenset[str] = frozenset()  # addresses of attendees who declined
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Hooks capture and scoring call after they commit: re-evaluate the affected deals at once (not nightly)."""
+"""Hooks capture, scoring and deal edits call after they commit: re-evaluate the affected deals at once (not at the
+next sweep), so the sidebar and the dashboard show fresh alerts right after the change."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 from typing import Sequence
 
 from ..store.uow import UnitOfWork
-from .alerts import EvaluationSummary, evaluate_activities
+from .alerts import EvaluationSummary, evaluate_activities, evaluate_opportunities
 
 log = logging.getLogger(__name__)
 
@@ -39,3 +40,22 @@ def on_scores_stored(uow: UnitOfWork, activity_ids: Sequence[int], *, webhook: b
     if summary.opened:
         log.info("alerts after scoring: %d opened", summary.opened)
     return summary
+
+
+def on_deals_changed(
+    uow: UnitOfWork, org_id: int, opportunity_ids: Sequence[int], *, webhook: bool = False
+) -> EvaluationSummary:
+    """A rep changed deals (stage, close date, exit answers, buying team, moved emails): evaluate them now.
+
+    Call after the change is committed; like the capture hook, a failure is logged and left to the sweep.
+    `webhook`: a webhook is configured, so opened alerts also queue a delivery.
+    """
+    ids = sorted({int(i) for i in opportunity_ids if i is not None})
+    if not ids:
+        return EvaluationSummary()
+    try:
+        return evaluate_opportunities(uow, org_id, ids, webhook=webhook)
+    except Exception:
+        log.exception("alert evaluation failed for deals %s; the sweep will catch up", ids)
+        uow.rollback()
+        return EvaluationSummary()

@@ -91,17 +91,23 @@ def load_organisation(uow: UnitOfWork, doc: dict[str, Any], now: datetime | None
     for o in doc.get("opportunities", []):
         stage = stages[o["stage"]]
         entered = now - timedelta(days=o.get("stage_entered_days_ago", 0))
+        history = [(stages[h["stage"]], now - timedelta(days=h["entered_days_ago"])) for h in o.get("stage_history", [])]
         opp = Opportunity(
             org_id=org.id, account_id=accounts[o["account"]].id, owner_id=users[o["owner"].lower()].id,
             stage_id=stage.id, name=o["name"], amount=Decimal(str(o.get("amount", 0))), currency=o.get("currency", "USD"),
             close_date=(now + timedelta(days=o["close_in_days"])).date() if o.get("close_in_days") is not None else None,
             next_step=o.get("next_step", ""), probability=o.get("probability", stage.probability),
             stage_entered_at=entered, close_date_pushes=o.get("close_date_pushes", 0),
-            created_at=entered - timedelta(days=o.get("age_before_stage_days", 20)), updated_at=entered, version=1,
+            created_at=min([entered - timedelta(days=o.get("age_before_stage_days", 20)), *(at for _, at in history)]),
+            updated_at=entered, version=1,
         )
         s.add(opp)
         s.flush()
-        s.add(StageTransition(opportunity_id=opp.id, from_stage_id=None, to_stage_id=stage.id, at=entered))
+        previous = None
+        for earlier, at in sorted(history, key=lambda h: h[1]):  # the stages it went through before (stalled needs them)
+            s.add(StageTransition(opportunity_id=opp.id, from_stage_id=previous, to_stage_id=earlier.id, at=at))
+            previous = earlier.id
+        s.add(StageTransition(opportunity_id=opp.id, from_stage_id=previous, to_stage_id=stage.id, at=entered))
         questions = {q.key: q for q in stage.questions}
         for key, answer in (o.get("exit_answers") or {}).items():
             if key in questions:

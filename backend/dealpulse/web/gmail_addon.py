@@ -26,6 +26,7 @@ from ..mail.mime import MailParseError, parse_gmail_full
 from ..services import notes as notes_service
 from ..services import opportunities as opp_service
 from ..services import ratings as ratings_service
+from ..services import threads as threads_service
 from ..services.addon_receipts import claim_action
 from ..services.errors import InvalidField, ServiceError, StaleVersion
 from ..services.sidebar import OpenMessage, email_context
@@ -274,17 +275,29 @@ def _apply(state: dict[str, Any], event: dict[str, Any], principal: Principal) -
             notes_service.add_note(uow, principal, state["a"], form_value(event, "note_text") or "")
             return "Note added"
         if name == "private":
-            notes_service.set_thread_private(uow, principal, state["t"], bool(state["p"]))
+            threads_service.set_thread_private(uow, principal, state["t"], bool(state["p"]))
             return "Thread marked private" if state["p"] else "Thread is no longer private"
         if name == "link":
-            notes_service.link_thread(uow, principal, state["t"], state["o"])
-            return "Linked to the deal"
+            threads_service.link_thread(uow, principal, state["t"], state["o"])
+            return "Linked to the deal" if state["o"] is not None else "Marked as not a deal"
+        if name == "relink":
+            target = (form_value(event, "move_to") or "").strip()
+            if target != "none" and not (target.isdigit() and len(target) <= 18):
+                raise InvalidField([{"field": "move_to", "message": "choose a deal or Not a deal"}])
+            opportunity_id = None if target == "none" else int(target)
+            threads_service.link_thread(uow, principal, state["t"], opportunity_id)
+            return "Moved to the deal" if opportunity_id is not None else "Marked as not a deal"
+        if name == "add_member":
+            address = (form_value(event, "member_address") or "").strip() or form_value(event, "member_email") or ""
+            role = form_value(event, "member_role") or ""
+            opp_service.add_to_buying_team(uow, principal, state["o"], state["v"], address, "", role)
+            return "Added to the buying team"
         if name == "create":
             amount = form_value(event, "new_amount") or "0"
             values = {"name": (form_value(event, "new_name") or "").strip(), "account_id": state["acc"],
                       "stage": form_value(event, "new_stage") or "", "amount": amount}
             _check_new_deal(values)
-            notes_service.create_opportunity_from_email(uow, principal, state["t"], values)
+            threads_service.create_opportunity_from_email(uow, principal, state["t"], values)
             return "Deal created"
     raise InvalidField([{"field": "state", "message": f"unknown action {name!r}"}])
 

@@ -108,10 +108,11 @@ def raw_mail(
     message_id: str | None = None,
     in_reply_to: str = "",
     html: str = "",
+    headers: dict[str, str] | None = None,
 ) -> bytes:
     """RFC 822 bytes of a message (Message-IDs without angle brackets; a fresh one by default)."""
     return rfc822(
-        sender=sender, to=to, cc=cc or (), subject=subject, body=body, html=html, in_reply_to=in_reply_to,
+        sender=sender, to=to, cc=cc or (), subject=subject, body=body, html=html, in_reply_to=in_reply_to, headers=headers,
         message_id=message_id or f"m{next(_counter)}.{uuid.uuid4().hex[:8]}@mail.test",
         sent_at=when or datetime.now(timezone.utc) - timedelta(hours=next(_counter) % 48 + 1),
     )

@@ -154,3 +154,30 @@ def test_the_add_on_binds_the_user_to_their_google_subject(client, google, world
         GOOGLE_CLIENT, "rep.a1@seller.example", sub="999999999999999999999")
     card = addon.post("homepage", other).get_json()["action"]["navigations"][0]["pushCard"]
     assert "No DealPulse account" in str(card)
+
+
+def test_the_card_changes_the_deal_adds_to_the_buying_team_and_says_not_a_deal(client, google, world, inbox, db, active_tone):
+    from dealpulse.store import Activity
+
+    stored = inbox.email(label="neutral", text="Loop in Priya for the security review.")
+    addon = AddonClient(client, google)
+    gmail_id = addon.deliver(sender="buyer@acme.test.example", subject="Security", body="Loop in Priya.",
+                             message_id=stored.message_id)
+    card = addon.open(gmail_id)
+    assert "Buying team" in _texts(card) and "Ann Buyer" in _texts(card)
+    body = addon.press(card, "Add to the buying team", gmail_id,
+                       form={"member_address": strings("Priya Sec <priya@acme.test.example>"),
+                             "member_role": strings("technical_evaluator")})
+    assert body["renderActions"]["action"]["notification"]["text"] == "Added to the buying team"
+    card = updated_card(body)
+    assert "priya@acme.test.example" in _texts(card) and "Technical evaluator" in _texts(card)
+
+    target = world.opportunities["a1_globex"]
+    body = addon.press(card, "Move this conversation", gmail_id, form={"move_to": strings(str(target))})
+    assert body["renderActions"]["action"]["notification"]["text"] == "Moved to the deal"
+    card = updated_card(body)
+    assert card["header"]["title"] == "Test Globex expansion"
+    body = addon.press(card, "Move this conversation", gmail_id, form={"move_to": strings("none")})
+    assert "not a deal" in _texts(updated_card(body))
+    with db.uow() as uow:
+        assert uow.s.get(Activity, stored.activity_id).opportunity_id is None
