@@ -13,6 +13,7 @@ from .config import Settings
 from .tasks import queues_for
 from .web import (
     activities_api,
+    admin_api,
     admin_models,
     alerts_api,
     api,
@@ -45,6 +46,7 @@ BLUEPRINT_MODULES: tuple[ModuleType, ...] = (
     signin,
     dashboard,
     admin_models,
+    admin_api,
 )
 
 CONTENT_SECURITY_POLICY = (

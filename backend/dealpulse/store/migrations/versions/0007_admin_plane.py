@@ -1,0 +1,36 @@
+"""admin plane: version counters on organisations, teams and users; when a user was deactivated
+
+`version` guards concurrent admin edits (If-Match / a `version` field, like opportunities); `deactivated_at` records
+when an admin deactivated a user (their open deals are then listed for reassignment).
+
+Revision ID: 0007
+Revises: 0002
+"""
+from alembic import op
+import sqlalchemy as sa
+
+import dealpulse.store.base
+
+revision = '0007'
+down_revision = '0002'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Plain ADD COLUMN (no batch table rebuild): SQLite's rebuild would drop the lower(email) expression indexes of
+    # 0002, which it cannot reflect.
+    op.add_column('organisations', sa.Column('version', sa.Integer(), nullable=False, server_default='1'))
+    op.add_column('teams', sa.Column('version', sa.Integer(), nullable=False, server_default='1'))
+    op.add_column('users', sa.Column('version', sa.Integer(), nullable=False, server_default='1'))
+    op.add_column('users', sa.Column('deactivated_at', dealpulse.store.base.UTCDateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('users') as batch:
+        batch.drop_column('deactivated_at')
+        batch.drop_column('version')
+    with op.batch_alter_table('teams') as batch:
+        batch.drop_column('version')
+    with op.batch_alter_table('organisations') as batch:
+        batch.drop_column('version')
