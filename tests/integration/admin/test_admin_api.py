@@ -236,3 +236,16 @@ def test_admin_paths_are_in_the_openapi_document(client):
         for method in methods:
             assert paths[path][method]["security"] == [{"bearer": []}]
             assert "403" in paths[path][method]["responses"]
+
+
+def test_deals_of_a_deactivated_rep_go_to_an_active_owner_only(client, world):
+    admin = world.auth("admin")
+    deal = f"/api/v1/opportunities/{world.opportunities['a2_initech']}"
+    client.post(f"/api/v1/admin/users/{world.users['rep.a1']}/deactivate", headers=admin)
+    to_inactive = client.patch(deal, headers=admin, json={"version": 1, "owner_id": world.users["rep.a1"]})
+    assert to_inactive.status_code == 422 and to_inactive.json["errors"][0]["field"] == "owner_id"
+    client.post(f"/api/v1/admin/users/{world.users['rep.a2']}/deactivate", headers=admin)
+    moved = client.patch(deal, headers=admin, json={"version": 1, "owner_id": world.users["manager.a"]})
+    assert moved.status_code == 200 and moved.json["owner"]["id"] == world.users["manager.a"]
+    rep_a2 = client.get(f"/api/v1/admin/users/{world.users['rep.a2']}", headers=admin).json
+    assert rep_a2["deals_to_reassign"] == [] and rep_a2["needs_reassignment"] is False

@@ -27,10 +27,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('users') as batch:
-        batch.drop_column('deactivated_at')
-        batch.drop_column('version')
-    with op.batch_alter_table('teams') as batch:
-        batch.drop_column('version')
-    with op.batch_alter_table('organisations') as batch:
-        batch.drop_column('version')
+    # Plain DROP COLUMN as well (SQLite >= 3.35), for the same reason.
+    op.drop_column('users', 'deactivated_at')
+    op.drop_column('users', 'version')
+    op.drop_column('teams', 'version')
+    op.drop_column('organisations', 'version')
