@@ -12,6 +12,8 @@ from ..domain.access import Principal, can_administer
 from .audit import history
 from .errors import PermissionDenied, StaleVersion
 
+MAX_ID = 2**31 - 1  # the largest integer key or version both databases store (PostgreSQL INTEGER)
+
 
 def require_admin(principal: Principal, what: str) -> None:
     """PermissionDenied unless the principal administers their organisation."""
@@ -33,10 +35,11 @@ def claim_version(
     succeed (PostgreSQL re-checks the condition after the first commits; SQLite serialises writers).
     """
     model = type(obj)
-    done = s.execute(
+    done = 0 < expected <= MAX_ID and s.execute(
         update(model).where(model.id == obj.id, model.version == expected).values(version=model.version + 1)
     ).rowcount
     if not done:
         s.refresh(obj)
-        raise StaleVersion(expected, serialize(obj), history(s, org_id, entity_type, obj.id, since_version=expected))
+        since = min(max(expected, 0), MAX_ID)
+        raise StaleVersion(expected, serialize(obj), history(s, org_id, entity_type, obj.id, since_version=since))
     set_committed_value(obj, "version", expected + 1)

@@ -25,8 +25,12 @@ DEFAULT_GONE_DARK_DAYS = Thresholds.gone_dark_days
 
 
 def team_named(s: Session, org_id: int, name: str) -> Team | None:
-    """The organisation's team called `name` (ignoring case and surrounding spaces), if any."""
-    return s.scalar(select(Team).where(Team.org_id == org_id, func.lower(Team.name) == name.strip().lower()))
+    """The organisation's team called `name` (ignoring case and surrounding spaces), if any.
+
+    Compared in Python: SQLite's lower() folds only ASCII letters, and an organisation has few teams.
+    """
+    wanted = name.strip().casefold()
+    return next((t for t in s.scalars(select(Team).where(Team.org_id == org_id)) if t.name.casefold() == wanted), None)
 
 
 def new_team(s: Session, org_id: int, name: str, gone_dark_after_days: int = DEFAULT_GONE_DARK_DAYS) -> Team:

@@ -13,7 +13,7 @@ from ..domain.threshold_settings import THRESHOLD_SPECS
 from ..services import organisations as org_service
 from ..services import people as people_service
 from ..services import teams as team_service
-from ..services.admin_common import require_admin
+from ..services.admin_common import MAX_ID, require_admin
 from ..services.errors import StaleVersion
 from .admin_schemas import (
     Deactivation,
@@ -34,7 +34,7 @@ from .admin_schemas import (
 from .api import etag, expected_version, parse_body, parse_query, with_etag
 from .auth import authenticate_request, current_principal
 from .openapi import documented
-from .problems import Conflict, PreconditionFailed, problem_response
+from .problems import Conflict, NotFound, PreconditionFailed, problem_response
 from .toolkit import app_db
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin")
@@ -52,6 +52,8 @@ def require_principal() -> None:
     with app_db().uow() as uow:
         g.principal = authenticate_request(uow.s)
         uow.commit()
+    if any(value > MAX_ID for value in (request.view_args or {}).values()):
+        raise NotFound("no such user or team")  # an id no database can hold names nothing
 
 
 @bp.errorhandler(StaleVersion)

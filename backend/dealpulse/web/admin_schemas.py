@@ -11,12 +11,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints, create_model
 
 from ..domain.threshold_settings import THRESHOLD_SPECS, ThresholdSpec
+from ..services.admin_common import MAX_ID
 from .schemas import ShortText, StageKey, Strict
 
 Role = Literal["rep", "manager", "admin"]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)]
 DomainName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=253)]
-Version = Annotated[int, Field(ge=1, description="the version you read (or send If-Match with the ETag)")]
+Version = Annotated[int, Field(ge=1, le=MAX_ID, description="the version you read (or send If-Match with the ETag)")]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def _threshold_field(spec: ThresholdSpec) -> tuple[Any, Any]:
@@ -133,7 +135,7 @@ class UserCreate(Strict):
     email: Address
     name: ShortText
     role: Role = "rep"
-    team_id: int | None = None
+    team_id: Id | None = None
 
 
 class UserUpdate(Strict):
@@ -142,7 +144,7 @@ class UserUpdate(Strict):
     version: Version | None = None
     name: ShortText | None = None
     role: Role | None = None
-    team_id: int | None = None
+    team_id: Id | None = None
 
 
 class TeamManager(BaseModel):
@@ -176,7 +178,7 @@ class TeamCreate(Strict):
     """A new team, optionally with its manager (an active manager or admin) and thresholds."""
 
     name: ShortText
-    manager_id: int | None = None
+    manager_id: Id | None = None
     thresholds: ThresholdsIn | None = None  # type: ignore[valid-type]
 
 
@@ -185,5 +187,5 @@ class TeamUpdate(Strict):
 
     version: Version | None = None
     name: ShortText | None = None
-    manager_id: int | None = None
+    manager_id: Id | None = None
     thresholds: ThresholdsIn | None = None  # type: ignore[valid-type]

@@ -249,3 +249,24 @@ def test_deals_of_a_deactivated_rep_go_to_an_active_owner_only(client, world):
     assert moved.status_code == 200 and moved.json["owner"]["id"] == world.users["manager.a"]
     rep_a2 = client.get(f"/api/v1/admin/users/{world.users['rep.a2']}", headers=admin).json
     assert rep_a2["deals_to_reassign"] == [] and rep_a2["needs_reassignment"] is False
+
+
+def test_ids_and_versions_no_database_can_hold_are_answered_not_crashed(client, db, world):
+    # Found by fuzzing the admin API with schemathesis: these were 500s (integer overflow in the driver).
+    admin = world.auth("admin")
+    huge = 2**63
+    assert client.get(f"/api/v1/admin/users/{huge}", headers=admin).status_code == 404
+    assert client.patch(f"/api/v1/admin/teams/{huge}", headers=admin, json={"version": 1}).status_code == 404
+    assert client.post("/api/v1/admin/users", headers=admin,
+                       json={"email": "x@seller.example", "name": "X", "team_id": huge}).status_code == 422
+    team_a = team_id(db, world.org_id, "Test Team A")
+    stale = client.patch(f"/api/v1/admin/teams/{team_a}", headers={**admin, "If-Match": f'"{huge}"'}, json={"name": "Y"})
+    assert stale.status_code == 412 and stale.json["current"]["name"] == "Test Team A"
+
+
+def test_team_names_are_unique_ignoring_case_beyond_ascii(client, world):
+    # Found by fuzzing: SQLite's lower() folds only ASCII, so 'Ö' and 'ö' slipped past the check into a 500.
+    admin = world.auth("admin")
+    assert client.post("/api/v1/admin/teams", headers=admin, json={"name": "Övertime"}).status_code == 201
+    again = client.post("/api/v1/admin/teams", headers=admin, json={"name": " övertime"})
+    assert again.status_code == 422 and again.json["errors"][0]["field"] == "name"
