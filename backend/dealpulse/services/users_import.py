@@ -131,6 +131,10 @@ def _check(uow: UnitOfWork, org_id: int, rows: list[_Row]) -> list[tuple[int, st
         still = [t for t in managed if managers.get(t.lower(), (existing.email,))[0] == existing.email]
         if still:
             problems.append((row.line, f"{row.email} manages team {still[0]!r}: give it another manager first"))
+    admins = set(s.scalars(select(User.email).where(User.org_id == org_id, User.role == "admin", User.is_active.is_(True))))
+    demoted = {r.email: r.line for r in rows if r.email in admins and r.role != "admin"}
+    if admins and admins <= set(demoted) and not any(r.role == "admin" for r in rows):
+        problems.append((max(demoted.values()), "this would leave the organisation without an active admin"))
     return sorted(problems)
 
 

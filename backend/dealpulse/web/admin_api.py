@@ -8,6 +8,7 @@ opportunities do; a stale write changes nothing and answers 409/412 with the cur
 from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify, request
+from sqlalchemy.exc import IntegrityError
 
 from ..domain.threshold_settings import THRESHOLD_SPECS
 from ..services import organisations as org_service
@@ -54,6 +55,12 @@ def require_principal() -> None:
         uow.commit()
     if any(value > MAX_ID for value in (request.view_args or {}).values()):
         raise NotFound("no such user or team")  # an id no database can hold names nothing
+
+
+@bp.errorhandler(IntegrityError)
+def _raced(_exc: IntegrityError) -> Response:
+    # Checks run before writing; only a concurrent request creating the same address or team name gets here.
+    return problem_response(Conflict("Someone else just created or changed the same thing; nothing was saved. Reload and retry."))
 
 
 @bp.errorhandler(StaleVersion)

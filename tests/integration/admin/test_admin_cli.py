@@ -164,3 +164,13 @@ def test_teams_set_uses_the_threshold_keys_and_validation(cli, db):
     assert cli("teams", "set", "East", "gone_dark_days=default", "tone_floor=default")[0] == 0
     code, out, _ = cli("teams", "list")
     assert "(defaults)" in out.splitlines()[1]
+
+
+def test_an_import_cannot_demote_the_last_admin(cli, db, tmp_path):
+    cli("org", "create", "Acme Sales", "--domain", "acme.example")
+    people = tmp_path / "people.csv"
+    people.write_text(PEOPLE)
+    assert cli("users", "import", str(people))[0] == 0
+    people.write_text(PEOPLE.replace("Ada Admin,admin", "Ada Admin,rep"))
+    code, _, err = cli("users", "import", str(people))
+    assert code != 0 and ":5: this would leave the organisation without an active admin" in err
