@@ -8,22 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from dealpulse.store import Team
+from tests.integration.api import test_concurrent_edits
 
 ROUNDS = 20
-
-
-@pytest.fixture
-def live_server(app):
-    """The app served over HTTP on a free loopback port, in a background thread."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
+live_server = test_concurrent_edits.live_server  # the app over HTTP on a loopback port (fixture)
 
 
 @pytest.mark.postgres
