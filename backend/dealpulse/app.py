@@ -15,6 +15,7 @@ from .config import Settings
 from .tasks import queues_for
 from .web import (
     activities_api,
+    admin_api,
     admin_models,
     alerts_api,
     api,
@@ -48,6 +49,7 @@ BLUEPRINT_MODULES: tuple[ModuleType, ...] = (
     signin,
     dashboard,
     admin_models,
+    admin_api,
 )
 
 _CSP_BASE = (

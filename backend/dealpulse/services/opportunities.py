@@ -160,6 +160,8 @@ def _check_owner(session: Session, principal: Principal, owner_id: int) -> User:
     owner = session.get(User, owner_id)
     if owner is None or owner.org_id != principal.org_id:
         raise InvalidField([{"field": "owner_id", "message": "unknown user"}])
+    if not owner.is_active:
+        raise InvalidField([{"field": "owner_id", "message": "this user is deactivated: choose an active owner"}])
     if not can_see_deal(principal, principal.org_id, owner.id, owner.team_id):
         raise InvalidField([{"field": "owner_id", "message": "you may not assign deals to this user"}])
     return owner

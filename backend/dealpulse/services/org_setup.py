@@ -1,4 +1,8 @@
-"""Creating organisations: from a structured document (the demo, onboarding) or a bare default one."""
+"""Creating organisations from a structured document (the demo, tests) or a bare default one; personal tokens.
+
+Organisations, teams and users are made by the same functions the admin commands and API use
+(`organisations.new_organisation`, `teams.new_team`, `people.new_user`), so every way in validates alike.
+"""
 
 from __future__ import annotations
 
@@ -21,12 +25,13 @@ from ..store import (
     Organisation,
     Stage,
     StageTransition,
-    Team,
     User,
-    UserAlias,
     utcnow,
 )
 from ..store.uow import UnitOfWork
+from .organisations import new_organisation
+from .people import new_user
+from .teams import new_team
 from .tokens import TOKEN_PREFIX, hash_token, new_personal_token
 
 DEFAULT_ORG_NAME = "Default organisation"
@@ -40,23 +45,15 @@ def load_organisation(uow: UnitOfWork, doc: dict[str, Any], now: datetime | None
     existing = s.scalar(select(Organisation).where(Organisation.name == org_doc["name"]))
     if existing is not None:
         return existing.id
-    org = Organisation(name=org_doc["name"], domains=[d.lower() for d in org_doc.get("domains", [])])
-    s.add(org)
-    s.flush()
+    org = new_organisation(s, org_doc["name"], org_doc.get("domains", []))
     teams = {}
     for t in doc.get("teams", []):
-        team = Team(org_id=org.id, name=t["name"], gone_dark_after_days=t.get("gone_dark_after_days", 21))
-        s.add(team)
-        teams[t["key"]] = (team, t.get("manager"))
-    s.flush()
+        teams[t["key"]] = (new_team(s, org.id, t["name"], t.get("gone_dark_after_days", 21)), t.get("manager"))
     users = {}
     for u in doc.get("users", []):
         team = teams[u["team"]][0] if u.get("team") else None
-        user = User(org_id=org.id, team_id=team.id if team else None, email=u["email"].lower(), name=u["name"], role=u["role"])
-        user.aliases = [UserAlias(email=a.lower()) for a in u.get("aliases", [])]
-        s.add(user)
-        users[u["email"].lower()] = user
-    s.flush()
+        user = new_user(s, org.id, u["email"], u["name"], u["role"], team.id if team else None, u.get("aliases", []))
+        users[user.email] = user
     for team, manager_email in teams.values():
         if manager_email:
             team.manager_id = users[manager_email.lower()].id

@@ -22,6 +22,7 @@ class Organisation(IdMixin, Base):
     domains: Mapped[list[Any]] = mapped_column(default=list)  # the seller's own mail domains (internal mail)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # privacy rules, training thresholds
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(default=1, server_default="1")  # guards concurrent admin edits
 
 
 class Team(IdMixin, Base):
@@ -34,6 +35,7 @@ class Team(IdMixin, Base):
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", use_alter=True, ondelete="SET NULL"))
     gone_dark_after_days: Mapped[int] = mapped_column(default=21)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # other per-team alert thresholds
+    version: Mapped[int] = mapped_column(default=1, server_default="1")  # guards concurrent admin edits
 
 
 class User(IdMixin, Base):
@@ -45,6 +47,8 @@ class User(IdMixin, Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16), default="rep")
+    version: Mapped[int] = mapped_column(default=1, server_default="1")  # guards concurrent admin edits
+    deactivated_at: Mapped[datetime | None]  # set with is_active=False; their open deals await reassignment
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Bumped on sign-out: dashboard cookies carry the version they were issued with and stop working when it moves.
