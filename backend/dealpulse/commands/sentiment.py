@@ -100,7 +100,7 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 @click.option("--output", "output_path", required=True, type=click.Path(path_type=Path, dir_okay=False))
 @org_option
 def score_command(input_path: Path, output_path: Path, org: str | None) -> None:
-    """Score emails: each input line {"id", "text"} gives an output line {"id", "label", "score", "model_version"}."""
+    """Score emails: each input line {"id", "text"} gives {"id", "label", "score", "confidence", "model_version"}."""
     from ..sentiment.active import active_scorers
 
     items = read_score_input(input_path)
@@ -113,7 +113,8 @@ def score_command(input_path: Path, output_path: Path, org: str | None) -> None:
         with handle, _progress(len(items), "scoring", "email") as bar:
             for chunk in _chunks(items, SCORE_CHUNK):
                 for (item_id, _), result in zip(chunk, scorer.score_texts([text for _, text in chunk])):
-                    record = {"id": item_id, "label": result.label, "score": result.score, "model_version": result.model_version}
+                    record = {"id": item_id, "label": result.label, "score": result.score, "confidence": result.confidence,
+                              "model_version": result.model_version}
                     handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                 bar.update(len(chunk))
         os.replace(handle.name, output_path)
@@ -219,21 +220,21 @@ def _after_switch(settings: Settings, org_id: int | None) -> None:
 @models_group.command("promote")
 @click.argument("version")
 @org_option
-def models_promote(version: str, org: str | None) -> None:
-    """Make VERSION the active version (of --org, or the global default)."""
-    from ..sentiment.registry import RegistryError, promote
+@click.option("--reason", default="", help="why (required to promote a candidate the guard-rails rejected)")
+def models_promote(version: str, org: str | None, reason: str) -> None:
+    """Make VERSION the active version (of --org, or the global default); a rejected candidate needs --reason."""
+    from ..services.training import TrainingError, promote_version
 
     settings = load_settings()
     db = ready_database(settings)
     org_id = resolve_org(db, org)
-    with db.uow() as uow:
-        try:
-            row = promote(uow, settings.model_dir, org_id, version, reason="promoted from the command line")
-        except RegistryError as exc:
-            fail(str(exc))
-        uow.commit()
-        click.echo(f"active: {row.version}")
-    _after_switch(settings, org_id)
+    try:
+        active = promote_version(settings, db, org_id, version, actor=None, reason=reason, surface="cli")
+    except TrainingError as exc:
+        fail(str(exc))
+        raise
+    click.echo(f"active: {active}")
+    click.echo("re-score sweep queued; running processes switch within seconds")
 
 
 @models_group.command("rollback")

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import shutil
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 import pytest
+import torch
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from dealpulse.mail.retry import RetryPolicy
 from dealpulse.services.mailboxes import add_mailbox
@@ -19,10 +21,10 @@ from dealpulse.services.sync import default_connectors, sync_mailbox
 from dealpulse.standins.google import GoogleStandIn
 from dealpulse.standins.sample_mail import rfc822
 from dealpulse.sentiment.registry import promote, register_version
-from dealpulse.store import Activity, SentimentScore, Team, User
+from dealpulse.store import Activity, SentimentScore
 from tests.fixtures.tiny_model.build import copy_version
 from tests.fixtures.tiny_model.fixtures import seed_model_dir  # noqa: F401 - fixture
-from tests.integration.sidebar.support import active_tone, tiny_model_dir  # noqa: F401 - fixtures
+from tests.integration.sidebar.support import tiny_model_dir  # noqa: F401 - fixture
 
 REP = "rep.a1@seller.example"
 CIO = "cio@globex.test.example"
@@ -86,16 +88,32 @@ def _manager_sees_the_alert(client, world, activity_id: int) -> dict:  # noqa: A
     return negative[0]
 
 
-def test_sync_scoring_and_alert_happen_in_one_worker_run(
-    app, client, db, settings, world, google, active_tone, worker_inline,  # noqa: F811
-):
-    # The tiny test model cannot tell tone apart (it scores everything about 0), so team A treats every inbound
-    # score as strongly negative: this test is about the wiring (thresholds are unit-tested with exact scores).
-    with db.uow() as uow:
-        uow.s.execute(update(Team).where(Team.id == uow.s.scalar(select(User.team_id).where(User.id == world.users["rep.a1"])))
-                      .values(settings={"negative_score": 1.0}))
-        uow.commit()
+@pytest.fixture
+def reads_everything_negative(db, settings, tiny_model_dir):  # noqa: ANN001, ANN201, F811
+    """The tiny version with its head's negative bias raised: every text reads negative with P(negative) ~ 0.99.
 
+    The tiny model cannot tell tone apart; this test is about the wiring (thresholds are unit-tested).
+    """
+    from safetensors.torch import load_file, save_file
+
+    target = Path(settings.model_dir) / "tiny-negative"
+    shutil.copytree(tiny_model_dir, target)
+    for onnx in target.glob("*.onnx"):
+        onnx.unlink()
+    weights = load_file(target / "model.safetensors")
+    weights["classifier.bias"] = weights["classifier.bias"] + torch.tensor([12.0, 0.0, 0.0])
+    save_file(weights, target / "model.safetensors", metadata={"format": "pt"})
+    with db.uow() as uow:
+        register_version(uow, org_id=None, version=target.name, method="full", data_hash="negative", metrics={},
+                         training_summary={})
+        promote(uow, Path(settings.model_dir), None, target.name, reason="tests")
+        uow.commit()
+    return target.name
+
+
+def test_sync_scoring_and_alert_happen_in_one_worker_run(
+    app, client, db, settings, world, google, reads_everything_negative, worker_inline,  # noqa: F811
+):
     result = _send_decision_and_sync(db, settings, google)
 
     assert result.state == "idle" and result.stored == 1
