@@ -30,6 +30,7 @@ from ..domain.rater_reliability import RatingObservation, ReliabilityEstimate, e
 from ..sentiment.active import active_scorers
 from ..sentiment.corpus import LABELS, SeedCorpus, load_seed_corpus
 from ..sentiment.registry import (
+    RegistryError,
     active_version,
     find_version,
     hash_examples,
@@ -37,6 +38,7 @@ from ..sentiment.registry import (
     new_version_id,
     promote,
     register_version,
+    rollback,
     version_dir,
     write_version,
 )
@@ -557,8 +559,6 @@ def promote_version(settings: Settings, db: Database, org_id: int | None, versio
     A candidate the guard-rails rejected is promoted only with a reason ("promote anyway"); who and why go to the
     audit log and the version's decision. Queues the re-score sweep; returns the version now active.
     """
-    from ..sentiment.registry import RegistryError
-
     reason = " ".join((reason or "").split())
     who = actor.email if actor is not None else "the command line"
     with db.uow() as uow:
@@ -589,8 +589,6 @@ def promote_version(settings: Settings, db: Database, org_id: int | None, versio
 def switch_version(settings: Settings, db: Database, org_id: int, version: str | None, reason: str,
                    rescore: Rescore | None = None, actor: Principal | None = None) -> str:
     """Promote `version` (see `promote_version`) or, with None, roll back to the previous one; queue the re-score."""
-    from ..sentiment.registry import RegistryError, rollback
-
     if version is not None:
         return promote_version(settings, db, org_id, version, actor=actor, reason=reason, rescore=rescore)
     with db.uow() as uow:

@@ -28,6 +28,10 @@ from tests.integration.sidebar.support import tiny_model_dir  # noqa: F401 - fix
 
 REP = "rep.a1@seller.example"
 CIO = "cio@globex.test.example"
+DECISION = "Hi,\n\nWe have decided to go with another provider.\n\nRegards,\nGina"
+# The demo's lost deal (demo/data/threads/brightwater-pophealth.toml): an apology wrapped around the decision.
+APOLOGY_AND_DECISION = ("Sam, I'm really sorry. I fought for you until the end. Between us, the bundle price made it "
+                        "impossible; it wasn't about the product.")
 FAST = RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.01, max_wait=5)
 
 
@@ -55,11 +59,11 @@ def worker_inline() -> Iterator[None]:
         huey.immediate = False
 
 
-def _send_decision_and_sync(db, settings, google) -> object:  # noqa: ANN001
+def _send_decision_and_sync(db, settings, google, body: str = DECISION) -> object:  # noqa: ANN001
     mailbox = add_mailbox_for(db, settings, google)
     google.add_message(REP, rfc822(
         sender=CIO, to=[REP], subject="Re: Globex expansion proposal",
-        body="Hi,\n\nWe have decided to go with another provider.\n\nRegards,\nGina",
+        body=body,
         message_id="decision.1@globex.test.example", sent_at=datetime.now(timezone.utc) - timedelta(minutes=2),
     ), ["INBOX"])
 
@@ -134,6 +138,21 @@ def test_the_real_model_flags_a_competitor_decision_with_default_thresholds(
     assert label == "negative"
     alert = _manager_sees_the_alert(client, world, activity_id)
     assert "another provider" in alert["reason"]
+
+
+@pytest.mark.slow
+def test_the_real_models_alert_on_an_apology_quotes_the_decision_not_the_apology(
+    app, client, db, settings, world, google, seed_model_dir, worker_inline,  # noqa: F811
+):
+    install_version(db, settings, seed_model_dir)
+
+    _send_decision_and_sync(db, settings, google, body=APOLOGY_AND_DECISION)
+
+    activity_id, label = _stored_decision(db, world)
+    assert label == "negative"
+    alert = _manager_sees_the_alert(client, world, activity_id)
+    assert "the bundle price made it impossible" in alert["reason"], alert["reason"]
+    assert "really sorry" not in alert["reason"]
 
 
 def install_version(db, settings, version_dir: Path) -> None:  # noqa: ANN001
