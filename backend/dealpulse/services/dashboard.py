@@ -17,6 +17,7 @@ from sqlalchemy import and_, case, func, select
 
 from ..domain.access import Principal, can_read_content, can_see_deal
 from ..domain.health import agenda_priority, relative_sizes
+from ..domain.tone_reading import read_tone
 from ..store import (
     Account,
     Activity,
@@ -248,7 +249,10 @@ def deal_page(uow: UnitOfWork, principal: Principal, opportunity_id: int, *, now
             "id": a.id, "kind": a.kind, "direction": a.direction, "occurred_at": a.occurred_at, "private": a.is_private,
             "readable": readable, "subject": a.subject if readable else "", "text": a.new_text if readable else "",
             "sender": a.sender_email if readable else "",
-            "tone": None if score is None else {"label": score.label, "score": float(score.score)},
+            # The buyer's tone only: the rep's own outbound mail shows none.
+            "tone": None if score is None or a.direction != "inbound" else {
+                "label": score.label, "score": float(score.score),
+                "reading": read_tone(score.label, score.confidence, score.probabilities).as_dict()},
             "ratings": ratings.get(a.id, []) if readable else [], "notes": notes.get(a.id, []) if readable else [],
         })
     return {
@@ -258,7 +262,7 @@ def deal_page(uow: UnitOfWork, principal: Principal, opportunity_id: int, *, now
                  "close_date_pushes": opp.close_date_pushes},
         "health": health, "alerts": [alert_view(a, opp.name) for a in alerts], "timeline": timeline,
         "exit_questions": exit_checklist(s, opp),
-        "tone": [(a["occurred_at"], a["tone"]["score"]) for a in reversed(timeline) if a["tone"] and a["direction"] == "inbound"],
+        "tone": [(a["occurred_at"], a["tone"]["score"]) for a in reversed(timeline) if a["tone"]],
         "weekly": weekly_counts(timeline, now),
         "history": _with_alert_history(s, opp.org_id, history(s, opp.org_id, "opportunity", opp.id), alerts)[:50],
     }
