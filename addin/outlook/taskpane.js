@@ -657,9 +657,10 @@
       section.append(el("p", { class: "muted", text: why }));
     } else {
       const how = tone.stored ? "scored by model " + tone.model_version : "scored just now (not stored until the email is captured)";
+      const reading = tone.reading || { wording: TONE_NAMES[tone.label] || tone.label, confident: true, confidence: tone.confidence };
       section.append(el("div", { class: "tone" },
-        el("span", { class: "badge " + tone.label, id: "tone-badge", text: TONE_NAMES[tone.label] || tone.label }),
-        el("span", { class: "muted", text: "score " + Number(tone.score).toFixed(2) + " · " + how })));
+        el("span", { class: "badge " + tone.label + (reading.confident ? "" : " leaning"), id: "tone-badge", text: reading.wording }),
+        el("span", { class: "muted", id: "tone-confidence", text: Math.round(Number(reading.confidence) * 100) + "% confidence · " + how })));
       if (tone.highlights && tone.highlights.length) {
         const list = el("ul", { class: "highlights", "aria-label": "Sentences behind this tone" });
         for (const h of tone.highlights) list.append(el("li", {}, el("mark", { text: h.text })));
@@ -686,6 +687,9 @@
   function renderRating(c) {
     const email = c.email;
     const mine = email.my_rating;
+    if (email.not_ratable_reason) {
+      return el("div", { id: "rating" }, el("p", { class: "muted", id: "not-ratable", text: email.not_ratable_reason }));
+    }
     const group = el("div", { class: "rate", role: "group", "aria-labelledby": "rate-title" });
     const canRate = email.captured && !email.content_hidden;
     for (const label of ["negative", "neutral", "positive"]) {

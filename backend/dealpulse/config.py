@@ -20,6 +20,11 @@ MISSING_SECRET = (
 )
 
 
+# Below this a negative reading is too close to a coin flip to call a manager; above it almost nothing alerts.
+NEGATIVE_ALERT_PROBABILITY_RANGE = (0.5, 0.99)
+MAX_CORPUS_EVAL_DROP_RANGE = (0.0, 20.0)
+
+
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message says which and how to fix it."""
 
@@ -73,6 +78,7 @@ class Settings:
     poll_interval_minutes: int = field(default=5, metadata=_meta("DEALPULSE_POLL_INTERVAL_MINUTES", "safety-net polling of every mailbox"))
     sync_batch_size: int = field(default=50, metadata=_meta("DEALPULSE_SYNC_BATCH_SIZE", "messages per Gmail batch request (at most 50)"))
     gone_dark_days: int = field(default=21, metadata=_meta("DEALPULSE_GONE_DARK_DAYS", "default days without inbound before a deal is gone dark (14-42)"))
+    negative_alert_probability: float = field(default=0.85, metadata=_meta("DEALPULSE_NEGATIVE_ALERT_PROBABILITY", "calibrated P(negative) an inbound email needs to raise the strongly-negative alert (0.5-0.99)"))
     smtp_url: str = field(default="", metadata=_meta("DEALPULSE_SMTP_URL", "smtp://host:port for alert digests; unset = no email digest"))
     webhook_url: str = field(default="", metadata=_meta("DEALPULSE_WEBHOOK_URL", "Slack-compatible alert webhook; unset = none"))
     webhook_secret: str = field(default="", metadata=_meta("DEALPULSE_WEBHOOK_SECRET", "HMAC key for webhook signatures"))
@@ -80,6 +86,7 @@ class Settings:
     model_dir: Path = field(default=Path(""), metadata=_meta("DEALPULSE_MODEL_DIR", "model registry folder; default <var_dir>/models"))
     torch_threads: int = field(default=0, metadata=_meta("DEALPULSE_TORCH_THREADS", "threads for scoring; 0 = number of cores"))
     retrain_after_ratings: int = field(default=200, metadata=_meta("DEALPULSE_RETRAIN_AFTER_RATINGS", "new ratings that trigger an automatic (at most nightly) training run"))
+    max_corpus_eval_drop: float = field(default=3.0, metadata=_meta("DEALPULSE_MAX_CORPUS_EVAL_DROP", "macro-F1 points the corpus eval may drop when a candidate improves the held-out ratings (0-20)"))
     demo: bool = field(default=False, metadata=_meta("DEALPULSE_DEMO", "enable the demo sign-in picker and sidebar preview"))
 
     @classmethod
@@ -106,6 +113,8 @@ class Settings:
             changes["database_url"] = f"sqlite:///{var_dir / 'dealpulse.db'}"
         if str(self.model_dir) in ("", "."):
             changes["model_dir"] = var_dir / "models"
+        _check_range("DEALPULSE_NEGATIVE_ALERT_PROBABILITY", self.negative_alert_probability, *NEGATIVE_ALERT_PROBABILITY_RANGE)
+        _check_range("DEALPULSE_MAX_CORPUS_EVAL_DROP", self.max_corpus_eval_drop, *MAX_CORPUS_EVAL_DROP_RANGE)
         secret = self.secret_key
         if not secret and self.env in THROWAWAY_ENVS:
             secret = _THROWAWAY_SECRET
@@ -133,11 +142,18 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
 
+def _check_range(env: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{env}={value} is outside {low}-{high}")
+
+
 def _coerce(name: str, type_: Any, raw: str, env: str) -> Any:
     type_name = type_ if isinstance(type_, str) else getattr(type_, "__name__", str(type_))
     try:
         if type_name == "int":
             return int(raw)
+        if type_name == "float":
+            return float(raw)
         if type_name == "bool":
             lowered = raw.strip().lower()
             if lowered in ("1", "true", "yes", "on"):

@@ -20,6 +20,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
+from dealpulse.domain.tone_reading import read_tone
 from dealpulse.store import Alert, Mailbox
 from dealpulse.web import cards
 from tests.integration.sidebar.gmail_events import AddonClient, google, settings, strings, updated_card
@@ -149,8 +150,8 @@ SAMPLE_CONTEXT = {
     "email": {"id": 1, "captured": True, "kind": "email", "direction": "inbound", "subject": "s", "occurred_at": "2026-01-01",
               "is_private": False, "content_hidden": False, "is_mine": True,
               "tone": {"label": "negative", "score": -0.5, "confidence": 0.9, "highlights": [], "model_version": "v",
-                       "stored": True, "content_hidden": False},
-              "my_rating": None, "notes": []},
+                       "stored": True, "content_hidden": False, "reading": read_tone("negative", 0.9).as_dict()},
+              "ratable": True, "not_ratable_reason": None, "my_rating": None, "notes": []},
     "timeline": {"inbound": 1, "outbound": 0, "meetings": 0, "last_inbound_at": "2026-01-01", "last_outbound_at": None,
                  "tone_trend": [{"occurred_at": "2026-01-01", "score": -0.5, "label": "negative"}],
                  "recent": [{"id": 1, "kind": "email", "direction": "inbound", "subject": "s", "occurred_at": "2026-01-01",

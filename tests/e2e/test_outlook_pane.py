@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from dealpulse.store import Opportunity, Rating, Stage
+from dealpulse.store import Opportunity, Rating, SentimentScore, Stage
 from tests.e2e.conftest import open_pane
 
 ACME_BUYER = "buyer@acme.test.example"
@@ -206,3 +206,28 @@ def test_a_disconnected_mailbox_is_announced(page, live_server, world, inbox, db
     banner = page.text_content("#banners [role='alert']")
     assert "is disconnected from DealPulse" in banner and "rep.a1@seller.example" in banner
     assert page.text_content("#deal-name") == "Test Acme platform"  # the deal still shows
+
+
+def test_an_unsure_reading_leans_and_shows_its_confidence_instead_of_a_saturated_score(page, live_server, world, inbox, db, active_tone):
+    stored = inbox.email(label="negative", text="Not sure the budget holds this year.")
+    with db.uow() as uow:
+        uow.s.execute(update(SentimentScore).where(SentimentScore.activity_id == stored.activity_id).values(
+            score=-0.98, confidence=0.56, probabilities={"negative": 0.56, "neutral": 0.4, "positive": 0.04}))
+        uow.commit()
+    open_pane(page, live_server, item_for(stored), world.tokens["rep.a1"])
+    wait_loaded(page)
+    assert page.text_content("#tone-badge") == "Leaning negative"
+    assert page.text_content("#tone-confidence").startswith("56% confidence")
+    assert "-0.98" not in page.text_content("#tone")
+
+
+def test_the_reps_own_email_has_no_buyer_rating_prompt(page, live_server, world, inbox, active_tone):
+    stored = inbox.email(direction="outbound", sender="rep.a1@seller.example", to=(ACME_BUYER,), label="neutral",
+                         text="Following up on the proposal we sent last week.")
+    item = {**item_for(stored), "from": {"displayName": "Rep A1", "emailAddress": "rep.a1@seller.example"},
+            "to": [{"displayName": "Ann Buyer", "emailAddress": ACME_BUYER}]}
+    open_pane(page, live_server, item, world.tokens["rep.a1"])
+    wait_loaded(page)
+    assert "How does the buyer sound to you?" not in page.text_content("#pane")
+    assert page.query_selector("#rate-negative") is None
+    assert "your own email" in page.text_content("#not-ratable")

@@ -12,7 +12,7 @@ import click
 
 from ..sentiment.active import active_scorers
 from ..sentiment.registry import active_row, active_version, list_versions, read_json
-from ..services.training import TrainingError, switch_version
+from ..services.training import TrainingError, promote_version, switch_version
 from ..tasks import queues_for
 from ..tasks.scoring import queue_rescore
 from .core import bench_group, bench_settings, fail, load_bench, load_settings, progress_bar, ready_database, resolve_org
@@ -67,7 +67,7 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 @click.option("--output", "output_path", required=True, type=click.Path(path_type=Path, dir_okay=False))
 @org_option
 def score_command(input_path: Path, output_path: Path, org: str | None) -> None:
-    """Score emails: each input line {"id", "text"} gives an output line {"id", "label", "score", "model_version"}."""
+    """Score emails: each input line {"id", "text"} gives {"id", "label", "score", "confidence", "model_version"}."""
     items = read_score_input(input_path)
     settings = load_settings(require_secret=False)
     db = ready_database(settings)
@@ -78,7 +78,8 @@ def score_command(input_path: Path, output_path: Path, org: str | None) -> None:
         with handle, progress_bar(len(items), "scoring", "email") as bar:
             for chunk in _chunks(items, SCORE_CHUNK):
                 for (item_id, _), result in zip(chunk, scorer.score_texts([text for _, text in chunk])):
-                    record = {"id": item_id, "label": result.label, "score": result.score, "model_version": result.model_version}
+                    record = {"id": item_id, "label": result.label, "score": result.score, "confidence": result.confidence,
+                              "model_version": result.model_version}
                     handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                 bar.update(len(chunk))
         os.replace(handle.name, output_path)
@@ -175,7 +176,11 @@ def _switch(version: str | None, org: str | None, reason: str) -> None:
     org_id = resolve_org(db, org)
     queues_for(settings)
     try:
-        now_active = switch_version(settings, db, org_id, version, reason, rescore=queue_rescore)
+        if version is None:
+            now_active = switch_version(settings, db, org_id, None, reason, rescore=queue_rescore)
+        else:
+            now_active = promote_version(settings, db, org_id, version, actor=None, reason=reason, surface="cli",
+                                         rescore=queue_rescore)
     except TrainingError as exc:
         fail(str(exc))
         raise
@@ -186,9 +191,10 @@ def _switch(version: str | None, org: str | None, reason: str) -> None:
 @models_group.command("promote")
 @click.argument("version")
 @org_option
-def models_promote(version: str, org: str | None) -> None:
-    """Make VERSION the active version (of --org, or the global default)."""
-    _switch(version, org, "promoted from the command line")
+@click.option("--reason", default="", help="why (required to promote a candidate the guard-rails rejected)")
+def models_promote(version: str, org: str | None, reason: str) -> None:
+    """Make VERSION the active version (of --org, or the global default); a rejected candidate needs --reason."""
+    _switch(version, org, reason)
 
 
 @models_group.command("rollback")

@@ -23,8 +23,9 @@ class Thresholds:
     tone_alpha: float = 0.5  # weight of the newest email in the exponentially weighted mean
     tone_floor: float = -0.25  # weighted mean below this = falling tone
     tone_drop: float = 0.6  # weighted mean this far below the previous window's mean = sharp drop
-    negative_score: float = -0.6  # an inbound email at or below this score is strongly negative...
-    negative_confidence: float = 0.8  # ...or labelled negative with at least this confidence
+    # An inbound email is strongly negative when the model's calibrated P(negative) is at least this (never on a
+    # coin flip, however saturated the raw score): DEALPULSE_NEGATIVE_ALERT_PROBABILITY, a team's own 0.5..0.99.
+    negative_probability: float = 0.85
     negative_days: int = 14  # how long a strongly negative email keeps its alert (unless a better reply comes)
     exit_question_days: int = 14  # days in stage before unanswered exit questions warn
     single_threaded_days: int = 30  # window for engaged buyer contacts
@@ -36,8 +37,11 @@ class Thresholds:
     rearm_hours: int = 72  # an acknowledged alert re-opens after this long if the condition still holds
 
     @classmethod
-    def from_team(cls, gone_dark_after_days: int | None, settings: Mapping[str, Any] | None) -> "Thresholds":
-        """Defaults overridden by a team's settings; unknown keys and values of the wrong type are ignored."""
+    def from_team(
+        cls, gone_dark_after_days: int | None, settings: Mapping[str, Any] | None, defaults: "Thresholds | None" = None
+    ) -> "Thresholds":
+        """`defaults` (the class defaults when None) overridden by a team's settings; unknown keys and values of the
+        wrong type are ignored."""
         values: dict[str, Any] = {}
         known = {f.name: f for f in fields(cls)}
         for key, raw in (settings or {}).items():
@@ -56,9 +60,10 @@ class Thresholds:
                 continue
         if gone_dark_after_days is not None:
             values["gone_dark_days"] = int(gone_dark_after_days)
-        result = replace(cls(), **values)
+        result = replace(defaults or cls(), **values)
         return replace(result, gone_dark_days=min(42, max(14, result.gone_dark_days)),
-                       tone_window=max(2, result.tone_window), tone_alpha=min(1.0, max(0.05, result.tone_alpha)))
+                       tone_window=max(2, result.tone_window), tone_alpha=min(1.0, max(0.05, result.tone_alpha)),
+                       negative_probability=min(0.99, max(0.5, result.negative_probability)))
 
     @property
     def rearm_after(self) -> timedelta:
@@ -77,6 +82,14 @@ class InboundScore:
     confidence: float = 0.0
     is_private: bool = False
     highlights: tuple[dict[str, Any], ...] = ()
+    p_negative: float | None = None  # calibrated P(negative); None when only the label's confidence is known
+
+    @property
+    def negative_probability(self) -> float:
+        """Calibrated P(negative): stored, else the confidence of a negative label (its own probability), else 0."""
+        if self.p_negative is not None:
+            return self.p_negative
+        return self.confidence if self.label == "negative" else 0.0
 
 
 @dataclass(frozen=True)
@@ -171,18 +184,23 @@ def falling_tone(deal: DealSnapshot, t: Thresholds, now: datetime) -> Finding | 
 
 
 def is_strongly_negative(score: InboundScore, t: Thresholds) -> bool:
-    """A score at or below the threshold, or a confident negative label."""
-    return score.score <= t.negative_score or (score.label == "negative" and score.confidence >= t.negative_confidence)
+    """Calibrated P(negative) at or above the threshold (the raw tone score alone never decides)."""
+    return score.negative_probability >= t.negative_probability
 
 
 def driving_sentence(score: InboundScore) -> str | None:
-    """The most negative highlighted sentence of an email (never for private email)."""
+    """The sentence behind an email's negative reading (never for private email).
+
+    Leave-one-out evidence (highlights with an "influence") comes most decisive first and is quoted as is;
+    otherwise the most negative highlighted sentence.
+    """
     if score.is_private:
         return None
     negatives = [h for h in score.highlights if isinstance(h, dict) and h.get("text")]
     if not negatives:
         return None
-    best = min(negatives, key=lambda h: (h.get("label") != "negative", float(h.get("score", 0.0))))
+    ranked = [h for h in negatives if "influence" in h]
+    best = ranked[0] if ranked else min(negatives, key=lambda h: (h.get("label") != "negative", float(h.get("score", 0.0))))
     text = " ".join(str(best["text"]).split())
     return text if len(text) <= 240 else text[:237] + "..."
 
@@ -201,10 +219,11 @@ def negative_email(deal: DealSnapshot, t: Thresholds, now: datetime) -> Finding 
         said = " (private email: content hidden)." if latest.is_private else "."
     return Finding(
         "negative_email", "critical",
-        f"Strongly negative email from the buyer on {latest.occurred_at:%d %b %Y} (tone {latest.score:+.2f}){said} "
-        "Call the buyer today.",
+        f"Strongly negative email from the buyer on {latest.occurred_at:%d %b %Y} "
+        f"({latest.negative_probability:.0%} likely negative){said} Call the buyer today.",
         {"activity_id": latest.activity_id, "occurred_at": _iso(latest.occurred_at), "score": round(latest.score, 3),
-         "label": latest.label, "confidence": round(latest.confidence, 3), "sentence": sentence},
+         "label": latest.label, "confidence": round(latest.confidence, 3),
+         "p_negative": round(latest.negative_probability, 3), "threshold": t.negative_probability, "sentence": sentence},
     )
 
 

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
 
@@ -30,11 +30,11 @@ from ..domain.alert_rules import (
     Thresholds,
     completed_stays,
     evaluate,
-    is_strongly_negative,
     skipped_rules,
     stage_percentiles,
 )
 from ..domain.health import Health, Signal, health
+from ..sentiment.evidence import is_pleasantry
 from ..store import (
     Activity,
     ActivityContact,
@@ -85,13 +85,29 @@ def _chunks(ids: Sequence[int], size: int = CHUNK) -> Iterable[Sequence[int]]:
         yield ids[start : start + size]
 
 
+_process_defaults: dict[str, float] = {}
+
+
+def configure_alert_defaults(settings: Settings | None) -> None:
+    """Apply the settings' organisation-wide alert defaults (entry points call it through `runtime.configure`)."""
+    _process_defaults.clear()
+    if settings is not None:
+        _process_defaults["negative_probability"] = settings.negative_alert_probability
+
+
+def default_thresholds() -> Thresholds:
+    """The thresholds every team starts from: the class defaults and the configured alert probability."""
+    return Thresholds(**_process_defaults)
+
+
 def team_thresholds(s: Session, org_id: int) -> dict[int | None, Thresholds]:
     """Thresholds of every team of the organisation (None: deals whose owner has no team)."""
-    out: dict[int | None, Thresholds] = {None: Thresholds()}
+    defaults = default_thresholds()
+    out: dict[int | None, Thresholds] = {None: defaults}
     for team_id, days, settings in s.execute(
         select(Team.id, Team.gone_dark_after_days, Team.settings).where(Team.org_id == org_id)
     ):
-        out[team_id] = Thresholds.from_team(days, settings)
+        out[team_id] = Thresholds.from_team(days, settings, defaults)
     return out
 
 
@@ -239,23 +255,31 @@ def load_contexts(
 
 
 def _attach_highlights(s: Session, scores: dict[int, list[InboundScore]], thresholds: dict[int | None, Thresholds]) -> None:
-    """Load highlights only for latest inbound emails that may raise a negative-email alert."""
-    loosest = Thresholds(
-        negative_score=max(t.negative_score for t in thresholds.values()),
-        negative_confidence=min(t.negative_confidence for t in thresholds.values()),
-    )
-    wanted = {rows[-1].activity_id: opp for opp, rows in scores.items() if rows and is_strongly_negative(rows[-1], loosest)}
+    """Calibrated P(negative) and the stance-carrying evidence, only for latest inbound emails read as negative."""
+    wanted = {rows[-1].activity_id: opp for opp, rows in scores.items() if rows and rows[-1].label == "negative"}
     if not wanted:
         return
+    loosest = min(t.negative_probability for t in thresholds.values())
     for part in _chunks(sorted(wanted)):
-        for activity_id, highlights in s.execute(
-            select(SentimentScore.activity_id, SentimentScore.highlights)
-            .where(SentimentScore.activity_id.in_(part), SentimentScore.is_current.is_(True))
+        for stored in s.scalars(
+            select(SentimentScore).where(SentimentScore.activity_id.in_(part), SentimentScore.is_current.is_(True))
         ):
-            rows = scores[wanted[activity_id]]
+            rows = scores[wanted[stored.activity_id]]
             latest = rows[-1]
-            rows[-1] = InboundScore(latest.activity_id, latest.occurred_at, latest.score, latest.label, latest.confidence,
-                                    latest.is_private, tuple(h for h in (highlights or []) if isinstance(h, dict)))
+            p_negative = (stored.probabilities or {}).get("negative")
+            if isinstance(p_negative, (int, float)):
+                latest = replace(latest, p_negative=float(p_negative))
+            if not latest.is_private and latest.negative_probability >= loosest:
+                latest = replace(latest, highlights=tuple(evidence_for(stored)))
+            rows[-1] = latest
+
+
+def evidence_for(stored: SentimentScore) -> list[dict[str, Any]]:
+    """A score's leave-one-out evidence (stored by scoring for recent negative inbound emails); without it, the
+    stored highlights less any that is only a pleasantry."""
+    if stored.evidence is not None:
+        return [h for h in stored.evidence if isinstance(h, dict)]
+    return [h for h in (stored.highlights or []) if isinstance(h, dict) and not is_pleasantry(str(h.get("text", "")))]
 
 
 # ---------------------------------------------------------------- evaluating
@@ -540,9 +564,9 @@ def _visible_alert(uow: UnitOfWork, principal: Principal, alert_id: int) -> Aler
 def _rearm_after(s: Session, alert: Alert) -> timedelta:
     team_id = s.scalar(select(User.team_id).join(Opportunity, Opportunity.owner_id == User.id).where(Opportunity.id == alert.opportunity_id))
     if team_id is None:
-        return Thresholds().rearm_after
+        return default_thresholds().rearm_after
     days, settings = s.execute(select(Team.gone_dark_after_days, Team.settings).where(Team.id == team_id)).one()
-    return Thresholds.from_team(days, settings).rearm_after
+    return Thresholds.from_team(days, settings, default_thresholds()).rearm_after
 
 
 def acknowledge_alert(uow: UnitOfWork, principal: Principal, alert_id: int, now: datetime | None = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from sqlalchemy import Select, and_, func, select
 from ..domain.access import Principal, can_read_content, can_see_deal
 from ..domain.alert_rules import skipped_rules
 from ..domain.health import agenda_priority, relative_sizes
+from ..domain.tone_reading import read_tone
 from ..store import (
     Account,
     Activity,
@@ -242,7 +243,10 @@ def deal_page(uow: UnitOfWork, principal: Principal, opportunity_id: int, *, now
             "mine": mine,
             "readable": readable, "subject": a.subject if readable else "", "text": a.new_text if readable else "",
             "sender": a.sender_email if readable else "",
-            "tone": None if score is None else {"label": score.label, "score": float(score.score)},
+            # The buyer's tone only: the rep's own outbound mail shows none.
+            "tone": None if score is None or a.direction != "inbound" else {
+                "label": score.label, "score": float(score.score),
+                "reading": read_tone(score.label, score.confidence, score.probabilities).as_dict()},
             "ratings": ratings.get(a.id, []) if readable else [], "notes": notes.get(a.id, []) if readable else [],
         })
     snapshot = load_contexts(s, opp.org_id, now, [opp.id])[0]

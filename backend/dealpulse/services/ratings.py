@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..domain.access import Principal
-from ..store import Rater, Rating, RatingChange, SentimentScore, utcnow
+from ..store import Activity, Rater, Rating, RatingChange, SentimentScore, utcnow
 from ..store.sentiment import TONE_LABELS
 from ..store.uow import UnitOfWork
 from .errors import InvalidField, PermissionDenied
@@ -21,6 +21,12 @@ from .holdout import is_holdout_text
 from .notes import content_readable, visible_activity
 
 MAX_NOTE_CHARS = 2000
+NOT_RATABLE_OUTBOUND = "the rep's own outbound email: only the buyer's emails are rated"
+
+
+def is_ratable(activity: Activity) -> bool:
+    """Whether reps may rate the buyer's tone in this activity: an inbound email (never the rep's own mail)."""
+    return activity.kind == "email" and activity.direction == "inbound"
 
 
 def activity_item_key(activity_id: int) -> str:
@@ -107,6 +113,8 @@ def _rate(uow: UnitOfWork, principal: Principal, activity_id: int, label: str, n
     activity, owners = visible_activity(s, principal, activity_id)
     if activity.kind != "email":
         raise InvalidField([{"field": "activity_id", "message": "only emails are rated"}])
+    if not is_ratable(activity):
+        raise InvalidField([{"field": "activity_id", "message": f"this is {NOT_RATABLE_OUTBOUND}"}])
     if not content_readable(principal, activity, owners):
         raise PermissionDenied("this email is private to the reps who received it")
     rater = rater_for_user(s, principal)

@@ -20,7 +20,7 @@ from ..store import Activity, Rater, Rating, RatingChange, SentimentScore, utcno
 from ..store.sentiment import TONE_LABELS
 from ..store.uow import UnitOfWork
 from .holdout import is_holdout_text
-from .ratings import MAX_NOTE_CHARS, activity_item_key
+from .ratings import MAX_NOTE_CHARS, NOT_RATABLE_OUTBOUND, activity_item_key, is_ratable
 
 MAX_TEXT_CHARS = 20_000
 MAX_RATER_CHARS = 320
@@ -141,6 +141,8 @@ def import_ratings(uow: UnitOfWork, org_id: int, lines: Iterable[str] | IO[str],
             problems.append((p.line, f"unknown activity {p.activity_id} in this organisation"))
         elif activity.kind != "email":
             problems.append((p.line, f"activity {p.activity_id} is a {activity.kind}; only emails are rated"))
+        elif not is_ratable(activity):
+            problems.append((p.line, f"activity {p.activity_id} is {NOT_RATABLE_OUTBOUND}"))
     if problems:
         raise RatingsImportError(sorted(problems))
     summary = ImportSummary(lines=len(parsed))

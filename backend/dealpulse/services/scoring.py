@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
 from sqlalchemy import and_, select, update
 
 from ..sentiment.active import ActiveScorers
+from ..sentiment.evidence import stance_evidence
 from ..sentiment.preprocess import prepare_text
 from ..store import Activity, SentimentScore, utcnow
 from ..store.uow import UnitOfWork
@@ -19,6 +21,9 @@ log = logging.getLogger(__name__)
 
 SCORED_KINDS = ("email",)
 SWEEP_LIMIT = 500
+# Evidence for an alert is computed for inbound negative emails this recent (the alert's own window is 14 days;
+# a team may set a longer one, and without stored evidence the alert quotes the highlights, never a pleasantry).
+EVIDENCE_WINDOW = timedelta(days=31)
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ def score_activities(uow: UnitOfWork, activity_ids: Iterable[int], *, scorers: A
         todo = [a for a in group if a.id not in existing]
         # Capture already split quotes, signature and disclaimer off: score the stored new text as it is.
         results = scorer.score_prepared([prepare_text(a.new_text or "", split_quotes=False) for a in todo])
+        now = utcnow()
         for activity, result in zip(todo, results):
             uow.s.add(
                 SentimentScore(
@@ -63,8 +69,10 @@ def score_activities(uow: UnitOfWork, activity_ids: Iterable[int], *, scorers: A
                     confidence=result.confidence,
                     probabilities=result.probabilities,
                     highlights=result.highlights,
+                    evidence=stance_evidence(scorer, activity.new_text or "", split_quotes=False)
+                    if may_raise_negative_alert(activity, result.label, now) else None,
                     is_current=True,
-                    scored_at=utcnow(),
+                    scored_at=now,
                 )
             )
         _mark_current(uow, [a.id for a in group], scorer.version)
@@ -74,6 +82,16 @@ def score_activities(uow: UnitOfWork, activity_ids: Iterable[int], *, scorers: A
     if stored:
         on_scores_stored(uow, stored, webhook=bool(scorers.settings.webhook_url))
     return ScoringOutcome(len(stored), tuple(sorted(versions)), tuple(stored))
+
+
+def may_raise_negative_alert(activity: Activity, label: str, now: datetime) -> bool:
+    """A recent inbound email read as negative: the few that may raise the strongly-negative alert, whose evidence
+    (leave-one-out, one extra scorer pass each) is computed while scoring; older or other emails never need it."""
+    occurred = activity.occurred_at
+    if occurred.tzinfo is None and now.tzinfo is not None:
+        occurred = occurred.replace(tzinfo=now.tzinfo)
+    return (activity.direction == "inbound" and label == "negative" and not activity.is_private
+            and now - occurred <= EVIDENCE_WINDOW)
 
 
 def _mark_current(uow: UnitOfWork, activity_ids: Sequence[int], version: str) -> None:

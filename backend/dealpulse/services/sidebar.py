@@ -16,6 +16,7 @@ from sqlalchemy import and_, bindparam, case, false, or_, select
 from sqlalchemy.orm import Session, lazyload
 
 from ..domain.access import Principal, can_read_content, can_see_deal
+from ..domain.tone_reading import read_tone
 from ..mail.linking import (
     accounts_of,
     decide_link,
@@ -46,6 +47,7 @@ from .dynamics import DealStats, deal_stats, in_tone_trend
 from .notes import can_see_activity, content_readable, notes_of
 from .ratings import my_rating
 
+OWN_EMAIL_NOT_RATED = "This is your own email: only the buyer's emails are rated and count toward the buyer's tone."
 TREND_EMAILS = 10
 RECENT_ITEMS = 8
 MAX_BODY_CHARS = 100_000
@@ -82,7 +84,14 @@ class ToneSource(Protocol):
     """Scores a text with the organisation's active tone model (nothing is stored)."""
 
     def score(self, org_id: int, text: str, *, already_split: bool) -> dict[str, Any] | None:
-        """{label, score, confidence, probabilities, highlights, model_version, reason}; None while no model is built."""
+        """{label, score, confidence, probabilities, highlights, model_version, reason}; None while no model is built.
+
+        The highlights are the stance evidence (the sentences whose removal changes the reading most).
+        """
+        ...
+
+    def evidence(self, org_id: int, version: str, text: str) -> list[dict[str, Any]] | None:
+        """The stance evidence of a captured email's new text by `version`; None unless that version is active."""
         ...
 
 
@@ -320,12 +329,22 @@ def candidate_view(opp: Opportunity, stage: Stage, account: Account, owner: User
     }
 
 
-def _stored_tone(score: SentimentScore, readable: bool) -> dict[str, Any]:
+def _stored_evidence(tone: ToneSource, org_id: int, score: SentimentScore, text: str) -> list[dict[str, Any]]:
+    """The score's evidence: stored by the alerts, else computed now (cached by the tone source), else its highlights."""
+    if score.evidence is not None:
+        return list(score.evidence)
+    computed = tone.evidence(org_id, score.model_version, text)
+    return list(score.highlights or []) if computed is None else computed
+
+
+def _stored_tone(score: SentimentScore, readable: bool, evidence: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "label": score.label,
         "score": score.score,
         "confidence": score.confidence,
-        "highlights": list(score.highlights or []) if readable else [],
+        "probabilities": dict(score.probabilities or {}),
+        "reading": read_tone(score.label, score.confidence, score.probabilities).as_dict(),
+        "highlights": evidence if readable else [],
         "model_version": score.model_version,
         "stored": True,
         "content_hidden": not readable,
@@ -337,17 +356,27 @@ def _live_tone(tone: ToneSource, org_id: int, text: str, *, already_split: bool)
     if scored is None:
         return None
     result = dict(scored)
+    result["reading"] = read_tone(result["label"], result["confidence"], result.get("probabilities")).as_dict()
     result["stored"] = False
     result["content_hidden"] = False
     return result
+
+
+def _rating_offer(kind: str, direction: str, readable: bool) -> tuple[bool, str | None]:
+    """(ratable, why not): only the buyer's emails are rated, never the rep's own outbound mail."""
+    if kind == "email" and direction != "inbound":
+        return False, OWN_EMAIL_NOT_RATED
+    return readable and kind == "email", None
 
 
 def _activity_view(session: Session, principal: Principal, captured: Captured, tone: ToneSource) -> dict[str, Any]:
     activity, owners = captured.activity, captured.owners
     readable = content_readable(principal, activity, owners)
     wants_live_tone = captured.score is None and readable and activity.kind == "email"
+    ratable, not_ratable = _rating_offer(activity.kind, activity.direction, readable)
     if captured.score is not None:
-        tone_view = _stored_tone(captured.score, readable)
+        evidence = _stored_evidence(tone, principal.org_id, captured.score, activity.new_text or "") if readable else []
+        tone_view = _stored_tone(captured.score, readable, evidence)
     elif wants_live_tone:
         tone_view = _live_tone(tone, principal.org_id, activity.new_text or "", already_split=True)
     else:
@@ -364,6 +393,8 @@ def _activity_view(session: Session, principal: Principal, captured: Captured, t
         "is_mine": principal.user_id in owners,
         "tone": tone_view,
         "tone_pending": wants_live_tone and tone_view is None,
+        "ratable": ratable,
+        "not_ratable_reason": not_ratable,
         "my_rating": my_rating(session, principal, activity.id),
         "notes": notes_of(session, activity.id) if readable else [],
     }
@@ -372,11 +403,12 @@ def _activity_view(session: Session, principal: Principal, captured: Captured, t
 def _uncaptured_view(principal: Principal, message: OpenMessage, tone: ToneSource, directory_sender_internal: bool) -> dict[str, Any]:
     has_text = message.body is not None and bool(message.body.strip())
     tone_view = _live_tone(tone, principal.org_id, message.body, already_split=False) if has_text else None
+    direction = "outbound" if directory_sender_internal else "inbound"
     return {
         "id": None,
         "captured": False,
         "kind": "email",
-        "direction": "outbound" if directory_sender_internal else "inbound",
+        "direction": direction,
         "subject": message.subject,
         "occurred_at": None,
         "is_private": False,
@@ -384,6 +416,8 @@ def _uncaptured_view(principal: Principal, message: OpenMessage, tone: ToneSourc
         "is_mine": True,
         "tone": tone_view,
         "tone_pending": has_text and tone_view is None,
+        "ratable": False,  # not captured yet
+        "not_ratable_reason": _rating_offer("email", direction, True)[1],
         "my_rating": None,
         "notes": [],
     }
@@ -434,7 +468,7 @@ def timeline(session: Session, principal: Principal, opportunity_id: int, now: d
             "direction": row.direction,
             "subject": row.subject if readable else "(private)",
             "occurred_at": row.occurred_at.isoformat(),
-            "tone": row.label,
+            "tone": row.label if row.direction == "inbound" else None,  # the buyer's tone, never the rep's own mail
         })
     return {
         "inbound": stats.inbound,

@@ -3,9 +3,11 @@
 One run: estimate every rater's reliability (Dawid–Skene, stored on the raters), build the data (seed corpus
 replay + weighted training ratings; held-out ratings kept aside), choose the method by how many ratings there
 are, fine-tune starting from the organisation's active version, evaluate candidate and active version on the
-seed eval split and the held-out ratings, and promote only when the seed eval drops by at most one point and the
-held-out ratings improve. Every candidate is kept (rejected ones with the reason); on a promotion the caller's
-`rescore` queues the re-score sweep, and running processes pick the new version up through ActiveScorers.
+seed eval split and the held-out ratings, and let `domain.promotion` decide: the organisation's held-out ratings
+must improve, the corpus eval may drop at most DEALPULSE_MAX_CORPUS_EVAL_DROP points. Every candidate is kept
+(rejected ones with the reason and the before/after table); an admin may promote one anyway (`promote_version`,
+recorded in the audit log). On a promotion the caller's `rescore` queues the re-score sweep; running processes pick the new version up
+through ActiveScorers.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from ..config import Settings
+from ..domain.access import Principal
+from ..domain.promotion import MIN_HOLDOUT_ITEMS, Evaluation, PromotionPolicy, decide_promotion
 from ..domain.rater_reliability import RatingObservation, ReliabilityEstimate, estimate_reliability
 from ..sentiment.active import active_scorers
 from ..sentiment.corpus import LABELS, SeedCorpus, load_seed_corpus
@@ -39,9 +43,10 @@ from ..sentiment.registry import (
     version_dir,
     write_version,
 )
-from ..store import Rater, Rating, TrainingRun, utcnow
+from ..store import Activity, Rater, Rating, TrainingRun, utcnow
 from ..store.database import Database
 from ..store.uow import UnitOfWork
+from .audit import record_changes
 from .holdout import content_key, is_holdout_key
 
 log = logging.getLogger(__name__)
@@ -52,8 +57,6 @@ REPLAY_MIN = 400  # seed-corpus passages replayed with the ratings (at least), s
 RATING_EMPHASIS = 2.5  # a rating's loss weight against a replayed seed passage's in continued / full training
 FULL_EPOCHS = 2
 FULL_LEARNING_RATE = 3e-5
-MAX_SEED_EVAL_DROP = 0.01  # one macro-F1 point
-MIN_HOLDOUT_ITEMS = 5
 AUTO_RETRAIN_INTERVAL = timedelta(hours=24)
 METHODS = ("setfit", "top-layers", "full")
 
@@ -114,10 +117,13 @@ class TrainingReport:
 
 
 def rating_rows(uow: UnitOfWork, org_id: int) -> list[tuple[Rating, str]]:
-    """Every current rating of the organisation with its rater's key."""
+    """Every current rating of the organisation with its rater's key (imported texts, and the buyer's emails only:
+    a rating of the rep's own outbound mail, from before such ratings were refused, is left out)."""
     query = (
         select(Rating, Rater.key).join(Rater, Rater.id == Rating.rater_id)
-        .where(Rating.org_id == org_id).order_by(Rating.id)
+        .outerjoin(Activity, Activity.id == Rating.activity_id)
+        .where(Rating.org_id == org_id, or_(Rating.activity_id.is_(None), Activity.direction == "inbound"))
+        .order_by(Rating.id)
     )
     return [(rating, key) for rating, key in uow.s.execute(query)]
 
@@ -198,20 +204,9 @@ def choose_method(training_ratings: int) -> str:
     return "setfit" if training_ratings < SETFIT_BELOW else "top-layers"
 
 
-def decide(candidate_seed: float, active_seed: float, candidate_holdout: float | None, active_holdout: float | None,
-           holdout_items: int) -> tuple[bool, str]:
-    """The promotion guard-rails: (promote?, why)."""
-    drop = active_seed - candidate_seed
-    if drop > MAX_SEED_EVAL_DROP + 1e-9:
-        return False, f"seed-eval macro-F1 drops {drop * 100:.1f} points ({active_seed:.4f} -> {candidate_seed:.4f}; at most 1 allowed)"
-    if candidate_holdout is None or active_holdout is None or holdout_items < MIN_HOLDOUT_ITEMS:
-        return False, f"only {holdout_items} held-out rated emails (need {MIN_HOLDOUT_ITEMS}) to show an improvement"
-    if candidate_holdout <= active_holdout:
-        return False, f"held-out-ratings macro-F1 not better than the active version ({candidate_holdout:.4f} vs {active_holdout:.4f})"
-    return True, (
-        f"held-out-ratings macro-F1 {active_holdout:.4f} -> {candidate_holdout:.4f}; "
-        f"seed-eval {active_seed:.4f} -> {candidate_seed:.4f} (within 1 point)"
-    )
+def promotion_policy(settings: Settings) -> PromotionPolicy:
+    """The guard-rails configured for this deployment."""
+    return PromotionPolicy(max_corpus_drop_points=settings.max_corpus_eval_drop)
 
 
 # ---------------------------------------------------------------- the run
@@ -301,11 +296,12 @@ def train_org_version(
         active_seed = evaluate_classifier(*active_model, corpus.eval)
         candidate_holdout = evaluate_classifier(trained.model, trained.tokenizer, holdout) if holdout else None
         active_holdout = evaluate_classifier(*active_model, holdout) if holdout else None
-        promote_it, reason = decide(
-            candidate_seed.macro_f1, active_seed.macro_f1,
-            candidate_holdout.macro_f1 if candidate_holdout else None,
-            active_holdout.macro_f1 if active_holdout else None, len(data.holdout),
+        decision = decide_promotion(
+            Evaluation(active_holdout.macro_f1 if active_holdout else None,
+                       candidate_holdout.macro_f1 if candidate_holdout else None),
+            Evaluation(active_seed.macro_f1, candidate_seed.macro_f1), len(data.holdout), promotion_policy(settings),
         )
+        promote_it, reason = decision.promote, decision.reason
         tracker("explaining what changed", 0.9)
         what_changed = [s.as_dict() for s in phrase_shifts(active_model, (trained.model, trained.tokenizer),
                                                              [e.text for e in data.ratings])]
@@ -321,7 +317,10 @@ def train_org_version(
             "seed_eval": candidate_seed.as_dict(),
             "holdout_ratings": candidate_holdout.as_dict() if candidate_holdout else None,
             "parent": {"version": parent_version, "seed_eval_f1": active_seed.macro_f1,
-                       "holdout_f1": active_holdout.macro_f1 if active_holdout else None},
+                       "holdout_f1": active_holdout.macro_f1 if active_holdout else None,
+                       "seed_eval": active_seed.as_dict(),
+                       "holdout_ratings": active_holdout.as_dict() if active_holdout else None},
+            "decision": {"check": decision.check, "max_corpus_drop_points": settings.max_corpus_eval_drop},
         }
         summary = {**trained.summary, "data": data_summary, "what_changed": what_changed, "trigger": trigger}
         info = {"method": chosen, "data_hash": data_hash, "seed": seed, "parent_version": parent_version, "summary": summary}
@@ -490,7 +489,7 @@ def _leaning(bias: float | None) -> str:
 
 
 def version_table(uow: UnitOfWork, org_id: int) -> list[dict]:
-    """The organisation's versions and the global ones, newest first, with metrics and the decision."""
+    """The organisation's versions and the global ones, newest first, with metrics, the decision and its table."""
     in_use = active_version(uow, org_id)
     rows = []
     for v in list_versions(uow, org_id):
@@ -501,11 +500,37 @@ def version_table(uow: UnitOfWork, org_id: int) -> list[dict]:
             "in_use": in_use is not None and in_use.id == v.id, "method": v.method, "parent_version": v.parent_version,
             "seed_eval_f1": (metrics.get("seed_eval") or {}).get("macro_f1"), "holdout_f1": holdout.get("macro_f1"),
             "parent_metrics": metrics.get("parent"), "decision_reason": v.decision_reason,
+            "comparison": comparison_table(metrics),
             "data": (v.training_summary or {}).get("data"),
             "what_changed": (v.training_summary or {}).get("what_changed", []),
             "created_at": v.created_at.isoformat(), "promoted_at": v.promoted_at.isoformat() if v.promoted_at else None,
         })
     return rows
+
+
+def comparison_table(metrics: dict) -> list[dict]:
+    """Before (the parent version) and after (this candidate), in macro-F1 and per class, on the organisation's
+    held-out ratings and on the corpus eval: the table an admin reads before promoting a rejected candidate."""
+    parent = metrics.get("parent") or {}
+    sets = (("Held-out ratings", parent.get("holdout_ratings"), metrics.get("holdout_ratings"), parent.get("holdout_f1")),
+            ("Corpus eval", parent.get("seed_eval"), metrics.get("seed_eval"), parent.get("seed_eval_f1")))
+    rows = []
+    for name, before, after, before_f1 in sets:
+        if not after:
+            continue
+        before = before or {}
+        rows.append(_comparison_row(name, "macro-F1", before.get("macro_f1", before_f1), after.get("macro_f1"),
+                                    after.get("count")))
+        for label in LABELS:
+            rows.append(_comparison_row(name, f"{label} F1", (before.get("per_class_f1") or {}).get(label),
+                                        (after.get("per_class_f1") or {}).get(label), None))
+    return rows
+
+
+def _comparison_row(evaluation: str, measure: str, before: float | None, after: float | None, count: int | None) -> dict:
+    change = None if before is None or after is None else round((after - before) * 100, 1)
+    return {"evaluation": evaluation, "measure": measure, "before": before, "after": after, "change_points": change,
+            "count": count}
 
 
 def training_runs(uow: UnitOfWork, org_id: int, limit: int = 20) -> list[dict]:
@@ -521,19 +546,57 @@ def run_as_dict(run: TrainingRun) -> dict:
             "created_at": run.created_at.isoformat(), "finished_at": run.finished_at.isoformat() if run.finished_at else None}
 
 
+def promote_version(settings: Settings, db: Database, org_id: int | None, version: str, *, actor: Principal | None,
+                    reason: str = "", surface: str = "", rescore: Rescore | None = None) -> str:
+    """Make `version` the active one (the admin page, the API and `dealpulse models promote` all come here).
+
+    A candidate the guard-rails rejected is promoted only with a reason ("promote anyway"); who and why go to the
+    audit log and the version's decision. Then `rescore(org_id)` (the caller queues the re-score sweep); returns the version now active.
+    """
+    reason = " ".join((reason or "").split())
+    who = actor.email if actor is not None else "the command line"
+    with db.uow() as uow:
+        row = find_version(uow, org_id, version)
+        if row is None:
+            scope = "the global versions" if org_id is None else f"organisation {org_id}"
+            raise TrainingError(f"unknown version {version!r} for {scope}: see `dealpulse models list`")
+        before, rejection = row.status, row.decision_reason
+        if before == "rejected" and not reason:
+            raise TrainingError(f"{version} was rejected ({rejection}); say why to promote it anyway")
+        if before == "rejected":
+            decision = f"promoted anyway by {who}: {reason} (rejected: {rejection})"
+        else:
+            decision = f"promoted by {who}" + (f": {reason}" if reason else "")
+        try:
+            row = promote(uow, settings.model_dir, org_id, version, reason=decision)
+        except RegistryError as exc:
+            raise TrainingError(str(exc)) from None
+        if org_id is not None:
+            record_changes(uow.s, actor, "model_version", row.id, org_id,
+                           {"status": (before, "active"), "promotion_reason": (rejection if before == "rejected" else None, reason or None)},
+                           surface=surface or None)
+        uow.commit()
+    _after_switch(settings, db, org_id, version, rescore)
+    return version
+
+
 def switch_version(settings: Settings, db: Database, org_id: int | None, version: str | None, reason: str,
-                   rescore: Rescore | None = None) -> str:
-    """Promote `version` (or, with None, roll back to the previous one) for the organisation; then `rescore(org_id)`."""
+                   rescore: Rescore | None = None, actor: Principal | None = None) -> str:
+    """Promote `version` (see `promote_version`) or, with None, roll back to the previous one; queue the re-score."""
+    if version is not None:
+        return promote_version(settings, db, org_id, version, actor=actor, reason=reason, rescore=rescore)
     with db.uow() as uow:
         try:
-            if version is None:
-                row = rollback(uow, org_id)
-            else:
-                row = promote(uow, settings.model_dir, org_id, version, reason=reason)
+            row = rollback(uow, org_id)
         except RegistryError as exc:
             raise TrainingError(str(exc)) from None
         uow.commit()
         now_active = row.version if row is not None else ""
+    _after_switch(settings, db, org_id, now_active, rescore)
+    return now_active
+
+
+def _after_switch(settings: Settings, db: Database, org_id: int | None, now_active: str, rescore: Rescore | None) -> None:
     if now_active:
         from ..sentiment.onnx_export import ensure_onnx_int8
 
@@ -541,4 +604,3 @@ def switch_version(settings: Settings, db: Database, org_id: int | None, version
     active_scorers(settings, db).forget()
     if rescore is not None:
         rescore(org_id)
-    return now_active

@@ -44,6 +44,8 @@ class SentimentScore(IdMixin, Base):
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     probabilities: Mapped[dict[str, Any]] = mapped_column(default=dict)
     highlights: Mapped[list[Any]] = mapped_column(default=list)  # [{"text", "label", "score"}]
+    # The sentences that carry the stance (leave-one-out), computed only where shown; None = not computed yet.
+    evidence: Mapped[list[Any] | None] = mapped_column(default=None)
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)  # produced by the active version
     scored_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -18,7 +18,7 @@ from ..store import TrainingRun
 from ..tasks.scoring import queue_rescore
 from ..tasks.training import queue_training
 from .auth import authenticate_request, current_principal
-from .problems import ApiProblem, Conflict, Forbidden
+from .problems import ApiProblem, Conflict, Forbidden, InvalidInput
 from .signin import csrf_token, require_csrf, signed_in_principal
 
 api = Blueprint("admin_models_api", __name__, url_prefix="/api/v1/admin")
@@ -61,9 +61,22 @@ def _queue_training(org_id: int) -> int:
     return queue_training(org_id, "api")
 
 
-def _switch(org_id: int, version: str | None, reason: str) -> str:
+MAX_REASON_CHARS = 1000
+
+
+def _promote(principal: Principal, version: str, reason: str) -> str:
+    if len(reason) > MAX_REASON_CHARS:
+        raise InvalidInput([{"field": "reason", "message": f"at most {MAX_REASON_CHARS} characters", "type": "string_too_long"}])
     try:
-        return service.switch_version(app_settings(), app_db(), org_id, version, reason, rescore=queue_rescore)
+        return service.promote_version(app_settings(), app_db(), principal.org_id, version, actor=principal, reason=reason,
+                                       rescore=queue_rescore)
+    except service.TrainingError as exc:
+        raise Conflict(str(exc)) from None
+
+
+def _rollback(org_id: int) -> str:
+    try:
+        return service.switch_version(app_settings(), app_db(), org_id, None, "", rescore=queue_rescore)
     except service.TrainingError as exc:
         raise Conflict(str(exc)) from None
 
@@ -132,10 +145,14 @@ def run_api(run_id: int) -> Response:
 
 @api.post("/models/<version>/promote")
 def promote_api(version: str) -> Response:
-    """Make a version of the organisation active; the re-score sweep is queued."""
+    """Make a version of the organisation active ({"reason"} required for a rejected candidate); re-score queued."""
     principal = current_principal()
     _require_admin(principal)
-    return jsonify({"active": _switch(principal.org_id, version, f"promoted by {principal.email}")})
+    body = request.get_json(silent=True) if request.data else {}
+    reason = body.get("reason", "") if isinstance(body, dict) else None
+    if not isinstance(reason, str):
+        raise InvalidInput([{"field": "reason", "message": "send a JSON object {\"reason\": \"...\"}", "type": "string_type"}])
+    return jsonify({"active": _promote(principal, version, reason)})
 
 
 @api.post("/models/rollback")
@@ -143,7 +160,7 @@ def rollback_api() -> Response:
     """Reject the active version and restore the previous one; the re-score sweep is queued."""
     principal = current_principal()
     _require_admin(principal)
-    return jsonify({"active": _switch(principal.org_id, None, "")})
+    return jsonify({"active": _rollback(principal.org_id)})
 
 
 # ---------------------------------------------------------------- page
@@ -180,15 +197,20 @@ def train_form() -> Response:
 
 @page.post("/models/promote")
 def promote_form() -> Response:
-    """Promote the version named in the form."""
+    """Promote the version named in the form ("promote anyway" sends the admin's reason)."""
     if not can_administer(g.principal):
         abort(403)
     version = request.form.get("version", "")
     try:
-        flash(f"{_switch(g.principal.org_id, version, f'promoted by {g.principal.email}')} is now active.")
-    except Conflict as exc:
-        flash(f"Not promoted: {exc.detail}")
+        flash(f"{_promote(g.principal, version, request.form.get('reason', ''))} is now active.")
+    except (Conflict, InvalidInput) as exc:
+        flash(f"Not promoted: {_problem_text(exc)}")
     return redirect(url_for("admin_models.models_page"))
+
+
+def _problem_text(problem: ApiProblem) -> str:
+    errors = problem.extra.get("errors") or []
+    return "; ".join(f"{e['field']}: {e['message']}" for e in errors) or str(problem.detail)
 
 
 @page.post("/models/rollback")
@@ -197,7 +219,7 @@ def rollback_form() -> Response:
     if not can_administer(g.principal):
         abort(403)
     try:
-        flash(f"Rolled back; {_switch(g.principal.org_id, None, '') or 'the default version'} is now active.")
+        flash(f"Rolled back; {_rollback(g.principal.org_id) or 'the default version'} is now active.")
     except Conflict as exc:
         flash(f"Nothing rolled back: {exc.detail}")
     return redirect(url_for("admin_models.models_page"))

@@ -179,22 +179,25 @@ def _tone_section(c: dict[str, Any], act: ActionFactory) -> dict[str, Any]:
             widgets.append(paragraph("No text to score in this email."))
     else:
         how = f"model {tone['model_version']}" if tone["stored"] else "scored just now, not stored"
-        widgets.append(decorated("Tone of this email", TONE_NAMES.get(tone["label"], tone["label"]),
-                                 f"score {tone['score']:+.2f} · {how}"))
+        reading = tone["reading"]
+        widgets.append(decorated("Tone of this email", reading["wording"], f"{reading['confidence']:.0%} confidence · {how}"))
         for highlight in tone.get("highlights") or []:
             widgets.append(paragraph("<i>" + text(highlight["text"]) + "</i>"))
+    if email.get("not_ratable_reason"):
+        widgets.append(paragraph(text(email["not_ratable_reason"])))
     if email["captured"] and not email["content_hidden"]:
-        mine = (email.get("my_rating") or {}).get("label")
-        widgets.append(text_input("rating_note", "Note on your rating (optional)", (email.get("my_rating") or {}).get("note", "")))
-        widgets.append(buttons(*[
-            button(("✓ " if mine == label else "") + TONE_NAMES[label], act("rate", {"a": email["id"], "l": label}))
-            for label in ("negative", "neutral", "positive")
-        ]))
+        if email.get("ratable"):
+            mine = (email.get("my_rating") or {}).get("label")
+            widgets.append(text_input("rating_note", "Note on your rating (optional)", (email.get("my_rating") or {}).get("note", "")))
+            widgets.append(buttons(*[
+                button(("✓ " if mine == label else "") + TONE_NAMES[label], act("rate", {"a": email["id"], "l": label}))
+                for label in ("negative", "neutral", "positive")
+            ]))
         if email["is_mine"]:
             private = bool(c["thread_private"] or email["is_private"])
             widgets.append(buttons(button("Make thread public" if private else "Mark thread private",
                                           act("private", {"t": c["thread_key"], "p": not private}))))
-    elif not email["captured"]:
+    elif not email["captured"] and not email.get("not_ratable_reason"):
         widgets.append(paragraph("You can rate this email once DealPulse has captured it (usually within a minute)."))
     return {"header": "Tone", "widgets": widgets}
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from .toolkit import app_db, app_settings
+from ..domain.tone_reading import read_tone
 from ..sentiment.active import active_scorers
+from ..sentiment.evidence import scored_with_evidence
 from ..sentiment.registry import ToneModelNotReady
 from .auth import authenticate_request, current_principal
 from .problems import ApiProblem, InvalidInput, problem_response
@@ -45,7 +47,8 @@ def _text_from_body() -> str:
 
 @bp.post("/score")
 def score_text() -> Response:
-    """Score a whole email body (quotes, signature and disclaimer are set aside first)."""
+    """Score a whole email body (quotes, signature and disclaimer set aside first): calibrated confidence, its reading
+    in words, and the sentences that carry the stance."""
     text = _text_from_body()
     principal = current_principal()
     try:
@@ -55,14 +58,15 @@ def score_text() -> Response:
             "The tone model is still being prepared; try again in a minute.", status=503, title="Service unavailable"))
         response.headers["Retry-After"] = str(MODEL_NOT_READY_RETRY_SECONDS)
         return response
-    result = scorer.score_texts([text])[0]
-    current_app.logger.debug("scored %d characters with %s", len(text), result.model_version)
+    result = scored_with_evidence(scorer, text)
+    current_app.logger.debug("scored %d characters with %s", len(text), result["model_version"])
     return jsonify(
-        label=result.label,
-        score=result.score,
-        confidence=result.confidence,
-        probabilities=result.probabilities,
-        highlights=result.highlights,
-        model_version=result.model_version,
-        reason=result.reason,
+        label=result["label"],
+        score=result["score"],
+        confidence=result["confidence"],
+        probabilities=result["probabilities"],
+        reading=read_tone(result["label"], result["confidence"], result["probabilities"]).as_dict(),
+        highlights=result["highlights"],
+        model_version=result["model_version"],
+        reason=result["reason"],
     )

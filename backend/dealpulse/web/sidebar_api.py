@@ -15,7 +15,9 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from .toolkit import app_db, app_settings
 from ..sentiment.active import active_scorers
+from ..sentiment.evidence import scored_with_evidence, stance_evidence
 from ..sentiment.registry import ToneModelNotReady
+from ..sentiment.scorer import ToneScorer
 from ..services import notes as notes_service
 from ..services import threads as threads_service
 from ..services import ratings as ratings_service
@@ -140,12 +142,26 @@ class ActiveModelTone:
     """Scores text on the fly with the organisation's active tone model (ToneSource for the sidebar)."""
 
     def score(self, org_id: int, text: str, *, already_split: bool) -> dict[str, Any] | None:
-        """The tone of `text` (None while no tone model is built); `already_split`: quotes were removed at capture."""
+        """The tone of `text` with its stance evidence (None while no tone model is built); `already_split`: quotes
+        were removed at capture."""
+        scorer = self._scorer(org_id)
+        if scorer is None:
+            return None
+        return scored_with_evidence(scorer, text, split_quotes=not already_split)
+
+    def evidence(self, org_id: int, version: str, text: str) -> list[dict[str, Any]] | None:
+        """The stance evidence of a captured email's new text, when `version` is the organisation's active one."""
+        scorer = self._scorer(org_id)
+        if scorer is None or scorer.version != version:
+            return None
+        return stance_evidence(scorer, text, split_quotes=False)
+
+    @staticmethod
+    def _scorer(org_id: int) -> ToneScorer | None:
         try:
-            scorer = active_scorers(app_settings(), app_db()).for_org(org_id, build_missing=False)
+            return active_scorers(app_settings(), app_db()).for_org(org_id, build_missing=False)
         except ToneModelNotReady:
             return None
-        return scorer.score_texts([text], split_quotes=not already_split)[0].as_dict()
 
 
 def tone_source() -> ToneSource:

@@ -144,3 +144,15 @@ def test_sorting_by_amount_ranks_deals_within_their_currency(client, world, rep_
     keys = {world.opportunities[k]: k for k in ("a1_acme", "a1_globex", "a2_initech", "a1_japan")}
     rows = [keys[int(i)] for i in re.findall(r'href="/dashboard/deals/(\d+)"', page) if int(i) in keys]
     assert list(dict.fromkeys(rows)) == ["a1_globex", "a1_japan", "a2_initech", "a1_acme"]
+
+
+def test_the_deal_page_reads_the_buyers_tone_in_words_and_shows_none_for_the_reps_own_mail(client, db, settings, world, deals):
+    deals.activity("a1_acme", days_ago=2, score=-0.9, label="negative", confidence=0.9, text="We chose another vendor.")
+    deals.activity("a1_acme", days_ago=1, direction="outbound", score=-0.95, label="negative", confidence=0.95,
+                   text="Sorry to hear that, can we talk?")
+    sign_in(client, world, "manager.a")
+
+    page = client.get(f"/dashboard/deals/{world.opportunities['a1_acme']}").get_data(as_text=True)
+
+    assert "Negative · 90% confidence" in page
+    assert "95% confidence" not in page and "-0.95" not in page

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import shutil
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
 import pytest
+import torch
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from dealpulse.mail.retry import RetryPolicy
 from dealpulse.services.mailboxes import add_mailbox
@@ -20,13 +22,17 @@ from dealpulse.tasks.scoring import queue_scoring
 from dealpulse.standins.google import GoogleStandIn
 from dealpulse.standins.sample_mail import rfc822
 from dealpulse.sentiment.registry import promote, register_version
-from dealpulse.store import Activity, SentimentScore, Team, User
+from dealpulse.store import Activity, SentimentScore
 from tests.fixtures.tiny_model.build import copy_version
 from tests.fixtures.tiny_model.fixtures import seed_model_dir  # noqa: F401 - fixture
-from tests.integration.sidebar.support import active_tone, tiny_model_dir  # noqa: F401 - fixtures
+from tests.integration.sidebar.support import tiny_model_dir  # noqa: F401 - fixture
 
 REP = "rep.a1@seller.example"
 CIO = "cio@globex.test.example"
+DECISION = "Hi,\n\nWe have decided to go with another provider.\n\nRegards,\nGina"
+# The demo's lost deal (demo/data/threads/brightwater-pophealth.toml): an apology wrapped around the decision.
+APOLOGY_AND_DECISION = ("Sam, I'm really sorry. I fought for you until the end. Between us, the bundle price made it "
+                        "impossible; it wasn't about the product.")
 FAST = RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.01, max_wait=5)
 
 
@@ -47,11 +53,11 @@ def worker_inline(inline_queues) -> None:
     """Huey runs enqueued tasks inline: one sync call is one worker run, scoring included."""
 
 
-def _send_decision_and_sync(db, settings, google) -> object:
+def _send_decision_and_sync(db, settings, google, body: str = DECISION) -> object:
     mailbox = add_mailbox_for(db, settings, google)
     google.add_message(REP, rfc822(
         sender=CIO, to=[REP], subject="Re: Globex expansion proposal",
-        body="Hi,\n\nWe have decided to go with another provider.\n\nRegards,\nGina",
+        body=body,
         message_id="decision.1@globex.test.example", sent_at=datetime.now(timezone.utc) - timedelta(minutes=2),
     ), ["INBOX"])
 
@@ -81,16 +87,32 @@ def _manager_sees_the_alert(client, world, activity_id: int) -> dict:
     return negative[0]
 
 
-def test_sync_scoring_and_alert_happen_in_one_worker_run(
-    app, client, db, settings, world, google, active_tone, worker_inline,  # noqa: F811
-):
-    # The tiny test model cannot tell tone apart (it scores everything about 0), so team A treats every inbound
-    # score as strongly negative: this test is about the wiring (thresholds are unit-tested with exact scores).
-    with db.uow() as uow:
-        uow.s.execute(update(Team).where(Team.id == uow.s.scalar(select(User.team_id).where(User.id == world.users["rep.a1"])))
-                      .values(settings={"negative_score": 1.0}))
-        uow.commit()
+@pytest.fixture
+def reads_everything_negative(db, settings, tiny_model_dir):  # noqa: F811
+    """The tiny version with its head's negative bias raised: every text reads negative with P(negative) ~ 0.99.
 
+    The tiny model cannot tell tone apart; this test is about the wiring (thresholds are unit-tested).
+    """
+    from safetensors.torch import load_file, save_file
+
+    target = Path(settings.model_dir) / "tiny-negative"
+    shutil.copytree(tiny_model_dir, target)
+    for onnx in target.glob("*.onnx"):
+        onnx.unlink()
+    weights = load_file(target / "model.safetensors")
+    weights["classifier.bias"] = weights["classifier.bias"] + torch.tensor([12.0, 0.0, 0.0])
+    save_file(weights, target / "model.safetensors", metadata={"format": "pt"})
+    with db.uow() as uow:
+        register_version(uow, org_id=None, version=target.name, method="full", data_hash="negative", metrics={},
+                         training_summary={})
+        promote(uow, Path(settings.model_dir), None, target.name, reason="tests")
+        uow.commit()
+    return target.name
+
+
+def test_sync_scoring_and_alert_happen_in_one_worker_run(
+    app, client, db, settings, world, google, reads_everything_negative, worker_inline,
+):
     result = _send_decision_and_sync(db, settings, google)
 
     assert result.state == "idle" and result.stored == 1
@@ -111,6 +133,21 @@ def test_the_real_model_flags_a_competitor_decision_with_default_thresholds(
     assert label == "negative"
     alert = _manager_sees_the_alert(client, world, activity_id)
     assert "another provider" in alert["reason"]
+
+
+@pytest.mark.slow
+def test_the_real_models_alert_on_an_apology_quotes_the_decision_not_the_apology(
+    app, client, db, settings, world, google, seed_model_dir, worker_inline,  # noqa: F811
+):
+    install_version(db, settings, seed_model_dir)
+
+    _send_decision_and_sync(db, settings, google, body=APOLOGY_AND_DECISION)
+
+    activity_id, label = _stored_decision(db, world)
+    assert label == "negative"
+    alert = _manager_sees_the_alert(client, world, activity_id)
+    assert "the bundle price made it impossible" in alert["reason"], alert["reason"]
+    assert "really sorry" not in alert["reason"]
 
 
 def install_version(db, settings, version_dir: Path) -> None:

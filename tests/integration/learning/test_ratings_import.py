@@ -158,3 +158,15 @@ def test_a_wording_keeps_its_side_whatever_greeting_sign_off_or_case_it_comes_wi
     body = " ".join(words).capitalize() + "."
     variant = "\n\n".join(part for part in (greeting, body.upper() if shout else body, closing) if part)
     assert is_holdout_text(variant) == is_holdout_text(body)
+
+
+def test_the_reps_own_outbound_email_cannot_be_imported_as_a_rating(db, world) -> None:
+    with db.uow() as uow:
+        sent = Activity(org_id=world.org_id, kind="email", direction="outbound", dedupe_key="mid:own-1@x",
+                        occurred_at=utcnow(), new_text="Following up on our proposal.")
+        uow.s.add(sent)
+        uow.commit()
+        line = json.dumps({"activity_id": sent.id, "label": "neutral", "rater": "rep@seller.example"})
+        with pytest.raises(RatingsImportError) as raised:
+            import_ratings(uow, world.org_id, [line])
+    assert raised.value.problems == [(1, f"activity {sent.id} is the rep's own outbound email: only the buyer's emails are rated")]

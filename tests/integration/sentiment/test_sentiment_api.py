@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from dealpulse.domain.tone_reading import read_tone
+
 
 @pytest.fixture
 def scoring_client(tiny_registry, client):
@@ -54,3 +56,12 @@ def test_before_any_tone_model_is_built_it_answers_503_with_retry_after_and_trai
     assert response.headers["Retry-After"] == "60"
     assert "being prepared" in response.get_json()["detail"]
     assert not any(Path(settings.model_dir).glob("*/config.json"))
+
+
+def test_the_answer_reads_its_calibrated_confidence_in_words_and_quotes_stance_evidence(scoring_client, world) -> None:
+    body = {"text": "Hi Sam, thanks for the call. We have decided to go with another provider. Best regards."}
+    data = scoring_client.post("/api/v1/sentiment/score", json=body, headers=world.auth("rep.a1")).get_json()
+    assert data["reading"] == read_tone(data["label"], data["confidence"], data["probabilities"]).as_dict()
+    assert data["reading"]["summary"].endswith(f"{data['confidence']:.0%} confidence")
+    assert data["highlights"] and all("influence" in h for h in data["highlights"])
+    assert all(h["text"] not in ("Hi Sam, thanks for the call.", "Best regards.") for h in data["highlights"])

@@ -48,7 +48,7 @@ def test_score_writes_one_line_per_input_line(run, tmp_path: Path) -> None:
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [line["id"] for line in lines] == ["a", 2, "c"]
     for line in lines:
-        assert set(line) == {"id", "label", "score", "model_version"}
+        assert set(line) == {"id", "label", "score", "confidence", "model_version"}
         assert line["label"] in ("negative", "neutral", "positive")
         assert line["model_version"] == "tiny-a"
     assert lines[2]["label"] == "neutral" and lines[2]["score"] == 0.0

@@ -53,9 +53,11 @@ def deal(**overrides) -> DealSnapshot:
 
 
 def score(n_days_ago: float, value: float, label: str | None = None, *, activity_id: int = 1, confidence: float = 0.5,
-          private: bool = False, highlights=()) -> InboundScore:
+          private: bool = False, highlights=(), p_negative: float | None = None) -> InboundScore:
+    """An inbound score; unless given, calibrated P(negative) follows the score (-0.9 -> 0.9)."""
     label = label or ("negative" if value < -0.3 else "positive" if value > 0.3 else "neutral")
-    return InboundScore(activity_id, days_ago(n_days_ago), value, label, confidence, private, tuple(highlights))
+    p_negative = p_negative if p_negative is not None else max(0.0, -value)
+    return InboundScore(activity_id, days_ago(n_days_ago), value, label, confidence, private, tuple(highlights), p_negative)
 
 
 # ---------------------------------------------------------------- gone dark
@@ -132,13 +134,54 @@ def test_negative_email_never_quotes_a_private_email():
     assert "content hidden" in finding.reason
 
 
-def test_negative_label_with_high_confidence_counts_and_a_better_reply_clears_it():
-    confident = score(1, -0.4, "negative", confidence=0.9)
+def test_a_calibrated_probability_counts_and_a_better_reply_clears_it():
+    confident = score(1, -0.4, "negative", p_negative=0.9)
     assert negative_email(deal(inbound_scores=(confident,)), T, utcnow()) is not None
-    unsure = score(1, -0.4, "negative", confidence=0.6)
+    unsure = score(1, -0.4, "negative", p_negative=0.6)
     assert negative_email(deal(inbound_scores=(unsure,)), T, utcnow()) is None
     later = score(0.5, 0.6)
     assert negative_email(deal(inbound_scores=(confident, later)), T, utcnow()) is None
+
+
+def test_no_alert_on_a_coin_flip_however_saturated_the_score():
+    # The old rule fired on any score at or below -0.6; a saturated -0.98 whose calibrated P(negative) is 0.55
+    # is a coin flip between negative and the rest, and a manager is not called for it.
+    saturated = score(0.2, -0.98, "negative", confidence=0.55, p_negative=0.55)
+    assert negative_email(deal(inbound_scores=(saturated,)), T, utcnow()) is None
+
+
+def test_the_probability_threshold_is_inclusive_and_configurable():
+    at_default = score(0.2, -0.7, "negative", p_negative=0.85)
+    assert T.negative_probability == 0.85
+    assert negative_email(deal(inbound_scores=(at_default,)), T, utcnow()) is not None
+    strict = Thresholds(negative_probability=0.95)
+    assert negative_email(deal(inbound_scores=(at_default,)), strict, utcnow()) is None
+    assert negative_email(deal(inbound_scores=(score(0.2, -0.96, p_negative=0.96),)), strict, utcnow()) is not None
+
+
+def test_without_stored_probabilities_a_negative_labels_confidence_is_its_probability():
+    legacy = InboundScore(1, days_ago(0.2), -0.9, "negative", 0.9)
+    assert legacy.negative_probability == 0.9
+    assert negative_email(deal(inbound_scores=(legacy,)), T, utcnow()) is not None
+    assert InboundScore(1, days_ago(0.2), 0.9, "positive", 0.9).negative_probability == 0.0
+
+
+def test_a_team_may_set_its_own_probability_and_the_organisation_default_applies_otherwise():
+    org_default = Thresholds(negative_probability=0.9)
+    assert Thresholds.from_team(21, {}, org_default).negative_probability == 0.9
+    assert Thresholds.from_team(21, {"negative_probability": 0.7}, org_default).negative_probability == 0.7
+    assert Thresholds.from_team(21, {"negative_probability": 5}, org_default).negative_probability == 0.99
+    assert Thresholds.from_team(21, {"negative_probability": 0.1}, org_default).negative_probability == 0.5
+
+
+def test_leave_one_out_evidence_is_quoted_in_its_order():
+    evidence = [{"text": "Between us, the bundle price made it impossible.", "label": "negative", "score": -0.3,
+                 "influence": 0.4, "flips": True},
+                {"text": "It was a hard call.", "label": "negative", "score": -0.9, "influence": 0.1, "flips": False}]
+    finding = negative_email(deal(inbound_scores=(score(0.1, -0.9, highlights=evidence),)), T, utcnow())
+    assert '"Between us, the bundle price made it impossible."' in finding.reason
+    assert finding.evidence["sentence"] == "Between us, the bundle price made it impossible."
+    assert finding.evidence["p_negative"] == 0.9 and finding.evidence["threshold"] == 0.85
 
 
 def test_an_old_negative_email_no_longer_alerts():
@@ -253,6 +296,6 @@ def test_health_stays_in_range_and_another_signal_never_improves_it(rules, sever
 
 def test_negative_email_reason_reads_as_sentences():
     quoted = negative_email(deal(inbound_scores=(score(0.1, -0.9, highlights=[{"text": "We are out.", "label": "negative", "score": -0.9}]),)), T, utcnow())
-    assert quoted.reason.endswith('(tone -0.90): "We are out." Call the buyer today.')
+    assert quoted.reason.endswith('(90% likely negative): "We are out." Call the buyer today.')
     bare = negative_email(deal(inbound_scores=(score(0.1, -0.9, highlights=[]),)), T, utcnow())
-    assert bare.reason.endswith("(tone -0.90). Call the buyer today.")
+    assert bare.reason.endswith("(90% likely negative). Call the buyer today.")
