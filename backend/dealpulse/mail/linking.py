@@ -302,11 +302,9 @@ def _thread_origins(session: Session, org_id: int, threads: list[str], user_id: 
         .order_by(Activity.occurred_at, Activity.id)
     )
     origins: dict[str, int] = {}
-    if user_id is not None:
-        own = from_anyone.where(Activity.id.in_(
-            select(ActivitySource.activity_id).join(Mailbox, Mailbox.id == ActivitySource.mailbox_id)
-            .where(Mailbox.user_id == user_id)
-        ))
+    if user_id is not None:  # joined, not IN (subquery): the thread index narrows first, then each row's sources
+        own = (from_anyone.join(ActivitySource, ActivitySource.activity_id == Activity.id)
+               .join(Mailbox, Mailbox.id == ActivitySource.mailbox_id).where(Mailbox.user_id == user_id))
         for thread_key, opp_id in session.execute(own):
             origins.setdefault(thread_key, opp_id)
     for thread_key, opp_id in session.execute(from_anyone):

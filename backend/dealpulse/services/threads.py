@@ -43,19 +43,14 @@ def _require_thread_key(thread_key: str) -> str:
     return thread_key
 
 
-def _captured_by(user_id: int) -> Any:
-    """SELECT of the ids of the activities `user_id`'s mailboxes captured."""
-    return select(ActivitySource.activity_id).join(Mailbox, Mailbox.id == ActivitySource.mailbox_id).where(
-        Mailbox.user_id == user_id
-    )
-
-
 def own_thread_activities(session: Session, principal: Principal, thread_key: str) -> list[Activity]:
     """The thread's activities one of the principal's mailboxes captured."""
-    return list(session.scalars(
-        select(Activity).where(Activity.org_id == principal.org_id, Activity.thread_key == thread_key,
-                               Activity.id.in_(_captured_by(principal.user_id)))
-    ))
+    rows = session.scalars(
+        select(Activity).join(ActivitySource, ActivitySource.activity_id == Activity.id)
+        .join(Mailbox, Mailbox.id == ActivitySource.mailbox_id)
+        .where(Activity.org_id == principal.org_id, Activity.thread_key == thread_key, Mailbox.user_id == principal.user_id)
+    )
+    return list({a.id: a for a in rows}.values())  # once, even when two of their mailboxes captured it
 
 
 def _shared_with_others(session: Session, activity_ids: list[int], user_id: int) -> set[int]:
