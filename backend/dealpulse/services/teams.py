@@ -159,10 +159,11 @@ def update_team(uow: UnitOfWork, principal: Principal, team_id: int, version: in
     before = _view(s, team)
     claim_version(s, team, version, "team", principal.org_id, lambda t: _view(s, t))
     if "name" in changes:
-        clash = team_named(s, principal.org_id, changes["name"])
+        name = check_name(changes["name"])
+        clash = team_named(s, principal.org_id, name)
         if clash is not None and clash.id != team.id:
-            raise InvalidField([{"field": "name", "message": f"a team named {changes['name'].strip()!r} exists"}])
-        team.name = check_name(changes["name"])
+            raise InvalidField([{"field": "name", "message": f"a team named {name!r} exists"}])
+        team.name = name
     if "manager_id" in changes:
         team.manager_id = check_manager(s, principal.org_id, changes["manager_id"])
     if changes.get("thresholds"):

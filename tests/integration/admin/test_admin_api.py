@@ -121,6 +121,11 @@ def test_bad_input_is_a_problem_naming_the_field_and_changes_nothing(client, db,
         ("PATCH", "/api/v1/admin/organisation", {"version": 1, "ms_tenant_ids": ["not-a-guid"]}, "ms_tenant_ids"),
         ("PATCH", "/api/v1/admin/organisation", {"version": 1, "google_workspace_domain": "no spaces.example"}, "google_workspace_domain"),
         ("PATCH", f"/api/v1/admin/users/{world.users['manager.a']}", {"version": 1, "role": "rep"}, "role"),
+        ("PATCH", f"/api/v1/admin/users/{world.users['rep.a1']}", {"version": 1, "name": None}, "name"),
+        ("PATCH", f"/api/v1/admin/teams/{team_a}", {"version": 1, "name": None}, "name"),
+        ("PATCH", "/api/v1/admin/organisation", {"version": 1, "name": None}, "name"),
+        ("PATCH", "/api/v1/admin/organisation", {"version": 1, "domains": None}, "domains"),
+        ("PATCH", "/api/v1/admin/organisation", {"version": 1, "ms_tenant_ids": None}, "ms_tenant_ids"),
     ]
     for method, url, body, field in cases:
         response = client.open(url, method=method, json=body, headers=admin)
