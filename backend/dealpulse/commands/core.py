@@ -24,6 +24,7 @@ from ..store import Organisation, User
 from ..store.database import Database
 from ..store.uow import UnitOfWork
 from ..tasks import build_queues
+from ..tasks.worker_logs import configure_worker_logging
 
 
 def fail(message: str) -> None:
@@ -138,6 +139,7 @@ def worker(queue: str, workers: int) -> None:
 
     queues = build_queues(load_settings())
     instance = queues.training if queue == "training" else queues.default
+    configure_worker_logging(instance)
     Consumer(instance, workers=workers, worker_type="thread", periodic=(queue == "default")).run()
 
 

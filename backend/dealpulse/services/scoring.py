@@ -13,7 +13,7 @@ from sqlalchemy import and_, select, update
 from ..sentiment.active import ActiveScorers
 from ..sentiment.evidence import stance_evidence
 from ..sentiment.preprocess import prepare_text
-from ..store import Activity, SentimentScore, utcnow
+from ..store import Activity, SentimentScore, insert_new_scores, utcnow
 from ..store.uow import UnitOfWork
 from .alert_hooks import on_scores_stored
 
@@ -59,24 +59,16 @@ def score_activities(uow: UnitOfWork, activity_ids: Iterable[int], *, scorers: A
         # Capture already split quotes, signature and disclaimer off: score the stored new text as it is.
         results = scorer.score_prepared([prepare_text(a.new_text or "", split_quotes=False) for a in todo])
         now = utcnow()
-        for activity, result in zip(todo, results):
-            uow.s.add(
-                SentimentScore(
-                    activity_id=activity.id,
-                    model_version=result.model_version,
-                    label=result.label,
-                    score=result.score,
-                    confidence=result.confidence,
-                    probabilities=result.probabilities,
-                    highlights=result.highlights,
-                    evidence=stance_evidence(scorer, activity.new_text or "", split_quotes=False)
-                    if may_raise_negative_alert(activity, result.label, now) else None,
-                    is_current=True,
-                    scored_at=now,
-                )
-            )
+        inserted = insert_new_scores(uow.s, [
+            dict(activity_id=activity.id, model_version=result.model_version, label=result.label, score=result.score,
+                 confidence=result.confidence, probabilities=result.probabilities, highlights=result.highlights,
+                 evidence=stance_evidence(scorer, activity.new_text or "", split_quotes=False)
+                 if may_raise_negative_alert(activity, result.label, now) else None,
+                 is_current=True, scored_at=now)
+            for activity, result in zip(todo, results)
+        ])
         _mark_current(uow, [a.id for a in group], scorer.version)
-        stored.extend(a.id for a in todo)
+        stored.extend(a.id for a in todo if a.id in inserted)
         versions.add(scorer.version)
     uow.commit()
     if stored:

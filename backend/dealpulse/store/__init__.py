@@ -27,12 +27,12 @@ from .orgs import (
     ms_tenant_registered,
     user_ids_with_address,
 )
-from .sentiment import ModelVersion, Rater, Rating, RatingChange, SentimentScore, TrainingRun
+from .sentiment import ModelVersion, Rater, Rating, RatingChange, SentimentScore, TrainingRun, insert_new_scores
 
 __all__ = [
     "Account", "AccountDomain", "Activity", "AddonActionReceipt", "ActivityContact", "ActivityNote", "ActivitySource", "Alert",
     "AlertDelivery", "ApiToken", "AuditEntry", "Base", "BuyingTeamMember", "Contact", "ExitAnswer", "ExitQuestion",
     "Mailbox", "ModelVersion", "NeverLogEntry", "Opportunity", "Organisation", "Rater", "Rating", "RatingChange",
     "SentimentScore", "Stage", "StageTransition", "Team", "ThreadLink", "TrainingRun", "User", "UserAlias",
-    "listed_ms_tenants", "make_engine", "make_session_factory", "ms_tenant_registered", "user_ids_with_address", "utcnow",
+    "listed_ms_tenants", "make_engine", "insert_new_scores", "make_session_factory", "ms_tenant_registered", "user_ids_with_address", "utcnow",
 ]

@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import Base, IdMixin, utcnow
 
@@ -48,6 +49,21 @@ class SentimentScore(IdMixin, Base):
     evidence: Mapped[list[Any] | None] = mapped_column(default=None)
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)  # produced by the active version
     scored_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def insert_new_scores(session: Session, rows: list[dict[str, Any]]) -> set[int]:
+    """Insert score rows, skipping any (activity, version) that another worker stored meanwhile; returns the activity
+    ids whose row this call inserted (two sweeps scoring the same email together store it once, neither fails)."""
+    if not rows:
+        return set()
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(SentimentScore)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["activity_id", "model_version"])
+        .returning(SentimentScore.activity_id)
+    )
+    return set(session.scalars(statement))
 
 
 class Rater(IdMixin, Base):

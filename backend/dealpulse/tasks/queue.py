@@ -9,8 +9,10 @@ app and the CLI commands that enqueue call `queues_for(settings)` (build unless 
 
 from __future__ import annotations
 
+import inspect
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import update_wrapper
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Generic, ParamSpec, TypeVar
@@ -82,15 +84,26 @@ def task(queue: str = DEFAULT) -> Callable[[Callable[P, R]], DeclaredTask[P, R]]
     return declare
 
 
-def periodic_task(schedule: Schedule, queue: str = DEFAULT) -> Callable[[Callable[P, R]], DeclaredTask[P, R]]:
-    """Declare a task that the consumer of `queue` runs on `schedule`."""
+def periodic_task(schedule: Schedule) -> Callable[[Callable[P, R]], DeclaredTask[P, R]]:
+    """Declare a task that the default queue's scheduler runs on `schedule` (the only queue whose workers schedule).
+
+    Work that belongs on the training queue is scheduled here and enqueues its training task there.
+    """
 
     def declare(fn: Callable[P, R]) -> DeclaredTask[P, R]:
-        declared = DeclaredTask(fn, queue, schedule)
+        declared = DeclaredTask(fn, DEFAULT, schedule)
         _declared.append(declared)
         return declared
 
     return declare
+
+
+def task_signature(name: str) -> inspect.Signature | None:
+    """The parameters of the declared task called `name` (None if there is none), for the worker's log lines."""
+    for declared in _declared:
+        if declared.__name__ == name:
+            return inspect.signature(declared.fn)
+    return None
 
 
 @dataclass
@@ -110,20 +123,66 @@ class Queues:
         return self._wrappers[id(declared)]
 
 
+CLAIM_SECONDS = 3600  # a periodic run's claim outlives its minute by far, then Redis drops it
+PRUNE_AFTER = timedelta(hours=1)  # SQLite keeps claims as rows: older ones are deleted as new ones are made
+
+
+class OncePerPeriod:
+    """Huey mixin: each periodic task is enqueued once per scheduled minute however many workers run the scheduler.
+
+    Every worker's scheduler checks the periodic tasks each minute; the first to claim `periodic:<minute>:<task>` in
+    the broker enqueues it, the others skip it. Results are never stored (nothing reads them), so none pile up.
+    """
+
+    def read_periodic(self, timestamp: datetime | None) -> list:
+        """The periodic tasks due at `timestamp` that this scheduler claimed for that minute."""
+        timestamp = timestamp or self._get_timestamp()  # type: ignore[attr-defined]
+        due = super().read_periodic(timestamp)  # type: ignore[misc]
+        return [task for task in due if self.claim(timestamp.replace(second=0, microsecond=0), task.name)]
+
+    def claim(self, minute: datetime, name: str) -> bool:
+        """True for the first scheduler to ask for `name` at `minute`."""
+        raise NotImplementedError
+
+
+class RedisClaims(OncePerPeriod):
+    """Claims as Redis keys that expire (SET NX EX)."""
+
+    def claim(self, minute: datetime, name: str) -> bool:
+        """True for the first scheduler to ask for `name` at `minute`."""
+        return bool(self.storage.put_if_empty(f"periodic:{minute:%Y-%m-%dT%H:%M}:{name}", b"1", ttl=CLAIM_SECONDS))  # type: ignore[attr-defined]
+
+
+class SqliteClaims(OncePerPeriod):
+    """Claims as rows of the SQLite broker's key-value table, pruned after an hour."""
+
+    def claim(self, minute: datetime, name: str) -> bool:
+        """True for the first scheduler to ask for `name` at `minute`."""
+        storage = self.storage  # type: ignore[attr-defined]
+        claimed = bool(storage.put_if_empty(f"periodic:{minute:%Y-%m-%dT%H:%M}:{name}", b"1"))
+        if claimed:
+            storage.sql("delete from kv where queue = ? and key like 'periodic:%' and key < ?",
+                        (storage.name, f"periodic:{minute - PRUNE_AFTER:%Y-%m-%dT%H:%M}"), commit=True)
+        return claimed
+
+
 def make_huey(settings: Settings, name: str, *, immediate: bool = False) -> Huey:
     """A Huey instance named `name` on the configured broker (`immediate`: run tasks at once, in memory)."""
-    from huey import Huey, RedisHuey, SqliteHuey  # noqa: PLC0415 - huey loads redis and psycopg: only with the queues
+    from huey import Huey, RedisExpireHuey, SqliteHuey  # noqa: PLC0415 - huey loads redis and psycopg: only with the queues
 
     if immediate:
         return Huey(name, results=True, utc=True, immediate=True)
     if settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisHuey(name, url=settings.broker_url, results=True, utc=True)
+        # RedisExpireHuey: its atomic put-if-empty takes an expiry on any Redis (the plain one needs 7.4 for that).
+        redis_huey = type("DealPulseRedisHuey", (RedisClaims, RedisExpireHuey), {})
+        return redis_huey(name, url=settings.broker_url, results=False, utc=True)
     if settings.broker_url and not settings.broker_url.startswith("sqlite"):
         raise ValueError(f"DEALPULSE_BROKER_URL={settings.broker_url!r}: use redis://... or leave it unset for SQLite")
     filename = settings.broker_url.removeprefix("sqlite:///") if settings.broker_url else ""
     path = Path(filename) if filename else Path(settings.var_dir) / f"{name}.tasks.db"
     path.parent.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey(name, filename=str(path), results=True, utc=True)
+    sqlite_huey = type("DealPulseSqliteHuey", (SqliteClaims, SqliteHuey), {})
+    return sqlite_huey(name, filename=str(path), results=False, utc=True)
 
 
 _lock = threading.Lock()

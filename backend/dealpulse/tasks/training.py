@@ -1,7 +1,9 @@
 """Model training on its own queue (`dealpulse worker --queue training`), so scoring keeps serving meanwhile.
 
 `train_organisation` runs one queued TrainingRun; `retrain_when_ratings_accumulate` checks every hour whether an
-organisation has gathered `DEALPULSE_RETRAIN_AFTER_RATINGS` new ratings since its last run, at most once a day.
+organisation has gathered `DEALPULSE_RETRAIN_AFTER_RATINGS` new ratings since its last run, at most once a day. That
+check is cheap and runs where periodic tasks are scheduled (the default queue); the runs it queues go to the training
+queue.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def queue_training(org_id: int, trigger: str) -> int:
     return run_id
 
 
-@periodic_task(Cron(minute="17"), TRAINING)
+@periodic_task(Cron(minute="17"))
 def retrain_when_ratings_accumulate() -> list[int]:
     """Queue a run for every organisation with enough new ratings and no run in the last day; returns their ids."""
     settings = get_settings()

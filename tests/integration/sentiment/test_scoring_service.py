@@ -101,3 +101,36 @@ def test_the_capture_task_and_the_periodic_sweep_score_in_the_background(tiny_re
         assert score_new_activities(activity_ids)() == 0
     finally:
         runtime.reset(keep=db)
+
+
+class ScorersThatLetAnotherSweepFinishFirst:
+    """The real scorers, but while this sweep scores, a second sweep runs to the end on its own session."""
+
+    def __init__(self, real: ActiveScorers, other_sweep) -> None:
+        self.real, self.settings, self.other_sweep = real, real.settings, other_sweep
+
+    def for_org(self, org_id: int):
+        scorer = self.real.for_org(org_id)
+        other_sweep = self.other_sweep
+
+        class Racing:
+            version = scorer.version
+
+            def score_prepared(self, texts):
+                other_sweep()
+                return scorer.score_prepared(texts)
+
+        return Racing()
+
+
+def test_two_sweeps_scoring_the_same_emails_together_store_each_score_once(db, scorers, activity_ids) -> None:
+    def other_sweep() -> None:
+        with db.uow() as other:
+            assert score_pending(other, limit=500, scorers=scorers).scored == 5
+
+    with db.uow() as uow:
+        outcome = score_activities(uow, activity_ids[:4], scorers=ScorersThatLetAnotherSweepFinishFirst(scorers, other_sweep))
+    assert outcome.scored == 0  # the other sweep stored them; this one neither fails nor counts them again
+    rows = score_rows(db)
+    assert len(rows) == len({(r[0], r[1]) for r in rows}) == 5
+    assert all(current for _, _, current in rows)
