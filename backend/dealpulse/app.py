@@ -12,6 +12,7 @@ from . import runtime
 from .config import Settings
 from .store.database import Database
 from .web.auth import register_verifier, verify_personal_token
+from .web import request_input
 from .web.problems import register_error_handlers
 
 # "module:attribute" of each blueprint; a module may also define `init_app(app)` (verifiers, hooks).
@@ -60,6 +61,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app.extensions["dealpulse.db"] = runtime.get_database(settings)
     register_verifier(app, verify_personal_token)
     register_error_handlers(app)
+    request_input.install(app)
     for target in BLUEPRINTS:
         module_name, _, attr = target.partition(":")
         module = importlib.import_module(module_name)

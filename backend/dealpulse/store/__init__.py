@@ -2,7 +2,7 @@
 
 from .activities import Activity, ActivityContact, ActivityNote, ActivitySource, Mailbox, ThreadLink
 from .alerts import Alert, AlertDelivery
-from .base import Base, make_engine, make_session_factory, utcnow
+from .base import MAX_ID, Base, make_engine, make_session_factory, utcnow
 from .crm import (
     Account,
     AccountDomain,
@@ -21,7 +21,7 @@ from .sentiment import ModelVersion, Rater, Rating, RatingChange, SentimentScore
 __all__ = [
     "Account", "AccountDomain", "Activity", "ActivityContact", "ActivityNote", "ActivitySource", "Alert",
     "AlertDelivery", "ApiToken", "AuditEntry", "Base", "BuyingTeamMember", "Contact", "ExitAnswer", "ExitQuestion",
-    "Mailbox", "ModelVersion", "NeverLogEntry", "Opportunity", "Organisation", "Rater", "Rating", "RatingChange",
+    "MAX_ID", "Mailbox", "ModelVersion", "NeverLogEntry", "Opportunity", "Organisation", "Rater", "Rating", "RatingChange",
     "SentimentScore", "Stage", "StageTransition", "Team", "ThreadLink", "TrainingRun", "User", "UserAlias",
     "make_engine", "make_session_factory", "user_ids_with_address", "utcnow",
 ]
