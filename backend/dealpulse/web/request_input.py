@@ -3,7 +3,7 @@
 - JSON bodies: at most MAX_JSON_DEPTH levels deep (400), no NUL character or lone UTF-16 surrogate in any string or
   key, no integer beyond 64 bits and no NaN/Infinity (422 naming the field). PostgreSQL cannot store NUL in text,
   UTF-8 cannot encode a lone surrogate, and neither database holds an integer past 64 bits.
-- `<int:...>` URL parts match only ids a row can have (1..MAX_ID); anything else is a 404 from the router.
+- `<int:...>` URL parts are ids a row can have (1..MAX_ID); anything else is a 404 whatever the method.
 - URLs and form fields with a NUL character are a 400.
 """
 
@@ -15,8 +15,8 @@ import re
 from typing import Any
 
 from flask import Flask, Request, request
-from werkzeug.exceptions import BadRequest
-from werkzeug.routing import IntegerConverter, Map
+from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.routing import IntegerConverter
 
 from ..store import MAX_ID
 from .problems import ApiProblem, InvalidInput
@@ -107,13 +107,20 @@ class GuardedRequest(Request):
 
 
 class RowIdConverter(IntegerConverter):
-    """`<int:...>`: the decimal id of a row, 1..MAX_ID (longer digit strings and Unicode digits do not match)."""
+    """`<int:...>`: the decimal id of a row; up to 10 ASCII digits match, and one outside 1..MAX_ID is a 404.
+
+    The 404 is raised here rather than failing the match: a failed match on a URL that another method's rule
+    shares answers 405 (PATCH /opportunities/0 said "method not allowed").
+    """
 
     regex = r"[0-9]{1,10}"
 
-    def __init__(self, map: Map, fixed_digits: int = 0, min: int | None = 1, max: int | None = MAX_ID,  # noqa: A002
-                 signed: bool = False) -> None:
-        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+    def to_python(self, value: str) -> int:
+        """The id, or NotFound when no row can have it."""
+        number = int(value)
+        if not 1 <= number <= MAX_ID:
+            raise NotFound("No object has this id.")
+        return number
 
 
 def reject_nul_in_url_and_form() -> None:

@@ -33,7 +33,7 @@ from dealpulse.store import Alert, Stage
 from tests.fixtures.tiny_model.fixtures import tiny_base, tiny_registry, tiny_versions  # noqa: F401
 from tests.integration.sidebar.support import Inbox
 
-MAX_EXAMPLES = 8  # per operation and generation mode; every example is sent three times (one per role)
+MAX_EXAMPLES = 20  # per operation and generation mode; every example is sent three times (one per role)
 ROLES = ("rep.a1", "manager.a", "admin")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 NEGATIVE_CHECKS = [*CHECKS, negative_data_rejection]
