@@ -30,6 +30,7 @@ from .web import (
     signin,
 )
 from .web.auth import register_verifier, verify_personal_token
+from .web import request_input
 from .web.problems import register_error_handlers
 from .web.rate_limits import install_rate_limits
 from .web.toolkit import DATABASE_KEY, SETTINGS_KEY
@@ -91,6 +92,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     queues_for(settings)  # the push, connect and admin endpoints enqueue work
     register_verifier(app, verify_personal_token)
     register_error_handlers(app)
+    request_input.install(app)
     for module in BLUEPRINT_MODULES:
         if hasattr(module, "init_app"):
             module.init_app(app)

@@ -2,7 +2,7 @@
 
 from .activities import Activity, ActivityContact, ActivityNote, ActivitySource, Mailbox, ThreadLink
 from .alerts import Alert, AlertDelivery
-from .base import Base, make_engine, make_session_factory, utcnow
+from .base import MAX_ID, Base, make_engine, make_session_factory, utcnow
 from .crm import (
     Account,
     AccountDomain,
@@ -32,7 +32,7 @@ from .sentiment import ModelVersion, Rater, Rating, RatingChange, SentimentScore
 __all__ = [
     "Account", "AccountDomain", "Activity", "AddonActionReceipt", "ActivityContact", "ActivityNote", "ActivitySource", "Alert",
     "AlertDelivery", "ApiToken", "AuditEntry", "Base", "BuyingTeamMember", "Contact", "ExitAnswer", "ExitQuestion",
-    "Mailbox", "ModelVersion", "NeverLogEntry", "Opportunity", "Organisation", "Rater", "Rating", "RatingChange",
+    "MAX_ID", "Mailbox", "ModelVersion", "NeverLogEntry", "Opportunity", "Organisation", "Rater", "Rating", "RatingChange",
     "SentimentScore", "Stage", "StageTransition", "Team", "ThreadLink", "TrainingRun", "User", "UserAlias",
     "listed_ms_tenants", "make_engine", "insert_new_scores", "make_session_factory", "ms_tenant_registered", "user_ids_with_address", "utcnow",
 ]

@@ -7,9 +7,10 @@ train, promote and roll back. The page has no inline script or style (the app's 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, Response, abort, flash, g, get_flashed_messages, jsonify, redirect, render_template, request, url_for
+from pydantic import BaseModel
 
 from .toolkit import app_db, app_settings
 from ..domain.access import Principal, can_administer
@@ -18,6 +19,7 @@ from ..store import TrainingRun
 from ..tasks.scoring import queue_rescore
 from ..tasks.training import queue_training
 from .auth import authenticate_request, current_principal
+from .openapi import documented
 from .problems import ApiProblem, Conflict, Forbidden, InvalidInput
 from .signin import csrf_token, require_csrf, signed_in_principal
 
@@ -84,6 +86,105 @@ def _rollback(org_id: int) -> str:
 # ---------------------------------------------------------------- JSON API
 
 
+class RatingsWeek(BaseModel):
+    """Ratings made in one ISO week, by label, and how many agreed with the model's label at the time."""
+
+    week: str
+    ratings: int
+    negative: int
+    neutral: int
+    positive: int
+    with_model_label: int
+    agree_with_model: int
+
+
+class RatingsOut(BaseModel):
+    """Ratings over time, oldest week first."""
+
+    weeks: list[RatingsWeek]
+
+
+class RaterOut(BaseModel):
+    """One rater's reliability: agreement with the consensus, bias, training weight and flag."""
+
+    rater: str
+    imported: bool
+    ratings: int
+    weight: float
+    agreement: float | None
+    bias: float | None
+    flagged: bool
+    flag_reason: str
+    leaning: str
+    label_share: dict[str, Any] | None
+    model_agreement: float | None
+
+
+class RatersOut(BaseModel):
+    """Every rater, flagged ones first."""
+
+    raters: list[RaterOut]
+
+
+class RunOut(BaseModel):
+    """A training run's progress and outcome."""
+
+    id: int
+    status: str
+    trigger: str
+    progress: float
+    message: str
+    candidate_version: str | None
+    promoted: bool | None
+    created_at: str
+    finished_at: str | None
+
+
+class RunReportOut(RunOut):
+    """A training run with its full report."""
+
+    report: dict[str, Any]
+
+
+class VersionOut(BaseModel):
+    """A tone model version with its metrics, the decision on it and what changed."""
+
+    version: str
+    scope: Literal["global", "organisation"]
+    status: str
+    in_use: bool
+    method: str
+    parent_version: str | None
+    seed_eval_f1: float | None
+    holdout_f1: float | None
+    parent_metrics: dict[str, Any] | None
+    decision_reason: str
+    data: Any
+    what_changed: list[Any]
+    created_at: str
+    promoted_at: str | None
+
+
+class ModelsOut(BaseModel):
+    """Versions newest first and recent training runs."""
+
+    versions: list[VersionOut]
+    runs: list[RunOut]
+
+
+class TrainQueuedOut(BaseModel):
+    """The queued run and where to poll it."""
+
+    run_id: int
+    status_url: str
+
+
+class ActiveVersionOut(BaseModel):
+    """The version now active for the organisation ("" when the default applies)."""
+
+    active: str
+
+
 @api.before_request
 def require_principal() -> None:
     """Authenticate every request like the rest of /api/v1."""
@@ -95,6 +196,8 @@ def require_principal() -> None:
 
 
 @api.get("/ratings")
+@documented("Ratings over time (managers and admins)", tags=("admin",), response=RatingsOut,
+            statuses={403: "not a manager or admin"})
 def ratings_api() -> Response:
     """Ratings over time (per ISO week, by label, agreement with the model)."""
     principal = current_principal()
@@ -104,6 +207,8 @@ def ratings_api() -> Response:
 
 
 @api.get("/raters")
+@documented("Every rater's agreement, bias, weight and flag (managers and admins)", tags=("admin",), response=RatersOut,
+            statuses={403: "not a manager or admin"})
 def raters_api() -> Response:
     """Every rater's agreement, bias, weight and flag."""
     principal = current_principal()
@@ -113,6 +218,8 @@ def raters_api() -> Response:
 
 
 @api.get("/models")
+@documented("Tone model versions and recent training runs (admins)", tags=("admin",), response=ModelsOut,
+            statuses={403: "not an admin"})
 def models_api() -> Response:
     """Versions with metrics and what changed, and recent training runs."""
     principal = current_principal()
@@ -123,6 +230,8 @@ def models_api() -> Response:
 
 
 @api.post("/models/train")
+@documented("Queue a training run (admins)", tags=("admin",), response=TrainQueuedOut,
+            statuses={202: "queued", 403: "not an admin"})
 def train_api() -> tuple[Response, int]:
     """Queue a training run on the training queue; 202 with the run to poll."""
     principal = current_principal()
@@ -132,6 +241,8 @@ def train_api() -> tuple[Response, int]:
 
 
 @api.get("/models/runs/<int:run_id>")
+@documented("One training run with its report (admins)", tags=("admin",), response=RunReportOut,
+            statuses={403: "not an admin", 404: "no such run in your organisation"})
 def run_api(run_id: int) -> Response:
     """One training run's progress and outcome."""
     principal = current_principal()
@@ -144,6 +255,8 @@ def run_api(run_id: int) -> Response:
 
 
 @api.post("/models/<version>/promote")
+@documented("Make a version active for the organisation (admins)", tags=("admin",), response=ActiveVersionOut,
+            statuses={403: "not an admin", 409: "no such version, or it cannot be promoted"})
 def promote_api(version: str) -> Response:
     """Make a version of the organisation active ({"reason"} required for a rejected candidate); re-score queued."""
     principal = current_principal()
@@ -156,6 +269,8 @@ def promote_api(version: str) -> Response:
 
 
 @api.post("/models/rollback")
+@documented("Reject the active version and restore the previous one (admins)", tags=("admin",),
+            response=ActiveVersionOut, statuses={403: "not an admin", 409: "nothing to roll back to"})
 def rollback_api() -> Response:
     """Reject the active version and restore the previous one; the re-score sweep is queued."""
     principal = current_principal()

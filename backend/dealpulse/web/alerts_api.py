@@ -13,6 +13,7 @@ from ..services import dashboard as dashboard_service
 from .api import parse_query
 from .auth import authenticate_request, current_principal
 from .openapi import documented
+from .schemas import Id
 
 bp = Blueprint("alerts_api", __name__, url_prefix="/api/v1")
 
@@ -21,8 +22,8 @@ class AlertQuery(BaseModel):
     """Filters of the alert feed."""
 
     state: Literal["unresolved", "open", "acknowledged", "resolved", "all"] = "unresolved"
-    opportunity_id: int | None = None
-    owner_id: int | None = None
+    opportunity_id: Id | None = None
+    owner_id: Id | None = None
     limit: int = Field(100, ge=1, le=500)
 
 
@@ -74,7 +75,7 @@ class HealthOut(BaseModel):
 class AgendaQuery(BaseModel):
     """Whose one-to-one: a rep's id (default: me)."""
 
-    rep_id: int | None = None
+    rep_id: Id | None = None
 
 
 class AgendaDeal(BaseModel):

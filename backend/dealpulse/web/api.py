@@ -219,9 +219,6 @@ def update_opportunity(opportunity_id: int) -> Response:
     body = parse_body(OpportunityUpdate)
     version = expected_version(body.version)
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
-    nulls = [k for k, v in changes.items() if v is None and k not in ("close_date",)]
-    if nulls:
-        raise InvalidInput([{"field": k, "message": "may not be null", "type": "null"} for k in nulls])
     with app_db().uow() as uow:
         data = opp_service.update_opportunity(uow, current_principal(), opportunity_id, version, changes)
     return with_etag(data)
@@ -229,7 +226,8 @@ def update_opportunity(opportunity_id: int) -> Response:
 
 @bp.put("/opportunities/<int:opportunity_id>/exit-answers")
 @documented("Answer exit questions of the current stage", tags=("opportunities",), body=ExitAnswersUpdate,
-            response=OpportunityOut, statuses={404: "not found", 409: "stale", 412: "stale If-Match", 422: "invalid"})
+            response=OpportunityOut, statuses={404: "not found", 409: "stale", 412: "stale If-Match", 422: "invalid",
+                                               428: "version missing"})
 def answer_exit_questions(opportunity_id: int) -> Response:
     """Record yes/no answers; unanswered questions raise alerts later but never block a stage change."""
     body = parse_body(ExitAnswersUpdate)
@@ -241,7 +239,8 @@ def answer_exit_questions(opportunity_id: int) -> Response:
 
 @bp.put("/opportunities/<int:opportunity_id>/buying-team/<int:contact_id>")
 @documented("Set a contact's buying-team role (null removes)", tags=("opportunities",), body=BuyingRoleUpdate,
-            response=OpportunityOut, statuses={404: "not found", 409: "stale", 412: "stale If-Match", 422: "invalid"})
+            response=OpportunityOut, statuses={404: "not found", 409: "stale", 412: "stale If-Match", 422: "invalid",
+                                               428: "version missing"})
 def set_buying_role(opportunity_id: int, contact_id: int) -> Response:
     """Put a contact on the buying team, change their role, or remove them."""
     body = parse_body(BuyingRoleUpdate)
@@ -284,7 +283,7 @@ def list_stages() -> Response:
 
 @bp.put("/stages/<key>")
 @documented("Create or replace a stage (admin)", tags=("stages",), body=StageIn, response=StageOut,
-            statuses={201: "created", 403: "not an admin", 422: "invalid"})
+            statuses={200: "replaced", 201: "created", 403: "not an admin", 422: "invalid"})
 def put_stage(key: str) -> Response:
     """Define a stage with two or three exit questions (closed stages have none)."""
     body = parse_body(StageIn)
@@ -298,8 +297,8 @@ def put_stage(key: str) -> Response:
 
 
 @bp.delete("/stages/<key>")
-@documented("Delete an unused stage (admin)", tags=("stages",), statuses={403: "not an admin", 404: "not found",
-                                                                          409: "in use"})
+@documented("Delete an unused stage (admin)", tags=("stages",),
+            statuses={204: "deleted", 403: "not an admin", 404: "not found", 409: "in use"})
 def delete_stage(key: str) -> Response:
     """Remove a stage no opportunity is in."""
     with app_db().uow() as uow:

@@ -34,6 +34,7 @@ from ..services.errors import (
     PermissionDenied,
     StaleVersion,
 )
+from ..store import MAX_ID
 from .signin import csrf_token, require_csrf, signed_in_principal
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates",
@@ -179,12 +180,15 @@ def _http(exc: HTTPException) -> tuple[str, int]:
 # ---------------------------------------------------------------- pages
 
 
+PIPELINE_ARGS = ("stage", "owner", "q", "band", "sort", "dir", "page")  # what the pipeline's links carry over
+
+
 def _int_arg(name: str) -> int | None:
     raw = request.args.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
-        raise InvalidField([{"field": name, "message": "must be a number", "type": "int"}])
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and 1 <= int(raw) <= MAX_ID):
+        raise InvalidField([{"field": name, "message": f"must be a whole number from 1 to {MAX_ID}", "type": "int"}])
     return int(raw)
 
 
@@ -200,7 +204,8 @@ def pipeline_page() -> str:
     for deal in data["deals"]:
         deal["spark"] = sparkline(deal["tone"])
     return render_template("dashboard/pipeline.html", data=data, filters=filters, stage_chart=stage_chart(data["by_stage"]),
-                           sort_keys=service.SORT_KEYS, args=request.args)
+                           sort_keys=service.SORT_KEYS,
+                           args={k: v for k, v in request.args.items() if k in PIPELINE_ARGS})
 
 
 @bp.get("/deals/<int:opportunity_id>")

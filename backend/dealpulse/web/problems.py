@@ -65,13 +65,13 @@ class PreconditionFailed(ApiProblem):
 
 
 class InvalidInput(ApiProblem):
-    """One or more fields are invalid; `errors` names each."""
+    """One or more fields are invalid; `errors` names each: {"field", "message", "type"} ("invalid" unless named)."""
 
     status = 422
     title = "Invalid input"
 
     def __init__(self, errors: list[dict[str, Any]], detail: str = "Some fields are invalid; nothing was changed."):
-        super().__init__(detail, errors=errors)
+        super().__init__(detail, errors=[{"type": "invalid", **error} for error in errors])
 
 
 def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:

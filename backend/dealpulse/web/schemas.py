@@ -8,10 +8,23 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from ..store import MAX_ID
+
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 StageKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Id = Annotated[int, Field(ge=1, le=MAX_ID, description="the id of a row")]
+Version = Annotated[int, Field(ge=1, le=MAX_ID, description="the version you read (the ETag)")]
 Amount = Annotated[Decimal, Field(ge=0, le=Decimal("999999999999.99"), max_digits=14, decimal_places=2)]
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def omittable() -> Any:
+    """A field a change may leave out but not send as null (None stands for "not sent")."""
+    return Field(default=None, json_schema_extra=_without_default)
 
 
 class Strict(BaseModel):
@@ -30,14 +43,14 @@ class OpportunityCreate(Strict):
     """A new opportunity."""
 
     name: ShortText
-    account_id: int
+    account_id: Id
     stage: StageKey
     amount: Amount = Decimal("0")
     currency: Currency = "USD"
     close_date: dt.date | None = None
     next_step: Annotated[str, StringConstraints(max_length=500)] = ""
     probability: Annotated[int, Field(ge=0, le=100)] | None = None
-    owner_id: int | None = None
+    owner_id: Id | None = None
 
     _close = field_validator("close_date")(_valid_close_date)
 
@@ -45,16 +58,16 @@ class OpportunityCreate(Strict):
 class OpportunityUpdate(Strict):
     """Changed fields of an opportunity plus the version they were read at (or send If-Match)."""
 
-    version: int | None = Field(default=None, ge=1)
-    name: ShortText | None = None
-    account_id: int | None = None
-    stage: StageKey | None = None
-    amount: Amount | None = None
-    currency: Currency | None = None
-    close_date: dt.date | None = None
-    next_step: Annotated[str, StringConstraints(max_length=500)] | None = None
-    probability: Annotated[int, Field(ge=0, le=100)] | None = None
-    owner_id: int | None = None
+    version: Version | None = None
+    name: ShortText = omittable()
+    account_id: Id = omittable()
+    stage: StageKey = omittable()
+    amount: Amount = omittable()
+    currency: Currency = omittable()
+    close_date: dt.date | None = None  # null clears it
+    next_step: Annotated[str, StringConstraints(max_length=500)] = omittable()
+    probability: Annotated[int, Field(ge=0, le=100)] = omittable()
+    owner_id: Id = omittable()
 
     _close = field_validator("close_date")(_valid_close_date)
 
@@ -62,7 +75,7 @@ class OpportunityUpdate(Strict):
 class ExitAnswersUpdate(Strict):
     """Answers to the current stage's exit questions, by question key (null clears an answer)."""
 
-    version: int | None = Field(default=None, ge=1)
+    version: Version | None = None
     answers: dict[StageKey, bool | None]
 
 
@@ -84,7 +97,7 @@ class BuyingTeamAdd(Strict):
 class BuyingRoleUpdate(Strict):
     """A contact's role on the buying team (null removes them)."""
 
-    version: int | None = Field(default=None, ge=1)
+    version: Version | None = None
     role: (
         Literal[
             "economic_buyer", "champion", "technical_evaluator", "decision_maker", "influencer", "blocker",
@@ -99,12 +112,12 @@ class OpportunityQuery(Strict):
 
     scope: Literal["mine", "team", "all"] = "mine"
     stage: StageKey | None = None
-    owner_id: int | None = None
-    account_id: int | None = None
+    owner_id: Id | None = None
+    account_id: Id | None = None
     q: Annotated[str, StringConstraints(max_length=200)] | None = None
     is_open: bool | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 100
-    offset: Annotated[int, Field(ge=0)] = 0
+    offset: Annotated[int, Field(ge=0, le=MAX_ID)] = 0
 
 
 class ExitQuestionIn(Strict):

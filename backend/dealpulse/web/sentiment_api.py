@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from pydantic import BaseModel
 
 from .toolkit import app_db, app_settings
 from ..domain.tone_reading import read_tone
@@ -10,11 +13,30 @@ from ..sentiment.active import active_scorers
 from ..sentiment.evidence import scored_with_evidence
 from ..sentiment.registry import ToneModelNotReady
 from .auth import authenticate_request, current_principal
+from .openapi import documented
 from .problems import ApiProblem, InvalidInput, problem_response
 
 MODEL_NOT_READY_RETRY_SECONDS = 60
 
 MAX_TEXT_BYTES = 1024 * 1024
+
+class ScoreIn(BaseModel):
+    """A whole email body to score (at most MAX_TEXT_BYTES of UTF-8)."""
+
+    text: str
+
+
+class ScoreOut(BaseModel):
+    """The tone of the new text: label, score in [-1, 1], confidence, and the sentences that carry it."""
+
+    label: Literal["negative", "neutral", "positive"]
+    score: float
+    confidence: float
+    probabilities: dict[str, float]
+    highlights: list[dict[str, Any]]
+    model_version: str
+    reason: str | None
+
 
 bp = Blueprint("sentiment_api", __name__, url_prefix="/api/v1/sentiment")
 
@@ -46,6 +68,8 @@ def _text_from_body() -> str:
 
 
 @bp.post("/score")
+@documented("The tone of a text with the sentences behind it", tags=("sentiment",), body=ScoreIn, response=ScoreOut,
+            statuses={413: "text over a megabyte", 422: "no text", 503: "the tone model is still being prepared"})
 def score_text() -> Response:
     """Score a whole email body (quotes, signature and disclaimer set aside first): calibrated confidence, its reading
     in words, and the sentences that carry the stance."""

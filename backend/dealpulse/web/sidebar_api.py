@@ -27,7 +27,7 @@ from .api import parse_body, require_principal, with_etag
 from .auth import current_principal
 from .openapi import documented
 from .problems import InvalidInput
-from .schemas import Amount, Currency, OpportunityOut, ShortText, StageKey, Strict
+from .schemas import Amount, Currency, Id, OpportunityOut, ShortText, StageKey, Strict
 
 bp = Blueprint("sidebar_api", __name__, url_prefix="/api/v1")
 
@@ -120,7 +120,7 @@ class ThreadLinkIn(Strict):
     """The opportunity a conversation belongs to, or null for "not a deal" (remembered for my later mail on it)."""
 
     thread_key: ThreadKey
-    opportunity_id: int | None
+    opportunity_id: Id | None
 
 
 class OpportunityFromEmailIn(Strict):
@@ -128,13 +128,13 @@ class OpportunityFromEmailIn(Strict):
 
     thread_key: ThreadKey
     name: ShortText
-    account_id: int
+    account_id: Id
     stage: StageKey
     amount: Amount = Decimal("0")
     currency: Currency = "USD"
     close_date: dt.date | None = None
     next_step: Annotated[str, StringConstraints(max_length=500)] = ""
-    contact_id: int | None = None
+    contact_id: Id | None = None
     contact_role: Literal[BUYING_ROLES] | None = None  # type: ignore[valid-type]
 
 
@@ -268,7 +268,8 @@ def threads_needing_a_deal() -> Response:
 
 @bp.post("/threads/opportunity")
 @documented("Create an opportunity from an email and link its conversation", tags=("sidebar",),
-            body=OpportunityFromEmailIn, response=OpportunityOut, statuses={201: "created", 422: "invalid"})
+            body=OpportunityFromEmailIn, response=OpportunityOut,
+            statuses={201: "created", 404: "thread or contact not found", 422: "invalid"})
 def opportunity_from_email() -> Response:
     """A new deal on the email's account; the thread is linked to it."""
     body = parse_body(OpportunityFromEmailIn)
