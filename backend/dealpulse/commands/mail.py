@@ -76,7 +76,8 @@ def mailbox_disconnect(mailbox: str, purge: bool) -> None:
 @click.command("sync")
 @click.option("--mailbox", "selector", default=None, help="mailbox id or address")
 @click.option("--all", "sync_all", is_flag=True, help="every connected mailbox that is due")
-def sync_command(selector: str | None, sync_all: bool) -> None:
+@click.option("--force", is_flag=True, help="take the mailbox's lease even if another sync holds it, and ignore a provider pause")
+def sync_command(selector: str | None, sync_all: bool, force: bool) -> None:
     """Sync mailboxes now, in this process (the worker does the same on push and every few minutes)."""
     from ..services.mailboxes import find_mailbox
     from ..services.sync import due_mailbox_ids, sync_mailbox
@@ -86,7 +87,7 @@ def sync_command(selector: str | None, sync_all: bool) -> None:
     settings = load_settings()
     db = runtime.get_database(settings)
     if sync_all:
-        ids = due_mailbox_ids(db)
+        ids = due_mailbox_ids(db, include_paused=force)
     else:
         try:
             with db.uow() as uow:
@@ -95,7 +96,15 @@ def sync_command(selector: str | None, sync_all: bool) -> None:
             fail(str(exc))
     failed = False
     for mailbox_id in ids:
-        result = sync_mailbox(db, settings, mailbox_id)
+        result = sync_mailbox(db, settings, mailbox_id, force=force)
+        if result.took_over:
+            click.echo(f"warning: mailbox {mailbox_id}: --force {result.took_over}; a sync still running there stops "
+                       "at its next batch", err=True)
+        if result.lease_held:
+            click.echo(f"mailbox {mailbox_id}: not synced: another sync holds it ({result.held_by}) until "
+                       f"{result.lease_expires_at:%H:%M:%S} UTC; try again then, or use --force", err=True)
+            failed = True
+            continue
         excluded = sum(result.outcome.excluded.values())
         line = f"mailbox {mailbox_id}: {result.state}"
         if result.ran:
