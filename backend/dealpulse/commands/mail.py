@@ -122,15 +122,16 @@ def sync_command(selector: str | None, sync_all: bool, force: bool) -> None:
 @click.option("--one-by-one-messages", default=None, type=int, help="messages for the one-by-one run (default: --messages)")
 @click.option("--incremental", default=100, show_default=True, type=int, help="new messages for the incremental sync")
 @click.option("--database-url", default=None, help="default: fresh SQLite files under var/bench/ (a given database is EMPTIED)")
-def bench_sync(messages: int, one_by_one_messages: int | None, incremental: int, database_url: str | None) -> None:
-    """Full sync from the local Gmail stand-in, batched (50) vs one by one, and an incremental sync."""
+@click.option("--repeats", default=1, show_default=True, type=int, help="alternate metadata-first and content-first runs this often")
+def bench_sync(messages: int, one_by_one_messages: int | None, incremental: int, database_url: str | None, repeats: int) -> None:
+    """Full sync from the local Gmail stand-in: metadata first vs content first (batched 50), one by one, incremental."""
     from .sentiment import _load_bench
 
-    if messages < 1 or incremental < 0 or (one_by_one_messages is not None and one_by_one_messages < 1):
-        fail("--messages and --one-by-one-messages must be at least 1, --incremental at least 0")
+    if messages < 1 or incremental < 0 or repeats < 1 or (one_by_one_messages is not None and one_by_one_messages < 1):
+        fail("--messages, --one-by-one-messages and --repeats must be at least 1, --incremental at least 0")
     settings = bench_settings()
     _load_bench("sync").main(settings, messages=messages, one_by_one_messages=one_by_one_messages,
-                             incremental=incremental, database_url=database_url)
+                             incremental=incremental, database_url=database_url, repeats=repeats)
 
 
 def register(group: click.Group) -> None:

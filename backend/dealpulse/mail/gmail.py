@@ -23,7 +23,7 @@ from googleapiclient.http import BatchHttpRequest
 
 from dealpulse.config import Settings
 from dealpulse.mail.google_api import GoogleApiCaller, GoogleError, NotFoundError, build_service, classify, exhausted
-from dealpulse.mail.mime import decode_base64url, parse_gmail_full, parse_rfc822
+from dealpulse.mail.mime import decode_base64url, parse_gmail_full, parse_rfc822, with_content
 from dealpulse.mail.retry import RetryableError, RetryPolicy
 from dealpulse.mail.types import ChangeBatch, CursorExpiredError, FetchedMail, SyncError
 
@@ -33,6 +33,11 @@ LIST_PAGE_SIZE = 500
 SKIPPED_LABELS = frozenset({"DRAFT", "SPAM", "TRASH"})
 #: A message gaining one of these labels is (re)fetched: the sync loop upserts by provider id.
 CAPTURED_LABELS = frozenset({"INBOX", "SENT"})
+#: Headers a metadata-first fetch asks for: what privacy, linking and threading read, and auto-reply markers.
+METADATA_HEADERS = (
+    "From", "Sender", "To", "Cc", "Bcc", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
+    "Auto-Submitted", "X-Autoreply", "X-Autorespond", "Precedence", "List-Id", "List-Unsubscribe",
+)
 
 
 def is_sent(label_ids: Iterable[str], sender_email: str | None, owner_addresses: set[str]) -> bool:
@@ -168,17 +173,21 @@ class GmailConnector:
         return self.fetch(message_ids, "metadata" if self.metadata_first else "raw")
 
     def load_content(self, mails: list[FetchedMail]) -> list[FetchedMail]:
-        """The whole messages (format=raw) of `mails`; ones deleted since are left out."""
-        return self.fetch([m.provider_id for m in mails if m.provider_id], "raw")
+        """`mails` with their content (format=raw; headers are not read again); ones deleted since are left out."""
+        read = {m.provider_id: m for m in mails if m.provider_id}
+        return self.fetch(list(read), "raw", read)
 
-    def fetch(self, message_ids: list[str], fmt: str = "raw") -> list[FetchedMail]:
-        """Fetch messages (format raw or metadata) in batches; retry only the calls that failed; skip deleted ones."""
+    def fetch(self, message_ids: list[str], fmt: str = "raw", read: dict[str, FetchedMail] | None = None) -> list[FetchedMail]:
+        """Fetch messages (format raw or metadata) in batches; retry only the calls that failed; skip deleted ones.
+
+        `read`: mails whose headers are already known by provider id; only their content is parsed from the raw.
+        """
         found: dict[str, FetchedMail] = {}
         pending = list(dict.fromkeys(message_ids))
         stalled = 0
         while pending:
             before = len(pending)
-            pending, retry_error = self._fetch_round(pending, found, fmt)
+            pending, retry_error = self._fetch_round(pending, found, fmt, read or {})
             if not pending:
                 break
             stalled = 0 if len(pending) < before else stalled + 1
@@ -190,7 +199,9 @@ class GmailConnector:
             self.caller.sleep(self.caller.policy.delay(stalled + 1, retry_error.retry_after, self.caller.rng))
         return [found[message_id] for message_id in message_ids if message_id in found]
 
-    def _fetch_round(self, ids: list[str], found: dict[str, FetchedMail], fmt: str) -> tuple[list[str], RetryableError | None]:
+    def _fetch_round(
+        self, ids: list[str], found: dict[str, FetchedMail], fmt: str, read: dict[str, FetchedMail]
+    ) -> tuple[list[str], RetryableError | None]:
         """One pass over `ids` in batches; returns the ids to try again and the error that says how long to wait."""
         retry: list[str] = []
         worst: RetryableError | None = None
@@ -202,7 +213,8 @@ class GmailConnector:
 
             batch = BatchHttpRequest(callback=collect, batch_uri=self.endpoint + "batch/gmail/v1")
             for message_id in chunk:
-                batch.add(self._messages.get(userId="me", id=message_id, format=fmt), request_id=message_id)
+                extra = {"metadataHeaders": list(METADATA_HEADERS)} if fmt == "metadata" else {}
+                batch.add(self._messages.get(userId="me", id=message_id, format=fmt, **extra), request_id=message_id)
             try:
                 self.caller.guarded(batch.execute)
             except RetryableError as exc:
@@ -224,7 +236,7 @@ class GmailConnector:
                     retry.append(message_id)
                     worst = _longer_wait(worst, RetryableError("batch answer lacked a part"))
                     continue
-                mail = self._to_mail(outcome) if fmt == "raw" else self._metadata_to_mail(outcome)
+                mail = self._metadata_to_mail(outcome) if fmt == "metadata" else self._to_mail(outcome, read.get(message_id))
                 if mail is not None:
                     found[message_id] = mail
         return retry, worst
@@ -238,10 +250,12 @@ class GmailConnector:
         mail.body_text, mail.body_html, mail.attachments, mail.content_loaded = "", "", [], False
         return mail
 
-    def _to_mail(self, message: dict[str, Any]) -> FetchedMail | None:
+    def _to_mail(self, message: dict[str, Any], headers_read: FetchedMail | None = None) -> FetchedMail | None:
         labels = list(message.get("labelIds", []))
         if SKIPPED_LABELS & set(labels):
             return None
+        if headers_read is not None:
+            return with_content(headers_read, decode_base64url(message.get("raw", "")))
         internal = message.get("internalDate")
         fallback = datetime.fromtimestamp(int(internal) / 1000, UTC) if str(internal or "").isdigit() else None
         mail = parse_rfc822(
