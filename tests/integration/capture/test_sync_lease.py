@@ -10,9 +10,11 @@ from typing import Any, Callable
 import pytest
 from click.testing import CliRunner
 
+from dealpulse import runtime
 from dealpulse.cli import build_cli
 from dealpulse.services.sync import default_connectors, sync_mailbox
 from dealpulse.store import Mailbox
+from dealpulse.tasks.sync import sync_mailbox_task
 
 from .conftest import FAST_RETRIES, activity_count, connect, dedupe_keys, raw_mail, run_sync
 
@@ -151,3 +153,24 @@ def test_cli_sync_meeting_a_held_lease_exits_non_zero_naming_the_holder_and_forc
     assert forced.exit_code == 0, forced.output
     assert "warning" in forced.output and holder in forced.output
     assert activity_count(db) == MESSAGES
+
+
+def test_a_queued_sync_that_meets_a_held_lease_is_deferred_to_its_expiry_not_dropped(db, world, small_batches, google, task_queue):
+    box = _mailbox_with_mail(db, small_batches, google)
+    with pytest.raises(Killed):
+        sync_mailbox(db, small_batches, box, connector_factory=_wrapped(_die_at(1)))
+    expiry = _lease_expiry(db, box)
+    runtime.reset()
+    runtime._databases[db.url] = db
+    runtime.configure(small_batches)
+    try:
+        sync_mailbox_task(box)  # e.g. a push arriving now
+        states = task_queue.run_syncs()
+    finally:
+        runtime._databases.pop(db.url, None)
+        runtime.reset()
+
+    assert states == ["syncing", None]  # the second is the deferred sync, which the worker puts on its schedule
+    scheduled = task_queue.huey.scheduled()
+    assert [(t.name.rsplit(".", 1)[-1], t.args) for t in scheduled] == [("sync_mailbox_task", (box,))]
+    assert abs((scheduled[0].eta.replace(tzinfo=timezone.utc) - expiry).total_seconds()) < 1
