@@ -237,7 +237,7 @@ def main(settings: Any, *, opportunities: int, activities: int, page_requests: i
         database_url = f"sqlite:///{path}"
     db = Database.connect(database_url)
     db.upgrade()
-    runtime._databases[db.url] = db
+    runtime.configure(replace(settings, database_url=db.url), db)  # the app below shares this engine
     build_ms, data = _timed(lambda: build_dataset(db, opportunities, activities))
     org_id = data["org_id"]
     forget_percentiles()

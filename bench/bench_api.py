@@ -67,7 +67,7 @@ INBOUND_TEXTS = [
 ]
 
 
-def _chunks(rows: list[dict[str, Any]], size: int = 10_000):  # noqa: ANN202
+def _chunks(rows: list[dict[str, Any]], size: int = 10_000):
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
 
@@ -329,7 +329,7 @@ def _create_postgres_database_if_missing(url: str) -> None:
         admin.dispose()
 
 
-def main(settings: Any, *, database_url: str | None, opportunities: int, activities: int, requests: int,  # noqa: A002
+def main(settings: Any, *, database_url: str | None, opportunities: int, activities: int, requests: int,
          concurrency: int, workers: int = 2, threads: int = 4) -> dict[str, Any]:
     """Build or reuse the data, serve, measure three cases, print the table, write JSON."""
     out_dir = Path(settings.var_dir) / "bench"

@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import random
-import statistics
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -87,7 +86,7 @@ def timed(function: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def naive_pipeline(version_dir: Path):  # noqa: ANN201 - a transformers pipeline
+def naive_pipeline(version_dir: Path):
     """The baseline: transformers `pipeline("text-classification")` on the same weights, fp32, batch 1."""
     from transformers import pipeline
 
@@ -95,7 +94,7 @@ def naive_pipeline(version_dir: Path):  # noqa: ANN201 - a transformers pipeline
         return pipeline("text-classification", model=str(version_dir), tokenizer=str(version_dir), device=-1)
 
 
-def naive_classify(classifier) -> Callable[[str], str]:  # noqa: ANN001 - a transformers pipeline
+def naive_classify(classifier) -> Callable[[str], str]:
     """The baseline's way of scoring one email: the raw email, batch 1, truncated at the encoder's 512 tokens."""
     return lambda text: classifier(text, truncation=True, max_length=512)[0]["label"]
 

@@ -108,7 +108,7 @@ def run_isolated(seed_dir: Path, count: int, threads: int) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def main(settings, sizes: list[int], curve: list[int], threads: int) -> dict:  # noqa: ANN001 - Settings
+def main(settings, sizes: list[int], curve: list[int], threads: int) -> dict:
     """Run the timings and the learning curve; print a table; write JSON under var/bench/."""
     from dealpulse.sentiment.seed import build_seed_version
     from dealpulse.store.database import Database

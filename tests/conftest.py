@@ -5,6 +5,10 @@ Database fixtures:
 - `sqlite_db` / `postgres_db`: one engine only.
 - `world`: a small organisation built with `tests.builders.build_world` (two teams, manager, reps, admin, deals).
 - `app`, `client`: the Flask app on `db` and its test client.
+
+Process fixtures:
+- `process_runtime`: `dealpulse.runtime` (what entry points and tasks read) on the test's settings and database.
+- `inline_queues`: the task queues built for the test's settings, running every enqueued task at once.
 """
 
 from __future__ import annotations
@@ -15,9 +19,18 @@ import shutil
 import socket
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from flask import Flask
+
+    from dealpulse.config import Settings
+    from dealpulse.store.database import Database
+    from dealpulse.tasks import Queues
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -50,19 +63,19 @@ _real_connect_ex = socket.socket.connect_ex
 _real_getaddrinfo = socket.getaddrinfo
 
 
-def _guarded_connect(self: socket.socket, address, *args):  # noqa: ANN001, ANN202
+def _guarded_connect(self: socket.socket, address, *args):
     if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(str(address[0])):
         raise OffBoxConnection(f"tests may only connect to loopback, not {address!r}")
     return _real_connect(self, address, *args)
 
 
-def _guarded_connect_ex(self: socket.socket, address, *args):  # noqa: ANN001, ANN202
+def _guarded_connect_ex(self: socket.socket, address, *args):
     if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(str(address[0])):
         raise OffBoxConnection(f"tests may only connect to loopback, not {address!r}")
     return _real_connect_ex(self, address, *args)
 
 
-def _guarded_getaddrinfo(host, *args, **kwargs):  # noqa: ANN001, ANN202
+def _guarded_getaddrinfo(host, *args, **kwargs):
     if host is not None and not _is_loopback(host if isinstance(host, str) else host.decode()):
         raise OffBoxConnection(f"tests may not resolve off-box host {host!r}")
     return _real_getaddrinfo(host, *args, **kwargs)
@@ -99,7 +112,7 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def sqlite_db(_sqlite_template: Path, var_dir: Path) -> Iterator["Database"]:  # noqa: F821
+def sqlite_db(_sqlite_template: Path, var_dir: Path) -> Iterator["Database"]:
     """A migrated empty SQLite database in the test's var folder."""
     from dealpulse.store.database import Database
 
@@ -141,7 +154,7 @@ def _postgres_database() -> Iterator[str]:
     admin.dispose()
 
 
-def _truncate_all(database: "Database") -> None:  # noqa: F821
+def _truncate_all(database: "Database") -> None:
     from dealpulse.store import Base
 
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
@@ -150,7 +163,7 @@ def _truncate_all(database: "Database") -> None:  # noqa: F821
 
 
 @pytest.fixture
-def postgres_db(_postgres_database: str) -> Iterator["Database"]:  # noqa: F821
+def postgres_db(_postgres_database: str) -> Iterator["Database"]:
     """The session's PostgreSQL database, emptied before the test."""
     from dealpulse.store.database import Database
 
@@ -161,13 +174,13 @@ def postgres_db(_postgres_database: str) -> Iterator["Database"]:  # noqa: F821
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest) -> "Database":  # noqa: F821
+def db(request: pytest.FixtureRequest) -> "Database":
     """A migrated, empty database: once on SQLite, once on PostgreSQL."""
     return request.getfixturevalue(f"{request.param}_db")
 
 
 @pytest.fixture
-def settings(db: "Database", var_dir: Path) -> "Settings":  # noqa: F821
+def settings(db: "Database", var_dir: Path) -> "Settings":
     """Settings pointing at the test's database and var folder."""
     from dealpulse.config import Settings
 
@@ -175,22 +188,45 @@ def settings(db: "Database", var_dir: Path) -> "Settings":  # noqa: F821
 
 
 @pytest.fixture
-def app(settings: "Settings", db: "Database") -> Iterator["Flask"]:  # noqa: F821
-    """The Flask app on the test database (sharing the fixture's engine)."""
+def process_runtime(settings: "Settings", db: "Database") -> Iterator["ModuleType"]:
+    """`dealpulse.runtime` on the test's settings and database (the fixture's engine, shared, not disposed)."""
     from dealpulse import runtime
-    from dealpulse.app import create_app
 
     runtime.reset()
-    runtime._databases[db.url] = db  # share the fixture's engine (and its truncation) with the app
-    application = create_app(settings)
-    application.config["TESTING"] = True
-    yield application
-    runtime._databases.pop(db.url, None)
-    runtime.reset()
+    runtime.configure(settings, db)
+    yield runtime
+    runtime.reset(keep=db)
 
 
 @pytest.fixture
-def client(app: "Flask"):  # noqa: ANN201
+def inline_queues(settings: "Settings") -> "Queues":
+    """The process's task queues for the test's settings, running each enqueued task at once (in memory)."""
+    from dealpulse.tasks import build_queues
+
+    return build_queues(settings, immediate=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_queues() -> Iterator[None]:
+    """No test inherits the task queues another test built (they point at its var folder)."""
+    from dealpulse.tasks import forget_queues
+
+    yield
+    forget_queues()
+
+
+@pytest.fixture
+def app(settings: "Settings", db: "Database", process_runtime: "ModuleType") -> "Flask":
+    """The Flask app on the test database (sharing the fixture's engine)."""
+    from dealpulse.app import create_app
+
+    application = create_app(settings)
+    application.config["TESTING"] = True
+    return application
+
+
+@pytest.fixture
+def client(app: "Flask"):
     """A test client of `app`."""
     return app.test_client()
 

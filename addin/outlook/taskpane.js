@@ -17,7 +17,7 @@
   };
   const TONE_NAMES = { negative: "Negative", neutral: "Neutral", positive: "Positive" };
   const BAD_MAILBOX_STATES = ["needs_reconnect", "disconnected", "provider_error"];
-  const state = { token: null, context: null, pending: null, conflict: null, offline: false, query: null };
+  const state = { token: null, context: null, pending: null, conflict: null, offline: false, query: null, needsDeal: [] };
 
   class OfflineError extends Error {}
   class ApiError extends Error {
@@ -135,7 +135,7 @@
     try {
       response = await fetch(new URL(path, API), {
         method: method,
-        headers: { "Authorization": "Bearer " + state.token, "Content-Type": "application/json", "X-DealPulse-Surface": "outlook" },
+        headers: { "Authorization": "Bearer " + state.token, "Content-Type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
         credentials: "omit",
         cache: "no-store",
@@ -235,10 +235,32 @@
       state.context = await api("POST", "context", query);
       state.offline = false;
       render();
+      loadNeedsDeal();
       announce(state.context.opportunity ? "Deal loaded: " + state.context.opportunity.name : "Email loaded");
     } catch (error) {
       handleError(error);
     }
+  }
+
+  async function refresh(focusId) {
+    // Re-read the email's context after a change: alerts, dynamics and the buying team as the server now sees them.
+    try {
+      state.context = await api("POST", "context", state.query);
+    } catch (error) {
+      // keep what we have; the change itself was saved
+    }
+    render(focusId);
+  }
+
+  async function loadNeedsDeal() {
+    try {
+      state.needsDeal = (await api("GET", "threads/needs-deal")).items || [];
+    } catch (error) {
+      state.needsDeal = [];
+    }
+    const old = $("needs-deal");
+    if (old) old.replaceWith(renderNeedsDeal());
+    else if (!$("content").hidden) $("content").append(renderNeedsDeal());
   }
 
   // ---------------------------------------------------------------- rendering
@@ -253,8 +275,15 @@
       root.append(renderDeal(c));
       root.append(renderExitQuestions(c));
       if (c.contact) root.append(renderRole(c));
+      root.append(renderTeam(c));
+      root.append(renderRelink(c, "Wrong deal?"));
     } else if (c.status === "choose") {
       root.append(renderChooser(c));
+    } else if (c.status === "not_a_deal") {
+      root.append(el("section", { class: "card", id: "not-a-deal-card" },
+        el("h2", { text: "Not a deal" }),
+        el("p", { class: "muted", text: "You marked this conversation as not a deal: it counts toward none." })));
+      root.append(renderRelink(c, "Link it to a deal after all"));
     } else if (c.status === "no_deal") {
       root.append(renderNoDeal(c));
     } else {
@@ -265,6 +294,7 @@
     root.append(renderTone(c));
     if (c.email.captured) root.append(renderNotes(c));
     if (c.timeline) root.append(renderTimeline(c));
+    root.append(renderNeedsDeal());
     showContent();
     if (focusId && $(focusId)) $(focusId).focus();
   }
@@ -360,7 +390,7 @@
       state.context.opportunity = await api("PATCH", "opportunities/" + opp.id, Object.assign({ version: version }, changes));
       state.pending = null;
       state.conflict = null;
-      render("save-deal");
+      await refresh("save-deal"); // the edit re-evaluated the deal's alerts: show them
       $("deal-status").textContent = "Saved.";
       announce("Deal saved");
     } catch (error) {
@@ -437,7 +467,7 @@
     const opp = state.context.opportunity;
     try {
       state.context.opportunity = await api(method, path, Object.assign({ version: opp.version }, body));
-      render(focusId);
+      await refresh(focusId);
       announce(okMessage);
     } catch (error) {
       if (error instanceof ApiError && (error.status === 409 || error.status === 412) && error.body.current) {
@@ -482,17 +512,102 @@
     }
     return el("section", { class: "card", id: "chooser" },
       el("h2", { text: "Which deal is this email about?" }),
-      el("p", { class: "muted", text: "Several open deals match. Your choice is remembered for the whole conversation." }), list);
+      el("p", { class: "muted", text: "Several open deals match. Until you choose, this email counts toward none of them. Your choice is remembered for the whole conversation." }),
+      list,
+      el("button", { type: "button", class: "secondary", id: "not-a-deal", text: "Not a deal", onclick: () => linkThread(null) }));
   }
 
-  async function linkThread(opportunityId) {
+  async function linkThread(opportunityId, threadKey) {
     try {
-      await api("PUT", "threads/link", { thread_key: state.context.thread_key, opportunity_id: opportunityId });
-      announce("Linked");
+      await api("PUT", "threads/link", { thread_key: threadKey || state.context.thread_key, opportunity_id: opportunityId });
+      announce(opportunityId === null ? "Marked as not a deal" : "Linked");
       load();
     } catch (error) {
       handleError(error);
     }
+  }
+
+  function renderRelink(c, title) {
+    const select = el("select", { id: "move-to" },
+      ...(c.deal_options || []).map((o) => el("option", { value: String(o.id), text: o.name + " · " + o.stage.name })),
+      el("option", { value: "none", text: "Not a deal" }));
+    return el("details", { class: "card", id: "relink" },
+      el("summary", { text: title }),
+      el("p", { class: "muted", text: "Moves your emails of this conversation; later mail follows. Colleagues' copies stay where they are." }),
+      el("label", { for: "move-to", text: "Change deal" }), select,
+      el("div", { class: "actions" }, el("button", { type: "button", id: "move", text: "Move this conversation",
+        onclick: () => linkThread(select.value === "none" ? null : Number(select.value)) })));
+  }
+
+  function renderTeam(c) {
+    const opp = c.opportunity;
+    const team = opp.buying_team || [];
+    const list = el("ul", { class: "team", "aria-label": "Buying team" });
+    for (const m of team) {
+      const id = "team-role-" + m.contact_id;
+      const select = el("select", { id: id },
+        el("option", { value: "", text: "Remove from the team" }),
+        ...c.buying_roles.map((r) => el("option", { value: r, text: ROLE_NAMES[r] || r, selected: m.role === r })));
+      select.addEventListener("change", () => guardedSave(
+        "opportunities/" + opp.id + "/buying-team/" + m.contact_id, "PUT", { role: select.value || null }, "team-add-email", "Buying team saved"));
+      list.append(el("li", {},
+        el("label", { for: id, text: m.name || m.email }), select,
+        el("span", { class: "muted", text: m.last_engaged_at ? "Last engaged " + ago(m.last_engaged_at) : "Not engaged yet" })));
+    }
+    if (!team.length) list.append(el("li", { class: "muted", text: "Nobody on the buying team yet." }));
+    const onTeam = new Set(team.map((m) => m.email));
+    const people = (c.participants || []).filter((p) => !onTeam.has(p.email));
+    const who = el("input", { id: "team-add-email", type: "email", maxlength: "320", list: "team-people",
+      placeholder: people.length ? people[0].email : "name@customer.com", value: people.length ? people[0].email : "" });
+    const options = el("datalist", { id: "team-people" }, ...people.map((p) => el("option", { value: p.email, text: p.name || p.email })));
+    const role = el("select", { id: "team-add-role" }, ...c.buying_roles.map((r) => el("option", { value: r, text: ROLE_NAMES[r] || r })));
+    const status = el("p", { class: "muted", id: "team-status", role: "status" });
+    const form = el("form", { id: "team-add", novalidate: true },
+      el("label", { for: "team-add-email", text: "Add someone from this email, or any address" }), who, options,
+      el("label", { for: "team-add-role", text: "Role" }), role,
+      el("div", { class: "actions" }, el("button", { type: "submit", id: "team-add-button", text: "Add to the buying team" })), status);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const person = people.find((p) => p.email === who.value.trim());
+      try {
+        state.context.opportunity = await api("POST", "opportunities/" + opp.id + "/buying-team",
+          { version: opp.version, email: who.value.trim(), name: person ? person.name : "", role: role.value });
+        await refresh("team-add-email");
+        announce("Added to the buying team");
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 422) {
+          $("team-status").textContent = "Not added — " + ((error.body.errors || []).map((e) => e.message).join("; ") || error.message);
+        } else if (error instanceof ApiError && (error.status === 409 || error.status === 412)) {
+          await refresh("team-add-email");
+          $("team-status").textContent = "Someone changed this deal meanwhile; nothing was added. Try again.";
+        } else {
+          handleError(error);
+        }
+      }
+    });
+    return el("section", { class: "card", id: "buying-team", "aria-labelledby": "team-title" },
+      el("h3", { id: "team-title", text: "Buying team" }), list, form);
+  }
+
+  function renderNeedsDeal() {
+    const items = state.needsDeal || [];
+    const section = el("details", { class: "card", id: "needs-deal", open: items.length > 0 && items.length <= 3 },
+      el("summary", { text: "Needs a deal (" + items.length + ")" }));
+    if (!items.length) {
+      section.append(el("p", { class: "muted", text: "No email waits for your choice." }));
+      return section;
+    }
+    const list = el("ul", { class: "needs" });
+    for (const item of items) {
+      const choices = el("div", { class: "actions" },
+        ...item.candidates.map((c) => el("button", { type: "button", class: "secondary", text: c.name,
+          onclick: () => linkThread(c.id, item.thread_key) })),
+        el("button", { type: "button", class: "secondary", text: "Not a deal", onclick: () => linkThread(null, item.thread_key) }));
+      list.append(el("li", {}, el("span", { class: "subject", text: item.subject || "(no subject)" }),
+        el("span", { class: "muted", text: " · " + ago(item.occurred_at) }), item.mine ? choices : null));
+    }
+    section.append(el("p", { class: "muted", text: "These emails match several deals and count toward none until someone chooses." }), list);
+    return section;
   }
 
   function renderNoDeal(c) {
@@ -670,7 +785,8 @@
       el("p", { class: "counts" },
         el("span", {}, el("strong", { text: String(t.inbound) }), " in"),
         el("span", {}, el("strong", { text: String(t.outbound) }), " out"),
-        el("span", {}, el("strong", { text: String(t.meetings) }), " meetings")),
+        el("span", {}, el("strong", { text: String(t.meetings) }), " meetings"),
+        t.upcoming_meetings ? el("span", {}, el("strong", { text: String(t.upcoming_meetings) }), " planned") : null),
       el("p", { class: "muted", id: "last-inbound", text: "Last inbound: " + ago(t.last_inbound_at) }));
     if (t.tone_trend.length) section.append(renderChart(t.tone_trend));
     const list = el("ul", { class: "recent", "aria-label": "Recent activity" });

@@ -2,41 +2,70 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
+from datetime import timedelta
+from types import ModuleType
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify
+from flask import Flask, Response, jsonify, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import runtime
 from .config import Settings
-from .store.database import Database
+from .tasks import queues_for
+from .web import (
+    activities_api,
+    admin_api,
+    admin_models,
+    alerts_api,
+    api,
+    connect,
+    dashboard,
+    gmail_addon,
+    outlook,
+    preview,
+    push,
+    sentiment_api,
+    sidebar_api,
+    signin,
+)
 from .web.auth import register_verifier, verify_personal_token
 from .web.problems import register_error_handlers
+from .web.rate_limits import install_rate_limits
+from .web.toolkit import DATABASE_KEY, SETTINGS_KEY
 
-# "module:attribute" of each blueprint; a module may also define `init_app(app)` (verifiers, hooks).
-BLUEPRINTS: list[str] = [
-    "dealpulse.web.api:bp",
-    "dealpulse.web.sentiment_api:bp",
-    "dealpulse.web.sidebar_api:bp",
-    "dealpulse.web.outlook:bp",
-    "dealpulse.web.preview:bp",
-    "dealpulse.web.gmail_addon:bp",
-    "dealpulse.web.push:bp",
-    "dealpulse.web.activities_api:bp",
-    "dealpulse.web.connect:bp",
-    "dealpulse.web.alerts_api:bp",
-    "dealpulse.web.signin:bp",
-    "dealpulse.web.dashboard:bp",
-    "dealpulse.web.admin_models:bp",
-]
+# Each blueprint module's `bp`, in registration order; a module may also define `init_app(app)` (verifiers, hooks).
+BLUEPRINT_MODULES: tuple[ModuleType, ...] = (
+    api,
+    sentiment_api,
+    sidebar_api,
+    outlook,
+    preview,
+    gmail_addon,
+    push,
+    activities_api,
+    connect,
+    alerts_api,
+    signin,
+    dashboard,
+    admin_models,
+    admin_api,
+)
 
-CONTENT_SECURITY_POLICY = (
+_CSP_BASE = (
     "default-src 'self'; script-src 'self' https://appsforoffice.microsoft.com; style-src 'self'; "
     "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'self' https://*.office.com https://*.office365.com https://*.outlook.com "
-    "https://outlook.live.com https://*.microsoft.com; form-action 'self'"
+    "form-action 'self'; "
 )
+# Only the add-in's own pages may be framed, and only by the Outlook on the web pages that host add-ins; the
+# dashboard and everything else only by this site (the demo preview frames the task pane).
+ADDIN_HOSTS = (
+    "https://outlook.office.com https://outlook.office365.com https://outlook.cloud.microsoft https://outlook.live.com"
+)
+CONTENT_SECURITY_POLICY = _CSP_BASE + "frame-ancestors 'self'"
+ADDIN_CONTENT_SECURITY_POLICY = _CSP_BASE + f"frame-ancestors 'self' {ADDIN_HOSTS}"
+ADDIN_PATH_PREFIX = "/addin/"
+HSTS = "max-age=31536000"
 
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
@@ -54,18 +83,21 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.base_url.startswith("https"),
+        SESSION_COOKIE_SECURE=settings.served_over_https,
+        PERMANENT_SESSION_LIFETIME=timedelta(days=settings.session_max_days),
     )
-    app.extensions["dealpulse.settings"] = settings
-    app.extensions["dealpulse.db"] = runtime.get_database(settings)
+    app.extensions[SETTINGS_KEY] = settings
+    app.extensions[DATABASE_KEY] = runtime.get_database(settings)
+    queues_for(settings)  # the push, connect and admin endpoints enqueue work
     register_verifier(app, verify_personal_token)
     register_error_handlers(app)
-    for target in BLUEPRINTS:
-        module_name, _, attr = target.partition(":")
-        module = importlib.import_module(module_name)
+    for module in BLUEPRINT_MODULES:
         if hasattr(module, "init_app"):
             module.init_app(app)
-        app.register_blueprint(getattr(module, attr))
+        app.register_blueprint(module.bp)
+    if settings.proxy_hops > 0:  # the client address and scheme as the trusted proxies saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)  # type: ignore[method-assign]
+    install_rate_limits(app, settings)
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -73,7 +105,11 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
 
     @app.after_request
     def security_headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        addin_page = request.path.startswith(ADDIN_PATH_PREFIX)
+        response.headers.setdefault("Content-Security-Policy",
+                                    ADDIN_CONTENT_SECURITY_POLICY if addin_page else CONTENT_SECURITY_POLICY)
+        if settings.served_over_https:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response
@@ -81,12 +117,3 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     logging.getLogger("dealpulse").setLevel(logging.INFO)
     return app
 
-
-def app_settings() -> Settings:
-    """The settings of the current app."""
-    return current_app.extensions["dealpulse.settings"]
-
-
-def app_db() -> Database:
-    """The database of the current app."""
-    return current_app.extensions["dealpulse.db"]

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
+from types import ModuleType
 
 import click
 
-# Modules exposing `register(group: click.Group) -> None`; each area adds its line.
-COMMAND_MODULES: list[str] = [
-    "dealpulse.commands.core",
-    "dealpulse.commands.demo",
-    "dealpulse.commands.sentiment",
-    "dealpulse.commands.learning",
-    "dealpulse.commands.mail",
-    "dealpulse.commands.sidebar",
-    "dealpulse.commands.alerts",
-    "dealpulse.commands.bench",
-]
+from .commands import admin, alerts, bench, core, demo, learning, mail, sentiment, sidebar
+
+# Modules exposing `register(group: click.Group) -> None`, in registration order; each area adds its module.
+COMMAND_MODULES: tuple[ModuleType, ...] = (core, demo, sentiment, learning, mail, sidebar, alerts, bench, admin)
 
 
 @click.group(help="DealPulse: the deal next to the email.")
@@ -36,8 +29,8 @@ def build_cli() -> click.Group:
     """The root group with every area's subcommands registered (idempotent; tests use it with CliRunner)."""
     global _registered
     if not _registered:
-        for module_name in COMMAND_MODULES:
-            importlib.import_module(module_name).register(cli)
+        for module in COMMAND_MODULES:
+            module.register(cli)
         _registered = True
     return cli
 

@@ -39,6 +39,14 @@ class Settings:
     secret_key: str = field(default="", metadata=_meta("DEALPULSE_SECRET_KEY", "signs sessions and card state, derives the at-rest encryption key; required outside demo/test"))
     encryption_key: str = field(default="", metadata=_meta("DEALPULSE_ENCRYPTION_KEY", "Fernet key(s), comma-separated, newest first; default derived from the secret key"))
     base_url: str = field(default="http://127.0.0.1:5000", metadata=_meta("DEALPULSE_BASE_URL", "public URL of this server (push endpoints, add-in assets, OAuth redirects)"))
+    session_idle_hours: int = field(default=12, metadata=_meta("DEALPULSE_SESSION_IDLE_HOURS", "a dashboard session unused this long ends"))
+    session_max_days: int = field(default=7, metadata=_meta("DEALPULSE_SESSION_MAX_DAYS", "a dashboard session ends this long after sign-in, used or not"))
+    rate_limits: str = field(default="", metadata=_meta("DEALPULSE_RATE_LIMITS", "on | off; unset = on except under DEALPULSE_ENV=test"))
+    rate_limit_signin: str = field(default="20 per minute", metadata=_meta("DEALPULSE_RATE_LIMIT_SIGNIN", "dashboard sign-in requests per client address"))
+    rate_limit_api: str = field(default="600 per minute", metadata=_meta("DEALPULSE_RATE_LIMIT_API", "bearer API requests per credential (token or add-in sign-in)"))
+    rate_limit_scoring: str = field(default="60 per minute", metadata=_meta("DEALPULSE_RATE_LIMIT_SCORING", "tone scoring requests (/api/v1/sentiment) per credential"))
+    proxy_hops: int = field(default=0, metadata=_meta("DEALPULSE_PROXY_HOPS", "reverse proxies in front of the server whose X-Forwarded-For/-Proto are trusted (client address for quotas)"))
+    rate_limit_storage: str = field(default="memory://", metadata=_meta("DEALPULSE_RATE_LIMIT_STORAGE", "where quota counters live; memory:// is per process, use redis://host:port/db with several workers"))
     # Google
     gmail_api_url: str = field(default="https://gmail.googleapis.com/", metadata=_meta("DEALPULSE_GMAIL_API_URL", "Gmail API root"))
     calendar_api_url: str = field(default="https://www.googleapis.com/", metadata=_meta("DEALPULSE_CALENDAR_API_URL", "Google Calendar API root"))
@@ -49,6 +57,7 @@ class Settings:
     google_client_secret: str = field(default="", metadata=_meta("DEALPULSE_GOOGLE_CLIENT_SECRET", "OAuth client secret"))
     google_addon_service_account: str = field(default="", metadata=_meta("DEALPULSE_GOOGLE_ADDON_SERVICE_ACCOUNT", "service-account email that signs Workspace add-on requests"))
     gmail_pubsub_topic: str = field(default="", metadata=_meta("DEALPULSE_GMAIL_PUBSUB_TOPIC", "projects/P/topics/T that Gmail watches publish to; unset = polling only"))
+    google_pubsub_service_account: str = field(default="", metadata=_meta("DEALPULSE_GOOGLE_PUBSUB_SERVICE_ACCOUNT", "service-account email the Pub/Sub push subscription authenticates as; unset = Gmail push refused (polling only)"))
     google_pubsub_audience: str = field(default="", metadata=_meta("DEALPULSE_GOOGLE_PUBSUB_AUDIENCE", "audience of Pub/Sub push JWTs; default <base_url>/push/gmail"))
     # Microsoft
     graph_api_url: str = field(default="https://graph.microsoft.com/v1.0/", metadata=_meta("DEALPULSE_GRAPH_API_URL", "Microsoft Graph root"))
@@ -58,6 +67,7 @@ class Settings:
     ms_client_id: str = field(default="", metadata=_meta("DEALPULSE_MS_CLIENT_ID", "Entra application (client) id"))
     ms_client_secret: str = field(default="", metadata=_meta("DEALPULSE_MS_CLIENT_SECRET", "Entra client secret"))
     ms_ca_bundle: str = field(default="", metadata=_meta("DEALPULSE_MS_CA_BUNDLE", "CA file for the Microsoft authority (local stand-ins); default the system store"))
+    ms_tenant_ids: str = field(default="", metadata=_meta("DEALPULSE_MS_TENANT_IDS", "Entra tenant ids (comma-separated) whose add-in tokens are checked, besides each organisation's ms_tenant_ids; outside demo/test no other tenant is"))
     graph_client_state: str = field(default="", metadata=_meta("DEALPULSE_GRAPH_CLIENT_STATE", "shared secret echoed in Graph change notifications; default derived from the secret key"))
     # Sync and alerts
     poll_interval_minutes: int = field(default=5, metadata=_meta("DEALPULSE_POLL_INTERVAL_MINUTES", "safety-net polling of every mailbox"))
@@ -113,6 +123,11 @@ class Settings:
         if not self.secret_key:
             raise ConfigError(MISSING_SECRET)
         return self.secret_key
+
+    @property
+    def served_over_https(self) -> bool:
+        """True when the public base URL is https (Secure cookies, HSTS)."""
+        return self.base_url.strip().lower().startswith("https://")
 
     @property
     def is_sqlite(self) -> bool:

@@ -27,6 +27,11 @@ def derive_secret(settings: Settings, purpose: str) -> str:
     return _derived_key(settings.require_secret(), purpose.encode()).decode()
 
 
+def graph_client_state(settings: Settings) -> str:
+    """The secret Graph echoes in every notification of our subscriptions."""
+    return settings.graph_client_state or derive_secret(settings, "graph-client-state")
+
+
 class SecretBox:
     """Encrypts and decrypts small JSON documents (refresh tokens) for storage."""
 

@@ -1,10 +1,14 @@
-"""Process-wide handles (settings, database) shared by the web app, the CLI and workers."""
+"""Process-wide handles (settings, database, scorers) of the entry points: the web app, the CLI and workers.
+
+Only entry points and tasks read these; services take what they need as arguments.
+"""
 
 from __future__ import annotations
 
 import threading
 
 from .config import Settings
+from .sentiment.active import ActiveScorers, active_scorers
 from .store.database import Database
 
 _lock = threading.Lock()
@@ -30,18 +34,27 @@ def get_database(settings: Settings | None = None) -> Database:
         return _databases[url]
 
 
-def configure(settings: Settings) -> None:
-    """Make `settings` the process settings (used by create_app and the CLI)."""
+def get_scorers(settings: Settings | None = None) -> ActiveScorers:
+    """The process's tone scorers for `settings` (default: the process settings) and their database."""
+    settings = settings or get_settings()
+    return active_scorers(settings, get_database(settings))
+
+
+def configure(settings: Settings, db: Database | None = None) -> None:
+    """Make `settings` the process settings (create_app, the CLI); `db`, when given, serves their database URL."""
     global _settings
     with _lock:
         _settings = settings
+        if db is not None:
+            _databases[settings.database_url] = db
 
 
-def reset() -> None:
-    """Forget cached settings and dispose engines (tests)."""
+def reset(*, keep: Database | None = None) -> None:
+    """Forget cached settings and dispose engines except `keep` (tests)."""
     global _settings
     with _lock:
         _settings = None
         for db in _databases.values():
-            db.dispose()
+            if db is not keep:
+                db.dispose()
         _databases.clear()

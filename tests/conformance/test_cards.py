@@ -82,7 +82,7 @@ def test_every_card_of_a_full_session_is_valid(client, google, world, inbox, db,
         uow.s.add(Alert(org_id=world.org_id, opportunity_id=world.opportunities["a1_acme"], rule="falling_tone",
                         severity="critical", reason="Tone fell <fast>"))
         uow.commit()
-    ambiguous = inbox.email(needs_link_choice=True, candidates=("a1_acme", "a1_globex"), label="neutral")
+    ambiguous = inbox.email(opportunity=None, needs_link_choice=True, candidates=("a1_acme", "a1_globex"), label="neutral")
     addon.post("homepage", addon.event())
     known = addon.deliver(sender="buyer@acme.test.example", subject="<script>x</script>", body="Hi",
                           message_id=stored.message_id)
@@ -91,11 +91,15 @@ def test_every_card_of_a_full_session_is_valid(client, google, world, inbox, db,
     card = updated_card(addon.press(card, "Add note", known, form={"note_text": strings("<i>note</i>")}))
     card = updated_card(addon.press(card, "Save answers", known, form={"exit_clear_use_case": strings("no")}))
     card = updated_card(addon.press(card, "Save role", known, form={"role": strings("champion")}))
+    card = updated_card(addon.press(card, "Add to the buying team", known, form={
+        "member_address": strings("<b>p</b>@acme.test.example"), "member_role": strings("user")}))  # invalid: a notice
     addon.press(card, "Save deal", known, form={"amount": strings("-5")})  # invalid: a notice card
     addon.press(card, "Save deal", known, form={"stage": strings("demo")})  # stale (answers bumped the version)
     choose = addon.deliver(sender="buyer@acme.test.example", subject="Which?", body="Hi", message_id=ambiguous.message_id)
     card = addon.open(choose)
-    addon.press(card, "This deal", choose)
+    card = updated_card(addon.press(card, "This deal", choose))
+    card = updated_card(addon.press(card, "Move this conversation", choose, form={"move_to": strings("none")}))
+    addon.press(card, "Move this conversation", choose, form={"move_to": strings(str(world.opportunities["a1_globex"]))})
     fresh = addon.deliver(sender="new@initech.test.example", subject="Intro", body="Hello, can we talk?",
                           message_id="intro@initech.test.example")
     card = addon.open(fresh)

@@ -34,7 +34,7 @@ NARROW_SCOPES = {
 
 
 @pytest.fixture
-def settings(settings, google):  # noqa: ANN001, ANN201 - extends the shared fixture
+def settings(settings, google):
     """The add-on's test settings (as in gmail_events) for a server whose DEALPULSE_BASE_URL is SERVER."""
     return dataclasses.replace(settings, base_url=SERVER, google_certs_url=google.certs_url,
                                google_addon_service_account=ADDON_SA, google_client_id=GOOGLE_CLIENT,

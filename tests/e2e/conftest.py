@@ -41,13 +41,13 @@ PANE_PATH = "/addin/outlook/taskpane.html"
 
 
 @pytest.fixture
-def db(sqlite_db):  # noqa: ANN001, ANN201 - narrows the shared fixture
+def db(sqlite_db):
     """Browser tests run on SQLite only."""
     return sqlite_db
 
 
 @pytest.fixture
-def live_server(app) -> Iterator[str]:  # noqa: ANN001
+def live_server(app) -> Iterator[str]:
     """The app on a real socket for the browser: http://127.0.0.1:PORT."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="e2e-live-server", daemon=True)
@@ -61,7 +61,7 @@ def live_server(app) -> Iterator[str]:  # noqa: ANN001
 
 
 @pytest.fixture(scope="session")
-def browser():  # noqa: ANN201 - playwright Browser
+def browser():
     """Debian's Chromium, headless (never a downloaded browser)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (make chromium)")
@@ -93,7 +93,7 @@ def color_scheme() -> str:
 
 
 @pytest.fixture
-def browser_context(browser, blocked_requests, color_scheme):  # noqa: ANN001, ANN201
+def browser_context(browser, blocked_requests, color_scheme):
     """A 320-px context: Office.js routed to the local stand-in, every off-box request aborted."""
     context = browser.new_context(viewport={"width": 320, "height": 900}, color_scheme=color_scheme)
     standin = OFFICE_STANDIN.read_text(encoding="utf-8")
@@ -120,7 +120,7 @@ def page_errors() -> list[str]:
 
 
 @pytest.fixture
-def page(browser_context, page_errors):  # noqa: ANN001, ANN201
+def page(browser_context, page_errors):
     """A page; the test fails if the page threw or logged an error (CSP violations included)."""
     new_page = browser_context.new_page()
     new_page.set_default_timeout(15_000)

@@ -13,13 +13,13 @@ LAPTOP = {"width": 1366, "height": 800}
 
 
 @pytest.fixture
-def settings(settings):  # noqa: ANN001, ANN201
+def settings(settings):
     """The demo is running: the sign-in picker exists."""
     return dataclasses.replace(settings, demo=True)
 
 
 @pytest.fixture
-def alerted(db, settings, world) -> Deals:  # noqa: ANN001
+def alerted(db, settings, world) -> Deals:
     """Team A's Acme deal went dark; its Globex deal got a strongly negative email."""
     deals = Deals(db, world)
     deals.activity("a1_acme", days_ago=30, score=0.3)

@@ -185,7 +185,7 @@ def test_unknown_sender_and_offline_messages(browser_context, page, live_server,
 
 
 def test_ambiguous_email_lets_the_rep_choose_and_remembers(page, live_server, world, inbox, active_tone):
-    stored = inbox.email(needs_link_choice=True, candidates=("a1_acme", "a1_globex"), label="neutral")
+    stored = inbox.email(opportunity=None, needs_link_choice=True, candidates=("a1_acme", "a1_globex"), label="neutral")
     open_pane(page, live_server, item_for(stored), world.tokens["rep.a1"])
     wait_loaded(page)
     page.click(f"#chooser button[data-id='{world.opportunities['a1_globex']}']")

@@ -11,7 +11,7 @@ from dealpulse.store import Rating
 
 
 @pytest.fixture
-def settings(settings):  # noqa: ANN001, ANN201 - extends the shared fixture
+def settings(settings):
     """The demo is running."""
     return dataclasses.replace(settings, demo=True)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from .core import load_settings
-from .sentiment import ready_database, resolve_org
+from ..services.alerts import evaluate_all
+from ..services.delivery import deliver_webhooks, send_digests
+from .core import load_settings, ready_database, resolve_org
 
 
 @click.group("alerts")
@@ -17,8 +18,6 @@ def alerts_group() -> None:
 @click.option("--org", default=None, help="organisation id or exact name (default: every organisation)")
 def alerts_run(org: str | None) -> None:
     """Evaluate every rule on every open deal and print what changed."""
-    from ..services.alerts import evaluate_all
-
     settings = load_settings()
     db = ready_database(settings)
     summary = evaluate_all(db, settings, resolve_org(db, org))
@@ -31,8 +30,6 @@ def alerts_run(org: str | None) -> None:
 @alerts_group.command("digest")
 def alerts_digest() -> None:
     """Email each manager their digest now (needs DEALPULSE_SMTP_URL)."""
-    from ..services.delivery import send_digests
-
     settings = load_settings()
     if not settings.smtp_url:
         raise click.UsageError("set DEALPULSE_SMTP_URL=smtp://host:port to send digests")
@@ -42,8 +39,6 @@ def alerts_digest() -> None:
 @alerts_group.command("webhooks")
 def alerts_webhooks() -> None:
     """Post due webhook deliveries now (needs DEALPULSE_WEBHOOK_URL)."""
-    from ..services.delivery import deliver_webhooks
-
     settings = load_settings()
     counts = deliver_webhooks(ready_database(settings), settings)
     click.echo(", ".join(f"{v} {k}" for k, v in counts.items()))

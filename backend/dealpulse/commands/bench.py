@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .core import bench_group, bench_settings
-from .sentiment import _load_bench
+from .core import bench_group, bench_settings, load_bench
 
 
 @click.command("alerts")
@@ -17,7 +16,7 @@ from .sentiment import _load_bench
 def bench_alerts(opportunities: int, activities: int, page_requests: int, concurrency: int, database_url: str | None) -> None:
     """Full alert evaluation, incremental update after one email, naive per-deal baseline, pipeline page p95."""
     settings = bench_settings()
-    _load_bench("alerts").main(settings, opportunities=opportunities, activities=activities, page_requests=page_requests,
+    load_bench("alerts").main(settings, opportunities=opportunities, activities=activities, page_requests=page_requests,
                                concurrency=concurrency, database_url=database_url)
 
 

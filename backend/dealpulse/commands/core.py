@@ -1,15 +1,29 @@
-"""Core subcommands: db upgrade, serve, worker, token create, import/export, config, demo."""
+"""Core subcommands (db upgrade, serve, worker, token create, import/export, config) and the helpers every
+command module shares (settings, one-line failures, the database, --org, progress bars, benchmarks)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import click
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from tqdm import tqdm
 
 from .. import runtime
-from ..config import ConfigError, Settings, documented_settings
+from ..app import create_app
+from ..config import PROJECT_ROOT, ConfigError, Settings, documented_settings
+from ..domain.access import Principal
+from ..services.csv_io import CsvImportError, export_csv, import_csv
+from ..services.org_setup import create_personal_token, list_personal_tokens, resolve_organisation, revoke_personal_token
+from ..store import Organisation, User
+from ..store.database import Database
+from ..store.uow import UnitOfWork
+from ..tasks import build_queues
 
 
 def fail(message: str) -> None:
@@ -38,17 +52,54 @@ def bench_settings() -> Settings:
     return load_settings(env=os.environ.get("DEALPULSE_ENV") or "test")
 
 
-def principal_for_cli(uow, org_id: int):  # noqa: ANN001, ANN201 - small CLI helper
+def principal_for_cli(uow: UnitOfWork, org_id: int) -> Principal:
     """An admin principal acting from the command line (first admin of the org, else a system actor)."""
-    from sqlalchemy import select
-
-    from ..domain.access import Principal
-    from ..store import User
-
     admin = uow.s.scalar(select(User).where(User.org_id == org_id, User.role == "admin").order_by(User.id))
     if admin is not None:
         return Principal(user_id=admin.id, org_id=org_id, role="admin", email=admin.email, surface="cli")
     return Principal(user_id=0, org_id=org_id, role="admin", email="cli@localhost", surface="cli")
+
+
+def ready_database(settings: Settings) -> Database:
+    """The configured database; an SQLite file is migrated on the spot so first use just works."""
+    db = runtime.get_database(settings)
+    if settings.is_sqlite:
+        db.upgrade()
+    return db
+
+
+def resolve_org(db: Database, org: str | None) -> int | None:
+    """The organisation id named by --org (an id or an exact name), or None."""
+    if org is None:
+        return None
+    try:
+        with db.uow() as uow:
+            query = select(Organisation.id).where(
+                Organisation.id == int(org) if org.isdigit() else Organisation.name == org
+            )
+            found = uow.s.scalar(query)
+    except SQLAlchemyError as exc:
+        fail(f"cannot read organisations ({exc.__class__.__name__}); run `dealpulse db upgrade`")
+    if found is None:
+        fail(f"--org {org!r}: no such organisation (give its id or exact name)")
+    return found
+
+
+def progress_bar(total: int, description: str, unit: str) -> tqdm:
+    """A progress bar on stderr, silent when stderr is not a terminal."""
+    return tqdm(total=total, desc=description, unit=unit, disable=not sys.stderr.isatty(), file=sys.stderr)
+
+
+def load_bench(name: str) -> ModuleType:
+    """The benchmark script bench/bench_NAME.py of a source checkout, loaded as a module."""
+    path = PROJECT_ROOT / "bench" / f"bench_{name}.py"
+    if not path.is_file():
+        fail(f"{path} is missing (benchmarks run from a source checkout)")
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
 
 
 @click.group("db")
@@ -63,7 +114,7 @@ def db_upgrade() -> None:
     db = runtime.get_database(settings)
     try:
         db.upgrade()
-    except Exception as exc:  # noqa: BLE001 - one clear line for any driver error
+    except Exception as exc:
         fail(f"cannot migrate {settings.database_url.split('@')[-1]}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
     click.echo("database is up to date")
 
@@ -73,8 +124,6 @@ def db_upgrade() -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 def serve(host: str, port: int) -> None:
     """Serve the web app and API (development server; use gunicorn 'dealpulse.wsgi:app' in production)."""
-    from ..app import create_app
-
     settings = load_settings()
     app = create_app(settings)
     app.run(host=host, port=port, threaded=True, use_reloader=False)
@@ -85,13 +134,10 @@ def serve(host: str, port: int) -> None:
 @click.option("--workers", default=2, show_default=True, type=int)
 def worker(queue: str, workers: int) -> None:
     """Run background tasks (sync, scoring, alerts; or model training with --queue training)."""
-    from huey.consumer import Consumer
+    from huey.consumer import Consumer  # noqa: PLC0415 - huey (redis, psycopg) loads only in the worker
 
-    load_settings()
-    from .. import tasks
-
-    tasks.load_task_modules()
-    instance = tasks.training_huey if queue == "training" else tasks.huey
+    queues = build_queues(load_settings())
+    instance = queues.training if queue == "training" else queues.default
     Consumer(instance, workers=workers, worker_type="thread", periodic=(queue == "default")).run()
 
 
@@ -103,16 +149,45 @@ def token_group() -> None:
 @token_group.command("create")
 @click.option("--user", "email", required=True, help="the user's address")
 @click.option("--label", default="cli", show_default=True)
-def token_create(email: str, label: str) -> None:
+@click.option("--expires-in-days", type=int, default=None, help="the token stops working after this many days (default: never)")
+def token_create(email: str, label: str, expires_in_days: int | None) -> None:
     """Create a personal API token and print it (it is shown only once)."""
-    from ..services.org_setup import create_personal_token
-
     db = runtime.get_database(load_settings())
     with db.uow() as uow:
         try:
-            click.echo(create_personal_token(uow, email, label))
+            click.echo(create_personal_token(uow, email, label, expires_in_days))
         except ValueError as exc:
             fail(str(exc))
+
+
+@token_group.command("list")
+@click.option("--user", "email", default=None, help="only this user's tokens")
+def token_list(email: str | None) -> None:
+    """List personal API tokens with their owner, last use, expiry and status (never the tokens themselves)."""
+    db = runtime.get_database(load_settings())
+    with db.uow() as uow:
+        tokens = list_personal_tokens(uow, email)
+
+    def when(moment) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+    click.echo(f"{'id':>5}  {'user':32} {'label':16} {'created':16}  {'last used':16}  {'expires':16}  status")
+    for t in tokens:
+        click.echo(f"{t.id:>5}  {t.user:32} {t.label[:16]:16} {when(t.created_at):16}  {when(t.last_used_at):16}  "
+                   f"{when(t.expires_at):16}  {t.status}")
+
+
+@token_group.command("revoke")
+@click.argument("token")
+def token_revoke(token: str) -> None:
+    """Revoke a personal API token by its id (from `token list`) or by the token itself; it stops working at once."""
+    db = runtime.get_database(load_settings())
+    with db.uow() as uow:
+        try:
+            token_id, revoked = revoke_personal_token(uow, token)
+        except ValueError as exc:
+            fail(str(exc))
+    click.echo(f"token {token_id} revoked" if revoked else f"token {token_id} was already revoked")
 
 
 @click.command("import")
@@ -121,9 +196,6 @@ def token_create(email: str, label: str) -> None:
 @click.option("--org", default=None, help="organisation id or name (default: the only one)")
 def import_command(kind: str, path: Path, org: str | None) -> None:
     """Import a CSV of accounts, contacts or opportunities; a bad row is reported and nothing is written."""
-    from ..services.csv_io import CsvImportError, import_csv
-    from ..services.org_setup import resolve_organisation
-
     db = runtime.get_database(load_settings())
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -148,9 +220,6 @@ def import_command(kind: str, path: Path, org: str | None) -> None:
 @click.option("--org", default=None, help="organisation id or name (default: the only one)")
 def export_command(kind: str, output: Path | None, org: str | None) -> None:
     """Export accounts, contacts or opportunities as CSV (stdout or --output)."""
-    from ..services.csv_io import export_csv
-    from ..services.org_setup import resolve_organisation
-
     db = runtime.get_database(load_settings())
     with db.uow() as uow:
         try:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 
 import click
+from tqdm import tqdm
 
 from .. import runtime
+from ..app import create_app
+from ..demo.setup import DemoSetup, prepare_demo
+from ..tasks import current_queues
 from .core import load_settings
 
 
@@ -16,15 +20,11 @@ from .core import load_settings
 @click.option("--no-serve", is_flag=True, help="set everything up, print the tokens, and exit")
 def demo(host: str, port: int, no_serve: bool) -> None:
     """Migrate, seed the demo organisation, build the tone model, sync the demo mailbox, score, alert, serve."""
-    from tqdm import tqdm
-
-    from ..demo.setup import prepare_demo
-
     settings = load_settings(env=os.environ.get("DEALPULSE_ENV") or "demo", demo=True)
     db = runtime.get_database(settings)
     bar = tqdm(total=100, desc="training the seed tone model", unit="%", disable=None, leave=False)
 
-    def progress(report) -> None:  # noqa: ANN001 - sentiment.trainer.TrainingProgress
+    def progress(report) -> None:
         bar.n = round(report.fraction * 100)
         bar.set_postfix(epoch=report.epoch, loss=f"{report.loss:.3f}", refresh=True)
 
@@ -45,18 +45,15 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     _serve(setup, host, port)
 
 
-def _serve(setup, host: str, port: int) -> None:  # noqa: ANN001 - DemoSetup
-    from huey.consumer import Consumer
+def _serve(setup: DemoSetup, host: str, port: int) -> None:
+    from huey.consumer import Consumer  # noqa: PLC0415 - huey (redis, psycopg) loads only when serving the demo
 
-    from .. import tasks
-    from ..app import create_app
-
-    tasks.load_task_modules()
-    consumer = Consumer(tasks.huey, workers=2, worker_type="thread", periodic=True)
+    app = create_app(setup.settings)  # builds the process's queues from the demo's settings
+    queues = current_queues()
+    consumer = Consumer(queues.default, workers=2, worker_type="thread", periodic=True)
     consumer.start()  # threads; the web server owns the main thread
-    training = Consumer(tasks.training_huey, workers=1, worker_type="thread", periodic=False)
+    training = Consumer(queues.training, workers=1, worker_type="thread", periodic=False)
     training.start()
-    app = create_app(setup.settings)
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
     finally:

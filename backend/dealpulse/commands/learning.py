@@ -6,14 +6,18 @@ from pathlib import Path
 
 import click
 
-from .core import bench_group, bench_settings, fail, load_settings
+from ..services.org_setup import resolve_organisation
+from ..services.ratings_import import RatingsImportError, import_ratings_file
+from ..services.training import TrainingError, train_org_version
+from ..store.database import Database
+from ..tasks import queues_for
+from ..tasks.scoring import queue_rescore
+from .core import bench_group, bench_settings, fail, load_bench, load_settings, progress_bar, ready_database
 
 org_option = click.option("--org", "org", default=None, help="organisation id or exact name (default: the only one)")
 
 
-def _organisation(db, org: str | None) -> int:  # noqa: ANN001 - Database
-    from ..services.org_setup import resolve_organisation
-
+def _organisation(db: Database, org: str | None) -> int:
     with db.uow() as uow:
         try:
             return resolve_organisation(uow, org)
@@ -32,9 +36,6 @@ def ratings_group() -> None:
 @org_option
 def ratings_import(path: Path, org: str | None) -> None:
     """Import ratings from a JSONL file: {"text"|"activity_id", "label", "rater"} per line; all or nothing."""
-    from ..services.ratings_import import RatingsImportError, import_ratings_file
-    from .sentiment import ready_database
-
     settings = load_settings()
     db = ready_database(settings)
     org_id = _organisation(db, org)
@@ -54,13 +55,11 @@ def ratings_import(path: Path, org: str | None) -> None:
 
 def train_organisation(org: str | None, method: str | None = None) -> None:
     """`dealpulse train` without --from-seed: train a candidate on the organisation's ratings and decide."""
-    from ..services.training import TrainingError, train_org_version
-    from .sentiment import _progress, ready_database
-
     settings = load_settings()
+    queues_for(settings)
     db = ready_database(settings)
     org_id = _organisation(db, org)
-    bar = _progress(1000, "training", "‰")
+    bar = progress_bar(1000, "training", "‰")
     last_message = [""]
 
     def report(message: str, fraction: float) -> None:
@@ -74,7 +73,8 @@ def train_organisation(org: str | None, method: str | None = None) -> None:
 
     try:
         with bar:
-            result = train_org_version(settings, db, org_id, trigger="cli", progress=report, method=method)
+            result = train_org_version(settings, db, org_id, trigger="cli", progress=report, method=method,
+                                       rescore=queue_rescore)
     except TrainingError as exc:
         fail(str(exc))
         raise
@@ -112,8 +112,6 @@ def training_table(reports: list[dict]) -> str:
 @click.option("--threads", default=2, show_default=True, type=int, help="torch threads (the target is 2 cores)")
 def bench_train(sizes: str, curve: str, threads: int) -> None:
     """Training time and peak memory per rating count, and the held-out learning curve."""
-    from .sentiment import _load_bench
-
     settings = bench_settings()
     try:
         size_list = [int(x) for x in sizes.split(",") if x.strip()]
@@ -121,7 +119,7 @@ def bench_train(sizes: str, curve: str, threads: int) -> None:
     except ValueError:
         fail("--ratings and --curve take comma-separated integers")
         raise
-    _load_bench("train").main(settings, sizes=size_list, curve=curve_list, threads=threads)
+    load_bench("train").main(settings, sizes=size_list, curve=curve_list, threads=threads)
 
 
 def register(group: click.Group) -> None:

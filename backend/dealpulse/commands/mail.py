@@ -8,7 +8,11 @@ import click
 
 from .. import runtime
 from ..services.errors import InvalidField, NotFoundError
-from .core import bench_group, bench_settings, fail, load_settings
+from ..services.mailboxes import add_mailbox, disconnect, find_mailbox, mailbox_status
+from ..services.sync import due_mailbox_ids, sync_mailbox
+from ..tasks import queues_for
+from ..tasks.scoring import queue_scoring
+from .core import bench_group, bench_settings, fail, load_bench, load_settings
 
 
 @click.group("mailbox")
@@ -23,8 +27,6 @@ def mailbox_group() -> None:
 @click.option("--user", "user_email", default=None, help="owner's DealPulse address (default: --address)")
 def mailbox_add(provider: str, address: str, refresh_token: str, user_email: str | None) -> None:
     """Connect a mailbox with a refresh token (stored encrypted); the first sync runs with `dealpulse sync`."""
-    from ..services.mailboxes import add_mailbox
-
     settings = load_settings()
     db = runtime.get_database(settings)
     try:
@@ -39,8 +41,6 @@ def mailbox_add(provider: str, address: str, refresh_token: str, user_email: str
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 def mailbox_status_command(as_json: bool) -> None:
     """Every mailbox with its sync state and what it means."""
-    from ..services.mailboxes import mailbox_status
-
     settings = load_settings()
     with runtime.get_database(settings).uow() as uow:
         rows = mailbox_status(uow)
@@ -61,8 +61,6 @@ def mailbox_status_command(as_json: bool) -> None:
 @click.option("--purge", is_flag=True, help="also delete captured content no other mailbox saw")
 def mailbox_disconnect(mailbox: str, purge: bool) -> None:
     """Stop capturing MAILBOX (id or address) and forget its credentials."""
-    from ..services.mailboxes import disconnect, find_mailbox
-
     settings = load_settings()
     try:
         with runtime.get_database(settings).uow() as uow:
@@ -79,13 +77,11 @@ def mailbox_disconnect(mailbox: str, purge: bool) -> None:
 @click.option("--force", is_flag=True, help="take the mailbox's lease even if another sync holds it, and ignore a provider pause")
 def sync_command(selector: str | None, sync_all: bool, force: bool) -> None:
     """Sync mailboxes now, in this process (the worker does the same on push and every few minutes)."""
-    from ..services.mailboxes import find_mailbox
-    from ..services.sync import due_mailbox_ids, sync_mailbox
-
     if bool(selector) == sync_all:
         fail("give either --mailbox ID|ADDRESS or --all")
     settings = load_settings()
     db = runtime.get_database(settings)
+    queues_for(settings)  # new mail is scored by the worker
     if sync_all:
         ids = due_mailbox_ids(db, include_paused=force)
     else:
@@ -96,7 +92,7 @@ def sync_command(selector: str | None, sync_all: bool, force: bool) -> None:
             fail(str(exc))
     failed = False
     for mailbox_id in ids:
-        result = sync_mailbox(db, settings, mailbox_id, force=force)
+        result = sync_mailbox(db, settings, mailbox_id, force=force, queue_scoring=queue_scoring)
         if result.took_over:
             click.echo(f"warning: mailbox {mailbox_id}: --force {result.took_over}; a sync still running there stops "
                        "at its next batch", err=True)
@@ -125,13 +121,11 @@ def sync_command(selector: str | None, sync_all: bool, force: bool) -> None:
 @click.option("--repeats", default=1, show_default=True, type=int, help="alternate metadata-first and content-first runs this often")
 def bench_sync(messages: int, one_by_one_messages: int | None, incremental: int, database_url: str | None, repeats: int) -> None:
     """Full sync from the local Gmail stand-in: metadata first vs content first (batched 50), one by one, incremental."""
-    from .sentiment import _load_bench
-
     if messages < 1 or incremental < 0 or repeats < 1 or (one_by_one_messages is not None and one_by_one_messages < 1):
         fail("--messages, --one-by-one-messages and --repeats must be at least 1, --incremental at least 0")
     settings = bench_settings()
-    _load_bench("sync").main(settings, messages=messages, one_by_one_messages=one_by_one_messages,
-                             incremental=incremental, database_url=database_url, repeats=repeats)
+    load_bench("sync").main(settings, messages=messages, one_by_one_messages=one_by_one_messages,
+                            incremental=incremental, database_url=database_url, repeats=repeats)
 
 
 def register(group: click.Group) -> None:

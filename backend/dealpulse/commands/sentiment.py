@@ -2,57 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import click
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
-from .. import runtime
-from ..config import PROJECT_ROOT, Settings
-from ..store import Organisation
-from ..store.database import Database
-from .core import bench_group, bench_settings, fail, load_settings
+from ..sentiment.active import active_scorers
+from ..sentiment.registry import active_row, active_version, list_versions, read_json
+from ..services.training import TrainingError, switch_version
+from ..tasks import queues_for
+from ..tasks.scoring import queue_rescore
+from .core import bench_group, bench_settings, fail, load_bench, load_settings, progress_bar, ready_database, resolve_org
+from .learning import train_organisation
 
 SCORE_CHUNK = 64
 org_option = click.option("--org", "org", default=None, help="organisation id or exact name (default: the global seed version)")
-
-
-def ready_database(settings: Settings) -> Database:
-    """The configured database; an SQLite file is migrated on the spot so first use just works."""
-    db = runtime.get_database(settings)
-    if settings.is_sqlite:
-        db.upgrade()
-    return db
-
-
-def resolve_org(db: Database, org: str | None) -> int | None:
-    """The organisation id named by --org (an id or an exact name), or None."""
-    if org is None:
-        return None
-    try:
-        with db.uow() as uow:
-            query = select(Organisation.id).where(
-                Organisation.id == int(org) if org.isdigit() else Organisation.name == org
-            )
-            found = uow.s.scalar(query)
-    except SQLAlchemyError as exc:
-        fail(f"cannot read organisations ({exc.__class__.__name__}); run `dealpulse db upgrade`")
-    if found is None:
-        fail(f"--org {org!r}: no such organisation (give its id or exact name)")
-    return found
-
-
-def _progress(total: int, description: str, unit: str):  # noqa: ANN202 - tqdm instance
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=description, unit=unit, disable=not sys.stderr.isatty(), file=sys.stderr)
 
 
 # ---------------------------------------------------------------- score
@@ -101,8 +68,6 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 @org_option
 def score_command(input_path: Path, output_path: Path, org: str | None) -> None:
     """Score emails: each input line {"id", "text"} gives an output line {"id", "label", "score", "model_version"}."""
-    from ..sentiment.active import active_scorers
-
     items = read_score_input(input_path)
     settings = load_settings(require_secret=False)
     db = ready_database(settings)
@@ -110,7 +75,7 @@ def score_command(input_path: Path, output_path: Path, org: str | None) -> None:
     output_path.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=output_path.parent, delete=False, suffix=".part")
     try:
-        with handle, _progress(len(items), "scoring", "email") as bar:
+        with handle, progress_bar(len(items), "scoring", "email") as bar:
             for chunk in _chunks(items, SCORE_CHUNK):
                 for (item_id, _), result in zip(chunk, scorer.score_texts([text for _, text in chunk])):
                     record = {"id": item_id, "label": result.label, "score": result.score, "model_version": result.model_version}
@@ -141,18 +106,14 @@ def metrics_table(metrics: dict) -> str:
 @click.option("--method", type=click.Choice(["setfit", "top-layers", "full"]), default=None, help="without --from-seed: override the method chosen by rating count")
 def train_command(from_seed: bool, org: str | None, method: str | None) -> None:
     """Train a tone model version: on the organisation's ratings (with guard-rails), or `--from-seed` the default one."""
-    from ..sentiment.registry import active_row, read_json
-    from ..sentiment.seed import build_seed_version
-
     if not from_seed:
-        from .learning import train_organisation
-
         return train_organisation(org, method)
+    from ..sentiment.seed import build_seed_version  # noqa: PLC0415 - the transformer stack, only when training
     settings = load_settings()
     db = ready_database(settings)
-    bar = _progress(0, "training", "step")
+    bar = progress_bar(0, "training", "step")
 
-    def report(progress) -> None:  # noqa: ANN001
+    def report(progress) -> None:
         bar.total = progress.total_steps
         bar.n = progress.step
         postfix = {"epoch": progress.epoch, "loss": f"{progress.loss:.3f}"}
@@ -190,8 +151,6 @@ def models_group() -> None:
 @org_option
 def models_list(org: str | None) -> None:
     """List versions (the organisation's and the global ones), newest first."""
-    from ..sentiment.registry import active_version, list_versions
-
     settings = load_settings()
     db = ready_database(settings)
     org_id = resolve_org(db, org)
@@ -209,10 +168,18 @@ def models_list(org: str | None) -> None:
             click.echo("no versions yet: `dealpulse train --from-seed` builds the default one")
 
 
-def _after_switch(settings: Settings, org_id: int | None) -> None:
-    from ..tasks.scoring import rescore_for_org
-
-    rescore_for_org(org_id)
+def _switch(version: str | None, org: str | None, reason: str) -> None:
+    """Promote `version` (None: roll back) through the same service the admin page uses, then queue the re-score."""
+    settings = load_settings()
+    db = ready_database(settings)
+    org_id = resolve_org(db, org)
+    queues_for(settings)
+    try:
+        now_active = switch_version(settings, db, org_id, version, reason, rescore=queue_rescore)
+    except TrainingError as exc:
+        fail(str(exc))
+        raise
+    click.echo(f"active: {now_active or 'none'}")
     click.echo("re-score sweep queued; running processes switch within seconds")
 
 
@@ -221,52 +188,17 @@ def _after_switch(settings: Settings, org_id: int | None) -> None:
 @org_option
 def models_promote(version: str, org: str | None) -> None:
     """Make VERSION the active version (of --org, or the global default)."""
-    from ..sentiment.registry import RegistryError, promote
-
-    settings = load_settings()
-    db = ready_database(settings)
-    org_id = resolve_org(db, org)
-    with db.uow() as uow:
-        try:
-            row = promote(uow, settings.model_dir, org_id, version, reason="promoted from the command line")
-        except RegistryError as exc:
-            fail(str(exc))
-        uow.commit()
-        click.echo(f"active: {row.version}")
-    _after_switch(settings, org_id)
+    _switch(version, org, "promoted from the command line")
 
 
 @models_group.command("rollback")
 @org_option
 def models_rollback(org: str | None) -> None:
     """Reject the active version and restore the one active before it."""
-    from ..sentiment.registry import RegistryError, rollback
-
-    settings = load_settings()
-    db = ready_database(settings)
-    org_id = resolve_org(db, org)
-    with db.uow() as uow:
-        try:
-            row = rollback(uow, org_id)
-        except RegistryError as exc:
-            fail(str(exc))
-        uow.commit()
-        click.echo(f"active: {row.version if row else 'none'}")
-    _after_switch(settings, org_id)
+    _switch(None, org, "")
 
 
 # ---------------------------------------------------------------- bench
-
-
-def _load_bench(name: str):  # noqa: ANN202 - a module
-    path = PROJECT_ROOT / "bench" / f"bench_{name}.py"
-    if not path.is_file():
-        fail(f"{path} is missing (benchmarks run from a source checkout)")
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
 
 
 @click.command("scoring")
@@ -275,13 +207,13 @@ def _load_bench(name: str):  # noqa: ANN202 - a module
 @click.option("--runtime", "runtimes", multiple=True, help="scorer runtime to time: onnx-int8, int8, fp32 (repeatable; default all)")
 def bench_scoring(emails: int, baseline_emails: int, runtimes: tuple[str, ...]) -> None:
     """Naive transformers pipeline vs our scorer: throughput, single-email latency, macro-F1."""
-    from ..sentiment.scorer import RUNTIMES
+    from ..sentiment.scorer import RUNTIMES  # noqa: PLC0415 - the transformer stack, only when benchmarking
 
     unknown = sorted(set(runtimes) - set(RUNTIMES))
     if unknown:
         fail(f"--runtime {', '.join(unknown)}: choose from {', '.join(RUNTIMES)}")
     settings = bench_settings()
-    bench = _load_bench("scoring")
+    bench = load_bench("scoring")
     bench.main(settings, ready_database(settings), emails=emails, baseline_emails=baseline_emails, runtimes=runtimes or RUNTIMES)
 
 

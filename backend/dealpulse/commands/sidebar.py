@@ -9,8 +9,7 @@ import click
 from ..config import PROJECT_ROOT
 from ..web.gmail_deployment import ADDON_URL_PREFIX, render_deployment
 from ..web.outlook import ManifestError, check_base_url, render_manifest
-from .core import bench_group, bench_settings, fail, load_settings
-from .sentiment import _load_bench as load_bench
+from .core import bench_group, bench_settings, fail, load_bench, load_settings
 
 
 @click.command("manifest")

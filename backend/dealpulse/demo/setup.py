@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import select
 
 from .. import runtime
 from ..config import Settings
+from ..sentiment.active import active_scorers
+from ..services.alerts import run_alerts
 from ..services.org_setup import create_personal_token, load_organisation
+from ..services.scoring import score_pending
 from ..store import ApiToken, User, utcnow
 from ..store.database import Database
+from .live import LiveDemoMail, start_demo_mail
 from .orgdata import load_org
+
+if TYPE_CHECKING:
+    from ..sentiment.trainer import ProgressCallback
 
 Say = Callable[[str], None]
 
@@ -25,7 +32,7 @@ class DemoSetup:
     settings: Settings
     org_id: int
     tokens: dict[str, str] = field(default_factory=dict)  # email -> personal token
-    mail: Any = None  # the live stand-in handle (stop() on exit)
+    mail: LiveDemoMail | None = None  # the live stand-in (stop() on exit)
     model_version: str = ""
     synced: int = 0
     scored: int = 0
@@ -38,12 +45,9 @@ class DemoSetup:
 
 
 def prepare_demo(settings: Settings, db: Database, *, now: datetime | None = None, say: Say = print,
-                 model_progress: Any = None) -> DemoSetup:
+                 model_progress: ProgressCallback | None = None) -> DemoSetup:
     """Set up the demo organisation end to end through the real code paths; idempotent across restarts."""
-    from ..demo.live import start_demo_mail
-    from ..sentiment.seed import ensure_seed_model
-    from ..services.alerts import run_alerts
-    from ..services.scoring import score_pending
+    from ..sentiment.seed import ensure_seed_model  # noqa: PLC0415 - the transformer stack, only when preparing
 
     now = now or utcnow()
     db.upgrade()
@@ -60,7 +64,7 @@ def prepare_demo(settings: Settings, db: Database, *, now: datetime | None = Non
     say(f"demo mailbox served by the local Gmail stand-in at {live.settings.gmail_api_url}; synced through the Gmail connector")
     while True:
         with db.uow() as uow:
-            outcome = score_pending(uow, org_id)
+            outcome = score_pending(uow, org_id, scorers=active_scorers(live.settings, db))
         if not outcome.scored:
             break
         setup.scored += outcome.scored

@@ -293,11 +293,18 @@ def evaluate(deal: DealSnapshot, t: Thresholds, now: datetime) -> dict[str, Find
     return {name: rule(deal, t, now) for name, rule in RULES.items()}
 
 
-def skipped_rules(deal: DealSnapshot) -> dict[str, str]:
-    """Rules that could not be evaluated for this deal, with the reason."""
-    if deal.stage_percentile_days is None and not deal.is_closed:
-        return {"stalled": deal.stage_percentile_basis or "no stage history"}
-    return {}
+def skipped_rules(deal: DealSnapshot, t: Thresholds | None = None) -> dict[str, str]:
+    """Rules that could not be evaluated for this deal, each with the reason (shown on the deal page)."""
+    if deal.is_closed:
+        return {}
+    t = t or Thresholds()
+    skipped: dict[str, str] = {}
+    if deal.stage_percentile_days is None:
+        skipped["stalled"] = deal.stage_percentile_basis or "no stage history"
+    scored = len(deal.inbound_scores)
+    if scored < 2:
+        skipped["falling_tone"] = f"not evaluated: {scored} scored email(s) from the buyer, 2 needed"
+    return skipped
 
 
 def percentile(values: Sequence[float], pct: float) -> float:

@@ -22,6 +22,7 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
 from dealpulse.config import Settings
+from dealpulse.mail.automated import AUTOMATION_HEADERS
 from dealpulse.mail.google_api import GoogleApiCaller, GoogleError, NotFoundError, build_service, classify, exhausted
 from dealpulse.mail.mime import decode_base64url, parse_gmail_full, parse_rfc822, with_content
 from dealpulse.mail.retry import RetryableError, RetryPolicy
@@ -33,10 +34,10 @@ LIST_PAGE_SIZE = 500
 SKIPPED_LABELS = frozenset({"DRAFT", "SPAM", "TRASH"})
 #: A message gaining one of these labels is (re)fetched: the sync loop upserts by provider id.
 CAPTURED_LABELS = frozenset({"INBOX", "SENT"})
-#: Headers a metadata-first fetch asks for: what privacy, linking and threading read, and auto-reply markers.
+#: Headers a metadata-first fetch asks for: what privacy, linking, threading and the automated-mail check read.
 METADATA_HEADERS = (
     "From", "Sender", "To", "Cc", "Bcc", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
-    "Auto-Submitted", "X-Autoreply", "X-Autorespond", "Precedence", "List-Id", "List-Unsubscribe",
+    *AUTOMATION_HEADERS,
 )
 
 

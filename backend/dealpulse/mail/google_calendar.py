@@ -56,6 +56,11 @@ def to_fetched_event(event: dict[str, Any]) -> FetchedEvent:
         description=event.get("description", ""),
         cancelled=event.get("status") == "cancelled",
         location=event.get("location", ""),
+        declined=frozenset(
+            str(person["email"]).lower()
+            for person in event.get("attendees", [])
+            if person.get("email") and person.get("responseStatus") == "declined"
+        ),
     )
 
 

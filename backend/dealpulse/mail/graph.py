@@ -316,7 +316,19 @@ class GraphConnector:
             description=str(item.get("bodyPreview") or ""),
             cancelled=bool(item.get("isCancelled")),
             location=str(location.get("displayName") or "") if isinstance(location, dict) else "",
+            declined=_declined(item.get("attendees")),
         )
+
+
+def _declined(attendees: Any) -> frozenset[str]:
+    """Addresses of the attendees whose response is "declined"."""
+    out = set()
+    for attendee in attendees if isinstance(attendees, list) else []:
+        status = attendee.get("status") if isinstance(attendee, dict) else None
+        address = (attendee.get("emailAddress") or {}).get("address") if isinstance(attendee, dict) else None
+        if isinstance(status, dict) and status.get("response") == "declined" and isinstance(address, str) and address:
+            out.add(address.strip().lower())
+    return frozenset(out)
 
 
 def _json_or_empty(response: requests.Response) -> dict[str, Any]:

@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 from ..store import (
     AccountDomain,
     Activity,
+    ActivitySource,
     BuyingTeamMember,
     Contact,
+    Mailbox,
     Opportunity,
     Organisation,
     Stage,
@@ -245,11 +247,15 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 # -- choosing the opportunity --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LinkDecision:
-    """Where an activity goes: the opportunity (or None), its account, how it was decided and the alternatives."""
+    """Where an activity goes: the opportunity (or None), its account, how it was decided and the alternatives.
+
+    `needs_link_choice` with `candidates` (the likeliest first) means several deals match and none is confident:
+    the activity counts toward no deal until the rep chooses.
+    """
 
     opportunity_id: int | None
     account_id: int | None
-    link_method: str  # thread | contact | account | none
+    link_method: str  # thread | contact | account | not_a_deal | none
     needs_link_choice: bool = False
     candidates: tuple[int, ...] = ()
     is_private: bool = False
@@ -265,35 +271,71 @@ class OpenDeal:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class ThreadChoice:
+    """A rep's choices for a conversation: a deal, "not a deal", and whether it is private."""
+
+    opportunity_id: int | None
+    no_deal: bool = False
+    is_private: bool = False
+
+
 @dataclass
 class LinkIndex:
-    """Everything `decide_link` consults for one batch: thread choices, thread history, open deals, buying teams."""
+    """Everything `decide_link` consults for one batch of one rep: their thread choices, where each thread started,
+    open deals and buying teams."""
 
-    thread_choices: dict[str, tuple[int | None, bool]] = field(default_factory=dict)  # thread → (opp, private)
-    thread_latest: dict[str, list[int]] = field(default_factory=dict)  # thread → opp ids, most recent first
+    user_id: int | None = None  # the rep whose mailbox the mail is in
+    thread_choices: dict[str, ThreadChoice] = field(default_factory=dict)  # the rep's own choices
+    thread_origin: dict[str, int] = field(default_factory=dict)  # thread → deal of its first linked activity
+    deal_accounts: dict[int, int] = field(default_factory=dict)  # account of every deal above (open or closed)
     deals_by_account: dict[int, list[OpenDeal]] = field(default_factory=dict)
     deals_by_contact: dict[int, list[OpenDeal]] = field(default_factory=dict)  # via buying-team membership
     deals: dict[int, OpenDeal] = field(default_factory=dict)
 
 
-def load_link_index(session: Session, org_id: int, thread_keys: Iterable[str], contact_ids: Iterable[int], account_ids: Iterable[int]) -> LinkIndex:
-    """Thread choices and history for `thread_keys`, open deals of `account_ids` and of `contact_ids`' buying teams."""
-    index = LinkIndex()
+def _thread_origins(session: Session, org_id: int, threads: list[str], user_id: int | None) -> dict[str, int]:
+    """Thread → the deal of its earliest linked activity, preferring the activities `user_id`'s mailboxes captured."""
+    from_anyone = (
+        select(Activity.thread_key, Activity.opportunity_id)
+        .where(Activity.org_id == org_id, Activity.thread_key.in_(threads), Activity.opportunity_id.is_not(None))
+        .order_by(Activity.occurred_at, Activity.id)
+    )
+    origins: dict[str, int] = {}
+    if user_id is not None:
+        own = from_anyone.where(Activity.id.in_(
+            select(ActivitySource.activity_id).join(Mailbox, Mailbox.id == ActivitySource.mailbox_id)
+            .where(Mailbox.user_id == user_id)
+        ))
+        for thread_key, opp_id in session.execute(own):
+            origins.setdefault(thread_key, opp_id)
+    for thread_key, opp_id in session.execute(from_anyone):
+        origins.setdefault(thread_key, opp_id)
+    return origins
+
+
+def load_link_index(
+    session: Session, org_id: int, thread_keys: Iterable[str], contact_ids: Iterable[int], account_ids: Iterable[int],
+    user_id: int | None = None,
+) -> LinkIndex:
+    """`user_id`'s choices and where each of `thread_keys` started, open deals of `account_ids` and of `contact_ids`'
+    buying teams (`user_id`: the rep whose mailbox the mail is in)."""
+    index = LinkIndex(user_id=user_id)
     threads = sorted({t for t in thread_keys if t})
     for chunk in _chunks(threads, 500):
-        for thread_key, opp_id, private in session.execute(
-            select(ThreadLink.thread_key, ThreadLink.opportunity_id, ThreadLink.is_private).where(
-                ThreadLink.org_id == org_id, ThreadLink.thread_key.in_(chunk)
-            )
-        ):
-            index.thread_choices[thread_key] = (opp_id, bool(private))
-        rows = session.execute(
-            select(Activity.thread_key, Activity.opportunity_id)
-            .where(Activity.org_id == org_id, Activity.thread_key.in_(chunk), Activity.opportunity_id.is_not(None))
-            .order_by(Activity.occurred_at.desc(), Activity.id.desc())
-        )
-        for thread_key, opp_id in rows:
-            index.thread_latest.setdefault(thread_key, []).append(opp_id)
+        if user_id is not None:
+            for thread_key, opp_id, no_deal, private in session.execute(
+                select(ThreadLink.thread_key, ThreadLink.opportunity_id, ThreadLink.no_deal, ThreadLink.is_private).where(
+                    ThreadLink.org_id == org_id, ThreadLink.thread_key.in_(chunk), ThreadLink.chosen_by_id == user_id
+                )
+            ):
+                index.thread_choices[thread_key] = ThreadChoice(opp_id, bool(no_deal), bool(private))
+        index.thread_origin.update(_thread_origins(session, org_id, chunk, user_id))
+    known = {c.opportunity_id for c in index.thread_choices.values() if c.opportunity_id} | set(index.thread_origin.values())
+    for chunk in _chunks(sorted(known), 500):  # type: ignore[arg-type]
+        index.deal_accounts.update(session.execute(
+            select(Opportunity.id, Opportunity.account_id).where(Opportunity.id.in_(chunk))
+        ).all())
     open_deal = select(Opportunity.id, Opportunity.account_id, Opportunity.owner_id, Opportunity.updated_at).join(
         Stage, Stage.id == Opportunity.stage_id
     ).where(Opportunity.org_id == org_id, Stage.is_closed.is_(False))
@@ -316,19 +358,23 @@ def load_link_index(session: Session, org_id: int, thread_keys: Iterable[str], c
 
 
 def decide_link(thread_key: str, contact_ids: list[int], account_ids: list[int], index: LinkIndex) -> LinkDecision:
-    """Pick the opportunity for an activity.
+    """Pick the opportunity for an activity, or none until the rep chooses.
 
-    The rep's choice for the thread wins. Otherwise the candidates are the open deals of the participating
-    contacts (buying-team membership) and accounts; with several, the most likely one is taken — the deal of
-    the most recent activity on the same thread, then one with a participant on its buying team, then the most
-    recently updated — and the activity is flagged so the rep can choose.
+    In order: the rep's choice for the thread ("not a deal" included); the deal the thread was about when it
+    started (even once that deal is closed); the only open deal of the participating contacts and accounts; the
+    only one with a participant on its buying team, or the only one the rep owns, unless the other rule points
+    elsewhere. Several deals and none of these: no deal (a guess would count toward a deal's dynamics and alerts), flagged
+    for the rep with the candidates, the likeliest first (a participant on its buying team, then most recently
+    updated).
     """
     account_id = account_ids[0] if account_ids else None
     choice = index.thread_choices.get(thread_key)
-    private = bool(choice and choice[1])
-    if choice and choice[0] is not None:
-        chosen = index.deals.get(choice[0])
-        return LinkDecision(choice[0], chosen.account_id if chosen else account_id, "thread", is_private=private)
+    private = bool(choice and choice.is_private)
+    if choice and choice.no_deal:
+        return LinkDecision(None, account_id, "not_a_deal", is_private=private)
+    chosen = choice.opportunity_id if choice and choice.opportunity_id is not None else index.thread_origin.get(thread_key)
+    if chosen is not None:
+        return LinkDecision(chosen, index.deal_accounts.get(chosen, account_id), "thread", is_private=private)
     team_deals = {d.id for c in contact_ids for d in index.deals_by_contact.get(c, [])}
     candidates: dict[int, OpenDeal] = {}
     for c in contact_ids:
@@ -339,18 +385,27 @@ def decide_link(thread_key: str, contact_ids: list[int], account_ids: list[int],
             candidates[d.id] = d
     if not candidates:
         return LinkDecision(None, account_id, "none", is_private=private)
-    ids = tuple(sorted(candidates))
     method = "contact" if team_deals or contact_ids else "account"
     if len(candidates) == 1:
         deal = next(iter(candidates.values()))
         return LinkDecision(deal.id, deal.account_id, method, is_private=private)
-    on_thread = [o for o in index.thread_latest.get(thread_key, []) if o in candidates]
-    if on_thread:
-        best, method = candidates[on_thread[0]], "thread"
-    else:
-        pool = [d for d in candidates.values() if d.id in team_deals] or list(candidates.values())
-        best = max(pool, key=lambda d: (d.updated_at, d.id))
-    return LinkDecision(best.id, best.account_id, method, needs_link_choice=True, candidates=ids, is_private=private)
+    mine = {d.id for d in candidates.values() if index.user_id is not None and d.owner_id == index.user_id}
+    confident = _one_agreed(team_deals, mine) or _one_agreed(mine, team_deals)
+    if confident is not None:
+        deal = candidates[confident]
+        return LinkDecision(deal.id, deal.account_id, method, is_private=private)
+    ordered = sorted(candidates.values(), key=lambda d: (d.id in team_deals, d.updated_at, d.id), reverse=True)
+    return LinkDecision(None, account_id, "none", needs_link_choice=True, candidates=tuple(d.id for d in ordered),
+                        is_private=private)
+
+
+def _one_agreed(first: set[int], second: set[int]) -> int | None:
+    """The one deal of `first` when `second` is empty or also holds it; None otherwise."""
+    if len(first) == 1:
+        (only,) = first
+        if not second or only in second:
+            return only
+    return None
 
 
 def accounts_of(addresses: Iterable[str], matches: CustomerMatches, directory: OrgDirectory) -> tuple[list[int], list[int]]:

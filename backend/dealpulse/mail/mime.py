@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from email.message import Message
 from typing import Any, Iterable, Iterator
 
+from dealpulse.mail.automated import AUTOMATION_HEADERS
 from dealpulse.mail.html_text import html_to_text
 from dealpulse.mail.types import Address, Attachment, FetchedMail
 
@@ -186,8 +187,17 @@ def _assemble(headers: "_Headers", content: _Content, *, fallback_date: datetime
         in_reply_to=in_reply_to[0] if in_reply_to else "",
         references=references,
         attachments=content.attachments,
+        automation_headers=_automation_headers(headers),
         **ids,
     )
+
+
+def _automation_headers(headers: "_Headers") -> dict[str, str]:
+    """The headers that say a mail is automated (Content-Type only when it is a report: bounces, receipts)."""
+    found = {name: headers.raw(name) for name in AUTOMATION_HEADERS if headers.raw(name)}
+    if not found.get("content-type", "").lower().startswith("multipart/report"):
+        found.pop("content-type", None)
+    return found
 
 
 def _unescape_8bit(value: str) -> str:

@@ -45,6 +45,7 @@ class FetchedMail:
     is_sent: bool = False  # the provider says the mailbox owner sent it (Gmail SENT, Graph sentitems)
     bcc: list[Address] = field(default_factory=list)
     content_loaded: bool = True  # False: headers and labels only (metadata first); bodies come from load_content
+    automation_headers: dict[str, str] = field(default_factory=dict)  # see mail.automated.AUTOMATION_HEADERS
 
 
 @dataclass
@@ -61,6 +62,7 @@ class FetchedEvent:
     description: str = ""
     cancelled: bool = False
     location: str = ""
+    declined: frozenset[str] = frozenset()  # addresses of attendees who declined
 
 
 @dataclass

@@ -1,24 +1,33 @@
-"""Which loaded scorer serves each organisation, switching to a newly promoted version without a restart."""
+"""Which loaded scorer serves each organisation, switching to a newly promoted version without a restart.
+
+The transformer stack (scorer, seed trainer) is imported on the first scoring call, not with this module, so entry
+points that never score (CLI, web app start-up) stay fast.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..store.database import Database
 from .registry import active_version, is_complete, version_dir
-from .scorer import DEFAULT_RUNTIME, ToneScorer, load_scorer
-from .seed import ensure_seed_model
+
+if TYPE_CHECKING:
+    from .scorer import ToneScorer
 
 CHECK_SECONDS = 10.0
 
 
 class ActiveScorers:
-    """Resolves an organisation's active version from the database at most every `check_seconds`, then loads it."""
+    """Resolves an organisation's active version from the database at most every `check_seconds`, then loads it.
 
-    def __init__(self, settings: Settings, db: Database, *, check_seconds: float = CHECK_SECONDS, runtime: str = DEFAULT_RUNTIME):
+    `runtime`: one of the scorer's RUNTIMES (default: its DEFAULT_RUNTIME).
+    """
+
+    def __init__(self, settings: Settings, db: Database, *, check_seconds: float = CHECK_SECONDS, runtime: str | None = None):
         self.settings = settings
         self.db = db
         self.check_seconds = check_seconds
@@ -40,6 +49,8 @@ class ActiveScorers:
             row = active_version(uow, org_id)
             version = row.version if row is not None else None
         if version is None or not is_complete(version_dir(self.settings.model_dir, version)):
+            from .seed import ensure_seed_model  # noqa: PLC0415 - transformer stack, loaded on first use
+
             version = ensure_seed_model(self.settings, self.db, build=build_missing)
         with self._lock:
             self._versions[org_id] = (version, now)
@@ -47,8 +58,11 @@ class ActiveScorers:
 
     def for_org(self, org_id: int | None, *, build_missing: bool = True) -> ToneScorer:
         """The warmed scorer of the organisation's active version (`build_missing`: see `version_for`)."""
+        from .scorer import DEFAULT_RUNTIME, load_scorer  # noqa: PLC0415 - transformer stack, loaded on first use
+
         version = self.version_for(org_id, build_missing=build_missing)
-        return load_scorer(Path(self.settings.model_dir) / version, runtime=self.runtime, threads=self.settings.torch_threads)
+        return load_scorer(Path(self.settings.model_dir) / version, runtime=self.runtime or DEFAULT_RUNTIME,
+                           threads=self.settings.torch_threads)
 
     def forget(self) -> None:
         """Re-check the database on the next call (after a promotion in this process)."""

@@ -29,6 +29,10 @@ class RegistryError(ValueError):
     """A version is unknown, incomplete, or the requested change is impossible; the message says which."""
 
 
+class ToneModelNotReady(RuntimeError):
+    """No tone model version is built yet, and the caller cannot wait minutes for one (a web request)."""
+
+
 def version_dir(model_dir: Path, version: str) -> Path:
     """The folder of `version` in the registry at `model_dir`."""
     if not version or "/" in version or version.startswith("."):

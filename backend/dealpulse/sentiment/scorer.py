@@ -132,7 +132,7 @@ class ToneScorer:
             return output
         batches = padding_efficient_batches(lengths)
 
-        def run(batch_rows: list[list[int]], session=None) -> None:  # noqa: ANN001 - an onnxruntime session
+        def run(batch_rows: list[list[int]], session=None) -> None:
             for rows in batch_rows:
                 batch = self.tokenizer.pad({"input_ids": [sequences[i] for i in rows]}, return_tensors="pt")
                 output[rows] = torch.softmax(self._logits(batch, session).float(), dim=-1)
@@ -146,7 +146,7 @@ class ToneScorer:
                     done.result()
         return output
 
-    def _logits(self, batch: dict[str, torch.Tensor], session=None) -> torch.Tensor:  # noqa: ANN001
+    def _logits(self, batch: dict[str, torch.Tensor], session=None) -> torch.Tensor:
         if self.model is not None:
             return self.model(**batch).logits
         feeds = {"input_ids": batch["input_ids"].numpy(), "attention_mask": batch["attention_mask"].numpy()}
@@ -217,7 +217,7 @@ def padding_efficient_batches(lengths: Sequence[int]) -> list[list[int]]:
     return batches
 
 
-def _onnx_session(version_dir: Path, threads: int):  # noqa: ANN202 - an onnxruntime.InferenceSession
+def _onnx_session(version_dir: Path, threads: int):
     import onnxruntime
 
     from .onnx_export import ensure_onnx_int8

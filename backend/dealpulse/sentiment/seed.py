@@ -13,6 +13,7 @@ from ..store.database import Database
 from .corpus import SeedCorpus, load_seed_corpus
 from .onnx_export import ensure_onnx_int8
 from .registry import (
+    ToneModelNotReady,
     active_row,
     is_complete,
     promote,
@@ -25,10 +26,6 @@ from .registry import (
 from .trainer import ProgressCallback, TrainConfig, TrainingExample, evaluate_classifier, train_classifier
 
 SEED_CONFIG = TrainConfig()
-
-
-class ToneModelNotReady(RuntimeError):
-    """No tone model version is built yet, and the caller cannot wait minutes for one (a web request)."""
 
 
 @dataclass(frozen=True)

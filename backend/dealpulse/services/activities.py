@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..domain.access import Principal, can_read_content
-from ..store import Activity, ActivityContact, ActivitySource, Contact, Mailbox, SentimentScore, utcnow
+from ..store import Activity, ActivitySource, Mailbox, SentimentScore, utcnow
 from ..store.uow import UnitOfWork
+from .dynamics import ENGAGEMENT_WINDOW, DealStats, deal_stats, engaged_contacts
 from .errors import NotFoundError
 from .opportunities import load_visible
 
-ENGAGEMENT_WINDOW = timedelta(days=30)
 MAX_PAGE = 200
 
 
@@ -110,43 +110,23 @@ def opportunity_timeline(
 def opportunity_dynamics(uow: UnitOfWork, principal: Principal, opportunity_id: int, now: datetime | None = None) -> dict[str, Any]:
     """Inbound/outbound email counts, last inbound and outbound, meetings, and buyer contacts engaged in 30 days.
 
-    Inbound means from the buyer: customer emails and meetings with customers that have started (a meeting
-    still in the future is not engagement yet).
+    Inbound means contact from the buyer as `services.dynamics` defines it (never automated mail, a meeting still
+    in the future or one every buyer declined).
     """
     opp = load_visible(uow.s, principal, opportunity_id)
     now = now or utcnow()
-    s = uow.s
-    base = (Activity.opportunity_id == opp.id, Activity.org_id == opp.org_id)
-    counts = dict(
-        s.execute(
-            select(Activity.direction, func.count()).where(*base, Activity.kind == "email").group_by(Activity.direction)
-        ).all()
-    )
-    happened = Activity.occurred_at <= now
-    last_inbound = s.scalar(select(func.max(Activity.occurred_at)).where(*base, happened, Activity.direction == "inbound"))
-    last_outbound = s.scalar(select(func.max(Activity.occurred_at)).where(*base, happened, Activity.kind == "email", Activity.direction == "outbound"))
-    meetings_held = s.scalar(select(func.count()).select_from(Activity).where(*base, Activity.kind == "meeting", happened)) or 0
-    meetings_planned = s.scalar(select(func.count()).select_from(Activity).where(*base, Activity.kind == "meeting", Activity.occurred_at > now)) or 0
-    engaged = s.execute(
-        select(Contact.id, Contact.name, Contact.email, func.max(Activity.occurred_at))
-        .join(ActivityContact, ActivityContact.contact_id == Contact.id)
-        .join(Activity, Activity.id == ActivityContact.activity_id)
-        .where(
-            *base, happened, Activity.occurred_at >= now - ENGAGEMENT_WINDOW, Activity.direction == "inbound",
-            ((Activity.kind == "email") & (ActivityContact.role == "from")) | (Activity.kind == "meeting"),
-        )
-        .group_by(Contact.id, Contact.name, Contact.email)
-        .order_by(func.max(Activity.occurred_at).desc())
-    ).all()
+    stats = deal_stats(uow.s, [opp.id], now).get(opp.id, DealStats())
+    engaged = engaged_contacts(uow.s, opp.id, now, now - ENGAGEMENT_WINDOW)
     return {
         "opportunity_id": opp.id,
-        "inbound_count": counts.get("inbound", 0),
-        "outbound_count": counts.get("outbound", 0),
-        "last_inbound_at": _iso(last_inbound),
-        "last_outbound_at": _iso(last_outbound),
-        "days_since_last_inbound": (now - last_inbound).days if last_inbound else None,
-        "meetings_count": meetings_held,
-        "upcoming_meetings_count": meetings_planned,
+        "inbound_count": stats.inbound,
+        "outbound_count": stats.outbound,
+        "automated_count": stats.automated,
+        "last_inbound_at": _iso(stats.last_inbound_at),
+        "last_outbound_at": _iso(stats.last_outbound_at),
+        "days_since_last_inbound": (now - stats.last_inbound_at).days if stats.last_inbound_at else None,
+        "meetings_count": stats.meetings,
+        "upcoming_meetings_count": stats.upcoming_meetings,
         "engaged_buyer_contacts": [
             {"contact_id": cid, "name": name, "email": email, "last_engaged_at": _iso(last)} for cid, name, email, last in engaged
         ],

@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..config import Settings
 from ..domain import alert_state
 from ..domain.access import Principal
 from ..domain.alert_rules import (
@@ -50,10 +51,12 @@ from ..store import (
     User,
     utcnow,
 )
+from ..store.database import Database
 from ..store.uow import UnitOfWork
 from .audit import record_changes
+from .dynamics import engaged_contact, in_tone_trend, last_inbound_select
 from .errors import ConflictError, InvalidField, NotFoundError
-from .opportunities import load_visible, visibility_clause
+from .visibility import load_visible, visibility_clause
 
 log = logging.getLogger(__name__)
 
@@ -155,12 +158,7 @@ def load_contexts(
     open_ids = [row[0] for row in opps if not row[13]]
     scope = open_ids if ids is not None else None
 
-    contact_kinds = or_(Activity.direction == "inbound", and_(Activity.kind == "meeting", Activity.occurred_at <= now))
-    last_inbound_q = (
-        select(Activity.opportunity_id.label("opp_id"), func.max(Activity.occurred_at).label("last_at"))
-        .where(Activity.org_id == org_id, _opp_filter(Activity.opportunity_id, scope), contact_kinds)
-        .group_by(Activity.opportunity_id)
-    )
+    last_inbound_q = last_inbound_select(now, Activity.org_id == org_id, _opp_filter(Activity.opportunity_id, scope))
     last_inbound = {opp: at for opp, at in s.execute(last_inbound_q)} if open_ids else {}
     li = last_inbound_q.subquery()
     outbound = dict(
@@ -169,7 +167,7 @@ def load_contexts(
             .outerjoin(li, li.c.opp_id == Activity.opportunity_id)
             .where(
                 Activity.org_id == org_id, _opp_filter(Activity.opportunity_id, scope),
-                Activity.direction == "outbound", Activity.kind == "email",
+                Activity.direction == "outbound", Activity.kind == "email", Activity.occurred_at <= now,
                 or_(li.c.last_at.is_(None), Activity.occurred_at > li.c.last_at),
             )
             .group_by(Activity.opportunity_id)
@@ -184,8 +182,7 @@ def load_contexts(
             func.row_number().over(partition_by=Activity.opportunity_id, order_by=(Activity.occurred_at.desc(), Activity.id.desc())).label("rn"),
         )
         .join(SentimentScore, and_(SentimentScore.activity_id == Activity.id, SentimentScore.is_current.is_(True)))
-        .where(Activity.org_id == org_id, _opp_filter(Activity.opportunity_id, scope),
-               Activity.direction == "inbound", Activity.kind == "email")
+        .where(Activity.org_id == org_id, _opp_filter(Activity.opportunity_id, scope), in_tone_trend())
         .subquery()
     )
     scores: dict[int, list[InboundScore]] = defaultdict(list)
@@ -213,7 +210,7 @@ def load_contexts(
             select(Activity.opportunity_id, func.count(func.distinct(ActivityContact.contact_id)))
             .join(ActivityContact, ActivityContact.activity_id == Activity.id)
             .where(Activity.org_id == org_id, _opp_filter(Activity.opportunity_id, scope),
-                   Activity.occurred_at >= now - timedelta(days=window), Activity.occurred_at <= now)
+                   engaged_contact(now, now - timedelta(days=window)))
             .group_by(Activity.opportunity_id)
         ):
             engaged[(window, opp_id)] = int(count)
@@ -424,7 +421,7 @@ def evaluate_activities(uow: UnitOfWork, activity_ids: Sequence[int], now: datet
     return summary
 
 
-def evaluate_all(db: Any, settings: Any, org_id: int | None = None, now: datetime | None = None) -> EvaluationSummary:
+def evaluate_all(db: Database, settings: Settings, org_id: int | None = None, now: datetime | None = None) -> EvaluationSummary:
     """Evaluate every open deal of one organisation (or all): the periodic sweep and the CLI."""
     summary = EvaluationSummary()
     with db.uow() as uow:
@@ -435,7 +432,7 @@ def evaluate_all(db: Any, settings: Any, org_id: int | None = None, now: datetim
     return summary
 
 
-def run_alerts(db: Any, settings: Any, org_id: int | None = None, now: datetime | None = None) -> int:
+def run_alerts(db: Database, settings: Settings, org_id: int | None = None, now: datetime | None = None) -> int:
     """Evaluate everything (see `evaluate_all`) and return how many alerts are unresolved afterwards (the demo)."""
     evaluate_all(db, settings, org_id, now)
     with db.uow() as uow:

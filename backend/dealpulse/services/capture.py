@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..mail.automated import automated_kind
 from ..mail.html_text import sanitize_email_html
 from ..mail.linking import (
     CustomerMatches,
@@ -87,6 +88,7 @@ class _Candidate:
     participants: list[dict[str, str]]
     is_sent: bool
     source: FetchedMail | FetchedEvent
+    automated: str = ""  # mail.automated kind ("" when a person wrote it)
 
     @property
     def addresses(self) -> list[str]:
@@ -115,6 +117,10 @@ def _mail_candidate(scope: CaptureScope, mail: FetchedMail) -> _Candidate:
         participants=participants_of(mail.sender, mail.to, mail.cc, mail.bcc),
         is_sent=mail.is_sent,
         source=mail,
+        automated=automated_kind(
+            mail.automation_headers, normalize_address(mail.sender.email) if mail.sender else "", mail.subject or "",
+            mail.body_text or "",
+        ),
     )
 
 
@@ -161,6 +167,17 @@ def direction_for(candidate: _Candidate, scope: CaptureScope, customers: Custome
     if candidate.is_sent or candidate.sender in scope.owner_addresses or scope.directory.is_internal(candidate.sender):
         return "outbound"
     return "inbound"
+
+
+def contact_exclusion_for(candidate: _Candidate, scope: CaptureScope, customers: CustomerMatches) -> str:
+    """Why the activity is not contact from the buyer ("" when it is): automated mail, or a meeting every buyer declined."""
+    source = candidate.source
+    if isinstance(source, FetchedEvent):
+        buyers = [a for a in candidate.addresses if not scope.directory.is_internal(a)
+                  and (customers.contact(a) or customers.account_for(a) is not None)]
+        declined = {normalize_address(a) for a in source.declined}
+        return "declined" if buyers and all(b in declined for b in buyers) else ""
+    return candidate.automated
 
 
 def _content(candidate: _Candidate, earlier: Iterable[str] = ()) -> dict[str, Any]:
@@ -244,6 +261,7 @@ def _store_candidates(session: Session, scope: CaptureScope, candidates: list[_C
             outcome.unchanged += 1
         else:
             fresh.append(c)
+    _refresh_meetings(session, scope, [c for c in kept if c.kind == "meeting" and c.provider_id in known_sources], customers)
     if not fresh:
         return
     existing = _existing_activities(session, scope.org_id, [c.dedupe_key for c in fresh])
@@ -258,6 +276,7 @@ def _store_candidates(session: Session, scope: CaptureScope, candidates: list[_C
         [c.thread_key for c, _, _ in to_create],
         [i for _, cids, _ in to_create for i in cids],
         [i for _, _, aids in to_create for i in aids],
+        user_id=scope.owner_id,
     )
     history = _thread_history(session, scope.org_id, [c for c, _, _ in to_create])
     now = utcnow()
@@ -269,6 +288,7 @@ def _store_candidates(session: Session, scope: CaptureScope, candidates: list[_C
             continue
         decision = decide_link(c.thread_key, contact_ids, account_ids, index)
         row = _new_activity(scope, c, decision, direction_for(c, scope, customers), now, _earlier(history, c))
+        row.contact_exclusion = contact_exclusion_for(c, scope, customers)
         new_rows[c.dedupe_key] = (row, contact_ids, c)
     _insert_activities(session, scope, new_rows, existing)
     created = {key: row.id for key, (row, _, _) in new_rows.items()}
@@ -284,6 +304,17 @@ def _store_candidates(session: Session, scope: CaptureScope, candidates: list[_C
         session.add_all(contacts)
         session.flush()
     outcome.new_activity_ids += sorted(created_ids)
+
+
+def _refresh_meetings(session: Session, scope: CaptureScope, meetings: list[_Candidate], customers: CustomerMatches) -> None:
+    """A known meeting that moved or was declined since it was stored: update its time and whether it is buyer contact."""
+    for c in meetings:
+        session.execute(
+            update(Activity)
+            .where(Activity.org_id == scope.org_id, Activity.dedupe_key == c.dedupe_key)
+            .values(occurred_at=c.occurred_at, ends_at=c.ends_at, contact_exclusion=contact_exclusion_for(c, scope, customers))
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _contact_role(c: _Candidate, contact_id: int, customers: CustomerMatches) -> str:
@@ -382,6 +413,7 @@ def _insert_activities(session: Session, scope: CaptureScope, new_rows: dict[str
         log.info("mailbox %s: another worker stored some of these activities first; merging", scope.mailbox_id)
     for key, (row, cids, c) in list(new_rows.items()):
         fresh = _new_activity(scope, c, _decision_of(row), row.direction, row.created_at)
+        fresh.contact_exclusion = row.contact_exclusion
         try:
             with session.begin_nested():
                 session.add(fresh)

@@ -1,4 +1,9 @@
-"""CSV import and export of accounts, contacts and opportunities: a bad row names its line and writes nothing."""
+"""CSV import and export of accounts, contacts and opportunities: a bad row names its line and writes nothing.
+
+Exported text cells that a spreadsheet would run as a formula (first character =, +, -, @, tab or CR; OWASP's CSV
+injection list) get a leading apostrophe, as do cells that already start with one; import removes exactly that
+one apostrophe again, so export -> import keeps every value as it was.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ COLUMNS = {
     "opportunities": ["name", "account", "owner_email", "stage", "amount", "currency", "close_date", "next_step", "probability"],
 }
 REQUIRED = {"accounts": {"name"}, "contacts": {"email"}, "opportunities": {"name", "account", "owner_email", "stage"}}
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+NUMERIC_COLUMNS = {"amount", "probability"}  # written by us from numbers, never a formula
 FREE_MAIL = {"gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "yahoo.com", "icloud.com", "aol.com", "proton.me"}
 
 
@@ -42,6 +49,16 @@ class ImportSummary:
     unchanged: int = 0
 
 
+def neutralise_cell(value: str) -> str:
+    """`value` as an exported CSV cell that no spreadsheet runs as a formula (readable: one apostrophe in front)."""
+    return "'" + value if value.startswith(FORMULA_TRIGGERS + ("'",)) else value
+
+
+def restore_cell(cell: str) -> str:
+    """The value `neutralise_cell` exported (an apostrophe in front of a trigger or an apostrophe is removed)."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_TRIGGERS + ("'",)) else cell
+
+
 def _rows(text: str, kind: str) -> list[tuple[int, dict[str, str]]]:
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None:
@@ -58,7 +75,7 @@ def _rows(text: str, kind: str) -> list[tuple[int, dict[str, str]]]:
         line = reader.line_num
         if None in row:
             raise CsvImportError([(line, "more values than columns")])
-        out.append((line, {k.strip(): (v or "").strip() for k, v in row.items()}))
+        out.append((line, {k.strip(): restore_cell((v or "").strip()) for k, v in row.items()}))
     return out
 
 
@@ -261,5 +278,9 @@ def export_csv(uow: UnitOfWork, org_id: int, kind: str) -> str:
         )
     else:
         raise ValueError(f"unknown kind {kind!r}")
-    writer.writerows(rows)
+    text_columns = [c not in NUMERIC_COLUMNS for c in COLUMNS[kind]]
+    writer.writerows(
+        [neutralise_cell(str(v)) if is_text and v is not None else v for v, is_text in zip(row, text_columns)]
+        for row in rows
+    )
     return buffer.getvalue()

@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Sequence
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Select, and_, func, select
 
 from ..domain.access import Principal, can_read_content, can_see_deal
+from ..domain.alert_rules import skipped_rules
 from ..domain.health import agenda_priority, relative_sizes
 from ..store import (
     Account,
@@ -32,11 +33,14 @@ from ..store import (
     User,
     utcnow,
 )
+from ..store.crm import BUYING_ROLES
 from ..store.uow import UnitOfWork
-from .alerts import UNRESOLVED, alert_view, health_by_opportunity
+from .alerts import UNRESOLVED, alert_view, health_by_opportunity, load_contexts
 from .audit import history
+from .dynamics import DealStats, deal_stats, in_tone_trend
 from .errors import InvalidField, NotFoundError
-from .opportunities import exit_checklist, load_visible, visibility_clause
+from .opportunities import buying_team, exit_checklist, load_visible, visibility_clause
+from .sidebar import deal_options
 
 SORT_KEYS = ("health", "amount", "close_date", "last_inbound", "name", "stage", "owner")
 SPARK_POINTS = 10
@@ -73,24 +77,11 @@ def _visible_open_deals(principal: Principal) -> Any:
     )
 
 
-def activity_stats(uow: UnitOfWork, opportunity_ids: Any) -> dict[int, dict[str, Any]]:
+def activity_stats(
+    uow: UnitOfWork, opportunity_ids: Sequence[int] | Select[tuple[int]], now: datetime | None = None
+) -> dict[int, dict[str, Any]]:
     """Per deal: inbound and outbound counts, meetings, last inbound/outbound (`opportunity_ids`: ids or a select)."""
-    rows = uow.s.execute(
-        select(
-            Activity.opportunity_id,
-            func.sum(case((Activity.direction == "inbound", 1), else_=0)),
-            func.sum(case((Activity.direction == "outbound", 1), else_=0)),
-            func.sum(case((Activity.kind == "meeting", 1), else_=0)),
-            func.max(case((Activity.direction == "inbound", Activity.occurred_at), else_=None)),
-            func.max(case((Activity.direction == "outbound", Activity.occurred_at), else_=None)),
-        )
-        .where(Activity.opportunity_id.in_(opportunity_ids))
-        .group_by(Activity.opportunity_id)
-    ).all()
-    return {
-        opp: {"inbound": int(i or 0), "outbound": int(o or 0), "meetings": int(m or 0), "last_inbound_at": li, "last_outbound_at": lo}
-        for opp, i, o, m, li, lo in rows
-    }
+    return {opp: stats.as_dict() for opp, stats in deal_stats(uow.s, opportunity_ids, now or utcnow()).items()}
 
 
 def tone_series(uow: UnitOfWork, opportunity_ids: Sequence[int], points: int = SPARK_POINTS) -> dict[int, list[float]]:
@@ -103,7 +94,7 @@ def tone_series(uow: UnitOfWork, opportunity_ids: Sequence[int], points: int = S
             func.row_number().over(partition_by=Activity.opportunity_id, order_by=Activity.occurred_at.desc()).label("rn"),
         )
         .join(SentimentScore, and_(SentimentScore.activity_id == Activity.id, SentimentScore.is_current.is_(True)))
-        .where(Activity.opportunity_id.in_(list(opportunity_ids)), Activity.direction == "inbound", Activity.kind == "email")
+        .where(Activity.opportunity_id.in_(list(opportunity_ids)), in_tone_trend())
         .subquery()
     )
     out: dict[int, list[float]] = defaultdict(list)
@@ -243,22 +234,33 @@ def deal_page(uow: UnitOfWork, principal: Principal, opportunity_id: int, *, now
     timeline = []
     for a in activities:
         readable = can_read_content(principal, a.is_private, owners.get(a.id, set()))
+        mine = principal.user_id in owners.get(a.id, set())
         score = scores.get(a.id)
         timeline.append({
             "id": a.id, "kind": a.kind, "direction": a.direction, "occurred_at": a.occurred_at, "private": a.is_private,
+            "contact_exclusion": a.contact_exclusion, "upcoming": a.occurred_at > now, "thread_key": a.thread_key,
+            "mine": mine,
             "readable": readable, "subject": a.subject if readable else "", "text": a.new_text if readable else "",
             "sender": a.sender_email if readable else "",
             "tone": None if score is None else {"label": score.label, "score": float(score.score)},
             "ratings": ratings.get(a.id, []) if readable else [], "notes": notes.get(a.id, []) if readable else [],
         })
+    snapshot = load_contexts(s, opp.org_id, now, [opp.id])[0]
+    stats = deal_stats(s, [opp.id], now).get(opp.id, DealStats())
     return {
+        "dynamics": stats,
+        "not_evaluated": skipped_rules(snapshot.snapshot, snapshot.thresholds),
+        "buying_team": buying_team(s, opp, now),
+        "deal_options": deal_options(s, principal, opp.account_id, opp.id),
+        "buying_roles": list(BUYING_ROLES),
         "deal": {"id": opp.id, "name": opp.name, "account": account.name if account else "", "owner": owner.name if owner else "",
                  "stage": stage.name, "amount": float(opp.amount), "currency": opp.currency, "close_date": opp.close_date,
                  "probability": opp.probability, "next_step": opp.next_step, "stage_entered_at": opp.stage_entered_at,
-                 "close_date_pushes": opp.close_date_pushes},
+                 "close_date_pushes": opp.close_date_pushes, "version": opp.version},
         "health": health, "alerts": [alert_view(a, opp.name) for a in alerts], "timeline": timeline,
         "exit_questions": exit_checklist(s, opp),
-        "tone": [(a["occurred_at"], a["tone"]["score"]) for a in reversed(timeline) if a["tone"] and a["direction"] == "inbound"],
+        "tone": [(a["occurred_at"], a["tone"]["score"]) for a in reversed(timeline)
+                 if a["tone"] and a["kind"] == "email" and a["direction"] == "inbound" and not a["contact_exclusion"]],
         "weekly": weekly_counts(timeline, now),
         "history": _with_alert_history(s, opp.org_id, history(s, opp.org_id, "opportunity", opp.id), alerts)[:50],
     }

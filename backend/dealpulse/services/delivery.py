@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import smtplib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,8 +24,10 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy import exists, select, update
 
+from ..config import Settings
 from ..store import Alert, AlertDelivery, Opportunity, Team, User, utcnow
 from ..store.database import Database
+from ..store.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,18 @@ WEBHOOK_TIMEOUT_SECONDS = 5.0
 SIGNATURE_HEADER = "X-DealPulse-Signature"
 SEVERITY_MARK = {"critical": "[critical]", "warning": "[warning]", "info": "[info]"}
 DIGEST_CLAIM_TIMEOUT = timedelta(minutes=10)  # far beyond one SMTP hand-over (10 s socket timeout)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+
+
+def slack_escape(text: str) -> str:
+    """Text safe inside Slack `text`/mrkdwn: &, < and > escaped as Slack requires (no <!channel>, no forged links)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain_text_value(text: str) -> str:
+    """A user-typed value on one line of a plain-text email: line breaks and control characters become spaces
+    (no forged digest lines) and angle brackets become look-alikes (no <https://...> links in mail clients)."""
+    return _CONTROL.sub(" ", text).replace("<", "\u2039").replace(">", "\u203a")
 
 
 # ---------------------------------------------------------------- email digest
@@ -65,9 +80,10 @@ def digest_message(sender: str, recipient: str, name: str, items: list[DigestIte
     message["From"] = sender
     message["To"] = recipient
     message["Subject"] = f"DealPulse: {len(items)} new alert(s) on your team's deals"
-    lines = [f"Hello {name},", "", "New early warnings since your last digest:", ""]
+    lines = [f"Hello {plain_text_value(name)},", "", "New early warnings since your last digest:", ""]
     for item in items:
-        lines += [f"{SEVERITY_MARK.get(item.severity, '')} {item.deal} ({item.owner})", f"  {item.reason}", f"  {item.link}", ""]
+        deal, owner, reason = (plain_text_value(v) for v in (item.deal, item.owner, item.reason))
+        lines += [f"{SEVERITY_MARK.get(item.severity, '')} {deal} ({owner})", f"  {reason}", f"  {item.link}", ""]
     message.set_content("\n".join(lines))
     rows = "".join(
         f"<li><strong>{escape(item.deal)}</strong> ({escape(item.owner)}) &mdash; {escape(item.severity)}<br>"
@@ -156,7 +172,7 @@ def claim_digest(db: Database, manager: DigestRecipient, base_url: str, now: dat
     ]
 
 
-def send_digests(db: Database, settings: Any, now: datetime | None = None, sender: str = "dealpulse@localhost") -> int:
+def send_digests(db: Database, settings: Settings, now: datetime | None = None, sender: str = "dealpulse@localhost") -> int:
     """Email each manager the alerts (re-)opened on their teams' deals since the last digest; returns emails sent."""
     if not settings.smtp_url:
         return 0
@@ -201,14 +217,20 @@ def verify_signature(body: bytes, secret: str, header: str) -> bool:
 
 
 def webhook_payload(alert: Alert, deal: str, owner: str, base_url: str) -> dict[str, Any]:
-    """Slack-compatible JSON: `text` for any receiver, `blocks` for Slack, `dealpulse` with the raw facts."""
+    """Slack-compatible JSON: `text` for any receiver, `blocks` for Slack, `dealpulse` with the raw facts.
+
+    Every text Slack renders is escaped (`slack_escape`): a deal named `<!channel>` or `<https://evil|...>` shows as
+    typed instead of pinging the channel or forging a link. `dealpulse` keeps the raw values for machines.
+    """
     link = f"{base_url.rstrip('/')}/dashboard/deals/{alert.opportunity_id}"
-    text = f"{SEVERITY_MARK.get(alert.severity, '')} {deal} ({owner}): {alert.reason}"
+    deal, owner, reason = (slack_escape(v) for v in (deal, owner, alert.reason))
+    rule, severity = slack_escape(alert.rule), slack_escape(alert.severity)
+    text = f"{SEVERITY_MARK.get(alert.severity, '')} {deal} ({owner}): {reason}"
     return {
         "text": text,
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{deal}* ({owner})\n{alert.reason}"}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{alert.rule} · {alert.severity} · <{link}|open the deal>"}]},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{deal}* ({owner})\n{reason}"}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{rule} · {severity} · <{slack_escape(link)}|open the deal>"}]},
         ],
         "dealpulse": {"alert_id": alert.id, "opportunity_id": alert.opportunity_id, "rule": alert.rule,
                       "severity": alert.severity, "state": alert.state, "opened_at": alert.opened_at.isoformat(), "link": link},
@@ -223,7 +245,7 @@ def next_attempt_at(delivery: AlertDelivery) -> datetime:
 Poster = Callable[[str, bytes, dict[str, str]], int]
 
 
-def _claim(uow: Any, delivery: AlertDelivery) -> bool:
+def _claim(uow: UnitOfWork, delivery: AlertDelivery) -> bool:
     """Count this attempt with a conditional UPDATE; False when another worker already took it (no double post).
 
     The claimed attempt is not due again before the next backoff step (30 s or more), far beyond the 5 s request
@@ -247,7 +269,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
         return session.post(url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS).status_code
 
 
-def deliver_webhooks(db: Database, settings: Any, now: datetime | None = None, *, post: Poster = _post) -> dict[str, int]:
+def deliver_webhooks(db: Database, settings: Settings, now: datetime | None = None, *, post: Poster = _post) -> dict[str, int]:
     """Try every due pending webhook delivery once; returns counts of sent, retrying and failed."""
     counts = {"sent": 0, "retrying": 0, "failed": 0}
     if not settings.webhook_url:

@@ -1,4 +1,4 @@
-"""What a rep does to an email from the sidebar besides rating it: notes, private threads, thread links, new deals.
+"""What a rep does to an email from the sidebar besides rating it and choosing its deal (services.threads): notes.
 
 Also the access rules for activities: who may see one (the reps whose mailbox captured it, and whoever may see
 its opportunity) and who may read its content (private activities: only the reps whose mailbox captured them).
@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, lazyload
 
 from ..domain.access import Principal, can_read_content, can_see_deal
-from ..store import Activity, ActivityNote, ActivitySource, Mailbox, Opportunity, ThreadLink, User, utcnow
+from ..store import Activity, ActivityNote, ActivitySource, Mailbox, Opportunity, User, utcnow
 from ..store.uow import UnitOfWork
-from . import opportunities as opp_service
-from .audit import record_changes
 from .errors import InvalidField, NotFoundError, PermissionDenied
 
 MAX_NOTE_CHARS = 5000
@@ -109,97 +107,3 @@ def add_note(uow: UnitOfWork, principal: Principal, activity_id: int, text: str)
     uow.s.add(note)
     uow.commit()
     return serialize_note(uow.s, note)
-
-
-# -- threads --------------------------------------------------------------------------------------------------
-def _thread_activities(session: Session, org_id: int, thread_key: str) -> list[Activity]:
-    return list(session.scalars(select(Activity).where(Activity.org_id == org_id, Activity.thread_key == thread_key)))
-
-
-def _check_thread_access(session: Session, principal: Principal, activities: list[Activity], *, need_owner: bool) -> None:
-    """Somebody else's captured thread is invisible; making one private needs the principal's own mailbox."""
-    if not activities:
-        return
-    owned = [a for a in activities if principal.user_id in mailbox_owner_ids(session, a.id)]
-    if need_owner and not owned:
-        if any(can_see_activity(session, principal, a) for a in activities):
-            raise PermissionDenied("only the reps who received this thread may mark it private")
-        raise NotFoundError("thread not found")
-    if not owned and not any(can_see_activity(session, principal, a) for a in activities):
-        raise NotFoundError("thread not found")
-
-
-def _thread_link(session: Session, org_id: int, thread_key: str) -> ThreadLink | None:
-    return session.scalar(select(ThreadLink).where(ThreadLink.org_id == org_id, ThreadLink.thread_key == thread_key))
-
-
-def _require_thread_key(thread_key: str) -> str:
-    thread_key = (thread_key or "").strip().strip("<>")
-    if not thread_key:
-        raise InvalidField([{"field": "thread_key", "message": "required"}])
-    return thread_key
-
-
-def set_thread_private(uow: UnitOfWork, principal: Principal, thread_key: str, is_private: bool) -> dict[str, Any]:
-    """Mark a conversation private (content hidden from managers) or public again; later mail follows it."""
-    s = uow.s
-    thread_key = _require_thread_key(thread_key)
-    activities = _thread_activities(s, principal.org_id, thread_key)
-    _check_thread_access(s, principal, activities, need_owner=True)
-    link = _thread_link(s, principal.org_id, thread_key)
-    if link is None:
-        link = ThreadLink(org_id=principal.org_id, thread_key=thread_key, opportunity_id=None, chosen_by_id=principal.user_id)
-        s.add(link)
-    link.is_private = is_private
-    link.chosen_at = utcnow()
-    s.execute(
-        update(Activity)
-        .where(Activity.org_id == principal.org_id, Activity.thread_key == thread_key)
-        .values(is_private=is_private, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    uow.commit()
-    return {"thread_key": thread_key, "is_private": is_private, "activities": len(activities)}
-
-
-def link_thread(uow: UnitOfWork, principal: Principal, thread_key: str, opportunity_id: int) -> dict[str, Any]:
-    """Remember the rep's choice of opportunity for a conversation and move its captured emails there."""
-    s = uow.s
-    thread_key = _require_thread_key(thread_key)
-    opp = opp_service.load_visible(s, principal, opportunity_id, for_edit=True)
-    activities = _thread_activities(s, principal.org_id, thread_key)
-    _check_thread_access(s, principal, activities, need_owner=False)
-    link = _thread_link(s, principal.org_id, thread_key)
-    previous = link.opportunity_id if link else None
-    if link is None:
-        link = ThreadLink(org_id=principal.org_id, thread_key=thread_key, is_private=False)
-        s.add(link)
-    link.opportunity_id = opp.id
-    link.chosen_by_id = principal.user_id
-    link.chosen_at = utcnow()
-    s.execute(
-        update(Activity)
-        .where(Activity.org_id == principal.org_id, Activity.thread_key == thread_key)
-        .values(opportunity_id=opp.id, account_id=opp.account_id, link_method="thread", needs_link_choice=False,
-                link_candidates=[], updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if previous != opp.id:
-        record_changes(s, principal, "opportunity", opp.id, principal.org_id, {"linked_thread": (None, thread_key)})
-    uow.commit()
-    return {"thread_key": thread_key, "opportunity_id": opp.id, "activities": len(activities)}
-
-
-def create_opportunity_from_email(
-    uow: UnitOfWork, principal: Principal, thread_key: str, values: dict[str, Any], contact_id: int | None = None,
-    role: str | None = None,
-) -> dict[str, Any]:
-    """Create a deal for the email's conversation, link the thread to it, and optionally add the sender's role."""
-    thread_key = _require_thread_key(thread_key)
-    activities = _thread_activities(uow.s, principal.org_id, thread_key)
-    _check_thread_access(uow.s, principal, activities, need_owner=False)
-    created = opp_service.create_opportunity(uow, principal, values)
-    link_thread(uow, principal, thread_key, created["id"])
-    if contact_id is not None and role is not None:
-        return opp_service.set_buying_role(uow, principal, created["id"], created["version"], contact_id, role)
-    return opp_service.get_opportunity(uow, principal, created["id"])

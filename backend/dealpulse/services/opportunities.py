@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from ..domain.access import Principal, can_edit_deal, can_see_deal
+from ..domain.access import Principal, can_see_deal
+from ..mail.linking import load_org_directory, normalize_address
 from ..store import (
     Account,
     BuyingTeamMember,
@@ -25,8 +26,11 @@ from ..store import (
 )
 from ..store.crm import BUYING_ROLES
 from ..store.uow import UnitOfWork
+from .alert_hooks import on_deals_changed
 from .audit import history, record_changes
-from .errors import InvalidField, NotFoundError, PermissionDenied, StaleVersion
+from .dynamics import engaged_contacts
+from .errors import InvalidField, StaleVersion
+from .visibility import load_visible, visibility_clause
 
 EDITABLE_FIELDS = ("name", "stage", "amount", "currency", "close_date", "next_step", "probability", "owner_id", "account_id")
 
@@ -43,34 +47,6 @@ class OpportunityFilters:
     is_open: bool | None = None
     limit: int = 100
     offset: int = 0
-
-
-def _owner_team(session: Session, owner_id: int) -> int | None:
-    return session.scalar(select(User.team_id).where(User.id == owner_id))
-
-
-def load_visible(session: Session, principal: Principal, opportunity_id: int, *, for_edit: bool = False) -> Opportunity:
-    """The opportunity if the principal may see (or edit) it; otherwise NotFoundError (no existence leak)."""
-    opp = session.get(Opportunity, opportunity_id)
-    if opp is None or opp.org_id != principal.org_id:
-        raise NotFoundError(f"opportunity {opportunity_id} not found")
-    team_id = _owner_team(session, opp.owner_id)
-    if not can_see_deal(principal, opp.org_id, opp.owner_id, team_id):
-        raise NotFoundError(f"opportunity {opportunity_id} not found")
-    if for_edit and not can_edit_deal(principal, opp.org_id, opp.owner_id, team_id):
-        raise PermissionDenied("you may not change this opportunity")
-    return opp
-
-
-def visibility_clause(principal: Principal) -> Any:
-    """A WHERE clause restricting opportunities to those the principal may see."""
-    clause = Opportunity.org_id == principal.org_id
-    if principal.is_admin:
-        return clause
-    if principal.role == "manager" and principal.managed_team_ids:
-        team_owner_ids = select(User.id).where(User.team_id.in_(principal.managed_team_ids))
-        return and_(clause, or_(Opportunity.owner_id == principal.user_id, Opportunity.owner_id.in_(team_owner_ids)))
-    return and_(clause, Opportunity.owner_id == principal.user_id)
 
 
 def serialize(session: Session, opp: Opportunity, *, detail: bool = False) -> dict[str, Any]:
@@ -130,11 +106,14 @@ def exit_checklist(session: Session, opp: Opportunity) -> list[dict[str, Any]]:
     ]
 
 
-def buying_team(session: Session, opp: Opportunity) -> list[dict[str, Any]]:
-    """Contacts on the opportunity's buying team with their roles."""
+def buying_team(session: Session, opp: Opportunity, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Contacts on the opportunity's buying team with their roles and when each last wrote or met us on this deal."""
     rows = session.execute(_BUYING_TEAM, {"opportunity_id": opp.id}).all()
+    last = {cid: at for cid, _, _, at in engaged_contacts(session, opp.id, now or utcnow(), contact_ids=[c.id for _, c in rows])} if rows else {}
     return [
-        {"contact_id": c.id, "name": c.name, "email": c.email, "title": c.title, "role": m.role} for m, c in rows
+        {"contact_id": c.id, "name": c.name, "email": c.email, "title": c.title, "role": m.role,
+         "last_engaged_at": last[c.id].isoformat() if c.id in last else None}
+        for m, c in rows
     ]
 
 
@@ -181,6 +160,8 @@ def _check_owner(session: Session, principal: Principal, owner_id: int) -> User:
     owner = session.get(User, owner_id)
     if owner is None or owner.org_id != principal.org_id:
         raise InvalidField([{"field": "owner_id", "message": "unknown user"}])
+    if not owner.is_active:
+        raise InvalidField([{"field": "owner_id", "message": "this user is deactivated: choose an active owner"}])
     if not can_see_deal(principal, principal.org_id, owner.id, owner.team_id):
         raise InvalidField([{"field": "owner_id", "message": "you may not assign deals to this user"}])
     return owner
@@ -224,6 +205,7 @@ def create_opportunity(uow: UnitOfWork, principal: Principal, values: dict[str, 
     initial["stage"] = (None, stage.key)
     record_changes(s, principal, "opportunity", opp.id, opp.org_id, initial, version=1)
     uow.commit()
+    on_deals_changed(uow, opp.org_id, [opp.id])
     return serialize(s, opp, detail=True)
 
 
@@ -304,6 +286,7 @@ def update_opportunity(
         s.add(StageTransition(opportunity_id=opp.id, from_stage_id=opp.stage_id, to_stage_id=values["stage_id"], at=now))
     record_changes(s, principal, "opportunity", opp.id, opp.org_id, audit, version=new_version)
     uow.commit()
+    on_deals_changed(uow, opp.org_id, [opp.id])
     s.refresh(opp)
     return serialize(s, opp, detail=True)
 
@@ -348,6 +331,7 @@ def answer_exit_questions(
             row.answered_at = utcnow()
     record_changes(s, principal, "opportunity", opp.id, opp.org_id, audit, version=new_version)
     uow.commit()
+    on_deals_changed(uow, opp.org_id, [opp.id])
     s.refresh(opp)
     return serialize(s, opp, detail=True)
 
@@ -380,8 +364,30 @@ def set_buying_role(
         member.role = role
     record_changes(s, principal, "opportunity", opp.id, opp.org_id, {f"buying_team.{contact.email}": (old, role)}, version=new_version)
     uow.commit()
+    on_deals_changed(uow, opp.org_id, [opp.id])
     s.refresh(opp)
     return serialize(s, opp, detail=True)
+
+
+def add_to_buying_team(
+    uow: UnitOfWork, principal: Principal, opportunity_id: int, expected_version: int, email: str, name: str, role: str
+) -> dict[str, Any]:
+    """Put a person on the buying team by address (an email's participant, or typed): an unknown address becomes a
+    contact of the deal's account. Colleagues' addresses are refused."""
+    s = uow.s
+    opp = load_visible(s, principal, opportunity_id, for_edit=True)
+    address = normalize_address(email)
+    if not address:
+        raise InvalidField([{"field": "email", "message": "not an email address"}])
+    if load_org_directory(s, principal.org_id).is_internal(address):
+        raise InvalidField([{"field": "email", "message": "a colleague cannot be on the buyer's team"}])
+    contact = s.scalar(select(Contact).where(Contact.org_id == principal.org_id, func.lower(Contact.email) == address))
+    if contact is None:
+        contact = Contact(org_id=principal.org_id, account_id=opp.account_id, email=address, name=(name or "").strip()[:200])
+        s.add(contact)
+        s.flush()
+        record_changes(s, principal, "contact", contact.id, principal.org_id, {"email": (None, address), "account_id": (None, opp.account_id)})
+    return set_buying_role(uow, principal, opp.id, expected_version, contact.id, role)
 
 
 def opportunity_history(uow: UnitOfWork, principal: Principal, opportunity_id: int) -> list[dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -10,11 +9,11 @@ from typing import Iterable, Sequence
 
 from sqlalchemy import and_, select, update
 
-from ..runtime import get_database, get_settings
-from ..sentiment.active import ActiveScorers, active_scorers
+from ..sentiment.active import ActiveScorers
 from ..sentiment.preprocess import prepare_text
 from ..store import Activity, SentimentScore, utcnow
 from ..store.uow import UnitOfWork
+from .alert_hooks import on_scores_stored
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +30,8 @@ class ScoringOutcome:
     activity_ids: tuple[int, ...]
 
 
-def default_scorers() -> ActiveScorers:
-    """The process's scorers for the configured database and model folder."""
-    settings = get_settings()
-    return active_scorers(settings, get_database(settings))
-
-
-def score_activities(uow: UnitOfWork, activity_ids: Iterable[int], *, scorers: ActiveScorers | None = None) -> ScoringOutcome:
+def score_activities(uow: UnitOfWork, activity_ids: Iterable[int], *, scorers: ActiveScorers) -> ScoringOutcome:
     """Score the emails among `activity_ids` with their organisation's active version (idempotent); commits."""
-    scorers = scorers or default_scorers()
     ids = sorted(set(int(i) for i in activity_ids))
     if not ids:
         return ScoringOutcome(0, (), ())
@@ -80,7 +72,7 @@ def score_activities(uow: UnitOfWork, activity_ids: Iterable[int], *, scorers: A
         versions.add(scorer.version)
     uow.commit()
     if stored:
-        _notify_alerts(uow, stored)
+        on_scores_stored(uow, stored, webhook=bool(scorers.settings.webhook_url))
     return ScoringOutcome(len(stored), tuple(sorted(versions)), tuple(stored))
 
 
@@ -94,20 +86,10 @@ def _mark_current(uow: UnitOfWork, activity_ids: Sequence[int], version: str) ->
     )
 
 
-def _notify_alerts(uow: UnitOfWork, activity_ids: list[int]) -> None:
-    """Tell the alerts area that scores landed (its module is optional: scoring works without it)."""
-    try:
-        hooks = importlib.import_module("dealpulse.services.alert_hooks")
-    except ImportError:
-        return
-    hooks.on_scores_stored(uow, activity_ids)
-
-
 def pending_activity_ids(
-    uow: UnitOfWork, org_id: int | None = None, limit: int = SWEEP_LIMIT, *, scorers: ActiveScorers | None = None
+    uow: UnitOfWork, org_id: int | None = None, limit: int = SWEEP_LIMIT, *, scorers: ActiveScorers
 ) -> list[int]:
     """Emails with no score from their organisation's active version (none at all, or only older versions)."""
-    scorers = scorers or default_scorers()
     org_query = select(Activity.org_id).distinct().where(Activity.kind.in_(SCORED_KINDS))
     orgs = [org_id] if org_id is not None else list(uow.s.scalars(org_query))
     pending: list[int] = []
@@ -131,18 +113,16 @@ def pending_activity_ids(
 
 
 def score_pending(
-    uow: UnitOfWork, org_id: int | None = None, limit: int = SWEEP_LIMIT, *, scorers: ActiveScorers | None = None
+    uow: UnitOfWork, org_id: int | None = None, limit: int = SWEEP_LIMIT, *, scorers: ActiveScorers
 ) -> ScoringOutcome:
     """The periodic sweep: score up to `limit` emails missing a score from the active version; commits."""
-    scorers = scorers or default_scorers()
     return score_activities(uow, pending_activity_ids(uow, org_id, limit, scorers=scorers), scorers=scorers)
 
 
 def rescore_after_promotion(
-    uow: UnitOfWork, org_id: int | None = None, batch: int = SWEEP_LIMIT, *, scorers: ActiveScorers | None = None
+    uow: UnitOfWork, org_id: int | None = None, batch: int = SWEEP_LIMIT, *, scorers: ActiveScorers
 ) -> int:
     """After a promotion or rollback: score every email lacking the new version's score and make those current."""
-    scorers = scorers or default_scorers()
     scorers.forget()
     total = 0
     while True:

@@ -9,9 +9,10 @@ and nothing is stored.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import and_, bindparam, case, false, or_, select
 from sqlalchemy.orm import Session, lazyload
 
 from ..domain.access import Principal, can_read_content, can_see_deal
@@ -36,10 +37,12 @@ from ..store import (
     Stage,
     ThreadLink,
     User,
+    utcnow,
 )
 from ..store.crm import BUYING_ROLES
 from ..store.uow import UnitOfWork
 from . import opportunities as opp_service
+from .dynamics import DealStats, deal_stats, in_tone_trend
 from .notes import can_see_activity, content_readable, notes_of
 from .ratings import my_rating
 
@@ -100,7 +103,8 @@ class Captured:
 _CAPTURED = (  # activities with their current score, thread privacy and mailbox owners (one row per owner)
     select(Activity, SentimentScore, ThreadLink.is_private, Mailbox.user_id)
     .outerjoin(SentimentScore, and_(SentimentScore.activity_id == Activity.id, SentimentScore.is_current.is_(True)))
-    .outerjoin(ThreadLink, and_(ThreadLink.org_id == Activity.org_id, ThreadLink.thread_key == Activity.thread_key))
+    .outerjoin(ThreadLink, and_(ThreadLink.org_id == Activity.org_id, ThreadLink.thread_key == Activity.thread_key,
+                                ThreadLink.chosen_by_id == bindparam("user_id")))
     .outerjoin(ActivitySource, ActivitySource.activity_id == Activity.id)
     .outerjoin(Mailbox, Mailbox.id == ActivitySource.mailbox_id)
     .order_by(Activity.id)
@@ -129,7 +133,8 @@ def find_captured(session: Session, principal: Principal, message: OpenMessage) 
     """The captured email the principal may see: by internet Message-ID, then by provider id in their mailboxes."""
     if message.clean_message_id:
         by_message_id = _captured(session, "message_id", _CAPTURED_BY_MESSAGE_ID,
-                                  {"org_id": principal.org_id, "message_id": message.clean_message_id})
+                                  {"org_id": principal.org_id, "message_id": message.clean_message_id,
+                                   "user_id": principal.user_id})
         for found in by_message_id:
             if can_see_activity(session, principal, found.activity, found.owners):
                 return found
@@ -162,15 +167,15 @@ def _participants_match(session: Session, principal: Principal, addresses: list[
     directory = load_org_directory(session, principal.org_id)
     customers = load_customer_matches(session, principal.org_id, addresses)
     contact_ids, account_ids = accounts_of(addresses, customers, directory)
-    index = load_link_index(session, principal.org_id, [thread_key], contact_ids, account_ids)
+    index = load_link_index(session, principal.org_id, [thread_key], contact_ids, account_ids, user_id=principal.user_id)
     decision = decide_link(thread_key, contact_ids, account_ids, index)
     candidates = list(decision.candidates) or ([decision.opportunity_id] if decision.opportunity_id else [])
     return Match(
-        method=decision.link_method if decision.opportunity_id else "none",
+        method=decision.link_method if decision.opportunity_id or decision.link_method == "not_a_deal" else "none",
         thread_key=thread_key,
         opportunity_id=decision.opportunity_id,
         candidates=candidates,
-        suggested_id=decision.opportunity_id,
+        suggested_id=decision.opportunity_id or (candidates[0] if candidates else None),
         contact_id=contact_ids[0] if contact_ids else None,
         account_id=decision.account_id if decision.account_id is not None else (account_ids[0] if account_ids else None),
         is_private=decision.is_private,  # includes the rep's choice for the thread
@@ -204,11 +209,11 @@ def _activity_match(session: Session, principal: Principal, captured: Captured) 
     if account_id is None and contact_id is not None:
         account_id = session.scalar(select(Contact.account_id).where(Contact.id == contact_id))
     return Match(
-        method=captured.method,
+        method="not_a_deal" if activity.link_method == "not_a_deal" else captured.method,
         thread_key=activity.thread_key,
         opportunity_id=activity.opportunity_id,
         candidates=candidates,
-        suggested_id=activity.opportunity_id,
+        suggested_id=activity.opportunity_id or (candidates[0] if candidates else None),
         contact_id=contact_id,
         contact=contact,
         account_id=account_id,
@@ -245,13 +250,37 @@ def _visible_deals(session: Session, principal: Principal, match: Match) -> dict
 
 
 def _chosen_deal(match: Match, visible: list[int], needs_choice: bool) -> int | None:
-    """The deal to show, or None when the rep must choose among the visible candidates (or none is visible)."""
+    """The deal to show, or None when the rep must choose among the visible candidates (or none is visible).
+
+    An email waiting for a choice shows no deal even when only one candidate is visible: it counts toward none
+    until the rep picks it.
+    """
     chosen = match.opportunity_id if match.opportunity_id in visible else None
-    if chosen is None and len(visible) == 1:
+    if chosen is None and len(visible) == 1 and not needs_choice:
         chosen = visible[0]
-    if needs_choice and len(visible) > 1:
-        chosen = None
     return chosen
+
+
+_DEAL_OPTIONS = (
+    select(Opportunity, Stage, Account, User)
+    .join(Stage, Stage.id == Opportunity.stage_id)
+    .join(Account, Account.id == Opportunity.account_id)
+    .join(User, User.id == Opportunity.owner_id)
+    .options(lazyload(Stage.questions), lazyload(Account.domains), lazyload(User.aliases))
+)
+
+
+def deal_options(session: Session, principal: Principal, account_id: int | None, exclude: int | None) -> list[dict[str, Any]]:
+    """Deals the rep may move an email to ("change deal"): the account's deals they may see (open ones first), then
+    their own open deals elsewhere."""
+    same_account = Opportunity.account_id == account_id if account_id is not None else false()
+    mine_open = and_(Opportunity.owner_id == principal.user_id, Stage.is_closed.is_(False))
+    rows = session.execute(
+        _DEAL_OPTIONS.where(or_(same_account, mine_open), opp_service.visibility_clause(principal))
+        .order_by(case((same_account, 0), else_=1), Stage.is_closed, Opportunity.updated_at.desc(), Opportunity.id.desc())
+        .limit(30)
+    )
+    return [candidate_view(*row) for row in rows if row[0].id != exclude]
 
 
 # -- pieces of the answer -------------------------------------------------------------------------------------
@@ -360,18 +389,12 @@ def _uncaptured_view(principal: Principal, message: OpenMessage, tone: ToneSourc
     }
 
 
-_COUNTS = (
-    select(Activity.kind, Activity.direction, func.count(), func.max(Activity.occurred_at))
-    .where(Activity.opportunity_id == bindparam("opportunity_id"))
-    .group_by(Activity.kind, Activity.direction)
-)
 _TONE_TREND = (
     select(Activity.occurred_at, SentimentScore.score, SentimentScore.label)
     .join(SentimentScore, SentimentScore.activity_id == Activity.id)
     .where(
         Activity.opportunity_id == bindparam("opportunity_id"),
-        Activity.kind == "email",
-        Activity.direction == "inbound",
+        in_tone_trend(),
         SentimentScore.is_current.is_(True),
     )
     .order_by(Activity.occurred_at.desc())
@@ -387,19 +410,10 @@ _RECENT = (
 )
 
 
-def timeline(session: Session, principal: Principal, opportunity_id: int) -> dict[str, Any]:
+def timeline(session: Session, principal: Principal, opportunity_id: int, now: datetime | None = None) -> dict[str, Any]:
     """The deal's recent dynamics: inbound/outbound email counts, meetings, last inbound/outbound, tone trend."""
     deal = {"opportunity_id": opportunity_id}
-    counts: dict[str, int] = {}
-    last: dict[str, Any] = {}
-    meetings = 0
-    for kind, direction, count, latest in session.execute(_COUNTS, deal):
-        if kind == "meeting":
-            meetings += int(count)
-        else:
-            counts[direction] = int(count)
-        if latest is not None and (last.get(direction) is None or latest > last[direction]):
-            last[direction] = latest
+    stats = deal_stats(session, [opportunity_id], now or utcnow()).get(opportunity_id, DealStats())
     trend_rows = session.execute(_TONE_TREND, deal).all()
     recent_rows = session.execute(_RECENT, deal).all()
     owners: dict[int, set[int]] = {}
@@ -423,11 +437,13 @@ def timeline(session: Session, principal: Principal, opportunity_id: int) -> dic
             "tone": row.label,
         })
     return {
-        "inbound": int(counts.get("inbound", 0)),
-        "outbound": int(counts.get("outbound", 0)),
-        "meetings": int(meetings or 0),
-        "last_inbound_at": last["inbound"].isoformat() if last.get("inbound") else None,
-        "last_outbound_at": last["outbound"].isoformat() if last.get("outbound") else None,
+        "inbound": stats.inbound,
+        "outbound": stats.outbound,
+        "meetings": stats.meetings,
+        "upcoming_meetings": stats.upcoming_meetings,
+        "automated": stats.automated,
+        "last_inbound_at": stats.last_inbound_at.isoformat() if stats.last_inbound_at else None,
+        "last_outbound_at": stats.last_outbound_at.isoformat() if stats.last_outbound_at else None,
         "tone_trend": [
             {"occurred_at": at.isoformat(), "score": round(float(score), 4), "label": label}
             for at, score, label in reversed(trend_rows)
@@ -486,7 +502,7 @@ def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, t
             message.clean_message_id, message.in_reply_to, list(message.references), message.provider_thread_id
         )
         match = _participants_match(s, principal, message.addresses, thread_key)
-        needs_choice = len(match.candidates) > 1 and match.method != "thread"
+        needs_choice = len(match.candidates) > 1 and match.opportunity_id is None
     deals = _visible_deals(s, principal, match)  # kept referenced: serialize finds them in the identity map
     candidates = list(deals)
     opportunity_id = _chosen_deal(match, candidates, needs_choice)
@@ -496,7 +512,9 @@ def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, t
         email = _uncaptured_view(principal, message, tone, bool(message.sender) and match.sender_internal)
     if opportunity_id is not None:
         status = "matched"
-    elif len(candidates) > 1:
+    elif match.method == "not_a_deal":
+        status = "not_a_deal"
+    elif len(candidates) > 1 or (needs_choice and candidates):
         status = "choose"
     elif match.account_id is None and match.contact_id is None:
         status = "no_customer"
@@ -519,4 +537,24 @@ def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, t
         "stages": stage_options(s, principal.org_id),
         "mailboxes": mailbox_status(s, principal),
         "buying_roles": list(BUYING_ROLES),
+        "deal_options": deal_options(s, principal, opportunity["account"]["id"] if opportunity else match.account_id,
+                                     opportunity_id) if status in ("matched", "not_a_deal", "choose") else [],
+        "participants": _participants(principal, captured, message, email["content_hidden"]),
     }
+
+
+def _participants(principal: Principal, captured: Captured | None, message: OpenMessage, hidden: bool) -> list[dict[str, str]]:
+    """The email's people outside the caller's own domain, for "add to the buying team" (none of a hidden email)."""
+    if hidden:
+        return []
+    own = principal.email.rpartition("@")[2].lower()
+    if captured is not None:
+        people = [(p.get("email", ""), p.get("name", "")) for p in captured.activity.participants or []]
+    else:
+        people = [(normalize_address(a), a.split("<")[0].strip().strip('"') if "<" in a else "") for a in message.addresses]
+    out: dict[str, dict[str, str]] = {}
+    for email, name in people:
+        email = normalize_address(email)
+        if email and email.rpartition("@")[2] != own and email not in out:
+            out[email] = {"email": email, "name": name}
+    return list(out.values())

@@ -9,7 +9,10 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from ..config import Settings
-from ..crypto import SecretBox
+from ..crypto import SecretBox, graph_client_state
+from ..mail.google_api import GoogleApiCaller, build_service
+from ..mail.google_auth import google_credentials
+from ..mail.ms_auth import MsalTokenProvider, build_msal_app, microsoft_session
 from ..mail.types import SyncError
 from ..store import Mailbox, utcnow
 from ..store.database import Database
@@ -62,9 +65,6 @@ def renew_expiring(db: Database, settings: Settings, now: datetime | None = None
 
 
 def _gmail_watch(settings: Settings, refresh_token: str) -> tuple[str, datetime]:
-    from ..mail.google_api import GoogleApiCaller, build_service
-    from ..mail.google_auth import google_credentials
-
     credentials = google_credentials(settings, refresh_token)
     service = build_service("gmail", "v1", credentials, settings.gmail_api_url.rstrip("/") + "/", 30.0)
     body = {"topicName": settings.gmail_pubsub_topic, "labelIds": GMAIL_WATCHED_LABELS, "labelFilterBehavior": "include"}
@@ -74,9 +74,6 @@ def _gmail_watch(settings: Settings, refresh_token: str) -> tuple[str, datetime]
 
 
 def _graph_subscription(settings: Settings, refresh_token: str, subscription_id: str | None) -> tuple[str, datetime]:
-    from ..mail.ms_auth import MsalTokenProvider, build_msal_app, microsoft_session
-    from ..web.push import graph_client_state
-
     session = microsoft_session(settings)
     token = MsalTokenProvider(build_msal_app(settings, session), refresh_token)()
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}

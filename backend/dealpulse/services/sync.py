@@ -15,7 +15,6 @@ content is downloaded; only mail that will be stored is fetched in full.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import random
@@ -32,7 +31,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..config import Settings
 from ..crypto import SecretBox, SecretDecryptionError
+from ..mail.gmail import GmailConnector
+from ..mail.google_auth import google_credentials
+from ..mail.google_calendar import GoogleCalendarConnector
+from ..mail.graph import GraphConnector, dump_cursor, parse_cursor
 from ..mail.linking import load_org_directory, normalize_address
+from ..mail.ms_auth import MsalTokenProvider, build_msal_app
 from ..mail.privacy import load_never_log
 from ..mail.retry import RetryPolicy
 from ..mail.types import (
@@ -48,6 +52,7 @@ from ..mail.types import (
 from ..store import Mailbox, User, utcnow
 from ..store.database import Database
 from ..store.uow import UnitOfWork
+from .alert_hooks import on_activities_stored
 from .capture import BatchOutcome, CaptureScope, plan_content, store_batch
 
 log = logging.getLogger(__name__)
@@ -72,6 +77,9 @@ class MailboxAccess:
     store_refresh_token: Callable[[str], None] = lambda token: None  # a provider rotated it: keep the new one
 
 
+#: Queues tone scoring of newly stored activities (the task layer's enqueue; None: the periodic sweep scores them).
+QueueScoring = Callable[[list[int]], None]
+
 #: Builds the connectors of a mailbox, keyed by the Mailbox cursor column each one advances.
 ConnectorFactory = Callable[[Settings, MailboxAccess], Mapping[str, MailConnector]]
 
@@ -80,19 +88,12 @@ def default_connectors(settings: Settings, access: MailboxAccess, *, retry_polic
     """The real connectors: Gmail + Google Calendar (two cursors) or Microsoft Graph (mail and calendar, one cursor)."""
     refresh_token = str(access.credentials.get("refresh_token") or "")
     if access.provider == "gmail":
-        from ..mail.gmail import GmailConnector
-        from ..mail.google_auth import google_credentials
-        from ..mail.google_calendar import GoogleCalendarConnector
-
         credentials = google_credentials(settings, refresh_token)
         return {
             "mail_cursor": GmailConnector(settings, credentials, set(access.owner_addresses), retry_policy=retry_policy),
             "calendar_cursor": GoogleCalendarConnector(settings, credentials, retry_policy=retry_policy),
         }
     if access.provider == "microsoft":
-        from ..mail.graph import GraphConnector
-        from ..mail.ms_auth import MsalTokenProvider, build_msal_app
-
         tokens = MsalTokenProvider(build_msal_app(settings), refresh_token, on_refresh_token=access.store_refresh_token)
         return {"mail_cursor": GraphConnector(settings, tokens, set(access.owner_addresses), retry_policy=retry_policy)}
     raise SyncError(f"mailbox {access.mailbox_id} has an unknown provider {access.provider!r}")
@@ -204,17 +205,24 @@ def sync_mailbox(
     lease_seconds: float | None = None,
     heartbeat_seconds: float | None = None,
     force: bool = False,
+    queue_scoring: QueueScoring | None = None,
     after_commit: Callable[[UnitOfWork, list[int]], None] | None = None,
 ) -> SyncResult:
     """Sync one mailbox if it is due; returns what happened (ran=False when skipped: paused, leased, reconnect).
 
     `force` takes the lease even from a live holder and ignores a provider pause (the caller warns about it).
+    After each batch commit the new activity ids go to `queue_scoring` and the alert hook (`run_capture_hooks`);
+    `after_commit` replaces both (benchmarks time the sync alone).
     """
     seconds = lease_seconds if lease_seconds is not None else settings.sync_lease_seconds
     lease, skip = _acquire(db, mailbox_id, clock, seconds, force)
     if lease is None:
         return skip  # type: ignore[return-value]
     result = SyncResult(mailbox_id, ran=True, state="syncing", took_over=skip.took_over if skip else "")
+
+    def capture_hooks(uow: UnitOfWork, activity_ids: list[int]) -> None:
+        run_capture_hooks(uow, activity_ids, queue_scoring=queue_scoring, webhook=bool(settings.webhook_url))
+
     try:
         with _Heartbeat(db, lease, heartbeat_seconds if heartbeat_seconds is not None else seconds / 3):
             scope, access, cursors = _load(db, settings, mailbox_id)
@@ -222,7 +230,7 @@ def sync_mailbox(
             for cursor_field, connector in connectors.items():
                 if cursor_field not in CURSOR_FIELDS:
                     raise ValueError(f"unknown cursor column {cursor_field!r}; use one of {CURSOR_FIELDS}")
-                _run_stream(db, lease, scope, connector, cursor_field, cursors.get(cursor_field), result, after_commit or run_capture_hooks)
+                _run_stream(db, lease, scope, connector, cursor_field, cursors.get(cursor_field), result, after_commit or capture_hooks)
     except LeaseLost as exc:
         log.warning("%s", exc)
         result.state, result.detail = "syncing", str(exc)
@@ -348,8 +356,6 @@ def _restart_cursor(cursor: str | None, exc: CursorExpiredError) -> str | None:
     """Where a resync starts: Graph restarts only the expired stream; everything else starts from scratch."""
     stream = getattr(exc, "stream", None)
     if stream and cursor:
-        from ..mail.graph import dump_cursor, parse_cursor
-
         try:
             links = parse_cursor(cursor)
         except (ValueError, SyncError):
@@ -451,30 +457,21 @@ def _fail(db: Database, lease: _Lease, result: SyncResult, clock: Callable[[], d
             paused_until=until, last_error_at=clock(), consecutive_failures=failures)
 
 
-def run_capture_hooks(uow: UnitOfWork, activity_ids: list[int]) -> None:
-    """After a batch commit: queue tone scoring and let the alert rules see the new activities (when installed)."""
-    scoring = _optional_module("dealpulse.tasks.scoring")
-    if scoring is not None and hasattr(scoring, "score_new_activities"):
+def run_capture_hooks(
+    uow: UnitOfWork, activity_ids: list[int], *, queue_scoring: QueueScoring | None = None, webhook: bool = False
+) -> None:
+    """After a batch commit: hand the new activities to `queue_scoring` (the caller's queue) and let the alert
+    rules see them at once."""
+    if queue_scoring is not None:
         try:
-            scoring.score_new_activities(list(activity_ids))
+            queue_scoring(list(activity_ids))
         except Exception:  # the sweep scores what a failed enqueue missed
             log.exception("could not queue scoring of %d activities", len(activity_ids))
-    alerts = _optional_module("dealpulse.services.alert_hooks")
-    if alerts is not None and hasattr(alerts, "on_activities_stored"):
-        try:
-            alerts.on_activities_stored(uow, list(activity_ids))
-        except Exception:  # the periodic alert sweep catches up
-            log.exception("alert hook failed for %d activities", len(activity_ids))
-            uow.rollback()
-
-
-def _optional_module(name: str):
     try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name and name.startswith(exc.name):
-            return None
-        raise
+        on_activities_stored(uow, list(activity_ids), webhook=webhook)
+    except Exception:  # the periodic alert sweep catches up
+        log.exception("alert hook failed for %d activities", len(activity_ids))
+        uow.rollback()
 
 
 def due_mailbox_ids(db: Database, now: datetime | None = None, *, include_paused: bool = False) -> list[int]:

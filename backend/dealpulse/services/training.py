@@ -4,8 +4,8 @@ One run: estimate every rater's reliability (Dawid–Skene, stored on the raters
 replay + weighted training ratings; held-out ratings kept aside), choose the method by how many ratings there
 are, fine-tune starting from the organisation's active version, evaluate candidate and active version on the
 seed eval split and the held-out ratings, and promote only when the seed eval drops by at most one point and the
-held-out ratings improve. Every candidate is kept (rejected ones with the reason); promotion queues the re-score
-sweep, and running processes pick the new version up through ActiveScorers.
+held-out ratings improve. Every candidate is kept (rejected ones with the reason); on a promotion the caller's
+`rescore` queues the re-score sweep, and running processes pick the new version up through ActiveScorers.
 """
 
 from __future__ import annotations
@@ -26,13 +26,16 @@ from ..domain.rater_reliability import RatingObservation, ReliabilityEstimate, e
 from ..sentiment.active import active_scorers
 from ..sentiment.corpus import LABELS, SeedCorpus, load_seed_corpus
 from ..sentiment.registry import (
+    RegistryError,
     active_version,
     find_version,
     hash_examples,
     is_complete,
+    list_versions,
     new_version_id,
     promote,
     register_version,
+    rollback,
     version_dir,
     write_version,
 )
@@ -55,7 +58,7 @@ AUTO_RETRAIN_INTERVAL = timedelta(hours=24)
 METHODS = ("setfit", "top-layers", "full")
 
 Progress = Callable[[str, float], None]  # (message, fraction 0..1)
-Rescore = Callable[[int], None]
+Rescore = Callable[[int | None], None]  # queue the re-score sweep of an organisation (None: the global version)
 
 
 class TrainingError(ValueError):
@@ -214,7 +217,7 @@ def decide(candidate_seed: float, active_seed: float, candidate_holdout: float |
 # ---------------------------------------------------------------- the run
 
 
-def _fit(data: TrainingData, method: str, start_from: Path, seed: int, threads: int, progress: Progress):  # noqa: ANN202
+def _fit(data: TrainingData, method: str, start_from: Path, seed: int, threads: int, progress: Progress):
     from ..sentiment.trainer import TrainConfig, TrainingProgress, train_classifier
 
     def report(p: TrainingProgress) -> None:
@@ -242,7 +245,7 @@ def _fit(data: TrainingData, method: str, start_from: Path, seed: int, threads: 
     raise TrainingError(f"unknown method {method!r} (one of {', '.join(METHODS)})")
 
 
-def _example(passage: RatedPassage):  # noqa: ANN202 - TrainingExample
+def _example(passage: RatedPassage):
     from ..sentiment.trainer import TrainingExample
 
     return TrainingExample(passage.text, passage.label)
@@ -348,17 +351,12 @@ def train_org_version(
         raise
     if promote_it:
         active_scorers(settings, db).forget()
-        (rescore or _queue_rescore)(org_id)
+        if rescore is not None:
+            rescore(org_id)
     return report
 
 
-def _queue_rescore(org_id: int) -> None:
-    from ..tasks.scoring import rescore_for_org
-
-    rescore_for_org(org_id)
-
-
-def _rater_summary(estimate) -> dict:  # noqa: ANN001 - RaterEstimate
+def _rater_summary(estimate) -> dict:
     return {"rater": estimate.rater, "ratings": estimate.ratings, "weight": estimate.weight,
             "agreement": estimate.agreement, "bias": estimate.bias, "flagged": estimate.flagged,
             "flag_reason": estimate.flag_reason}
@@ -493,8 +491,6 @@ def _leaning(bias: float | None) -> str:
 
 def version_table(uow: UnitOfWork, org_id: int) -> list[dict]:
     """The organisation's versions and the global ones, newest first, with metrics and the decision."""
-    from ..sentiment.registry import list_versions
-
     in_use = active_version(uow, org_id)
     rows = []
     for v in list_versions(uow, org_id):
@@ -525,11 +521,9 @@ def run_as_dict(run: TrainingRun) -> dict:
             "created_at": run.created_at.isoformat(), "finished_at": run.finished_at.isoformat() if run.finished_at else None}
 
 
-def switch_version(settings: Settings, db: Database, org_id: int, version: str | None, reason: str,
+def switch_version(settings: Settings, db: Database, org_id: int | None, version: str | None, reason: str,
                    rescore: Rescore | None = None) -> str:
-    """Promote `version` (or, with None, roll back to the previous one) for the organisation; queue the re-score."""
-    from ..sentiment.registry import RegistryError, rollback
-
+    """Promote `version` (or, with None, roll back to the previous one) for the organisation; then `rescore(org_id)`."""
     with db.uow() as uow:
         try:
             if version is None:
@@ -545,5 +539,6 @@ def switch_version(settings: Settings, db: Database, org_id: int, version: str |
 
         ensure_onnx_int8(version_dir(settings.model_dir, now_active))
     active_scorers(settings, db).forget()
-    (rescore or _queue_rescore)(org_id)
+    if rescore is not None:
+        rescore(org_id)
     return now_active

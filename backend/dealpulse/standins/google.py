@@ -162,6 +162,7 @@ class GoogleStandIn:
             "google_certs_url": self.certs_url,
             "google_client_id": self.tokens.client_id,
             "google_client_secret": self.tokens.client_secret,
+            "google_pubsub_service_account": PUSH_SERVICE_ACCOUNT,
         }
 
     # -- users and data ------------------------------------------------------------------------------------

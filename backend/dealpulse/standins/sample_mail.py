@@ -5,7 +5,7 @@ from __future__ import annotations
 import email.utils
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from typing import Iterable
+from typing import Iterable, Mapping
 
 
 def rfc822(
@@ -20,8 +20,10 @@ def rfc822(
     in_reply_to: str = "",
     html: str = "",
     attachments: Iterable[tuple[str, str, bytes]] = (),
+    headers: Mapping[str, str] | None = None,
 ) -> bytes:
-    """RFC 822 bytes; `message_id` without angle brackets; attachments as (filename, content type, data)."""
+    """RFC 822 bytes; `message_id` without angle brackets; attachments as (filename, content type, data);
+    `headers` adds more (e.g. Auto-Submitted, List-Id)."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = ", ".join(to)
@@ -33,6 +35,8 @@ def rfc822(
     if in_reply_to:
         message["In-Reply-To"] = f"<{in_reply_to}>"
         message["References"] = f"<{in_reply_to}>"
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(body)
     if html:
         message.add_alternative(html, subtype="html")

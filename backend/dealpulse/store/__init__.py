@@ -15,13 +15,24 @@ from .crm import (
     Stage,
     StageTransition,
 )
-from .orgs import ApiToken, NeverLogEntry, Organisation, Team, User, UserAlias, user_ids_with_address
+from .orgs import (
+    AddonActionReceipt,
+    ApiToken,
+    NeverLogEntry,
+    Organisation,
+    Team,
+    User,
+    UserAlias,
+    listed_ms_tenants,
+    ms_tenant_registered,
+    user_ids_with_address,
+)
 from .sentiment import ModelVersion, Rater, Rating, RatingChange, SentimentScore, TrainingRun
 
 __all__ = [
-    "Account", "AccountDomain", "Activity", "ActivityContact", "ActivityNote", "ActivitySource", "Alert",
+    "Account", "AccountDomain", "Activity", "AddonActionReceipt", "ActivityContact", "ActivityNote", "ActivitySource", "Alert",
     "AlertDelivery", "ApiToken", "AuditEntry", "Base", "BuyingTeamMember", "Contact", "ExitAnswer", "ExitQuestion",
     "Mailbox", "ModelVersion", "NeverLogEntry", "Opportunity", "Organisation", "Rater", "Rating", "RatingChange",
     "SentimentScore", "Stage", "StageTransition", "Team", "ThreadLink", "TrainingRun", "User", "UserAlias",
-    "make_engine", "make_session_factory", "user_ids_with_address", "utcnow",
+    "listed_ms_tenants", "make_engine", "make_session_factory", "ms_tenant_registered", "user_ids_with_address", "utcnow",
 ]

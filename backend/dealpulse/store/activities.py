@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, IdMixin, utcnow
@@ -65,6 +65,9 @@ class Activity(IdMixin, Base):
     link_method: Mapped[str] = mapped_column(String(20), default="")  # thread | contact | account | rep | none
     needs_link_choice: Mapped[bool] = mapped_column(Boolean, default=False)
     link_candidates: Mapped[list[Any]] = mapped_column(default=list)  # opportunity ids the rep may choose from
+    # Why this activity is not contact from the buyer although it may be inbound: "" (it is), out_of_office,
+    # delivery_receipt, auto_reply, mailing_list (automated mail) or declined (every buyer declined the meeting).
+    contact_exclusion: Mapped[str] = mapped_column(String(20), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -98,15 +101,19 @@ class ActivityContact(IdMixin, Base):
 
 
 class ThreadLink(IdMixin, Base):
-    """A rep's choice of opportunity for a conversation; later mail on the thread follows it."""
+    """One rep's choices for a conversation (deal, "not a deal", private); later mail in their mailbox follows them.
+
+    Each rep has their own row: a choice moves and hides only that rep's captured copies, never a colleague's.
+    """
 
     __tablename__ = "thread_links"
-    __table_args__ = (UniqueConstraint("org_id", "thread_key"),)
+    __table_args__ = (UniqueConstraint("org_id", "thread_key", "chosen_by_id"),)
     org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
     thread_key: Mapped[str] = mapped_column(String(600))
     opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("opportunities.id", ondelete="CASCADE"))
+    no_deal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # the rep said "not a deal"
     is_private: Mapped[bool] = mapped_column(Boolean, default=False)
-    chosen_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    chosen_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))  # whose choice
     chosen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

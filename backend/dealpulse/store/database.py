@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from .base import make_engine, make_session_factory
 from .uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -38,6 +40,8 @@ class Database:
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply Alembic migrations up to `revision`."""
+        from alembic import command  # noqa: PLC0415 - alembic loads only for migrations, not on every start
+
         command.upgrade(alembic_config(self.url, self.engine), revision)
 
     def dispose(self) -> None:
@@ -47,6 +51,8 @@ class Database:
 
 def alembic_config(url: str, engine: Engine | None = None) -> AlembicConfig:
     """An Alembic configuration pointing at our migrations and `url`."""
+    from alembic.config import Config as AlembicConfig  # noqa: PLC0415 - see Database.upgrade
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

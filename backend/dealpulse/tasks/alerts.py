@@ -2,33 +2,31 @@
 
 from __future__ import annotations
 
-from huey import crontab
-
 from ..runtime import get_database, get_settings
 from ..services.alerts import evaluate_all
 from ..services.delivery import deliver_webhooks, send_digests
-from . import huey
+from .queue import Cron, periodic_task, task
 
 
-@huey.periodic_task(crontab(minute="*/15"))
+@periodic_task(Cron(minute="*/15"))
 def sweep_alerts() -> int:
     """Evaluate every open deal (re-arms, time-based rules such as gone dark and close date); returns alerts opened."""
     return evaluate_all(get_database(), get_settings()).opened
 
 
-@huey.periodic_task(crontab(minute="0", hour="7"))
+@periodic_task(Cron(minute="0", hour="7"))
 def send_alert_digests() -> int:
     """Email each manager the alerts opened on their teams' deals since their last digest (07:00 UTC)."""
     return send_digests(get_database(), get_settings())
 
 
-@huey.periodic_task(crontab(minute="*"))
+@periodic_task(Cron(minute="*"))
 def deliver_alert_webhooks() -> int:
     """Post due webhook deliveries (new and retried); returns how many were delivered."""
     return deliver_webhooks(get_database(), get_settings())["sent"]
 
 
-@huey.task()
+@task()
 def evaluate_alerts(org_id: int | None = None) -> int:
     """On demand (CLI, demo): evaluate one organisation or all now."""
     return evaluate_all(get_database(), get_settings(), org_id).opened

@@ -4,29 +4,30 @@ from __future__ import annotations
 
 import logging
 
-from huey import crontab
-
+from ..config import Settings
 from ..runtime import get_database, get_settings
+from ..services.subscriptions import renew_expiring
 from ..services.sync import due_mailbox_ids, sync_mailbox
-from . import huey
+from .queue import Cron, ScheduleFromSettings, periodic_task, task
+from .scoring import queue_scoring
 
 log = logging.getLogger(__name__)
 
 
-def _poll_schedule() -> crontab:
-    minutes = max(1, min(59, get_settings().poll_interval_minutes))
-    return crontab(minute=f"*/{minutes}")
+def _poll_schedule(settings: Settings) -> Cron:
+    minutes = max(1, min(59, settings.poll_interval_minutes))
+    return Cron(minute=f"*/{minutes}")
 
 
-@huey.task()
+@task()
 def sync_mailbox_task(mailbox_id: int) -> str:
     """Sync one mailbox now (push notifications and new connections enqueue this); returns its state."""
     settings = get_settings()
-    result = sync_mailbox(get_database(settings), settings, mailbox_id)
+    result = sync_mailbox(get_database(settings), settings, mailbox_id, queue_scoring=queue_scoring)
     log.info("mailbox %s: %s (%d new) %s", mailbox_id, result.state, result.stored, result.detail)
     if result.lease_held and result.lease_expires_at is not None:
         # Deferred, not dropped: a push that meets a running (or dead) sync may bring mail that sync has passed.
-        sync_mailbox_task.schedule((mailbox_id,), eta=result.lease_expires_at)
+        sync_mailbox_task.call_at(result.lease_expires_at, mailbox_id)
         log.info("mailbox %s: held by %s; sync deferred to %s", mailbox_id, result.held_by, result.lease_expires_at)
     return result.state
 
@@ -36,7 +37,7 @@ def enqueue_sync(mailbox_id: int) -> None:
     sync_mailbox_task(mailbox_id)
 
 
-@huey.periodic_task(_poll_schedule())
+@periodic_task(ScheduleFromSettings(_poll_schedule))
 def poll_mailboxes() -> int:
     """The safety net: queue a sync of every connected mailbox that is not paused; returns how many."""
     ids = due_mailbox_ids(get_database())
@@ -45,10 +46,8 @@ def poll_mailboxes() -> int:
     return len(ids)
 
 
-@huey.periodic_task(crontab(minute="23"))
+@periodic_task(Cron(minute="23"))
 def renew_push_subscriptions() -> int:
     """Renew Gmail watches and Graph subscriptions that expire within a day; returns how many were renewed."""
-    from ..services.subscriptions import renew_expiring
-
     settings = get_settings()
     return renew_expiring(get_database(settings), settings)

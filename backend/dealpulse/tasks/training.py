@@ -8,22 +8,23 @@ from __future__ import annotations
 
 import logging
 
-from huey import crontab
 from sqlalchemy import select
 
 from ..runtime import get_database, get_settings
 from ..services.training import TrainingError, queue_run, should_retrain, train_org_version
 from ..store import Rating
-from . import training_huey
+from .queue import Cron, TRAINING, periodic_task, task
+from .scoring import queue_rescore
 
 log = logging.getLogger(__name__)
 
 
-@training_huey.task()
+@task(TRAINING)
 def train_organisation(org_id: int, run_id: int, trigger: str = "api") -> dict:
     """Train a candidate for the organisation and decide on it; returns the report (or the reason it could not)."""
     try:
-        return train_org_version(get_settings(), get_database(), org_id, trigger=trigger, run_id=run_id).as_dict()
+        return train_org_version(get_settings(), get_database(), org_id, trigger=trigger, run_id=run_id,
+                                 rescore=queue_rescore).as_dict()
     except TrainingError as exc:
         log.info("training run %s for organisation %s did not start: %s", run_id, org_id, exc)
         return {"run_id": run_id, "error": str(exc)}
@@ -40,7 +41,7 @@ def queue_training(org_id: int, trigger: str) -> int:
     return run_id
 
 
-@training_huey.periodic_task(crontab(minute="17"))
+@periodic_task(Cron(minute="17"), TRAINING)
 def retrain_when_ratings_accumulate() -> list[int]:
     """Queue a run for every organisation with enough new ratings and no run in the last day; returns their ids."""
     settings = get_settings()

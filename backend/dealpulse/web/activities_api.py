@@ -8,7 +8,7 @@ from typing import Annotated
 from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..app import app_db
+from .toolkit import app_db
 from ..services import activities as activity_service
 from ..services.mailboxes import mailbox_status
 from .api import parse_query, require_principal

@@ -11,9 +11,12 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, g, get_flashed_messages, jsonify, redirect, render_template, request, url_for
 
-from ..app import app_db, app_settings
+from .toolkit import app_db, app_settings
 from ..domain.access import Principal, can_administer
 from ..services import training as service
+from ..store import TrainingRun
+from ..tasks.scoring import queue_rescore
+from ..tasks.training import queue_training
 from .auth import authenticate_request, current_principal
 from .problems import ApiProblem, Conflict, Forbidden
 from .signin import csrf_token, require_csrf, signed_in_principal
@@ -23,7 +26,7 @@ page = Blueprint("admin_models", __name__, url_prefix="/admin", template_folder=
 bp = api  # the app registers `bp`; `init_app` adds the page
 
 
-def init_app(app) -> None:  # noqa: ANN001 - Flask
+def init_app(app) -> None:
     """Register the admin page beside the API."""
     app.register_blueprint(page)
 
@@ -55,14 +58,12 @@ def overview(principal: Principal) -> dict[str, Any]:
 
 
 def _queue_training(org_id: int) -> int:
-    from ..tasks.training import queue_training
-
     return queue_training(org_id, "api")
 
 
 def _switch(org_id: int, version: str | None, reason: str) -> str:
     try:
-        return service.switch_version(app_settings(), app_db(), org_id, version, reason)
+        return service.switch_version(app_settings(), app_db(), org_id, version, reason, rescore=queue_rescore)
     except service.TrainingError as exc:
         raise Conflict(str(exc)) from None
 
@@ -122,8 +123,6 @@ def run_api(run_id: int) -> Response:
     """One training run's progress and outcome."""
     principal = current_principal()
     _require_admin(principal)
-    from ..store import TrainingRun
-
     with app_db().uow() as uow:
         run = uow.s.get(TrainingRun, run_id)
         if run is None or run.org_id != principal.org_id:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, Field
 
-from ..app import app_db
+from .toolkit import app_db
 from ..services import alerts as alert_service
 from ..services import dashboard as dashboard_service
 from .api import parse_query

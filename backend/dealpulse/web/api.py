@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from ..app import app_db
+from .toolkit import app_db
 from ..services import opportunities as opp_service
 from ..services import stages as stage_service
 from ..services.errors import ConflictError, InvalidField, NotFoundError, PermissionDenied, StaleVersion
@@ -32,6 +32,7 @@ from .problems import (
 )
 from .schemas import (
     BuyingRoleUpdate,
+    BuyingTeamAdd,
     ExitAnswersUpdate,
     HistoryOut,
     MeOut,
@@ -247,6 +248,19 @@ def set_buying_role(opportunity_id: int, contact_id: int) -> Response:
     version = expected_version(body.version)
     with app_db().uow() as uow:
         data = opp_service.set_buying_role(uow, current_principal(), opportunity_id, version, contact_id, body.role)
+    return with_etag(data)
+
+
+@bp.post("/opportunities/<int:opportunity_id>/buying-team")
+@documented("Add a person to the buying team by address (e.g. from the email's participants)", tags=("opportunities",),
+            body=BuyingTeamAdd, response=OpportunityOut,
+            statuses={404: "not found", 409: "stale", 412: "stale If-Match", 422: "invalid or a colleague's address"})
+def add_to_buying_team(opportunity_id: int) -> Response:
+    """Put the address on the team with a role; an unknown address becomes a contact of the deal's account."""
+    body = parse_body(BuyingTeamAdd)
+    version = expected_version(body.version)
+    with app_db().uow() as uow:
+        data = opp_service.add_to_buying_team(uow, current_principal(), opportunity_id, version, body.email, body.name, body.role)
     return with_etag(data)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, lazyload
 
 from ..domain.access import Principal
 from ..services.tokens import TOKEN_PREFIX, hash_token
-from ..store import ApiToken, Organisation, Team, User, user_ids_with_address, utcnow
+from ..store import ApiToken, Organisation, Team, User, listed_ms_tenants, user_ids_with_address, utcnow
 from .problems import Unauthorized
 
 TOKEN_USE_RESOLUTION = timedelta(minutes=1)  # last_used_at is rewritten at most this often (not on every request)
@@ -22,14 +22,20 @@ TOKEN_USE_RESOLUTION = timedelta(minutes=1)  # last_used_at is rewritten at most
 class VerifiedIdentity:
     """What a verifier established: either a DealPulse user id or a verified email address.
 
-    `tenant_id` is the Entra tenant a Microsoft token came from: the user's organisation may accept only some
-    tenants (organisation setting `ms_tenant_ids`; empty = any).
+    `surface` is how the caller authenticated (it is what the audit log records). `tenant_id` is the Entra tenant
+    a Microsoft token came from: the user's organisation accepts only the tenants it lists (`ms_tenant_ids`), and
+    an organisation listing none accepts none unless `any_tenant` (demo/test). `ms_object_id` / `google_subject`
+    are the provider's stable user ids: the first sign-in binds the user to them and later sign-ins are matched
+    by them, not by the address.
     """
 
     surface: str
     user_id: int | None = None
     email: str | None = None
     tenant_id: str | None = None
+    ms_object_id: str | None = None
+    google_subject: str | None = None
+    any_tenant: bool = False
 
 
 class CredentialVerifier(Protocol):
@@ -51,6 +57,8 @@ def verify_personal_token(token: str, session: Session) -> VerifiedIdentity | No
     if row is None or row.revoked_at is not None:
         raise Unauthorized("The API token is unknown or revoked.")
     now = utcnow()
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthorized("The API token has expired; create a new one.")
     if row.last_used_at is None or now - row.last_used_at >= TOKEN_USE_RESOLUTION:
         row.last_used_at = now
     return VerifiedIdentity(surface="api", user_id=row.user_id)
@@ -69,28 +77,56 @@ _USER_BY_ID = _USER_WITH_ORG.where(User.id == bindparam("user_id"))
 _USER_BY_ADDRESS = (
     _USER_WITH_ORG.where(User.id.in_(user_ids_with_address(bindparam("address")))).order_by(User.id).limit(1)
 )
+_USER_BY_MS_OBJECT_ID = _USER_WITH_ORG.where(User.ms_object_id == bindparam("subject"))
+_USER_BY_GOOGLE_SUBJECT = _USER_WITH_ORG.where(User.google_subject == bindparam("subject"))
 _MANAGED_TEAMS = select(Team.id).where(Team.manager_id == bindparam("user_id"))
 
 
 def load_principal(session: Session, identity: VerifiedIdentity) -> Principal:
-    """Map a verified identity to an active DealPulse user (by id, or by primary/alias address), in one query."""
-    if identity.user_id is not None:
-        row = session.execute(_USER_BY_ID, {"user_id": identity.user_id}).first()
-    elif identity.email:
-        row = session.execute(_USER_BY_ADDRESS, {"address": identity.email.strip().lower()}).first()
-    else:
-        raise Unauthorized("No active DealPulse user matches this sign-in.")
-    if row is not None and identity.tenant_id is not None and not _tenant_accepted(row[1], identity.tenant_id):
+    """Map a verified identity to an active DealPulse user: by id, by bound provider subject, else by address.
+
+    A first sign-in with a provider subject binds the user to it (the caller commits); an address whose user is
+    bound to another subject is refused.
+    """
+    row = _find_user(session, identity)
+    if row is not None and identity.tenant_id is not None and not tenant_accepted(row[1], identity):
         raise Unauthorized("This Microsoft tenant is not the one your organisation signs in with.")
     if row is None or not row[0].is_active:
         raise Unauthorized("No active DealPulse user matches this sign-in.")
-    return principal_for_user(session, row[0], identity.surface)
+    user = row[0]
+    if identity.ms_object_id and user.ms_object_id is None:
+        user.ms_object_id = identity.ms_object_id
+    if identity.google_subject and user.google_subject is None:
+        user.google_subject = identity.google_subject
+    return principal_for_user(session, user, identity.surface)
 
 
-def _tenant_accepted(org_settings: dict[str, Any] | None, tenant_id: str) -> bool:
-    """True unless the organisation lists its Entra tenants (`ms_tenant_ids`) and `tenant_id` is not one of them."""
-    allowed = {str(t).lower() for t in (org_settings or {}).get("ms_tenant_ids", [])}
-    return not allowed or tenant_id in allowed
+def _find_user(session: Session, identity: VerifiedIdentity) -> Any:
+    if identity.user_id is not None:
+        return session.execute(_USER_BY_ID, {"user_id": identity.user_id}).first()
+    subjects = ((_USER_BY_MS_OBJECT_ID, "ms_object_id", identity.ms_object_id),
+                (_USER_BY_GOOGLE_SUBJECT, "google_subject", identity.google_subject))
+    for query, _, subject in subjects:
+        if subject:
+            row = session.execute(query, {"subject": subject}).first()
+            if row is not None:
+                return row
+    if not identity.email:
+        return None
+    row = session.execute(_USER_BY_ADDRESS, {"address": identity.email.strip().lower()}).first()
+    for _, column, subject in subjects:
+        bound = getattr(row[0], column) if row is not None else None
+        if subject and bound is not None and bound != subject:
+            raise Unauthorized("This address belongs to a DealPulse user who signs in with another account.")
+    return row
+
+
+def tenant_accepted(org_settings: dict[str, Any] | None, identity: VerifiedIdentity) -> bool:
+    """True if the organisation lists the identity's Entra tenant (listing none accepts any only in demo/test)."""
+    allowed = listed_ms_tenants(org_settings)
+    if not allowed:
+        return identity.any_tenant
+    return str(identity.tenant_id).lower() in allowed
 
 
 def principal_for_user(session: Session, user: User, surface: str = "api") -> Principal:
@@ -125,11 +161,8 @@ def authenticate_request(session: Session) -> Principal:
     for verifier in verifiers:
         identity = verifier(token, session)
         if identity is not None:
-            principal = load_principal(session, identity)
-            surface = request.headers.get("X-DealPulse-Surface", identity.surface)
-            if identity.surface == "api" and surface in ("outlook", "gmail", "dashboard", "cli", "api"):
-                principal = Principal(**{**principal.__dict__, "surface": surface})
-            return principal
+            # The audit surface is how the caller authenticated; no request header can choose it.
+            return load_principal(session, identity)
     raise Unauthorized("The bearer credential is not recognised.")
 
 

@@ -123,6 +123,8 @@ def _deal_sections(c: dict[str, Any], act: ActionFactory) -> list[dict[str, Any]
         widgets.append(buttons(button("Save answers", act("save_answers", {"o": opp["id"], "v": opp["version"], "k": keys}))))
         sections.append({"header": text(f"Exit questions: {opp['stage']['name']}"), "collapsible": True,
                          "uncollapsibleWidgetsCount": len(widgets), "widgets": widgets})
+    sections.append(_team_section(c, act))
+    sections.append(_relink_section(c, act, "Wrong deal?"))
     contact = c.get("contact")
     if contact:
         member = next((m for m in opp.get("buying_team") or [] if m["contact_id"] == contact["id"]), None)
@@ -132,6 +134,36 @@ def _deal_sections(c: dict[str, Any], act: ActionFactory) -> list[dict[str, Any]
             buttons(button("Save role", act("save_role", {"o": opp["id"], "v": opp["version"], "c": contact["id"]}))),
         ]})
     return sections
+
+
+def _team_section(c: dict[str, Any], act: ActionFactory) -> dict[str, Any]:
+    """The deal's buying team (role, last engaged) and adding one of the email's people, or any address."""
+    opp = c["opportunity"]
+    team = opp.get("buying_team") or []
+    widgets: list[dict[str, Any]] = [
+        decorated(ROLE_NAMES.get(m["role"], m["role"]), m["name"] or m["email"],
+                  f"last engaged {m['last_engaged_at'][:10]}" if m.get("last_engaged_at") else "not engaged yet")
+        for m in team
+    ] or [paragraph("Nobody on the buying team yet.")]
+    on_team = {m["email"] for m in team}
+    people = [(p["email"], p["name"] or p["email"]) for p in c.get("participants") or [] if p["email"] not in on_team]
+    if people:
+        widgets.append(dropdown("member_email", "Someone on this email", people, people[0][0]))
+    widgets.append(text_input("member_address", "…or an email address"))
+    widgets.append(dropdown("member_role", "Role", [(r, ROLE_NAMES.get(r, r)) for r in c["buying_roles"]], c["buying_roles"][0]))
+    widgets.append(buttons(button("Add to the buying team", act("add_member", {"o": opp["id"], "v": opp["version"]}))))
+    return {"header": "Buying team", "collapsible": True, "uncollapsibleWidgetsCount": max(1, len(team)), "widgets": widgets}
+
+
+def _relink_section(c: dict[str, Any], act: ActionFactory, header: str) -> dict[str, Any]:
+    """Move the rep's own copies of this conversation to another deal, or mark it not a deal."""
+    options = [(str(o["id"]), f"{o['name']} · {o['stage']['name']}") for o in c.get("deal_options") or []]
+    options.append(("none", "Not a deal"))
+    return {"header": header, "collapsible": True, "uncollapsibleWidgetsCount": 0, "widgets": [
+        paragraph("Moves your emails of this conversation; later mail follows. Colleagues' copies stay where they are."),
+        dropdown("move_to", "Change deal", options, options[0][0]),
+        buttons(button("Move this conversation", act("relink", {"t": c["thread_key"]}))),
+    ]}
 
 
 def _tone_section(c: dict[str, Any], act: ActionFactory) -> dict[str, Any]:
@@ -199,6 +231,7 @@ def _chooser_section(c: dict[str, Any], act: ActionFactory) -> dict[str, Any]:
         widgets.append(decorated(f"{account} · {candidate['stage']['name']}", candidate["name"],
                                  _money(candidate["amount"], candidate["currency"])))
         widgets.append(buttons(button("This deal", act("link", {"t": c["thread_key"], "o": candidate["id"]}))))
+    widgets.append(buttons(button("Not a deal", act("link", {"t": c["thread_key"], "o": None}))))
     return {"header": "Which deal is this email about?", "widgets": widgets}
 
 
@@ -233,6 +266,9 @@ def context_card(c: dict[str, Any], act: ActionFactory, subject: str = "", notic
         sections.extend(_deal_sections(c, act))
     elif c["status"] == "choose":
         sections.append(_chooser_section(c, act))
+    elif c["status"] == "not_a_deal":
+        sections.append({"widgets": [paragraph("You marked this conversation as not a deal: it counts toward none.")]})
+        sections.append(_relink_section(c, act, "Link it to a deal after all"))
     elif c["status"] == "no_deal" and c["account"]:
         sections.append(_create_section(c, act, subject))
     else:

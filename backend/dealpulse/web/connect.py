@@ -22,7 +22,7 @@ import requests
 from flask import Blueprint, Response, abort, redirect, render_template_string, request, session, url_for
 from google.oauth2 import id_token as google_id_token
 
-from ..app import app_db, app_settings
+from .toolkit import app_db, app_settings
 from ..config import ConfigError
 from ..mail.google_auth import SYNC_SCOPES, token_session
 from ..mail.linking import normalize_address
@@ -30,6 +30,7 @@ from ..mail.ms_auth import GRAPH_SCOPES, ProviderUnavailableError, build_msal_ap
 from ..services.errors import InvalidField
 from ..services.mailboxes import add_mailbox
 from ..store import User
+from ..tasks.sync import enqueue_sync
 from .signin import signed_in_principal
 
 bp = Blueprint("connect", __name__, url_prefix="/connect")
@@ -68,8 +69,6 @@ def _store(provider: str, user_id: int, owner_email: str, own: set[str], address
                                      user_email=owner_email)
     except InvalidField as exc:
         return _page("Not connected", str(exc), 400)
-    from ..tasks.sync import enqueue_sync
-
     enqueue_sync(mailbox_id)
     return _page("Mailbox connected", f"{address} is connected; its first sync is on its way.")
 

@@ -10,13 +10,30 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Sequence
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.exceptions import HTTPException
 
-from ..app import app_db
+from .toolkit import app_db
 from ..services import alerts as alert_service
 from ..services import dashboard as service
-from ..services.errors import ConflictError, InvalidField, NotFoundError
+from ..services import opportunities as opp_service
+from ..services import threads as threads_service
+from ..services.errors import (
+    ConflictError,
+    InvalidField,
+    NotFoundError,
+    PermissionDenied,
+    StaleVersion,
+)
 from .signin import csrf_token, require_csrf, signed_in_principal
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates",
@@ -143,6 +160,17 @@ def _invalid(exc: InvalidField) -> tuple[str, int]:
     return render_template("dashboard/error.html", title="Invalid filter", message=message), 422
 
 
+@bp.errorhandler(StaleVersion)
+def _stale(exc: StaleVersion) -> tuple[str, int]:
+    return render_template("dashboard/error.html", title="Someone else changed this deal",
+                           message="Nothing was saved. Go back, reload the deal and try again."), 409
+
+
+@bp.errorhandler(PermissionDenied)
+def _denied(exc: PermissionDenied) -> tuple[str, int]:
+    return render_template("dashboard/error.html", title="Not allowed", message=str(exc)), 403
+
+
 @bp.errorhandler(HTTPException)
 def _http(exc: HTTPException) -> tuple[str, int]:
     return render_template("dashboard/error.html", title=exc.name, message=exc.description or ""), exc.code or 500
@@ -219,3 +247,57 @@ def agenda_page() -> str:
         agenda = service.review_agenda(uow, g.principal, rep_id)
     return render_template("dashboard/agenda.html", agenda=agenda, reps=reps, rep_id=rep_id)
 
+
+
+def _back(default: str) -> Response:
+    """Redirect (303) to the form's `next` when it is a dashboard page, else to `default`."""
+    back = request.form.get("next", "")
+    return redirect(back if back.startswith("/dashboard/") and not back.startswith("//") else default, code=303)
+
+
+def _form_int(name: str) -> int | None:
+    raw = request.form.get(name, "").strip()
+    if raw in ("", "none"):
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidField([{"field": name, "message": "must be a number", "type": "int"}])
+    return int(raw)
+
+
+@bp.get("/needs-deal")
+def needs_deal_page() -> str:
+    """Emails that match several deals and count toward none until someone chooses (mine; a manager's teams')."""
+    with app_db().uow() as uow:
+        items = threads_service.needs_deal(uow, g.principal)
+    return render_template("dashboard/needs_deal.html", items=items)
+
+
+@bp.post("/threads/link")
+def link_thread() -> Response:
+    """Change the deal of my copies of a conversation, or mark it "not a deal"; both deals' alerts refresh."""
+    thread_key = request.form.get("thread_key", "")
+    opportunity_id = _form_int("opportunity_id")
+    with app_db().uow() as uow:
+        threads_service.link_thread(uow, g.principal, thread_key, opportunity_id)
+    target = url_for("dashboard.deal_page", opportunity_id=opportunity_id) if opportunity_id else url_for("dashboard.needs_deal_page")
+    return _back(target)
+
+
+@bp.post("/deals/<int:opportunity_id>/buying-team")
+def add_to_buying_team(opportunity_id: int) -> Response:
+    """Add a person by address to the buying team with a role."""
+    version = _form_int("version") or 0
+    with app_db().uow() as uow:
+        opp_service.add_to_buying_team(uow, g.principal, opportunity_id, version, request.form.get("email", ""),
+                                       request.form.get("name", ""), request.form.get("role", ""))
+    return redirect(url_for("dashboard.deal_page", opportunity_id=opportunity_id) + "#team-h", code=303)
+
+
+@bp.post("/deals/<int:opportunity_id>/buying-team/<int:contact_id>")
+def set_buying_role(opportunity_id: int, contact_id: int) -> Response:
+    """Set a member's role, or remove them from the team (empty role)."""
+    version = _form_int("version") or 0
+    role = request.form.get("role", "") or None
+    with app_db().uow() as uow:
+        opp_service.set_buying_role(uow, g.principal, opportunity_id, version, contact_id, role)
+    return redirect(url_for("dashboard.deal_page", opportunity_id=opportunity_id) + "#team-h", code=303)

@@ -3,11 +3,13 @@
 Every request is verified (`web/identity.py`): Google's system ID token in `Authorization` (audience = this
 endpoint's URL, the add-on's service account) and the user's ID token in the body. The open message is read
 with the add-on's per-message Gmail access token. Buttons carry one parameter, `state`, signed with the
-secret key and bound to the user; ids and versions come only from it, never from the client.
+secret key and bound to the user; ids and versions come only from it, never from the client. Each rendered
+button's state holds a fresh idempotency key: a replayed press (same state) changes nothing.
 """
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
@@ -18,21 +20,23 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from ..app import app_db, app_settings
+from .toolkit import app_db, app_settings
 from ..domain.access import Principal
 from ..mail.mime import MailParseError, parse_gmail_full
 from ..services import notes as notes_service
 from ..services import opportunities as opp_service
 from ..services import ratings as ratings_service
+from ..services import threads as threads_service
+from ..services.addon_receipts import claim_action
 from ..services.errors import InvalidField, ServiceError, StaleVersion
 from ..services.sidebar import OpenMessage, email_context
 from ..store import Alert
 from . import cards
 from .auth import VerifiedIdentity, load_principal
 from .gmail_deployment import ADDON_URL_PREFIX, HOMEPAGE_ENDPOINT, MESSAGE_ENDPOINT, addon_endpoint_url
-from .identity import google_addon_verifier
+from .identity import GoogleAddonCaller, google_addon_verifier
 from .problems import InvalidInput, Unauthorized
-from .schemas import OpportunityUpdate
+from .schemas import OpportunityCreate, OpportunityUpdate
 from .sidebar_api import tone_source
 
 STATE_SALT = "dealpulse.gmail-card"
@@ -59,19 +63,23 @@ def endpoint_url(name: str) -> str:
     return addon_endpoint_url(app_settings().base_url, name)
 
 
-def _caller(event: dict[str, Any]) -> str:
+def _caller(event: dict[str, Any]) -> GoogleAddonCaller:
     verifier = google_addon_verifier(current_app.extensions, app_settings())
     user_token = (event.get("authorizationEventObject") or {}).get("userIdToken")
     audience = app_settings().base_url.rstrip("/") + request.path
-    return verifier.verify(request.headers.get("Authorization"), audience, user_token).email
+    return verifier.verify(request.headers.get("Authorization"), audience, user_token)
 
 
-def _principal(email: str) -> Principal | None:
+def _principal(caller: GoogleAddonCaller) -> Principal | None:
+    """The caller's DealPulse user (bound to their Google `sub` on first use), or None."""
+    identity = VerifiedIdentity(surface="gmail", email=caller.email, google_subject=caller.subject or None)
     with app_db().uow() as uow:
         try:
-            return load_principal(uow.s, VerifiedIdentity(surface="gmail", email=email))
+            principal = load_principal(uow.s, identity)
         except Unauthorized:
             return None
+        uow.commit()  # the first sign-in's binding to the Google subject
+        return principal
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -82,7 +90,7 @@ def action_factory(principal: Principal) -> cards.ActionFactory:
     """Makes button actions whose only parameter is the signed state {n: action, u: user, ...}."""
 
     def make(name: str, data: dict[str, Any]) -> dict[str, Any]:
-        state = _serializer().dumps({"n": name, "u": principal.user_id, **data})
+        state = _serializer().dumps({"n": name, "u": principal.user_id, "i": secrets.token_urlsafe(16), **data})
         return {"action": {"function": endpoint_url("action"), "parameters": [{"key": "state", "value": state}],
                            "loadIndicator": "SPINNER"}}
 
@@ -100,6 +108,8 @@ def read_state(event: dict[str, Any], principal: Principal) -> dict[str, Any]:
         raise Unauthorized("The card's action state is not valid.") from None
     if not isinstance(state, dict) or state.get("u") != principal.user_id:
         raise Unauthorized("The card's action belongs to another user.")
+    if not isinstance(state.get("i"), str):
+        raise Unauthorized("This card is too old; reopen the email.")
     return state
 
 
@@ -178,28 +188,28 @@ def _no_account(email: str) -> dict[str, Any]:
 def homepage() -> Response:
     """Homepage trigger: the user's open deals."""
     event = _event()
-    email = _caller(event)
-    principal = _principal(email)
-    return jsonify(cards.push_card(_homepage(principal) if principal else _no_account(email)))
+    caller = _caller(event)
+    principal = _principal(caller)
+    return jsonify(cards.push_card(_homepage(principal) if principal else _no_account(caller.email)))
 
 
 @bp.post("/" + MESSAGE_ENDPOINT)
 def open_message() -> Response:
     """Contextual trigger on an open message: its deal, tone and timeline."""
     event = _event()
-    email = _caller(event)
-    principal = _principal(email)
-    return jsonify(cards.push_card(_context_card(event, principal) if principal else _no_account(email)))
+    caller = _caller(event)
+    principal = _principal(caller)
+    return jsonify(cards.push_card(_context_card(event, principal) if principal else _no_account(caller.email)))
 
 
 @bp.post("/action")
 def action() -> Response:
     """A button on a card: apply it, then show the refreshed card with what happened."""
     event = _event()
-    email = _caller(event)
-    principal = _principal(email)
+    caller = _caller(event)
+    principal = _principal(caller)
     if principal is None:
-        return jsonify(cards.update_card(_no_account(email)))
+        return jsonify(cards.update_card(_no_account(caller.email)))
     state = read_state(event, principal)
     try:
         notice = _apply(state, event, principal)
@@ -236,6 +246,8 @@ def _deal_changes(event: dict[str, Any]) -> dict[str, Any]:
 def _apply(state: dict[str, Any], event: dict[str, Any], principal: Principal) -> str:
     name = state["n"]
     with app_db().uow() as uow:
+        if not claim_action(uow, principal.user_id, state["i"]):
+            return "Already done — this button was pressed before; nothing changed"
         if name == "save_deal":
             changes = _deal_changes(event)
             try:
@@ -263,24 +275,34 @@ def _apply(state: dict[str, Any], event: dict[str, Any], principal: Principal) -
             notes_service.add_note(uow, principal, state["a"], form_value(event, "note_text") or "")
             return "Note added"
         if name == "private":
-            notes_service.set_thread_private(uow, principal, state["t"], bool(state["p"]))
+            threads_service.set_thread_private(uow, principal, state["t"], bool(state["p"]))
             return "Thread marked private" if state["p"] else "Thread is no longer private"
         if name == "link":
-            notes_service.link_thread(uow, principal, state["t"], state["o"])
-            return "Linked to the deal"
+            threads_service.link_thread(uow, principal, state["t"], state["o"])
+            return "Linked to the deal" if state["o"] is not None else "Marked as not a deal"
+        if name == "relink":
+            target = (form_value(event, "move_to") or "").strip()
+            if target != "none" and not (target.isdigit() and len(target) <= 18):
+                raise InvalidField([{"field": "move_to", "message": "choose a deal or Not a deal"}])
+            opportunity_id = None if target == "none" else int(target)
+            threads_service.link_thread(uow, principal, state["t"], opportunity_id)
+            return "Moved to the deal" if opportunity_id is not None else "Marked as not a deal"
+        if name == "add_member":
+            address = (form_value(event, "member_address") or "").strip() or form_value(event, "member_email") or ""
+            role = form_value(event, "member_role") or ""
+            opp_service.add_to_buying_team(uow, principal, state["o"], state["v"], address, "", role)
+            return "Added to the buying team"
         if name == "create":
             amount = form_value(event, "new_amount") or "0"
             values = {"name": (form_value(event, "new_name") or "").strip(), "account_id": state["acc"],
                       "stage": form_value(event, "new_stage") or "", "amount": amount}
             _check_new_deal(values)
-            notes_service.create_opportunity_from_email(uow, principal, state["t"], values)
+            threads_service.create_opportunity_from_email(uow, principal, state["t"], values)
             return "Deal created"
     raise InvalidField([{"field": "state", "message": f"unknown action {name!r}"}])
 
 
 def _check_new_deal(values: dict[str, Any]) -> None:
-    from .schemas import OpportunityCreate
-
     try:
         parsed = OpportunityCreate.model_validate(values)
     except ValidationError as exc:

@@ -2,7 +2,10 @@
 
 Microsoft: the Outlook add-in gets an access token for our API by nested app authentication (MSAL.js) or Office
 SSO; we check RS256 against the tenant's JWKS, the issuer, the audience (client id or `api://.../client id`),
-expiry and the `access_as_user` scope. Google: every Workspace add-on request carries a Google-signed ID token of
+expiry and the `access_as_user` scope. Before any key fetch the tenant must be one we serve (`DEALPULSE_MS_TENANT_IDS`
+or an organisation's `ms_tenant_ids`; any tenant only in demo/test), and key fetches for tenants not yet cached are
+rate-limited; the per-tenant key cache is capped and expires, so random tenant ids cannot make the server fetch
+or remember unbounded sets of keys. Google: every Workspace add-on request carries a Google-signed ID token of
 the add-on's service account (audience = the endpoint URL), and the body carries the user's ID token. Keys are
 cached and refetched when an unknown key id appears (rotation); the URLs come from the settings.
 """
@@ -16,13 +19,18 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import cachetools
 import google.auth.exceptions
 import google.auth.jwt
 import jwt
 import requests
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.orm import Session
 
-from ..config import Settings
+from ..config import THROWAWAY_ENVS, Settings
+from ..store import ms_tenant_registered
 from .auth import VerifiedIdentity
 from .problems import Unauthorized
 
@@ -32,6 +40,9 @@ GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 TENANT_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 JWKS_LIFESPAN_SECONDS = 3600
 JWKS_COOLDOWN_SECONDS = 30
+JWKS_CACHED_TENANTS = 256  # key sets kept at once (least recently used dropped first)
+JWKS_CACHE_SECONDS = 24 * 3600  # a tenant's client (and its key set) is dropped this long after its first fetch
+JWKS_NEW_TENANT_FETCHES_PER_MINUTE = 30
 
 
 def _looks_like_jwt(token: str) -> bool:
@@ -51,19 +62,37 @@ def _ssl_context(ca_file: str) -> ssl.SSLContext | None:
 
 # -- Microsoft --------------------------------------------------------------------------------------------------
 class MicrosoftTokenVerifier:
-    """Bearer verifier for Entra v2.0 access tokens of the add-in (one cached JWKS client per tenant)."""
+    """Bearer verifier for Entra v2.0 access tokens of the add-in (a capped, expiring JWKS client per served tenant)."""
 
-    def __init__(self, settings: Settings, scope: str = ADDIN_SCOPE, cooldown: float = JWKS_COOLDOWN_SECONDS):
+    def __init__(self, settings: Settings, scope: str = ADDIN_SCOPE, cooldown: float = JWKS_COOLDOWN_SECONDS,
+                 max_tenants: int = JWKS_CACHED_TENANTS, cache_seconds: float = JWKS_CACHE_SECONDS,
+                 fetches_per_minute: int = JWKS_NEW_TENANT_FETCHES_PER_MINUTE, clock: Any = time.monotonic):
         self.settings = settings
         self.scope = scope
         self.cooldown = cooldown
-        self._clients: dict[str, jwt.PyJWKClient] = {}
+        self.configured_tenants = frozenset(t.strip().lower() for t in settings.ms_tenant_ids.split(",") if t.strip())
+        self._clients: cachetools.TTLCache = cachetools.TTLCache(max_tenants, cache_seconds, timer=clock)
+        self._fetch_limit = RateLimitItemPerMinute(fetches_per_minute)
+        self._fetch_limiter = MovingWindowRateLimiter(MemoryStorage())
         self._lock = threading.Lock()
+
+    def cached_tenants(self) -> int:
+        """How many tenants' key sets are held now."""
+        with self._lock:
+            return len(self._clients)
+
+    def tenant_served(self, tid: str, session: Session) -> bool:
+        """True if tokens of tenant `tid` may be checked at all (asked before any key fetch)."""
+        tid = tid.lower()
+        return (self.settings.env in THROWAWAY_ENVS or tid in self.configured_tenants
+                or ms_tenant_registered(session, tid))
 
     def _jwks(self, tid: str) -> jwt.PyJWKClient:
         with self._lock:
             client = self._clients.get(tid)
             if client is None:
+                if not self._fetch_limiter.hit(self._fetch_limit, "jwks"):
+                    raise Unauthorized("Too many sign-ins from new Microsoft tenants just now; try again in a minute.")
                 client = jwt.PyJWKClient(
                     self.settings.ms_jwks_url.format(tid=tid), cache_keys=False, cache_jwk_set=True,
                     lifespan=JWKS_LIFESPAN_SECONDS, timeout=10, ssl_context=_ssl_context(self.settings.ms_ca_bundle),
@@ -86,7 +115,7 @@ class MicrosoftTokenVerifier:
         if parsed is None:
             raise Unauthorized("The Microsoft token is malformed.")
         header, claims = parsed
-        tid = str(claims.get("tid") or "")
+        tid = str(claims.get("tid") or "").lower()
         if not TENANT_ID.match(tid):
             raise Unauthorized("The Microsoft token names no valid tenant.")
         if not self.settings.ms_client_id:
@@ -123,12 +152,19 @@ class MicrosoftTokenVerifier:
         parsed = _unverified(token)
         if parsed is None or "tid" not in parsed[1]:
             return None
+        tid = str(parsed[1].get("tid") or "")
+        if TENANT_ID.match(tid) and not self.tenant_served(tid, session):
+            raise Unauthorized("This Microsoft tenant is not registered with this DealPulse server.")
         claims = self.verify(token, parsed)
         address = claims.get("upn") or claims.get("preferred_username") or claims.get("email")
         if not address or "@" not in str(address):
             raise Unauthorized("The Microsoft token carries no sign-in address.")
+        if not claims.get("oid"):
+            raise Unauthorized("The Microsoft token carries no user object id (oid).")
         # The user's organisation may accept only its own tenants: checked where the user is loaded.
-        return VerifiedIdentity(surface="outlook", email=str(address).lower(), tenant_id=str(claims["tid"]))
+        return VerifiedIdentity(surface="outlook", email=str(address).lower(), tenant_id=str(claims["tid"]).lower(),
+                                ms_object_id=str(claims["oid"]).lower(),
+                                any_tenant=self.settings.env in THROWAWAY_ENVS)
 
 
 # -- Google -----------------------------------------------------------------------------------------------------

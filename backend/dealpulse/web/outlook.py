@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from flask import Blueprint, Flask, Response, abort, send_from_directory
 
-from ..app import app_settings
+from .toolkit import app_settings
 from ..config import PROJECT_ROOT
 from .auth import register_verifier
 from .identity import MicrosoftTokenVerifier

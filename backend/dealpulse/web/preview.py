@@ -14,11 +14,12 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..app import app_db, app_settings
+from .toolkit import app_db, app_settings
 from ..config import Settings
 from ..store import Activity, ActivitySource, Mailbox, SentimentScore, User
 from .auth import VerifiedIdentity, register_verifier
 from .outlook import ADDIN_DIR
+from .problems import Unauthorized
 
 DEMO_TOKEN_PREFIX = "dpdemo."
 DEMO_TOKEN_SALT = "dealpulse.demo-pane"
@@ -43,14 +44,12 @@ def demo_token(settings: Settings, user_id: int) -> str:
     return DEMO_TOKEN_PREFIX + _serializer(settings).dumps({"u": user_id})
 
 
-def demo_verifier(settings: Settings):  # noqa: ANN201 - a CredentialVerifier
+def demo_verifier(settings: Settings):
     """Accepts demo pane tokens; installed only when the demo is running."""
 
     def verify(token: str, session: Session) -> VerifiedIdentity | None:
         if not token.startswith(DEMO_TOKEN_PREFIX):
             return None
-        from .problems import Unauthorized
-
         try:
             data = _serializer(settings).loads(token[len(DEMO_TOKEN_PREFIX):], max_age=DEMO_TOKEN_MAX_AGE)
         except SignatureExpired:

@@ -106,4 +106,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
-        return problem_response(ApiProblem(exc.description or exc.name, status=exc.code or 500, title=exc.name))
+        response = problem_response(ApiProblem(exc.description or exc.name, status=exc.code or 500, title=exc.name))
+        for name, value in exc.get_headers():  # Allow on a 405, Retry-After on a 429
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response

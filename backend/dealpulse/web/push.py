@@ -18,12 +18,13 @@ from flask import Blueprint, Response, request
 from google.oauth2 import id_token
 from sqlalchemy import select
 
-from ..app import app_db, app_settings
+from .toolkit import app_db, app_settings
 from ..config import Settings
-from ..crypto import derive_secret
+from ..crypto import graph_client_state
 from ..mail.google_auth import token_session
 from ..mail.linking import normalize_address
 from ..store import Mailbox
+from ..tasks.sync import enqueue_sync
 from .auth import bearer_token
 from .problems import ApiProblem, Unauthorized
 
@@ -35,19 +36,10 @@ GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 MAX_VALIDATION_TOKEN = 2048
 
 
-def graph_client_state(settings: Settings) -> str:
-    """The secret Graph echoes in every notification of our subscriptions."""
-    return settings.graph_client_state or derive_secret(settings, "graph-client-state")
-
-
-def _enqueue(mailbox_id: int) -> None:
-    from ..tasks.sync import enqueue_sync
-
-    enqueue_sync(mailbox_id)
-
-
 def verify_pubsub_token(settings: Settings, token: str) -> dict[str, Any]:
-    """Claims of a Pub/Sub push JWT signed by Google for our audience; Unauthorized otherwise."""
+    """Claims of a Pub/Sub push JWT signed by Google for our audience and our push service account."""
+    if not settings.google_pubsub_service_account:
+        raise Unauthorized("Gmail push is not configured on this server (DEALPULSE_GOOGLE_PUBSUB_SERVICE_ACCOUNT).")
     try:
         claims = id_token.verify_token(
             token,
@@ -61,6 +53,11 @@ def verify_pubsub_token(settings: Settings, token: str) -> dict[str, Any]:
         raise Unauthorized(f"The push token is not a valid Google-signed token for this endpoint: {exc}") from exc
     if claims.get("iss") not in GOOGLE_ISSUERS:
         raise Unauthorized("The push token was not issued by Google.")
+    # Google signs tokens for every service account: only ours may push (any project could target our URL).
+    if claims.get("email_verified") is not True:
+        raise Unauthorized("The push token's service-account email is not verified.")
+    if str(claims.get("email", "")).lower() != settings.google_pubsub_service_account.strip().lower():
+        raise Unauthorized("The push token is not from this server's push service account.")
     return claims
 
 
@@ -89,7 +86,7 @@ def gmail_push() -> Response:
         ids = list(uow.s.scalars(select(Mailbox.id).where(Mailbox.provider == "gmail", Mailbox.address == address,
                                                          Mailbox.sync_state != "disconnected")))
     for mailbox_id in ids:
-        _enqueue(mailbox_id)
+        enqueue_sync(mailbox_id)
     return Response(status=204)
 
 
@@ -118,5 +115,5 @@ def graph_push() -> Response:
             ids = list(uow.s.scalars(select(Mailbox.id).where(Mailbox.subscription_id.in_(sorted(subscription_ids)),
                                                              Mailbox.sync_state != "disconnected")))
         for mailbox_id in ids:
-            _enqueue(mailbox_id)
+            enqueue_sync(mailbox_id)
     return Response(status=202)

@@ -66,6 +66,21 @@ class ExitAnswersUpdate(Strict):
     answers: dict[StageKey, bool | None]
 
 
+BuyingRole = Literal[
+    "economic_buyer", "champion", "technical_evaluator", "decision_maker", "influencer", "blocker", "procurement",
+    "legal", "user",
+]
+
+
+class BuyingTeamAdd(Strict):
+    """Add a person to the buying team by address (an unknown address becomes a contact of the deal's account)."""
+
+    version: int | None = Field(default=None, ge=1)
+    email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
+    name: Annotated[str, StringConstraints(max_length=200)] = ""
+    role: BuyingRole
+
+
 class BuyingRoleUpdate(Strict):
     """A contact's role on the buying team (null removes them)."""
 
@@ -137,13 +152,14 @@ class ExitQuestionOut(BaseModel):
 
 
 class BuyingTeamMemberOut(BaseModel):
-    """A buying-team member."""
+    """A buying-team member and when they last wrote or met us on this deal (null: not yet)."""
 
     contact_id: int
     name: str
     email: str
     title: str
     role: str
+    last_engaged_at: str | None = None
 
 
 class OpportunityOut(BaseModel):

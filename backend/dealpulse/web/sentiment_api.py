@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from ..app import app_db, app_settings
+from .toolkit import app_db, app_settings
 from ..sentiment.active import active_scorers
-from ..sentiment.seed import ToneModelNotReady
+from ..sentiment.registry import ToneModelNotReady
 from .auth import authenticate_request, current_principal
 from .problems import ApiProblem, InvalidInput, problem_response
 

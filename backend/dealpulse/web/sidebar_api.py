@@ -13,16 +13,18 @@ from typing import Annotated, Any, Literal
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from pydantic import BaseModel, Field, StringConstraints
 
-from ..app import app_db, app_settings
+from .toolkit import app_db, app_settings
 from ..sentiment.active import active_scorers
-from ..sentiment.seed import ToneModelNotReady
+from ..sentiment.registry import ToneModelNotReady
 from ..services import notes as notes_service
+from ..services import threads as threads_service
 from ..services import ratings as ratings_service
 from ..store.crm import BUYING_ROLES
 from ..services.sidebar import OpenMessage, ToneSource, email_context
 from .api import parse_body, require_principal, with_etag
 from .auth import current_principal
 from .openapi import documented
+from .problems import InvalidInput
 from .schemas import Amount, Currency, OpportunityOut, ShortText, StageKey, Strict
 
 bp = Blueprint("sidebar_api", __name__, url_prefix="/api/v1")
@@ -113,10 +115,10 @@ class ThreadPrivacyIn(Strict):
 
 
 class ThreadLinkIn(Strict):
-    """The opportunity a conversation belongs to (remembered for later mail on the thread)."""
+    """The opportunity a conversation belongs to, or null for "not a deal" (remembered for my later mail on it)."""
 
     thread_key: ThreadKey
-    opportunity_id: int
+    opportunity_id: int | None
 
 
 class OpportunityFromEmailIn(Strict):
@@ -181,8 +183,6 @@ def context() -> Response:
     """Match the open email to its deal (Message-ID, provider id, then participants); score it live if not captured."""
     query = parse_body(ContextQuery)
     if not (query.message_id or query.provider_id or query.sender):
-        from .problems import InvalidInput
-
         raise InvalidInput([{"field": "message_id", "message": "send message_id, provider_id or from", "type": "missing"}])
     with app_db().uow() as uow:
         data = email_context(uow, current_principal(), open_message(query), tone_source())
@@ -216,25 +216,38 @@ def add_note(activity_id: int) -> Response:
 
 
 @bp.put("/threads/private")
-@documented("Mark a conversation private or public", tags=("sidebar",), body=ThreadPrivacyIn,
-            statuses={403: "not your thread", 404: "not found", 422: "invalid"})
+@documented("Mark my copies of a conversation private or public", tags=("sidebar",), body=ThreadPrivacyIn,
+            statuses={404: "no email of mine in this thread", 422: "invalid"})
 def thread_private() -> Response:
-    """Private threads show their metadata only to managers; later mail on the thread stays private."""
+    """My private copies show their metadata only to managers; my later mail on the thread stays private."""
     body = parse_body(ThreadPrivacyIn)
     with app_db().uow() as uow:
-        data = notes_service.set_thread_private(uow, current_principal(), body.thread_key, body.is_private)
+        data = threads_service.set_thread_private(uow, current_principal(), body.thread_key, body.is_private)
     return jsonify(data)
 
 
 @bp.put("/threads/link")
-@documented("Link a conversation to an opportunity (sticks for the thread)", tags=("sidebar",), body=ThreadLinkIn,
-            statuses={404: "not found", 422: "invalid"})
+@documented("Change the deal of my copies of a conversation, or say it is not a deal (sticks for the thread)",
+            tags=("sidebar",), body=ThreadLinkIn, statuses={403: "may not change that deal", 404: "not found", 422: "invalid"})
 def thread_link() -> Response:
-    """The rep's choice of deal for the conversation; its captured emails move there and later mail follows."""
+    """My copies of the conversation move to the deal (or to none); both deals' alerts are re-evaluated; my later
+    mail on the thread follows. Another rep's copies stay where they are."""
     body = parse_body(ThreadLinkIn)
     with app_db().uow() as uow:
-        data = notes_service.link_thread(uow, current_principal(), body.thread_key, body.opportunity_id)
+        data = threads_service.link_thread(uow, current_principal(), body.thread_key, body.opportunity_id)
     return jsonify(data)
+
+
+@bp.get("/threads/needs-deal")
+@documented("Captured emails that match several deals and wait for a rep's choice (mine; a manager's teams')",
+            tags=("sidebar",))
+def threads_needing_a_deal() -> Response:
+    """The "needs a deal" list: until someone chooses, these emails count toward no deal's dynamics or alerts."""
+    with app_db().uow() as uow:
+        items = threads_service.needs_deal(uow, current_principal())
+    response = jsonify(items=items)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/threads/opportunity")
@@ -245,7 +258,7 @@ def opportunity_from_email() -> Response:
     body = parse_body(OpportunityFromEmailIn)
     values = body.model_dump(exclude={"thread_key", "contact_id", "contact_role"})
     with app_db().uow() as uow:
-        data = notes_service.create_opportunity_from_email(
+        data = threads_service.create_opportunity_from_email(
             uow, current_principal(), body.thread_key, values, body.contact_id, body.contact_role
         )
     return with_etag(data, 201)

@@ -1,8 +1,11 @@
 """Dashboard sign-in: Google and Microsoft authorization-code flows, a demo-only user picker, sessions and CSRF.
 
-The session cookie (signed, HttpOnly, SameSite=Lax) holds the user id and a CSRF token; every form posts the
-token back and `require_csrf` compares it in constant time. The demo picker exists only when `settings.demo`
-is true (404 otherwise).
+The session cookie (signed, HttpOnly, SameSite=Lax, Secure under an https base URL) holds the user id, the user's
+session version, when it was issued and last used, and a CSRF token; every form posts the token back and
+`require_csrf` compares it in constant time. Every request checks the cookie against the user's current session
+version (signing out bumps it, so every earlier cookie of that user stops working at once), the idle limit and
+the absolute lifetime (settings `session_idle_hours`, `session_max_days`). The demo picker exists only when
+`settings.demo` is true (404 otherwise).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 import warnings
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -21,14 +25,15 @@ import msal
 import requests
 from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
 from google.oauth2 import id_token as google_id_token
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from ..app import app_db, app_settings
-from ..config import ConfigError
+from .toolkit import app_db, app_settings
+from ..config import THROWAWAY_ENVS, ConfigError
 from ..domain.access import Principal
 from ..mail.ms_auth import ProviderUnavailableError, build_msal_app
-from ..store import Organisation, User, user_ids_with_address
-from .auth import principal_for_user
+from ..store import Organisation, User
+from .auth import VerifiedIdentity, load_principal, principal_for_user
+from .problems import Unauthorized
 
 bp = Blueprint("signin", __name__, template_folder="templates")
 
@@ -36,6 +41,7 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 MICROSOFT_SCOPES = ["User.Read"]
+LAST_SEEN_RESOLUTION_SECONDS = 60  # the idle clock in the cookie is rewritten at most this often
 
 
 # ---------------------------------------------------------------- CSRF
@@ -67,24 +73,56 @@ def require_csrf() -> None:
 # ---------------------------------------------------------------- session identity
 
 
+def session_values(user_id: int, session_version: int, now: float | None = None) -> dict[str, Any]:
+    """The cookie contents of a fresh dashboard session for `user_id` (issued and last seen `now`)."""
+    stamp = int(time.time() if now is None else now)
+    return {"uid": user_id, "sv": session_version, "iat": stamp, "seen": stamp, "csrf": secrets.token_urlsafe(32)}
+
+
+def _session_current(now: float) -> bool:
+    """True while the cookie is inside both the idle limit and the absolute lifetime."""
+    settings = app_settings()
+    issued, seen = session.get("iat"), session.get("seen")
+    if not isinstance(issued, int) or not isinstance(seen, int):
+        return False
+    return now - issued < settings.session_max_days * 86400 and now - seen < settings.session_idle_hours * 3600
+
+
 def signed_in_principal() -> Principal | None:
-    """The principal of the signed-in dashboard user, or None."""
+    """The principal of the signed-in dashboard user, or None (the cookie is then cleared)."""
     user_id = session.get("uid")
     if not isinstance(user_id, int):
         return None
+    now = time.time()
     with app_db().uow() as uow:
         user = uow.s.get(User, user_id)
-        if user is None or not user.is_active:
-            session.pop("uid", None)
+        if not _session_current(now) or user is None or not user.is_active or session.get("sv") != user.session_version:
+            session.clear()
             return None
-        return principal_for_user(uow.s, user, "dashboard")
+        principal = principal_for_user(uow.s, user, "dashboard")
+    if now - session["seen"] >= LAST_SEEN_RESOLUTION_SECONDS:
+        session["seen"] = int(now)
+    return principal
 
 
 def start_session(user_id: int) -> None:
-    """Sign `user_id` in with a fresh session (no fixation) and a new CSRF token."""
+    """Sign `user_id` in with a fresh session (no fixation), the user's session version and a new CSRF token."""
+    with app_db().uow() as uow:
+        version = uow.s.scalar(select(User.session_version).where(User.id == user_id)) or 0
     session.clear()
-    session["uid"] = user_id
-    session["csrf"] = secrets.token_urlsafe(32)
+    session.permanent = True
+    session.update(session_values(user_id, version))
+
+
+def end_session() -> None:
+    """Sign out: bump the user's session version (every cookie issued so far stops working) and clear this one."""
+    user_id, version = session.get("uid"), session.get("sv")
+    if isinstance(user_id, int) and isinstance(version, int):
+        with app_db().uow() as uow:
+            uow.s.execute(update(User).where(User.id == user_id, User.session_version == version)
+                          .values(session_version=User.session_version + 1))
+            uow.commit()
+    session.clear()
 
 
 def safe_next(target: str | None) -> str:
@@ -94,19 +132,14 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _user_by_address(address: str) -> int | None:
-    address = address.strip().lower()
+def _finish(identity: VerifiedIdentity) -> Response:
+    """Sign in the user the provider vouched for (bound to its stable subject on first sign-in), or say why not."""
     with app_db().uow() as uow:
-        user = uow.s.scalar(
-            select(User).where(User.id.in_(user_ids_with_address(address)), User.is_active.is_(True)).limit(1)
-        )
-        return user.id if user else None
-
-
-def _finish(address: str | None) -> Response:
-    user_id = _user_by_address(address) if address else None
-    if user_id is None:
-        return _signin_page(error="No active DealPulse user has this address. Ask your administrator to add you.", status=403)
+        try:
+            user_id = load_principal(uow.s, identity).user_id
+        except Unauthorized as exc:
+            return _signin_page(error=f"{exc.detail} Ask your administrator to add you.", status=403)
+        uow.commit()  # the binding to the provider's subject
     target = session.get("next")
     start_session(user_id)
     return redirect(safe_next(target))
@@ -136,8 +169,8 @@ def signin_page() -> Response:
 
 @bp.post("/signout")
 def signout() -> Response:
-    """End the session."""
-    session.clear()
+    """End the session everywhere: this and every earlier cookie of the user stop working at once."""
+    end_session()
     return redirect(url_for("signin.signin_page"))
 
 
@@ -193,7 +226,10 @@ def google_callback() -> Response:
         return _signin_page(error="Google sign-in could not be verified; try again.", status=400)
     if claims.get("iss") not in GOOGLE_ISSUERS or claims.get("nonce") != flow["nonce"] or claims.get("email_verified") is False:
         return _signin_page(error="Google sign-in could not be verified; try again.", status=400)
-    return _finish(claims.get("email"))
+    if not claims.get("email") or not claims.get("sub"):
+        return _signin_page(error="Google sign-in could not be verified; try again.", status=400)
+    return _finish(VerifiedIdentity(surface="dashboard", email=str(claims["email"]).lower(),
+                                    google_subject=str(claims["sub"])))
 
 
 # ---------------------------------------------------------------- Microsoft
@@ -233,7 +269,11 @@ def microsoft_callback() -> Response:
     claims = result.get("id_token_claims") or {}
     if "error" in result or not claims:
         return _signin_page(error="Microsoft sign-in was cancelled or could not be verified; try again.", status=400)
-    return _finish(claims.get("preferred_username") or claims.get("email"))
+    address, oid, tid = claims.get("preferred_username") or claims.get("email"), claims.get("oid"), claims.get("tid")
+    if not address or not oid or not tid:
+        return _signin_page(error="Microsoft sign-in could not be verified; try again.", status=400)
+    return _finish(VerifiedIdentity(surface="dashboard", email=str(address).lower(), ms_object_id=str(oid).lower(),
+                                    tenant_id=str(tid).lower(), any_tenant=app_settings().env in THROWAWAY_ENVS))
 
 
 # ---------------------------------------------------------------- demo picker

@@ -83,7 +83,7 @@ class Deals:
 
 
 @pytest.fixture
-def deals(db, world) -> Deals:  # noqa: ANN001
+def deals(db, world) -> Deals:
     """Activity builder over the test organisation."""
     from dealpulse.services.alerts import forget_percentiles
 
@@ -92,7 +92,7 @@ def deals(db, world) -> Deals:  # noqa: ANN001
 
 
 @pytest.fixture
-def rep_a1_in_three_currencies(client, db, settings, world, deals) -> list[str]:  # noqa: ANN001
+def rep_a1_in_three_currencies(client, db, settings, world, deals) -> list[str]:
     """Rep A1 with one open deal in each of EUR, USD and JPY, all at risk; returns their names, riskiest first.
 
     The JPY deal is the least at risk but has by far the largest raw amount (9,000,000 JPY).

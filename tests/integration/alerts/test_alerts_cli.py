@@ -5,20 +5,15 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from dealpulse import runtime
 from dealpulse.cli import build_cli
 
 
 @pytest.fixture
-def run_cli(db, var_dir, monkeypatch):  # noqa: ANN001, ANN201
+def run_cli(db, var_dir, monkeypatch, process_runtime):
     monkeypatch.setenv("DEALPULSE_DATABASE_URL", db.url)
     monkeypatch.setenv("DEALPULSE_VAR_DIR", str(var_dir))
-    runtime.reset()
-    runtime._databases[db.url] = db
     runner = CliRunner()
-    yield lambda *args: runner.invoke(build_cli(), list(args), catch_exceptions=False)
-    runtime._databases.pop(db.url, None)
-    runtime.reset()
+    return lambda *args: runner.invoke(build_cli(), list(args), catch_exceptions=False)
 
 
 def test_alerts_run_for_one_organisation_then_all(run_cli, world, deals):

@@ -13,7 +13,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
-def settings(settings):  # noqa: ANN001, ANN201
+def settings(settings):
     """Demo mode on: the sign-in picker exists."""
     return dataclasses.replace(settings, demo=True)
 

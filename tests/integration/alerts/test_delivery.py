@@ -34,7 +34,7 @@ class MailSink:
         self.messages: "queue.Queue[tuple[list[str], bytes]]" = queue.Queue()
         self.while_receiving: Callable[[], None] | None = None
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802, ANN201 - aiosmtpd's hook
+    async def handle_DATA(self, server, session, envelope):
         self.messages.put((list(envelope.rcpt_tos), envelope.content))
         hook, self.while_receiving = self.while_receiving, None
         if hook is not None:  # off the event loop, so that the server keeps answering other clients meanwhile
@@ -73,7 +73,7 @@ class Receiver(ThreadingHTTPServer):
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 status = outer.statuses.pop(0) if outer.statuses else 200
                 outer.received.append((dict(self.headers), body, status))
@@ -145,7 +145,7 @@ def clock():
         yield traveller
 
 
-def _as(db, world, who: str):  # noqa: ANN202
+def _as(db, world, who: str):
     with db.uow() as uow:
         return principal_for_user(uow.s, uow.s.get(User, world.users[who]))
 
@@ -159,7 +159,7 @@ MANAGER_A = "manager.a@seller.example"
 
 
 @pytest.fixture
-def mailed_gone_dark(db, settings, world, deals, smtp):  # noqa: ANN201
+def mailed_gone_dark(db, settings, world, deals, smtp):
     """Acme platform's buyer silent for 30 days, already in manager A's digest: (settings, sink, alert)."""
     url, sink = smtp
     settings = dataclasses.replace(settings, smtp_url=url)
@@ -171,7 +171,7 @@ def mailed_gone_dark(db, settings, world, deals, smtp):  # noqa: ANN201
     return settings, sink, alert
 
 
-def _mailed_once_more(db, settings, sink, reason: str) -> None:  # noqa: ANN001
+def _mailed_once_more(db, settings, sink, reason: str) -> None:
     """The next digest lists the alert for manager A, and the one after it sends nothing at all."""
     send_digests(db, settings)
     assert _mentions(sink.digests(), MANAGER_A, reason) == 1
@@ -222,7 +222,7 @@ def test_a_buyer_who_goes_dark_again_after_replying_is_mailed_again(db, world, d
 
 
 @pytest.fixture
-def both_teams_alerting(db, settings, world, deals, smtp):  # noqa: ANN201
+def both_teams_alerting(db, settings, world, deals, smtp):
     """Gone-dark alerts on a deal of team A and one of team B, not mailed yet: (settings, sink)."""
     url, sink = smtp
     settings = dataclasses.replace(settings, smtp_url=url)

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from dealpulse.mail.retry import RetryPolicy
 from dealpulse.services.mailboxes import add_mailbox
 from dealpulse.services.sync import default_connectors, sync_mailbox
+from dealpulse.tasks.scoring import queue_scoring
 from dealpulse.standins.google import GoogleStandIn
 from dealpulse.standins.sample_mail import rfc822
 from dealpulse.sentiment.registry import promote, register_version
@@ -36,24 +37,17 @@ def google() -> Iterator[GoogleStandIn]:
 
 
 @pytest.fixture
-def settings(settings, google):  # noqa: ANN001, ANN201
+def settings(settings, google):
     """Test settings pointed at the Google stand-in (the app uses them too)."""
     return dataclasses.replace(settings, **google.settings_overrides())
 
 
 @pytest.fixture
-def worker_inline() -> Iterator[None]:
+def worker_inline(inline_queues) -> None:
     """Huey runs enqueued tasks inline: one sync call is one worker run, scoring included."""
-    from dealpulse.tasks import huey
-
-    huey.immediate = True
-    try:
-        yield
-    finally:
-        huey.immediate = False
 
 
-def _send_decision_and_sync(db, settings, google) -> object:  # noqa: ANN001
+def _send_decision_and_sync(db, settings, google) -> object:
     mailbox = add_mailbox_for(db, settings, google)
     google.add_message(REP, rfc822(
         sender=CIO, to=[REP], subject="Re: Globex expansion proposal",
@@ -61,10 +55,11 @@ def _send_decision_and_sync(db, settings, google) -> object:  # noqa: ANN001
         message_id="decision.1@globex.test.example", sent_at=datetime.now(timezone.utc) - timedelta(minutes=2),
     ), ["INBOX"])
 
-    return sync_mailbox(db, settings, mailbox, connector_factory=functools.partial(default_connectors, retry_policy=FAST))
+    return sync_mailbox(db, settings, mailbox, connector_factory=functools.partial(default_connectors, retry_policy=FAST),
+                        queue_scoring=queue_scoring)  # what the worker's sync task hands it
 
 
-def _stored_decision(db, world) -> tuple[int, str]:  # noqa: ANN001
+def _stored_decision(db, world) -> tuple[int, str]:
     """(activity id, label of its current score) of the synced email; asserts it was linked to the Globex deal."""
     with db.uow() as uow:
         activity = uow.s.scalar(select(Activity).where(Activity.message_id == "decision.1@globex.test.example"))
@@ -75,7 +70,7 @@ def _stored_decision(db, world) -> tuple[int, str]:  # noqa: ANN001
         return activity.id, score.label
 
 
-def _manager_sees_the_alert(client, world, activity_id: int) -> dict:  # noqa: ANN001
+def _manager_sees_the_alert(client, world, activity_id: int) -> dict:
     feed = client.get("/api/v1/alerts", headers=world.auth("manager.a")).get_json()["items"]
     negative = [a for a in feed if a["rule"] == "negative_email"]
     assert len(negative) == 1
@@ -118,7 +113,7 @@ def test_the_real_model_flags_a_competitor_decision_with_default_thresholds(
     assert "another provider" in alert["reason"]
 
 
-def install_version(db, settings, version_dir: Path) -> None:  # noqa: ANN001
+def install_version(db, settings, version_dir: Path) -> None:
     """Copy a built tone version into the test's registry and make it the active one."""
     copy_version(version_dir, Path(settings.model_dir))
     with db.uow() as uow:
@@ -128,7 +123,7 @@ def install_version(db, settings, version_dir: Path) -> None:  # noqa: ANN001
         uow.commit()
 
 
-def add_mailbox_for(db, settings, google) -> int:  # noqa: ANN001
+def add_mailbox_for(db, settings, google) -> int:
     """Connect the rep's stand-in Gmail mailbox."""
     token = google.add_user(REP)
     with db.uow() as uow:

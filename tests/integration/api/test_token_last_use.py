@@ -10,12 +10,12 @@ from dealpulse.services.tokens import hash_token
 from dealpulse.store import ApiToken, utcnow
 
 
-def _last_used(db, token: str):  # noqa: ANN001, ANN202
+def _last_used(db, token: str):
     with db.uow() as uow:
         return uow.s.scalar(select(ApiToken.last_used_at).where(ApiToken.token_hash == hash_token(token)))
 
 
-def _set_last_used(db, token: str, when) -> None:  # noqa: ANN001
+def _set_last_used(db, token: str, when) -> None:
     with db.uow() as uow:
         uow.s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).last_used_at = when
         uow.commit()

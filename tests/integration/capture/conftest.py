@@ -31,13 +31,13 @@ def google() -> Iterator[GoogleStandIn]:
 
 
 @pytest.fixture
-def settings(settings, google):  # noqa: ANN001, ANN201
+def settings(settings, google):
     """The test settings pointed at the Google stand-in (the `app` fixture uses these too)."""
     return dataclasses.replace(settings, **google.settings_overrides())
 
 
 @pytest.fixture
-def capture_settings(settings):  # noqa: ANN001, ANN201
+def capture_settings(settings):
     """The settings capture tests sync with (pointing at the Google stand-in)."""
     return settings
 
@@ -58,18 +58,16 @@ class TaskQueue:
 
 
 @pytest.fixture(autouse=True)
-def task_queue() -> Iterator[TaskQueue]:
+def task_queue(tmp_path) -> TaskQueue:
     """Queue Huey tasks in memory for every capture test (nothing reaches a shared task database)."""
     from huey.storage import MemoryStorage
 
-    from dealpulse.tasks import huey
+    from dealpulse.config import Settings
+    from dealpulse.tasks import build_queues
 
-    original = huey.storage
+    huey = build_queues(Settings(env="test", var_dir=tmp_path / "queues").resolved()).default
     huey.storage = MemoryStorage(huey.name)
-    try:
-        yield TaskQueue(huey)
-    finally:
-        huey.storage = original
+    return TaskQueue(huey)
 
 
 def connect(db: Any, settings: Any, google: GoogleStandIn, address: str) -> int:
@@ -110,10 +108,11 @@ def raw_mail(
     message_id: str | None = None,
     in_reply_to: str = "",
     html: str = "",
+    headers: dict[str, str] | None = None,
 ) -> bytes:
     """RFC 822 bytes of a message (Message-IDs without angle brackets; a fresh one by default)."""
     return rfc822(
-        sender=sender, to=to, cc=cc or (), subject=subject, body=body, html=html, in_reply_to=in_reply_to,
+        sender=sender, to=to, cc=cc or (), subject=subject, body=body, html=html, in_reply_to=in_reply_to, headers=headers,
         message_id=message_id or f"m{next(_counter)}.{uuid.uuid4().hex[:8]}@mail.test",
         sent_at=when or datetime.now(timezone.utc) - timedelta(hours=next(_counter) % 48 + 1),
     )

@@ -16,10 +16,10 @@ BUYER = "buyer@acme.test.example"
 SHARED = 60
 
 
-def _run_together(*jobs):  # noqa: ANN002, ANN202
+def _run_together(*jobs):
     barrier = threading.Barrier(len(jobs))
 
-    def go(job):  # noqa: ANN001, ANN202
+    def go(job):
         barrier.wait(timeout=30)
         return job()
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from dealpulse.crypto import SecretBox
 from dealpulse.standins.microsoft import MicrosoftStandIn
 from dealpulse.store import Mailbox
+from dealpulse.web.signin import session_values
 
 from .conftest import activity_count, raw_mail
 
@@ -29,12 +30,12 @@ def _follow_provider(location: str, verify: object = True) -> str:
     return f"{back.path}?{back.query}"
 
 
-def _sign_in(client, user_id: int) -> None:  # noqa: ANN001
+def _sign_in(client, user_id: int) -> None:
     with client.session_transaction() as session:
-        session["uid"] = user_id
+        session.update(session_values(user_id, 0))
 
 
-def _mailboxes(db) -> list[tuple[str, str, str]]:  # noqa: ANN001
+def _mailboxes(db) -> list[tuple[str, str, str]]:
     with db.uow() as uow:
         return [(m.provider, m.address, m.encrypted_credentials) for m in uow.s.scalars(select(Mailbox))]
 
@@ -84,7 +85,7 @@ def test_connecting_needs_a_signed_in_user(client):
 
 
 @pytest.fixture
-def microsoft():  # noqa: ANN201
+def microsoft():
     with MicrosoftStandIn(users=[REP]) as ms:
         yield ms
 

@@ -21,7 +21,7 @@ BUYER = "buyer@acme.test.example"
 TOTAL = 200
 
 
-def _environment(settings) -> dict[str, str]:  # noqa: ANN001
+def _environment(settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEALPULSE_")}
     env.update({
         "DEALPULSE_ENV": "test",

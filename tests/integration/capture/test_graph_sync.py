@@ -18,17 +18,17 @@ BUYER = "Ann Buyer <buyer@acme.test.example>"
 
 
 @pytest.fixture
-def microsoft():  # noqa: ANN201
+def microsoft():
     with MicrosoftStandIn(users=[REP]) as ms:
         yield ms
 
 
 @pytest.fixture
-def ms_settings(settings, microsoft):  # noqa: ANN001, ANN201
+def ms_settings(settings, microsoft):
     return dataclasses.replace(settings, **microsoft.settings_overrides())
 
 
-def _connect(db, ms_settings, microsoft) -> int:  # noqa: ANN001
+def _connect(db, ms_settings, microsoft) -> int:
     with db.uow() as uow:
         return add_mailbox(uow, ms_settings, provider="microsoft", address=REP, refresh_token=microsoft.issue_refresh_token(REP))
 

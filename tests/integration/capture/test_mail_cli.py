@@ -15,7 +15,7 @@ REP = "rep.a1@seller.example"
 BUYER = "buyer@acme.test.example"
 
 
-def _env(settings, google: GoogleStandIn) -> dict[str, str]:  # noqa: ANN001
+def _env(settings, google: GoogleStandIn) -> dict[str, str]:
     env = {"DEALPULSE_ENV": "test", "DEALPULSE_VAR_DIR": str(settings.var_dir), "DEALPULSE_DATABASE_URL": settings.database_url}
     env.update({"DEALPULSE_" + k.upper(): str(v) for k, v in google.settings_overrides().items()})
     return env

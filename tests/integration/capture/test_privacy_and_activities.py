@@ -65,7 +65,7 @@ def test_excluded_mail_leaves_no_trace_not_even_metadata(db, world, settings, go
 def _capture_private_and_public(db, world, settings, google) -> tuple[int, int]:
     box = connect(db, settings, google, REP)
     with db.uow() as uow:
-        uow.s.add(ThreadLink(org_id=world.org_id, thread_key=f"private-root@acme.test.example", is_private=True,
+        uow.s.add(ThreadLink(org_id=world.org_id, thread_key="private-root@acme.test.example", is_private=True,
                              opportunity_id=world.opportunities["a1_acme"], chosen_by_id=world.users["rep.a1"]))
         uow.commit()
     google.add_message(REP, raw_mail(BUYER, [REP], subject=f"Salary talk {SECRET}", body=f"Between us: {SECRET}.",

@@ -12,6 +12,7 @@ from werkzeug.serving import make_server
 from dealpulse.crypto import derive_secret
 from dealpulse.services.mailboxes import add_mailbox
 from dealpulse.services.subscriptions import ensure_subscription
+from dealpulse.standins.google import PUSH_SERVICE_ACCOUNT
 from dealpulse.standins.microsoft import MicrosoftStandIn
 
 from .conftest import activity_count, connect, raw_mail
@@ -20,10 +21,10 @@ REP = "rep.a1@seller.example"
 BUYER = "buyer@acme.test.example"
 
 
-def _push(client, google, audience: str, **token_options):  # noqa: ANN001, ANN202
+def _push(client, google, audience: str, account: str = PUSH_SERVICE_ACCOUNT, **token_options):
     body, headers = google.pubsub_push(REP, audience)
-    if token_options:
-        headers["Authorization"] = "Bearer " + google.issue_id_token(audience, "gmail-api-push@system.gserviceaccount.com", **token_options)
+    if token_options or account != PUSH_SERVICE_ACCOUNT:
+        headers["Authorization"] = "Bearer " + google.issue_id_token(audience, account, **token_options)
     return client.post("/push/gmail", json=body, headers=headers)
 
 
@@ -38,7 +39,8 @@ def test_a_genuine_gmail_push_syncs_the_mailbox(db, world, settings, google, cli
     assert activity_count(db) == 1
 
 
-@pytest.mark.parametrize("case", ["forged", "expired", "wrong_audience", "wrong_issuer", "missing"])
+@pytest.mark.parametrize("case", ["forged", "expired", "wrong_audience", "wrong_issuer", "missing",
+                                  "other_service_account", "unverified_email", "no_email", "not_configured"])
 def test_bad_push_tokens_are_refused_and_sync_nothing(db, world, settings, google, client, task_queue, case):
     connect(db, settings, google, REP)
     google.add_message(REP, raw_mail(BUYER, [REP], subject="Should wait for the poll"))
@@ -52,6 +54,15 @@ def test_bad_push_tokens_are_refused_and_sync_nothing(db, world, settings, googl
         response = _push(client, google, "https://elsewhere.example/push")
     elif case == "wrong_issuer":
         response = _push(client, google, audience, issuer="https://evil.example")
+    elif case == "other_service_account":  # any Google Cloud project can point a push subscription at our URL
+        response = _push(client, google, audience, account="attacker@evil-project.iam.gserviceaccount.com")
+    elif case == "unverified_email":
+        response = _push(client, google, audience, email_verified=False)
+    elif case == "no_email":
+        response = _push(client, google, audience, account="")
+    elif case == "not_configured":
+        client.application.extensions["dealpulse.settings"] = dataclasses.replace(settings, google_pubsub_service_account="")
+        response = _push(client, google, audience)
     else:
         body, _ = google.pubsub_push(REP, audience)
         response = client.post("/push/gmail", json=body)
@@ -85,7 +96,7 @@ def test_graph_notification_with_a_wrong_client_state_is_refused(client):
 
 
 @pytest.fixture
-def microsoft():  # noqa: ANN201
+def microsoft():
     with MicrosoftStandIn(users=[REP]) as ms:
         yield ms
 
@@ -98,7 +109,7 @@ def test_graph_subscription_handshake_and_notification_sync_the_mailbox_end_to_e
     base_url = f"http://127.0.0.1:{server.server_port}"
     ms_settings = dataclasses.replace(settings, base_url=base_url, **microsoft.settings_overrides())
     runtime.reset()
-    runtime._databases[db.url] = db
+    runtime.configure(ms_settings, db)
     app = create_app(ms_settings)
     server.app = app
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -122,8 +133,7 @@ def test_graph_subscription_handshake_and_notification_sync_the_mailbox_end_to_e
     finally:
         server.shutdown()
         server.server_close()
-        runtime._databases.pop(db.url, None)
-        runtime.reset()
+        runtime.reset(keep=db)
 
 
 def test_gmail_watch_is_created_and_renewed_before_it_expires(db, world, settings, google):

@@ -114,10 +114,9 @@ def test_direction_links_contacts_and_the_buying_team_deal(db, world, capture_se
     with db.uow() as uow:
         contacts = set(uow.s.scalars(select(ActivityContact.contact_id).where(ActivityContact.activity_id == inbound.id)))
     assert inbound.direction == "inbound" and outbound.direction == "outbound"
-    # Acme has two open deals (rep.a1's and rep.b1's); the buyer sits on the buying team of a1_acme.
+    # Acme has two open deals (rep.a1's and rep.b1's); the mail is in rep.a1's mailbox and only a1_acme is theirs.
     assert inbound.opportunity_id == world.opportunities["a1_acme"]
-    assert inbound.needs_link_choice is True
-    assert set(inbound.link_candidates) == {world.opportunities["a1_acme"], world.opportunities["b1_acme"]}
+    assert inbound.needs_link_choice is False and inbound.link_candidates == []
     assert contacts == {world.contacts[BUYER]}
     assert inbound.new_text.startswith("Hi,") and inbound.account_id == world.accounts["acme"]
 
@@ -128,7 +127,8 @@ def test_the_reps_thread_choice_wins_for_later_mail_on_the_thread(db, world, cap
     google.add_message(REP, raw_mail(BUYER, [REP], subject="Pricing", message_id=root))
     run_sync(db, capture_settings, box)
     with db.uow() as uow:
-        uow.s.add(ThreadLink(org_id=world.org_id, thread_key="root-7@acme.test.example", opportunity_id=world.opportunities["b1_acme"]))
+        uow.s.add(ThreadLink(org_id=world.org_id, thread_key="root-7@acme.test.example", opportunity_id=world.opportunities["b1_acme"],
+                             chosen_by_id=world.users["rep.a1"]))
         uow.commit()
 
     google.add_message(REP, raw_mail(TECH, [REP], subject="Re: Pricing", message_id="reply-7@acme.test.example",

@@ -160,15 +160,13 @@ def test_a_queued_sync_that_meets_a_held_lease_is_deferred_to_its_expiry_not_dro
     with pytest.raises(Killed):
         sync_mailbox(db, small_batches, box, connector_factory=_wrapped(_die_at(1)))
     expiry = _lease_expiry(db, box)
-    runtime.reset()
-    runtime._databases[db.url] = db
-    runtime.configure(small_batches)
+    runtime.reset(keep=db)
+    runtime.configure(small_batches, db)
     try:
         sync_mailbox_task(box)  # e.g. a push arriving now
         states = task_queue.run_syncs()
     finally:
-        runtime._databases.pop(db.url, None)
-        runtime.reset()
+        runtime.reset(keep=db)
 
     assert states == ["syncing", None]  # the second is the deferred sync, which the worker puts on its schedule
     scheduled = task_queue.huey.scheduled()

@@ -5,30 +5,24 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from dealpulse import runtime
 from dealpulse.cli import build_cli
 
 
 @pytest.fixture
-def run_cli(db, var_dir, monkeypatch):
+def run_cli(db, var_dir, monkeypatch, process_runtime):
     """Invoke the CLI in-process against the test database."""
     monkeypatch.setenv("DEALPULSE_DATABASE_URL", db.url)
     monkeypatch.setenv("DEALPULSE_VAR_DIR", str(var_dir))
-    runtime.reset()
-    runtime._databases[db.url] = db
     runner = CliRunner()
 
     def invoke(*args: str):
         return runner.invoke(build_cli(), list(args), catch_exceptions=False)
 
-    yield invoke
-    runtime._databases.pop(db.url, None)
-    runtime.reset()
+    return invoke
 
 
 def test_db_upgrade_on_a_fresh_sqlite_file(tmp_path):

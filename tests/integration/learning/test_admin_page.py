@@ -6,23 +6,23 @@ import json
 import re
 
 from dealpulse.services.ratings_import import import_ratings
+from dealpulse.web.signin import session_values
 
 
-def _sign_in(client, user_id: int) -> str:  # noqa: ANN001
+def _sign_in(client, user_id: int) -> str:
     with client.session_transaction() as session:
-        session["uid"] = user_id
-        session["csrf"] = "test-csrf-token"
+        session.update(session_values(user_id, 0), csrf="test-csrf-token")
     return "test-csrf-token"
 
 
-def _ratings(db, org_id: int) -> None:  # noqa: ANN001
+def _ratings(db, org_id: int) -> None:
     lines = [json.dumps({"text": f"We signed order {i} today.", "label": "positive", "rater": "happy@seller.example"})
              for i in range(3)]
     with db.uow() as uow:
         import_ratings(uow, org_id, lines)
 
 
-def test_admins_see_raters_versions_and_forms_without_inline_script_or_style(client, db, world, tiny_registry) -> None:  # noqa: ANN001
+def test_admins_see_raters_versions_and_forms_without_inline_script_or_style(client, db, world, tiny_registry) -> None:
     _ratings(db, world.org_id)
     _sign_in(client, world.users["admin"])
     page = client.get("/admin/models")
@@ -34,7 +34,7 @@ def test_admins_see_raters_versions_and_forms_without_inline_script_or_style(cli
     assert len(re.findall(r'name="csrf_token" value="test-csrf-token"', html)) >= 2
 
 
-def test_managers_see_raters_but_no_model_controls_and_reps_are_refused(client, db, world) -> None:  # noqa: ANN001
+def test_managers_see_raters_but_no_model_controls_and_reps_are_refused(client, db, world) -> None:
     _ratings(db, world.org_id)
     _sign_in(client, world.users["manager.a"])
     html = client.get("/admin/models").get_data(as_text=True)
@@ -44,13 +44,13 @@ def test_managers_see_raters_but_no_model_controls_and_reps_are_refused(client, 
     assert client.get("/admin/models").status_code == 403
 
 
-def test_forms_without_the_csrf_token_change_nothing(client, db, world, tiny_registry) -> None:  # noqa: ANN001
+def test_forms_without_the_csrf_token_change_nothing(client, db, world, tiny_registry) -> None:
     _sign_in(client, world.users["admin"])
     assert client.post("/admin/models/promote", data={"version": "tiny-b"}).status_code == 400
     assert client.post("/admin/models/rollback", data={"csrf_token": "wrong"}).status_code == 400
     assert client.get("/admin/models").status_code == 200
 
 
-def test_signed_out_visitors_are_sent_to_sign_in(client) -> None:  # noqa: ANN001
+def test_signed_out_visitors_are_sent_to_sign_in(client) -> None:
     response = client.get("/admin/models")
     assert response.status_code == 302 and "/signin" in response.headers["Location"]

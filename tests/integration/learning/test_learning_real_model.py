@@ -54,7 +54,7 @@ def _registry(tmp: Path, seed_model_dir: Path) -> tuple[Settings, Database, int]
 
 
 @pytest.fixture(scope="module")
-def domain_run(tmp_path_factory, seed_model_dir):  # noqa: ANN001, ANN201
+def domain_run(tmp_path_factory, seed_model_dir):
     """Ratings for part of the jargon domain imported and trained on once."""
     settings, db, org_id = _registry(tmp_path_factory.mktemp("domain"), seed_model_dir)
     rated, _ = _domain_split()
@@ -66,7 +66,7 @@ def domain_run(tmp_path_factory, seed_model_dir):  # noqa: ANN001, ANN201
     db.dispose()
 
 
-def test_ratings_in_a_new_jargon_lift_that_domain_by_five_points_and_keep_the_seed_eval(domain_run, seed_model_dir) -> None:  # noqa: ANN001
+def test_ratings_in_a_new_jargon_lift_that_domain_by_five_points_and_keep_the_seed_eval(domain_run, seed_model_dir) -> None:
     settings, _, _, report = domain_run
     _, never_rated = _domain_split()
     before = evaluate_classifier(*load_classifier(seed_model_dir), never_rated).macro_f1
@@ -80,7 +80,7 @@ def test_ratings_in_a_new_jargon_lift_that_domain_by_five_points_and_keep_the_se
     assert report.promoted, report.reason
 
 
-def test_rollback_restores_the_previous_version_and_re_sweeps_the_scores(domain_run, seed_model_dir) -> None:  # noqa: ANN001
+def test_rollback_restores_the_previous_version_and_re_sweeps_the_scores(domain_run, seed_model_dir) -> None:
     settings, db, org_id, report = domain_run
     scorers = ActiveScorers(settings, db, check_seconds=0)
     with db.uow() as uow:
@@ -109,7 +109,7 @@ def test_rollback_restores_the_previous_version_and_re_sweeps_the_scores(domain_
     assert again == report.version and current_versions() == {report.version}
 
 
-def test_a_rater_who_labels_300_emails_positive_is_flagged_and_does_not_swing_the_model(tmp_path_factory, seed_model_dir) -> None:  # noqa: ANN001
+def test_a_rater_who_labels_300_emails_positive_is_flagged_and_does_not_swing_the_model(tmp_path_factory, seed_model_dir) -> None:
     settings, db, org_id = _registry(tmp_path_factory.mktemp("poisoned"), seed_model_dir)
     passages = load_seed_corpus().train
     honest = [json.dumps({"text": p.text, "label": p.label, "rater": f"rep{i % 2}@seller.example"})

@@ -25,7 +25,7 @@ def _lines(*records: object) -> list[str]:
     return [r if isinstance(r, str) else json.dumps(r) for r in records]
 
 
-def _email(db, org_id: int, text: str, kind: str = "email") -> int:  # noqa: ANN001
+def _email(db, org_id: int, text: str, kind: str = "email") -> int:
     with db.uow() as uow:
         activity = Activity(org_id=org_id, kind=kind, direction="inbound", dedupe_key=f"mid:{text[:20]}-{kind}@x",
                             occurred_at=utcnow() - timedelta(hours=1), new_text=text)
@@ -34,12 +34,12 @@ def _email(db, org_id: int, text: str, kind: str = "email") -> int:  # noqa: ANN
         return activity.id
 
 
-def _count(db, model) -> int:  # noqa: ANN001
+def _count(db, model) -> int:
     with db.uow() as uow:
         return uow.s.scalar(select(func.count(model.id)))
 
 
-def test_import_stores_ratings_records_unknown_raters_as_imported_and_keeps_history(db, world) -> None:  # noqa: ANN001
+def test_import_stores_ratings_records_unknown_raters_as_imported_and_keeps_history(db, world) -> None:
     activity_id = _email(db, world.org_id, "We signed the order form this morning.")
     with db.uow() as uow:
         summary = import_ratings(uow, world.org_id, _lines(
@@ -67,7 +67,7 @@ def test_import_stores_ratings_records_unknown_raters_as_imported_and_keeps_hist
         assert list(history) == ["positive", "neutral"]
 
 
-def test_bad_lines_are_reported_by_number_and_nothing_is_imported(db, world) -> None:  # noqa: ANN001
+def test_bad_lines_are_reported_by_number_and_nothing_is_imported(db, world) -> None:
     meeting = _email(db, world.org_id, "Quarterly review", kind="meeting")
     foreign = _email(db, world.other_org_id, "Another organisation's email")
     lines = _lines(
@@ -115,13 +115,13 @@ def test_the_same_words_with_another_greeting_sign_off_or_quote_stay_on_the_same
 @hypothesis_settings(max_examples=200, deadline=None)
 @given(st.one_of(st.text(max_size=80), st.dictionaries(st.sampled_from(["text", "label", "rater", "activity_id", "note"]),
                                                         st.one_of(st.none(), st.integers(), st.text(max_size=20)))))
-def test_any_line_parses_to_a_rating_or_a_reason(value) -> None:  # noqa: ANN001
+def test_any_line_parses_to_a_rating_or_a_reason(value) -> None:
     raw = value if isinstance(value, str) else json.dumps(value)
     result = parse_line(raw, 1)
     assert isinstance(result, str) or result.label in ("negative", "neutral", "positive")
 
 
-def test_cli_imports_a_file_into_the_default_organisation(cli, db, tmp_path: Path) -> None:  # noqa: ANN001
+def test_cli_imports_a_file_into_the_default_organisation(cli, db, tmp_path: Path) -> None:
     path = tmp_path / "ratings.jsonl"
     path.write_text("\n".join(_lines(
         {"text": "We will sign on Friday.", "label": "positive", "rater": "rep@seller.example"},
@@ -135,7 +135,7 @@ def test_cli_imports_a_file_into_the_default_organisation(cli, db, tmp_path: Pat
     assert _count(db, Rating) == 2
 
 
-def test_cli_reports_bad_lines_and_imports_nothing(cli, db, world, tmp_path: Path) -> None:  # noqa: ANN001
+def test_cli_reports_bad_lines_and_imports_nothing(cli, db, world, tmp_path: Path) -> None:
     path = tmp_path / "ratings.jsonl"
     path.write_text('{"text": "ok", "label": "positive", "rater": "a@x"}\n{"text": "x", "label": "meh", "rater": "a@x"}\n',
                     encoding="utf-8")

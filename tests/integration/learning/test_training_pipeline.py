@@ -14,7 +14,7 @@ from dealpulse.sentiment.corpus import load_seed_corpus
 from dealpulse.store import ModelVersion, Rater, TrainingRun, utcnow
 
 
-def _import_seed_like_ratings(db, org_id: int, count: int = 150, poisoned: int = 0) -> None:  # noqa: ANN001
+def _import_seed_like_ratings(db, org_id: int, count: int = 150, poisoned: int = 0) -> None:
     passages = load_seed_corpus().train
     lines = [json.dumps({"text": p.text, "label": p.label, "rater": f"rep{i % 3}@seller.example"})
              for i, p in enumerate(passages[:count])]
@@ -25,7 +25,7 @@ def _import_seed_like_ratings(db, org_id: int, count: int = 150, poisoned: int =
 
 
 def test_a_run_keeps_the_candidate_with_its_decision_and_flags_the_all_positive_rater(
-    tiny_registry, db, world  # noqa: ANN001
+    tiny_registry, db, world
 ) -> None:
     _import_seed_like_ratings(db, world.org_id, count=240, poisoned=60)
     rescored: list[int] = []
@@ -49,7 +49,7 @@ def test_a_run_keeps_the_candidate_with_its_decision_and_flags_the_all_positive_
     assert Path(tiny_registry.model_dir, report.version, "model.safetensors").is_file()
 
 
-def test_train_command_prints_the_table_and_exits_zero_either_way(cli, tiny_registry, db, world) -> None:  # noqa: ANN001
+def test_train_command_prints_the_table_and_exits_zero_either_way(cli, tiny_registry, db, world) -> None:
     _import_seed_like_ratings(db, world.org_id, count=40)
     result = cli("train", "--org", str(world.org_id))
     assert result.exit_code == 0, result.output
@@ -58,13 +58,13 @@ def test_train_command_prints_the_table_and_exits_zero_either_way(cli, tiny_regi
     assert ("PROMOTED" in result.output) != ("NOT promoted" in result.output)
 
 
-def test_train_without_ratings_says_what_to_do(cli, tiny_registry, db, world) -> None:  # noqa: ANN001
+def test_train_without_ratings_says_what_to_do(cli, tiny_registry, db, world) -> None:
     result = cli("train", "--org", str(world.org_id))
     assert result.exit_code != 0
     assert "no ratings yet" in result.output
 
 
-def test_automatic_retrain_waits_for_enough_new_ratings_and_a_day(tiny_registry, db, world) -> None:  # noqa: ANN001
+def test_automatic_retrain_waits_for_enough_new_ratings_and_a_day(tiny_registry, db, world) -> None:
     with db.uow() as uow:
         assert not should_retrain(uow, world.org_id, 30)
     _import_seed_like_ratings(db, world.org_id, count=40)
@@ -79,11 +79,10 @@ def test_automatic_retrain_waits_for_enough_new_ratings_and_a_day(tiny_registry,
         assert not should_retrain(uow, world.org_id, 1, now=utcnow() + timedelta(days=2))  # no new ratings since
 
 
-def test_admin_api_lists_raters_versions_and_trains_on_the_queue(tiny_registry, db, world, client, monkeypatch) -> None:  # noqa: ANN001
-    from dealpulse.tasks import huey, training_huey
+def test_admin_api_lists_raters_versions_and_trains_on_the_queue(tiny_registry, db, world, client, monkeypatch) -> None:
+    from dealpulse.tasks import build_queues
 
-    monkeypatch.setattr(training_huey, "immediate", True)
-    monkeypatch.setattr(huey, "immediate", True)
+    build_queues(tiny_registry, immediate=True)
     _import_seed_like_ratings(db, world.org_id, count=90, poisoned=30)
     assert client.get("/api/v1/admin/raters", headers=world.auth("rep.a1")).status_code == 403
     assert client.post("/api/v1/admin/models/train", headers=world.auth("manager.a")).status_code == 403

@@ -19,7 +19,7 @@ TEXTS = [
 
 
 @pytest.fixture
-def activity_ids(db, world) -> list[int]:  # noqa: ANN001
+def activity_ids(db, world) -> list[int]:
     """Three emails and a meeting of the test organisation, and one email of the other organisation."""
     now = utcnow()
     rows = [
@@ -35,17 +35,17 @@ def activity_ids(db, world) -> list[int]:  # noqa: ANN001
 
 
 @pytest.fixture
-def scorers(tiny_registry, db) -> ActiveScorers:  # noqa: ANN001
+def scorers(tiny_registry, db) -> ActiveScorers:
     return ActiveScorers(tiny_registry, db, check_seconds=0.0)
 
 
-def score_rows(db) -> list[tuple[int, str, bool]]:  # noqa: ANN001
+def score_rows(db) -> list[tuple[int, str, bool]]:
     with db.uow() as uow:
         rows = uow.s.scalars(select(SentimentScore).order_by(SentimentScore.activity_id, SentimentScore.model_version))
         return [(r.activity_id, r.model_version, r.is_current) for r in rows]
 
 
-def test_emails_are_scored_once_per_version_and_meetings_never(db, scorers, activity_ids) -> None:  # noqa: ANN001
+def test_emails_are_scored_once_per_version_and_meetings_never(db, scorers, activity_ids) -> None:
     emails, meeting = activity_ids[:4], activity_ids[4]
     with db.uow() as uow:
         first = score_activities(uow, activity_ids, scorers=scorers)
@@ -62,7 +62,7 @@ def test_emails_are_scored_once_per_version_and_meetings_never(db, scorers, acti
         assert all(s.label in ("negative", "neutral", "positive") and -1 <= s.score <= 1 for s in stored.values())
 
 
-def test_the_sweep_finds_unscored_and_outdated_emails(tiny_registry, db, scorers, activity_ids) -> None:  # noqa: ANN001
+def test_the_sweep_finds_unscored_and_outdated_emails(tiny_registry, db, scorers, activity_ids) -> None:
     with db.uow() as uow:
         assert len(pending_activity_ids(uow, scorers=scorers)) == 5
         assert score_pending(uow, limit=2, scorers=scorers).scored == 2
@@ -73,7 +73,7 @@ def test_the_sweep_finds_unscored_and_outdated_emails(tiny_registry, db, scorers
         assert len(pending_activity_ids(uow, scorers=scorers)) == 5
 
 
-def test_promotion_rescore_then_rollback_restores_the_old_scores_as_current(tiny_registry, db, scorers, activity_ids) -> None:  # noqa: ANN001
+def test_promotion_rescore_then_rollback_restores_the_old_scores_as_current(tiny_registry, db, scorers, activity_ids) -> None:
     with db.uow() as uow:
         score_activities(uow, activity_ids, scorers=scorers)
         promote(uow, tiny_registry.model_dir, None, "tiny-b")
@@ -87,19 +87,17 @@ def test_promotion_rescore_then_rollback_restores_the_old_scores_as_current(tiny
     assert {(v, c) for _, v, c in score_rows(db)} == {("tiny-a", True), ("tiny-b", False)}
 
 
-def test_the_capture_task_and_the_periodic_sweep_score_in_the_background(tiny_registry, db, activity_ids, monkeypatch) -> None:  # noqa: ANN001
+def test_the_capture_task_and_the_periodic_sweep_score_in_the_background(tiny_registry, db, activity_ids, monkeypatch) -> None:
     from dealpulse import runtime
-    from dealpulse.tasks import huey
+    from dealpulse.tasks import build_queues
     from dealpulse.tasks.scoring import score_new_activities, sweep_unscored_activities
 
-    monkeypatch.setattr(huey, "immediate", True)
     runtime.reset()
-    runtime.configure(tiny_registry)
-    runtime._databases[db.url] = db
+    runtime.configure(tiny_registry, db)
+    build_queues(tiny_registry, immediate=True)
     try:
         assert score_new_activities(activity_ids[:2])() == 2
         assert sweep_unscored_activities.call_local() == 3
         assert score_new_activities(activity_ids)() == 0
     finally:
-        runtime._databases.pop(db.url, None)
-        runtime.reset()
+        runtime.reset(keep=db)

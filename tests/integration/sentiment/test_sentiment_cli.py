@@ -12,24 +12,23 @@ from dealpulse.store import SentimentScore
 
 
 @pytest.fixture
-def run(tiny_registry, db, monkeypatch):  # noqa: ANN001, ANN201
+def run(tiny_registry, db, monkeypatch):
     """Invoke the CLI with the test's settings in the environment (tasks run inline)."""
-    from dealpulse.tasks import huey
+    from dealpulse.tasks import build_queues
 
     monkeypatch.setenv("DEALPULSE_ENV", "test")
     monkeypatch.setenv("DEALPULSE_VAR_DIR", str(tiny_registry.var_dir))
     monkeypatch.setenv("DEALPULSE_DATABASE_URL", db.url)
     monkeypatch.setenv("DEALPULSE_MODEL_DIR", str(tiny_registry.model_dir))
-    monkeypatch.setattr(huey, "immediate", True)
     runtime.reset()
-    runtime._databases[db.url] = db
+    runtime.configure(tiny_registry, db)
+    build_queues(tiny_registry, immediate=True)
 
-    def invoke(*args: str):  # noqa: ANN202
+    def invoke(*args: str):
         return CliRunner().invoke(build_cli(), list(args), catch_exceptions=False)
 
     yield invoke
-    runtime._databases.pop(db.url, None)
-    runtime.reset()
+    runtime.reset(keep=db)
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:
@@ -37,7 +36,7 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def test_score_writes_one_line_per_input_line(run, tmp_path: Path) -> None:  # noqa: ANN001
+def test_score_writes_one_line_per_input_line(run, tmp_path: Path) -> None:
     source = write_lines(tmp_path / "in.jsonl", [
         json.dumps({"id": "a", "text": "We have decided to go with another provider."}),
         "",
@@ -59,7 +58,7 @@ def test_score_writes_one_line_per_input_line(run, tmp_path: Path) -> None:  # n
     ("bad", "message"),
     [("{not json", "not valid JSON"), ('["a"]', "JSON object"), ('{"text": "x"}', '"id"'), ('{"id": 1, "text": 3}', '"text"')],
 )
-def test_a_bad_line_is_named_and_nothing_is_written(run, tmp_path: Path, bad: str, message: str) -> None:  # noqa: ANN001
+def test_a_bad_line_is_named_and_nothing_is_written(run, tmp_path: Path, bad: str, message: str) -> None:
     folder = tmp_path / "io"
     folder.mkdir()
     source = write_lines(folder / "in.jsonl", [json.dumps({"id": 1, "text": "fine"}), bad])
@@ -71,7 +70,7 @@ def test_a_bad_line_is_named_and_nothing_is_written(run, tmp_path: Path, bad: st
     assert list(folder.iterdir()) == [source]
 
 
-def test_models_list_promote_and_rollback(run, db, world) -> None:  # noqa: ANN001
+def test_models_list_promote_and_rollback(run, db, world) -> None:
     from dealpulse.store import Activity, utcnow
 
     with db.uow() as uow:
@@ -91,7 +90,7 @@ def test_models_list_promote_and_rollback(run, db, world) -> None:  # noqa: ANN0
         assert {(s.model_version, s.is_current) for s in uow.s.query(SentimentScore)} == {("tiny-a", True), ("tiny-b", False)}
 
 
-def test_models_refuse_unknown_versions_and_organisations(run) -> None:  # noqa: ANN001
+def test_models_refuse_unknown_versions_and_organisations(run) -> None:
     assert "unknown version" in run("models", "promote", "nope").output
     result = run("models", "list", "--org", "No Such Org")
     assert result.exit_code != 0 and "no such organisation" in result.output

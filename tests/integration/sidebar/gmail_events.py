@@ -32,7 +32,7 @@ def google() -> Iterator[GoogleStandIn]:
 
 
 @pytest.fixture
-def settings(settings, google):  # noqa: ANN001, ANN201 - extends the shared fixture
+def settings(settings, google):
     """Test settings for the add-on: its service account, OAuth client, certificates and the stand-in's Gmail."""
     return dataclasses.replace(settings, base_url=BASE_URL, google_certs_url=google.certs_url,
                                google_addon_service_account=ADDON_SA, google_client_id=GOOGLE_CLIENT,

@@ -121,7 +121,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def active_tone(settings, db, tiny_model_dir):  # noqa: ANN001, ANN201
+def active_tone(settings, db, tiny_model_dir):
     """The tiny version installed as the global active version for this test's database."""
     copy_version(tiny_model_dir, Path(settings.model_dir))
     with db.uow() as uow:
@@ -133,6 +133,6 @@ def active_tone(settings, db, tiny_model_dir):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def inbox(db, world) -> Inbox:  # noqa: ANN001
+def inbox(db, world) -> Inbox:
     """Captured-email builder for the test organisation."""
     return Inbox(db, world)

@@ -69,7 +69,7 @@ def test_notes_are_added_and_shown(client, world, inbox, active_tone):
 
 def test_stage_change_from_the_sidebar_is_audited_and_a_stale_edit_says_who_changed_what(client, world, inbox, active_tone):
     stored = inbox.email(label="neutral")
-    sidebar = {**world.auth("rep.a1"), "X-DealPulse-Surface": "outlook"}
+    sidebar = {**world.auth("rep.a1"), "X-DealPulse-Surface": "outlook"}  # ignored: the surface is how one signed in
     opp = client.post("/api/v1/context", json={"message_id": stored.message_id}, headers=sidebar).get_json()["opportunity"]
     url = f"/api/v1/opportunities/{opp['id']}"
     manager = client.patch(url, json={"version": opp["version"], "next_step": "Exec call"}, headers=world.auth("manager.a"))
@@ -83,7 +83,7 @@ def test_stage_change_from_the_sidebar_is_audited_and_a_stale_edit_says_who_chan
     assert saved.status_code == 200 and saved.get_json()["stage"]["key"] == "demo"
     history = client.get(f"{url}/history", headers=sidebar).get_json()["items"]
     stage_change = next(h for h in history if h["field"] == "stage")
-    assert (stage_change["old"], stage_change["new"], stage_change["surface"]) == ("qualification", "demo", "outlook")
+    assert (stage_change["old"], stage_change["new"], stage_change["surface"]) == ("qualification", "demo", "api")
 
 
 def test_create_an_opportunity_from_an_uncaptured_email_links_its_thread(client, world, db, active_tone):

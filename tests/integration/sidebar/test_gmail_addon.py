@@ -6,10 +6,12 @@ import json
 
 from sqlalchemy import select
 
-from dealpulse.store import ActivityNote, Opportunity, Rating
+from dealpulse.standins.google_identity import subject_for
+from dealpulse.store import ActivityNote, Opportunity, Rating, User
 from tests.integration.sidebar.gmail_events import (
     ADDON_SA,
     BASE_URL,
+    GOOGLE_CLIENT,
     AddonClient,
     button_state,
     google,
@@ -21,7 +23,7 @@ from tests.integration.sidebar.gmail_events import (
 __all__ = ["google", "settings"]
 
 
-def _texts(card):  # noqa: ANN001, ANN202
+def _texts(card):
     return json.dumps(card, ensure_ascii=False)
 
 
@@ -111,3 +113,71 @@ def test_homepage_lists_my_open_deals_and_unknown_users_get_a_clear_card(client,
     stranger = AddonClient(client, google, "stranger@seller.example")
     body = stranger.post("homepage", stranger.event()).get_json()
     assert body["action"]["navigations"][0]["pushCard"]["header"]["title"] == "No DealPulse account"
+
+
+# -- audit finding 10: replayed presses change nothing; users are bound to their Google `sub` --------------------
+def _notes(db) -> list[str]:
+    with db.uow() as uow:
+        return list(uow.s.scalars(select(ActivityNote.text).order_by(ActivityNote.id)))
+
+
+def _open_captured_email(addon: AddonClient, inbox, text: str) -> tuple[str, dict]:
+    """Capture a buyer email, deliver it to Gmail and open it: (Gmail id, card)."""
+    message_id = inbox.email(label="neutral", text=text).message_id
+    gmail_id = addon.deliver(sender="buyer@acme.test.example", subject=text, body=text, message_id=message_id)
+    return gmail_id, addon.open(gmail_id)
+
+
+def test_a_replayed_add_note_press_adds_no_second_note(client, google, world, inbox, db, active_tone):
+    addon = AddonClient(client, google)
+    gmail_id, card = _open_captured_email(addon, inbox, "Let us talk next week.")
+    press = addon.event(gmail_id, form={"note_text": strings("Call Ann")},
+                        parameters={"state": button_state(card, "Add note")})
+    first = addon.post("action", press).get_json()
+    assert first["renderActions"]["action"]["notification"]["text"] == "Note added"
+    replay = addon.post("action", press).get_json()  # the same request again (network retry or replay)
+    assert replay["renderActions"]["action"]["notification"]["text"] == "Already done"
+    assert _notes(db) == ["Call Ann"]
+    # The refreshed card's button is a new press.
+    addon.press(updated_card(first), "Add note", gmail_id, form={"note_text": strings("Send pricing")})
+    assert _notes(db) == ["Call Ann", "Send pricing"]
+
+
+def test_the_add_on_binds_the_user_to_their_google_subject(client, google, world, db):
+    addon = AddonClient(client, google)
+    assert addon.post("homepage", addon.event()).status_code == 200
+    with db.uow() as uow:
+        assert uow.s.get(User, world.users["rep.a1"]).google_subject == subject_for("rep.a1@seller.example")
+    # Another Google account presenting the same address (e.g. a re-created consumer account) is not that user.
+    other = addon.event()
+    other["authorizationEventObject"]["userIdToken"] = google.issue_id_token(
+        GOOGLE_CLIENT, "rep.a1@seller.example", sub="999999999999999999999")
+    card = addon.post("homepage", other).get_json()["action"]["navigations"][0]["pushCard"]
+    assert "No DealPulse account" in str(card)
+
+
+def test_the_card_changes_the_deal_adds_to_the_buying_team_and_says_not_a_deal(client, google, world, inbox, db, active_tone):
+    from dealpulse.store import Activity
+
+    stored = inbox.email(label="neutral", text="Loop in Priya for the security review.")
+    addon = AddonClient(client, google)
+    gmail_id = addon.deliver(sender="buyer@acme.test.example", subject="Security", body="Loop in Priya.",
+                             message_id=stored.message_id)
+    card = addon.open(gmail_id)
+    assert "Buying team" in _texts(card) and "Ann Buyer" in _texts(card)
+    body = addon.press(card, "Add to the buying team", gmail_id,
+                       form={"member_address": strings("Priya Sec <priya@acme.test.example>"),
+                             "member_role": strings("technical_evaluator")})
+    assert body["renderActions"]["action"]["notification"]["text"] == "Added to the buying team"
+    card = updated_card(body)
+    assert "priya@acme.test.example" in _texts(card) and "Technical evaluator" in _texts(card)
+
+    target = world.opportunities["a1_globex"]
+    body = addon.press(card, "Move this conversation", gmail_id, form={"move_to": strings(str(target))})
+    assert body["renderActions"]["action"]["notification"]["text"] == "Moved to the deal"
+    card = updated_card(body)
+    assert card["header"]["title"] == "Test Globex expansion"
+    body = addon.press(card, "Move this conversation", gmail_id, form={"move_to": strings("none")})
+    assert "not a deal" in _texts(updated_card(body))
+    with db.uow() as uow:
+        assert uow.s.get(Activity, stored.activity_id).opportunity_id is None

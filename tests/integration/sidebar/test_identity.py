@@ -31,12 +31,12 @@ def microsoft():
 
 
 @pytest.fixture
-def settings(settings, microsoft):  # noqa: ANN001, ANN201 - extends the shared fixture
+def settings(settings, microsoft):
     """Test settings pointed at the Microsoft stand-in."""
     return dataclasses.replace(settings, **microsoft.settings_overrides())
 
 
-def _me(client, token):  # noqa: ANN001, ANN202
+def _me(client, token):
     return client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
 
 
@@ -49,7 +49,7 @@ def test_an_add_in_token_signs_the_rep_in(client, world, microsoft):
 
 def test_api_uri_audience_and_alias_address_are_accepted(client, world, microsoft):
     token = microsoft.directory.issue_access_token(audience=f"api://dealpulse.example.com/{microsoft.client_id}",
-                                                   upn="A1@seller.example")
+                                                   upn="A1@seller.example", oid="0b9a7f0e-1d5c-4f1a-9e53-6f8a2d3c4b5a")
     assert _me(client, token).get_json()["email"] == "rep.a1@seller.example"
 
 
@@ -82,7 +82,7 @@ def test_an_organisation_bound_to_its_tenant_refuses_other_tenants(client, world
     assert _me(client, token).status_code == 200
 
 
-def _rogue_token(microsoft, **claims):  # noqa: ANN001, ANN202
+def _rogue_token(microsoft, **claims):
     """Right claims, right kid, signed with a key the tenant never published."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = int(time.time())
@@ -151,14 +151,14 @@ def google():
 
 
 @pytest.fixture
-def addon_verifier(settings, google):  # noqa: ANN001, ANN201
+def addon_verifier(settings, google):
     """A verifier configured for the stand-in's certificates."""
     configured = dataclasses.replace(settings, google_certs_url=google.certs_url, google_addon_service_account=ADDON_SA,
                                      google_client_id=GOOGLE_CLIENT)
     return GoogleAddonVerifier(configured, cooldown=0)
 
 
-def _system(google, **overrides):  # noqa: ANN001, ANN202
+def _system(google, **overrides):
     values = {"audience": ENDPOINT, "email": ADDON_SA, **overrides}
     return "Bearer " + google.issue_id_token(**values)
 

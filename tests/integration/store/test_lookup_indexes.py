@@ -12,11 +12,11 @@ from dealpulse.web.auth import VerifiedIdentity, load_principal
 
 
 @contextmanager
-def _statements(db) -> Iterator[list[tuple[str, Any]]]:  # noqa: ANN001
+def _statements(db) -> Iterator[list[tuple[str, Any]]]:
     """The SQL statements (with parameters) the engine runs inside the block."""
     seen: list[tuple[str, Any]] = []
 
-    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202
+    def record(conn, cursor, statement, parameters, context, executemany):
         seen.append((statement, parameters))
 
     event.listen(db.engine, "before_cursor_execute", record)
@@ -26,7 +26,7 @@ def _statements(db) -> Iterator[list[tuple[str, Any]]]:  # noqa: ANN001
         event.remove(db.engine, "before_cursor_execute", record)
 
 
-def _plan(db, statement: str, parameters: Any) -> str:  # noqa: ANN001
+def _plan(db, statement: str, parameters: Any) -> str:
     """The query plan as text; PostgreSQL is told to avoid table scans so a usable index shows even on tiny tables."""
     with db.engine.connect() as conn:
         if db.url.startswith("sqlite"):
@@ -36,7 +36,7 @@ def _plan(db, statement: str, parameters: Any) -> str:  # noqa: ANN001
         return "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters).all())
 
 
-def _plans_of(db, seen: list[tuple[str, Any]], table: str) -> str:  # noqa: ANN001
+def _plans_of(db, seen: list[tuple[str, Any]], table: str) -> str:
     return "\n".join(_plan(db, statement, parameters) for statement, parameters in seen if f"FROM {table}" in statement)
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, text, update
 from dealpulse.store import Organisation, Team
 
 
-def _org_names(db) -> list[str]:  # noqa: ANN001
+def _org_names(db) -> list[str]:
     with db.uow() as uow:
         return list(uow.s.scalars(select(Organisation.name).order_by(Organisation.id)))
 

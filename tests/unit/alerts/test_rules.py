@@ -188,7 +188,11 @@ def test_stalled_is_skipped_with_a_reason_without_enough_history():
     unknown = deal(stage_entered_at=days_ago(400), stage_percentile_days=None,
                    stage_percentile_basis="not evaluated: 2 completed stay(s) in this stage, 5 needed")
     assert stalled(unknown, T, utcnow()) is None
-    assert skipped_rules(unknown) == {"stalled": "not evaluated: 2 completed stay(s) in this stage, 5 needed"}
+    assert skipped_rules(unknown)["stalled"] == "not evaluated: 2 completed stay(s) in this stage, 5 needed"
+
+
+def test_falling_tone_is_skipped_with_a_reason_until_two_buyer_emails_are_scored():
+    assert skipped_rules(deal())["falling_tone"] == "not evaluated: 0 scored email(s) from the buyer, 2 needed"
 
 
 def test_percentiles_per_team_fall_back_to_the_organisation():

@@ -13,7 +13,7 @@ CUSTOMERS = CustomerMatches(contacts={"ann@acme.example": (5, 2)}, account_domai
 NOBODY = NeverLogList.from_patterns([])
 
 
-def reason(addresses, labels=(), never=NOBODY):  # noqa: ANN001, ANN201
+def reason(addresses, labels=(), never=NOBODY):
     return exclusion_reason(list(addresses), labels, DIRECTORY, CUSTOMERS, never)
 
 

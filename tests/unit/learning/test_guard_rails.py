@@ -19,7 +19,7 @@ from dealpulse.services.training import choose_method, decide
     ],
 )
 def test_promotion_needs_seed_eval_within_one_point_and_better_held_out_ratings(
-    candidate_seed, active_seed, candidate_holdout, active_holdout, items, promoted, why  # noqa: ANN001
+    candidate_seed, active_seed, candidate_holdout, active_holdout, items, promoted, why
 ) -> None:
     decision, reason = decide(candidate_seed, active_seed, candidate_holdout, active_holdout, items)
     assert decision is promoted

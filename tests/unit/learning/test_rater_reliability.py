@@ -72,7 +72,7 @@ def test_peer_agreement_comes_from_overlapping_items() -> None:
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 30), st.sampled_from(LABELS)), max_size=120),
        st.dictionaries(st.integers(0, 30).map(lambda i: f"i{i}"), st.sampled_from(LABELS + ("bogus",))))
-def test_estimates_stay_in_range_for_any_ratings(rows, model) -> None:  # noqa: ANN001
+def test_estimates_stay_in_range_for_any_ratings(rows, model) -> None:
     observations = [RatingObservation(r, f"i{i}", label) for r, i, label in rows]
     estimate = estimate_reliability(observations, model)
     for rater in estimate.raters.values():

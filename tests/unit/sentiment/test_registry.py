@@ -21,7 +21,7 @@ from dealpulse.sentiment.registry import (
 )
 
 
-def statuses(db, org_id=None) -> dict[str, str]:  # noqa: ANN001
+def statuses(db, org_id=None) -> dict[str, str]:
     with db.uow() as uow:
         return {row.version: row.status for row in list_versions(uow, org_id)}
 
@@ -43,7 +43,7 @@ def test_written_version_is_complete_and_a_failed_write_leaves_nothing(tmp_path:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_promote_retires_the_previous_and_rollback_restores_it(tiny_registry, db) -> None:  # noqa: ANN001
+def test_promote_retires_the_previous_and_rollback_restores_it(tiny_registry, db) -> None:
     assert statuses(db) == {"tiny-a": "active", "tiny-b": "candidate"}
     with db.uow() as uow:
         promote(uow, tiny_registry.model_dir, None, "tiny-b", reason="better")
@@ -58,7 +58,7 @@ def test_promote_retires_the_previous_and_rollback_restores_it(tiny_registry, db
         rollback(uow, None)
 
 
-def test_an_organisation_falls_back_to_the_global_version_and_rolls_back_to_it(tiny_registry, db, world) -> None:  # noqa: ANN001
+def test_an_organisation_falls_back_to_the_global_version_and_rolls_back_to_it(tiny_registry, db, world) -> None:
     model_dir = Path(tiny_registry.model_dir)
     shutil.copytree(model_dir / "tiny-b", model_dir / "org1-b")
     with db.uow() as uow:
@@ -74,7 +74,7 @@ def test_an_organisation_falls_back_to_the_global_version_and_rolls_back_to_it(t
         uow.commit()
 
 
-def test_unknown_or_incomplete_versions_cannot_be_promoted(tiny_registry, db) -> None:  # noqa: ANN001
+def test_unknown_or_incomplete_versions_cannot_be_promoted(tiny_registry, db) -> None:
     with db.uow() as uow:
         with pytest.raises(RegistryError, match="unknown version"):
             promote(uow, tiny_registry.model_dir, None, "nope")
@@ -84,7 +84,7 @@ def test_unknown_or_incomplete_versions_cannot_be_promoted(tiny_registry, db) ->
     assert not is_complete(Path(tiny_registry.model_dir) / "ghost")
 
 
-def test_running_scorers_switch_to_a_newly_promoted_version(tiny_registry, db) -> None:  # noqa: ANN001
+def test_running_scorers_switch_to_a_newly_promoted_version(tiny_registry, db) -> None:
     scorers = ActiveScorers(tiny_registry, db, check_seconds=0.0)
     assert scorers.for_org(None).score_texts(["We will sign."])[0].model_version == "tiny-a"
     with db.uow() as uow:  # as if promoted by another process
@@ -93,7 +93,7 @@ def test_running_scorers_switch_to_a_newly_promoted_version(tiny_registry, db) -
     assert scorers.for_org(None).score_texts(["We will sign."])[0].model_version == "tiny-b"
 
 
-def test_scorers_check_the_database_at_most_every_interval(tiny_registry, db) -> None:  # noqa: ANN001
+def test_scorers_check_the_database_at_most_every_interval(tiny_registry, db) -> None:
     scorers = ActiveScorers(tiny_registry, db, check_seconds=3600.0)
     assert scorers.version_for(None) == "tiny-a"
     with db.uow() as uow:

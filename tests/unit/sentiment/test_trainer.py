@@ -11,7 +11,6 @@ from dealpulse.sentiment.trainer import (
     TrainConfig,
     TrainingExample,
     length_bucketed_batches,
-    predict_labels,
     split_validation,
     train_classifier,
 )
@@ -46,7 +45,7 @@ def test_zero_weight_examples_teach_nothing(tiny_base: Path) -> None:
     examples = tiny_examples()
     validation = examples[::10]
 
-    def train_with_extra(label_of, weight: float) -> dict[str, torch.Tensor]:  # noqa: ANN001
+    def train_with_extra(label_of, weight: float) -> dict[str, torch.Tensor]:
         extra = [TrainingExample(e.text + " indeed", label_of(e), weight) for e in examples]
         return weights_of(train_classifier([*examples, *extra], QUICK, validation=validation, base_path=tiny_base).model)
 

@@ -1,7 +1,6 @@
 """Alembic environment: batch mode so the same migrations run on SQLite and PostgreSQL."""
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
 
 from dealpulse.store import Base
 from dealpulse.store.base import make_engine

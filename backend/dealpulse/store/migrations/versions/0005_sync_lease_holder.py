@@ -4,14 +4,14 @@ The lease's expiry stays in `paused_until` while `sync_state` is "syncing"/"resy
 identifies the run, so a worker whose lease was taken over notices at its next renewal.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0007
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0005'
-down_revision = '0002'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,180 @@
+"""The two Huey queues, built from settings by `build_queues`, and the task declarations that go on them.
+
+Task modules declare their functions with `@task()` / `@periodic_task(Cron(...))`; nothing touches a broker at
+import, and Huey itself (which loads the redis and psycopg clients) is imported only when the queues are built.
+`build_queues(settings)` makes the Huey instances on the configured broker, registers every declared task on them
+and makes them the process's queues; calling a declared task then enqueues it there. The worker calls it; the web
+app and the CLI commands that enqueue call `queues_for(settings)` (build unless built); tests build immediate ones.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import update_wrapper
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Generic, ParamSpec, TypeVar
+
+from ..config import Settings
+
+if TYPE_CHECKING:
+    from huey import Huey
+    from huey.api import Result, TaskWrapper
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT = "dealpulse"  # sync, scoring, alerts: latency-sensitive
+TRAINING = "dealpulse-training"  # model training, so a long run never holds up scoring
+
+
+@dataclass(frozen=True)
+class Cron:
+    """When a periodic task runs (UTC), in crontab fields: Cron(minute="*/15"), Cron(minute="0", hour="7")."""
+
+    minute: str = "*"
+    hour: str = "*"
+
+
+@dataclass(frozen=True)
+class ScheduleFromSettings:
+    """A periodic schedule that depends on the settings (e.g. the polling interval), made when the queues are."""
+
+    make: Callable[[Settings], Cron]
+
+
+Schedule = Cron | ScheduleFromSettings
+
+
+class QueuesNotBuilt(RuntimeError):
+    """A task was enqueued before `build_queues` ran in this process."""
+
+
+class DeclaredTask(Generic[P, R]):
+    """A task function and the queue it runs on; calling it enqueues it on the process's queues."""
+
+    def __init__(self, fn: Callable[P, R], queue: str, schedule: Schedule | None = None):
+        self.fn = fn
+        self.queue = queue
+        self.schedule = schedule
+        update_wrapper(self, fn)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Result | None:
+        """Enqueue the task (run at once when the queue is immediate); returns Huey's result handle."""
+        return current_queues().wrapper(self)(*args, **kwargs)
+
+    def call_at(self, eta: datetime, *args: P.args, **kwargs: P.kwargs) -> Result | None:
+        """Enqueue the task to run at `eta` (the consumer keeps it on its schedule until then)."""
+        return current_queues().wrapper(self).schedule(args, kwargs, eta=eta)
+
+    def call_local(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the task in this process, now."""
+        return self.fn(*args, **kwargs)
+
+
+_declared: list[DeclaredTask] = []
+
+
+def task(queue: str = DEFAULT) -> Callable[[Callable[P, R]], DeclaredTask[P, R]]:
+    """Declare a task on `queue` (DEFAULT or TRAINING)."""
+
+    def declare(fn: Callable[P, R]) -> DeclaredTask[P, R]:
+        declared = DeclaredTask(fn, queue)
+        _declared.append(declared)
+        return declared
+
+    return declare
+
+
+def periodic_task(schedule: Schedule, queue: str = DEFAULT) -> Callable[[Callable[P, R]], DeclaredTask[P, R]]:
+    """Declare a task that the consumer of `queue` runs on `schedule`."""
+
+    def declare(fn: Callable[P, R]) -> DeclaredTask[P, R]:
+        declared = DeclaredTask(fn, queue, schedule)
+        _declared.append(declared)
+        return declared
+
+    return declare
+
+
+@dataclass
+class Queues:
+    """The process's Huey instances (`default`, `training`) with every declared task registered on them."""
+
+    default: Huey
+    training: Huey
+    _wrappers: dict[int, TaskWrapper] = field(default_factory=dict)
+
+    def huey(self, queue: str) -> Huey:
+        """The Huey instance named `queue`."""
+        return self.training if queue == TRAINING else self.default
+
+    def wrapper(self, declared: DeclaredTask) -> TaskWrapper:
+        """Huey's handle of a declared task."""
+        return self._wrappers[id(declared)]
+
+
+def make_huey(settings: Settings, name: str, *, immediate: bool = False) -> Huey:
+    """A Huey instance named `name` on the configured broker (`immediate`: run tasks at once, in memory)."""
+    from huey import Huey, RedisHuey, SqliteHuey  # noqa: PLC0415 - huey loads redis and psycopg: only with the queues
+
+    if immediate:
+        return Huey(name, results=True, utc=True, immediate=True)
+    if settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisHuey(name, url=settings.broker_url, results=True, utc=True)
+    if settings.broker_url and not settings.broker_url.startswith("sqlite"):
+        raise ValueError(f"DEALPULSE_BROKER_URL={settings.broker_url!r}: use redis://... or leave it unset for SQLite")
+    filename = settings.broker_url.removeprefix("sqlite:///") if settings.broker_url else ""
+    path = Path(filename) if filename else Path(settings.var_dir) / f"{name}.tasks.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(name, filename=str(path), results=True, utc=True)
+
+
+_lock = threading.Lock()
+_current: Queues | None = None
+
+
+def build_queues(settings: Settings, *, immediate: bool = False) -> Queues:
+    """Both queues for `settings`, every declared task registered; they become the process's queues."""
+    from huey import crontab  # noqa: PLC0415 - see make_huey
+
+    global _current
+    queues = Queues(make_huey(settings, DEFAULT, immediate=immediate), make_huey(settings, TRAINING, immediate=immediate))
+    for declared in _declared:
+        huey = queues.huey(declared.queue)
+        if declared.schedule is None:
+            wrapper = huey.task(name=declared.__name__)(declared.fn)
+        else:
+            schedule = declared.schedule
+            if isinstance(schedule, ScheduleFromSettings):
+                schedule = schedule.make(settings)
+            when = crontab(minute=schedule.minute, hour=schedule.hour)
+            wrapper = huey.periodic_task(when, name=declared.__name__)(declared.fn)
+        queues._wrappers[id(declared)] = wrapper
+    with _lock:
+        _current = queues
+    return queues
+
+
+def queues_for(settings: Settings) -> Queues:
+    """The process's queues, built from `settings` if this process has none yet (the app and enqueuing commands)."""
+    with _lock:
+        if _current is not None:
+            return _current
+    return build_queues(settings)
+
+
+def current_queues() -> Queues:
+    """The queues the last `build_queues` made (QueuesNotBuilt before any)."""
+    with _lock:
+        if _current is None:
+            raise QueuesNotBuilt("the task queues are not built: the entry point must call build_queues(settings)")
+        return _current
+
+
+def forget_queues() -> None:
+    """Drop the process's queues (tests)."""
+    global _current
+    with _lock:
+        _current = None
