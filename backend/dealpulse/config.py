@@ -77,6 +77,8 @@ class Settings:
     # Sync and alerts
     poll_interval_minutes: int = field(default=5, metadata=_meta("DEALPULSE_POLL_INTERVAL_MINUTES", "safety-net polling of every mailbox"))
     sync_batch_size: int = field(default=50, metadata=_meta("DEALPULSE_SYNC_BATCH_SIZE", "messages per Gmail batch request (at most 50)"))
+    sync_lease_seconds: int = field(default=90, metadata=_meta("DEALPULSE_SYNC_LEASE_SECONDS", "a sync's hold on its mailbox, renewed every third of it while working; a dead worker's lapses after this"))
+    sync_metadata_first: bool = field(default=True, metadata=_meta("DEALPULSE_SYNC_METADATA_FIRST", "fetch headers and labels first; download content only of mail privacy rules keep"))
     gone_dark_days: int = field(default=21, metadata=_meta("DEALPULSE_GONE_DARK_DAYS", "default days without inbound before a deal is gone dark (14-42)"))
     negative_alert_probability: float = field(default=0.85, metadata=_meta("DEALPULSE_NEGATIVE_ALERT_PROBABILITY", "calibrated P(negative) an inbound email needs to raise the strongly-negative alert (0.5-0.99)"))
     smtp_url: str = field(default="", metadata=_meta("DEALPULSE_SMTP_URL", "smtp://host:port for alert digests; unset = no email digest"))

@@ -74,7 +74,8 @@ def mailbox_disconnect(mailbox: str, purge: bool) -> None:
 @click.command("sync")
 @click.option("--mailbox", "selector", default=None, help="mailbox id or address")
 @click.option("--all", "sync_all", is_flag=True, help="every connected mailbox that is due")
-def sync_command(selector: str | None, sync_all: bool) -> None:
+@click.option("--force", is_flag=True, help="take the mailbox's lease even if another sync holds it, and ignore a provider pause")
+def sync_command(selector: str | None, sync_all: bool, force: bool) -> None:
     """Sync mailboxes now, in this process (the worker does the same on push and every few minutes)."""
     if bool(selector) == sync_all:
         fail("give either --mailbox ID|ADDRESS or --all")
@@ -82,7 +83,7 @@ def sync_command(selector: str | None, sync_all: bool) -> None:
     db = runtime.get_database(settings)
     queues_for(settings)  # new mail is scored by the worker
     if sync_all:
-        ids = due_mailbox_ids(db)
+        ids = due_mailbox_ids(db, include_paused=force)
     else:
         try:
             with db.uow() as uow:
@@ -91,7 +92,15 @@ def sync_command(selector: str | None, sync_all: bool) -> None:
             fail(str(exc))
     failed = False
     for mailbox_id in ids:
-        result = sync_mailbox(db, settings, mailbox_id, queue_scoring=queue_scoring)
+        result = sync_mailbox(db, settings, mailbox_id, force=force, queue_scoring=queue_scoring)
+        if result.took_over:
+            click.echo(f"warning: mailbox {mailbox_id}: --force {result.took_over}; a sync still running there stops "
+                       "at its next batch", err=True)
+        if result.lease_held:
+            click.echo(f"mailbox {mailbox_id}: not synced: another sync holds it ({result.held_by}) until "
+                       f"{result.lease_expires_at:%H:%M:%S} UTC; try again then, or use --force", err=True)
+            failed = True
+            continue
         excluded = sum(result.outcome.excluded.values())
         line = f"mailbox {mailbox_id}: {result.state}"
         if result.ran:
@@ -109,13 +118,14 @@ def sync_command(selector: str | None, sync_all: bool) -> None:
 @click.option("--one-by-one-messages", default=None, type=int, help="messages for the one-by-one run (default: --messages)")
 @click.option("--incremental", default=100, show_default=True, type=int, help="new messages for the incremental sync")
 @click.option("--database-url", default=None, help="default: fresh SQLite files under var/bench/ (a given database is EMPTIED)")
-def bench_sync(messages: int, one_by_one_messages: int | None, incremental: int, database_url: str | None) -> None:
-    """Full sync from the local Gmail stand-in, batched (50) vs one by one, and an incremental sync."""
-    if messages < 1 or incremental < 0 or (one_by_one_messages is not None and one_by_one_messages < 1):
-        fail("--messages and --one-by-one-messages must be at least 1, --incremental at least 0")
+@click.option("--repeats", default=1, show_default=True, type=int, help="alternate metadata-first and content-first runs this often")
+def bench_sync(messages: int, one_by_one_messages: int | None, incremental: int, database_url: str | None, repeats: int) -> None:
+    """Full sync from the local Gmail stand-in: metadata first vs content first (batched 50), one by one, incremental."""
+    if messages < 1 or incremental < 0 or repeats < 1 or (one_by_one_messages is not None and one_by_one_messages < 1):
+        fail("--messages, --one-by-one-messages and --repeats must be at least 1, --incremental at least 0")
     settings = bench_settings()
     load_bench("sync").main(settings, messages=messages, one_by_one_messages=one_by_one_messages,
-                             incremental=incremental, database_url=database_url)
+                            incremental=incremental, database_url=database_url, repeats=repeats)
 
 
 def register(group: click.Group) -> None:

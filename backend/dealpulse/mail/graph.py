@@ -4,9 +4,13 @@ Cursor: a JSON object holding one link per stream, e.g.
 `{"v": 1, "inbox": "<deltaLink>", "sentitems": "<deltaLink>", "calendar": "<deltaLink>"}`.
 A missing or null stream starts from its initial URL (a full sync of that stream). Streams are synced in
 that order, and the last batch of each stream carries a cursor in which that stream has advanced to its new
-deltaLink while the streams after it still hold their old links. So a sync killed half-way resumes with
-the finished streams incremental and only the unfinished stream from its previous deltaLink (or from
-scratch); items served again are replays the store dedupes by provider id and Message-ID.
+deltaLink while the streams after it still hold their old links. Every other page carries a checkpoint: the
+stream's nextLink in place of its link (Graph lets a client resume paging from a nextLink). So a sync killed
+half-way resumes with the finished streams incremental and the unfinished stream from the page after its last
+committed one; items served again are replays the store dedupes by provider id and Message-ID.
+
+Metadata first (the default): delta pages `$select` everything but the body, and `load_content` fetches the body
+of each message the sync loop will store, so excluded mail's content never leaves Exchange.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import json
 import random
 import re
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Mapping
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
@@ -48,6 +53,8 @@ MESSAGE_SELECT = (
     "id", "internetMessageId", "conversationId", "subject", "from", "sender", "toRecipients", "ccRecipients",
     "bccRecipients", "receivedDateTime", "sentDateTime", "body", "hasAttachments", "isDraft", "parentFolderId",
 )
+#: What metadata-first delta pages ask for: every property above except the body.
+METADATA_SELECT = tuple(p for p in MESSAGE_SELECT if p != "body")
 #: Error codes Graph uses (with 400/404) for a delta token it no longer knows.
 _EXPIRED_CODES = {"syncStateNotFound", "resyncRequired", "SyncStateNotFound", "SyncStateInvalid"}
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -124,6 +131,7 @@ class GraphConnector:
         self.calendar_future = calendar_future
         self.clock = clock
         self.timeout = timeout
+        self.metadata_first = settings.sync_metadata_first
 
     # -- the protocol ----------------------------------------------------------------------------------------
     def changes(self, cursor: str | None) -> Iterator[ChangeBatch]:
@@ -135,13 +143,12 @@ class GraphConnector:
         for stream in STREAMS:
             start = links[stream]
             first = True
-            for page, next_delta in self._pages(stream, start or self.initial_url(stream)):
+            for page, next_link, next_delta in self._pages(stream, start or self.initial_url(stream)):
                 batch = self._batch(stream, page)
                 batch.full_resync = first and start is None
                 first = False
-                if next_delta is not None:
-                    links[stream] = next_delta
-                    batch.cursor = dump_cursor(links)
+                links[stream] = next_delta if next_delta is not None else next_link
+                batch.cursor = dump_cursor(links)
                 if batch.mails or batch.events or batch.deleted_ids or batch.cursor or batch.full_resync:
                     yield batch
 
@@ -151,12 +158,12 @@ class GraphConnector:
             now = self.clock()
             window = {"startDateTime": _iso(now - self.calendar_past), "endDateTime": _iso(now + self.calendar_future)}
             return f"{self.graph_url}me/calendarView/delta?{urlencode(window)}"
-        query = urlencode({"$select": ",".join(MESSAGE_SELECT)}, safe="$,")
+        query = urlencode({"$select": ",".join(METADATA_SELECT if self.metadata_first else MESSAGE_SELECT)}, safe="$,")
         return f"{self.graph_url}me/mailFolders/{stream}/messages/delta?{query}"
 
     # -- paging --------------------------------------------------------------------------------------------
-    def _pages(self, stream: str, url: str) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
-        """(items, deltaLink or None) per page, following nextLinks until the deltaLink."""
+    def _pages(self, stream: str, url: str) -> Iterator[tuple[list[dict[str, Any]], str | None, str | None]]:
+        """(items, nextLink, deltaLink) per page (one of the two links is None), following nextLinks to the deltaLink."""
         prefer = f'odata.maxpagesize={self.page_size}, IdType="ImmutableId"'
         if stream == CALENDAR:
             prefer += ', outlook.timezone="UTC"'
@@ -167,15 +174,34 @@ class GraphConnector:
                 raise SyncError(f"Graph answered a {stream} delta page without a value list")
             next_link, delta_link = body.get("@odata.nextLink"), body.get("@odata.deltaLink")
             if delta_link:
-                yield items, delta_link
+                yield items, None, delta_link
                 return
-            if not next_link:
+            if not next_link or not str(next_link).startswith(("https://", "http://")):
                 raise SyncError(f"Graph answered a {stream} delta page with neither nextLink nor deltaLink")
-            yield items, None
+            yield items, next_link, None
             url = next_link
 
-    def _get(self, url: str, prefer: str, stream: str) -> dict[str, Any]:
-        """GET a Graph URL as JSON: retries 429/5xx/network errors, refreshes the token once on 401."""
+    # -- content -------------------------------------------------------------------------------------------
+    def load_content(self, mails: list[FetchedMail]) -> list[FetchedMail]:
+        """`mails` with their bodies (one `GET /me/messages/{id}?$select=body` each); ones deleted since are left out."""
+        prefer = 'IdType="ImmutableId"'
+        loaded = []
+        for mail in mails:
+            url = f"{self.graph_url}me/messages/{quote(mail.provider_id, safe='')}?$select=body"
+            body = self._get(url, prefer, mail.labels[0] if mail.labels else "inbox", missing_ok=True)
+            if body is None:
+                continue
+            content = str((body.get("body") or {}).get("content") or "")
+            is_html = str((body.get("body") or {}).get("contentType", "")).lower() == "html"
+            loaded.append(replace(mail, body_text=html_to_text(content) if is_html else content,
+                                  body_html=content if is_html else "", content_loaded=True))
+        return loaded
+
+    def _get(self, url: str, prefer: str, stream: str, missing_ok: bool = False) -> dict[str, Any] | None:
+        """GET a Graph URL as JSON: retries 429/5xx/network errors, refreshes the token once on 401.
+
+        `missing_ok`: a 404 answers None (the item was deleted since it was listed).
+        """
         if urlsplit(url).netloc != urlsplit(self.graph_url).netloc:
             raise SyncError(f"refusing to follow a Graph link to another host: {url[:80]}")
         refreshed = False
@@ -191,6 +217,8 @@ class GraphConnector:
                 raise ProviderUnavailableError(f"Graph failed after retries: {exc}") from exc
             if status == 200:
                 return body
+            if status == 404 and missing_ok:
+                return None
             if status == 401 and not refreshed:
                 refreshed = True
                 self.token_provider(force_refresh=True)
@@ -268,6 +296,7 @@ class GraphConnector:
             body_html=content if is_html else "",
             labels=[folder],
             is_sent=folder == "sentitems" or bool(sender and sender.email in self.owner_addresses),
+            content_loaded="body" in item,
         )
 
     @staticmethod

@@ -12,7 +12,7 @@ import email.parser
 import email.policy
 import email.utils
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import Message
 from typing import Any, Iterable, Iterator
@@ -137,6 +137,14 @@ def parse_gmail_full(message: dict[str, Any]) -> FetchedMail:
         is_sent="SENT" in labels,
         fallback_date=_from_epoch_ms(message.get("internalDate")) or EPOCH,
     )
+
+
+def with_content(mail: FetchedMail, raw: bytes) -> FetchedMail:
+    """`mail`, whose headers were read from metadata, with the body text, HTML and attachments of its RFC 822 bytes."""
+    content = _Content()
+    _collect_rfc822(_parse_structure(bytes(raw)), content)
+    return replace(mail, body_text=content.body_text(), body_html="\n".join(content.html),
+                   attachments=content.attachments, content_loaded=True)
 
 
 def _parse_structure(raw: bytes) -> Message:

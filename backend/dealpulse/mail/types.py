@@ -44,6 +44,7 @@ class FetchedMail:
     attachments: list[Attachment] = field(default_factory=list)
     is_sent: bool = False  # the provider says the mailbox owner sent it (Gmail SENT, Graph sentitems)
     bcc: list[Address] = field(default_factory=list)
+    content_loaded: bool = True  # False: headers and labels only (metadata first); bodies come from load_content
     automation_headers: dict[str, str] = field(default_factory=dict)  # see mail.automated.AUTOMATION_HEADERS
 
 
@@ -71,7 +72,7 @@ class ChangeBatch:
     mails: list[FetchedMail] = field(default_factory=list)
     events: list[FetchedEvent] = field(default_factory=list)
     deleted_ids: list[str] = field(default_factory=list)
-    cursor: str | None = None  # None: keep the previous cursor until a later batch carries one
+    cursor: str | None = None  # None: keep the previous cursor until a later batch carries one (or a checkpoint)
     full_resync: bool = False  # True on the first batch of a full (re)sync
 
 
@@ -118,4 +119,12 @@ class MailConnector(Protocol):
 
     def changes(self, cursor: str | None) -> Iterator[ChangeBatch]:
         """Yield batches since `cursor` (None = full sync); raise a SyncError subclass on failure."""
+        ...
+
+
+class ContentLoader(Protocol):
+    """A mail connector that yields headers first (`content_loaded=False`) and downloads bodies on request."""
+
+    def load_content(self, mails: list[FetchedMail]) -> list[FetchedMail]:
+        """The same mails with their content (mails deleted meanwhile are left out); raise a SyncError on failure."""
         ...

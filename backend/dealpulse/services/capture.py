@@ -216,6 +216,33 @@ def store_batch(session: Session, scope: CaptureScope, batch: ChangeBatch) -> Ba
     return outcome
 
 
+@dataclass
+class ContentPlan:
+    """Which mails of a metadata-only batch need their content: the rest are excluded or already stored here."""
+
+    wanted: set[str] = field(default_factory=set)  # provider ids
+    excluded: dict[str, int] = field(default_factory=dict)
+    known: int = 0
+
+
+def plan_content(session: Session, scope: CaptureScope, mails: list[FetchedMail]) -> ContentPlan:
+    """Decide from headers and labels alone which mails privacy rules let us store and this mailbox lacks."""
+    plan = ContentPlan()
+    candidates = [_mail_candidate(scope, m) for m in mails if m.provider_id]
+    customers = load_customer_matches(session, scope.org_id, {a for c in candidates for a in c.addresses})
+    kept = []
+    for c in candidates:
+        reason = exclusion_reason(c.addresses, c.labels, scope.directory, customers, scope.never_log)
+        if reason:
+            plan.excluded[reason] = plan.excluded.get(reason, 0) + 1
+        else:
+            kept.append(c.provider_id)
+    known = _existing_sources(session, scope.mailbox_id, kept)
+    plan.known = len(known)
+    plan.wanted = {provider_id for provider_id in kept if provider_id not in known}
+    return plan
+
+
 def _store_candidates(session: Session, scope: CaptureScope, candidates: list[_Candidate], outcome: BatchOutcome) -> None:
     customers = load_customer_matches(session, scope.org_id, {a for c in candidates for a in c.addresses})
     kept: list[_Candidate] = []

@@ -2,19 +2,29 @@
 
 Every batch is one transaction: the activities, the deletions and the cursor that covers them commit together,
 so a worker killed at any point loses nothing and duplicates nothing — the next run resumes from the last
-committed cursor and upserts what it sees again. A per-mailbox lease (a conditional UPDATE on Mailbox.version;
-`paused_until` holds the lease's expiry while `sync_state` is "syncing") keeps two workers off one mailbox, and
-the unique constraints keep two mailboxes sharing a thread from storing it twice.
+committed cursor (a full sync's cursor is a checkpoint) and upserts what it sees again. A per-mailbox lease keeps
+two workers off one mailbox: taken with a conditional UPDATE on Mailbox.version, held by a named run
+(`lease_holder`), expiring at `paused_until` while `sync_state` is "syncing"/"resyncing". It is short (90 s) and
+renewed by every batch commit and by a heartbeat thread while the provider is slow, so a killed worker's lease
+lapses within that time and the next sync takes it over. The unique constraints keep two mailboxes sharing a thread
+from storing it twice.
+
+Metadata first: a batch of headers-only mails is checked against the privacy rules and the store before any
+content is downloaded; only mail that will be stored is fetched in full.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
+import secrets
+import socket
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -32,6 +42,7 @@ from ..mail.retry import RetryPolicy
 from ..mail.types import (
     AuthRevokedError,
     ChangeBatch,
+    ContentLoader,
     CursorExpiredError,
     MailConnector,
     ProviderUnavailableError,
@@ -42,11 +53,12 @@ from ..store import Mailbox, User, utcnow
 from ..store.database import Database
 from ..store.uow import UnitOfWork
 from .alert_hooks import on_activities_stored
-from .capture import BatchOutcome, CaptureScope, store_batch
+from .capture import BatchOutcome, CaptureScope, plan_content, store_batch
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 300
+LEASE_SECONDS = 90  # default of Settings.sync_lease_seconds
+LEASED_STATES = ("syncing", "resyncing")
 DEFAULT_THROTTLE_SECONDS = 60
 MAX_BACKOFF_SECONDS = 3600
 CURSOR_FIELDS = ("mail_cursor", "calendar_cursor")
@@ -110,6 +122,14 @@ class SyncResult:
     detail: str = ""
     batches: int = 0
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
+    held_by: str = ""  # ran=False because this run holds the mailbox's lease ...
+    lease_expires_at: datetime | None = None  # ... until then
+    took_over: str = ""  # --force: the lease or pause this run overrode
+
+    @property
+    def lease_held(self) -> bool:
+        """Skipped because another sync holds the mailbox."""
+        return bool(self.held_by)
 
     @property
     def stored(self) -> int:
@@ -121,28 +141,58 @@ class LeaseLost(Exception):
     """Another worker took the mailbox over (our lease expired); stop without touching it."""
 
 
-class _Lease:
-    """A worker's hold on one mailbox, renewed with every batch commit."""
+def lease_holder_name() -> str:
+    """Who a new lease is held by: host, process and a run id (two threads of one process differ)."""
+    return f"{socket.gethostname()[:80]} pid {os.getpid()} run {secrets.token_hex(4)}"
 
-    def __init__(self, mailbox_id: int, version: int, clock: Callable[[], datetime], seconds: float):
+
+class _Lease:
+    """A sync run's hold on one mailbox: renewed with every batch commit and by the heartbeat."""
+
+    def __init__(self, mailbox_id: int, holder: str, clock: Callable[[], datetime], seconds: float):
         self.mailbox_id = mailbox_id
-        self.version = version
+        self.holder = holder
         self.clock = clock
         self.seconds = seconds
 
     def renew(self, uow: UnitOfWork, **values: object) -> None:
-        """Bump the version (first statement of the transaction, so it takes the write lock) or raise LeaseLost."""
-        fields: dict[str, object] = {"version": self.version + 1, "paused_until": self.clock() + timedelta(seconds=self.seconds)}
+        """Extend the lease (first statement of the transaction, so it takes the write lock) or raise LeaseLost."""
+        fields: dict[str, object] = {"version": Mailbox.version + 1, "paused_until": self.clock() + timedelta(seconds=self.seconds)}
         fields.update(values)
         result = uow.s.execute(
             update(Mailbox)
-            .where(Mailbox.id == self.mailbox_id, Mailbox.version == self.version)
+            .where(Mailbox.id == self.mailbox_id, Mailbox.lease_holder == self.holder, Mailbox.sync_state.in_(LEASED_STATES))
             .values(**fields)
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:
             raise LeaseLost(f"mailbox {self.mailbox_id}: another worker holds it now")
-        self.version += 1
+
+
+class _Heartbeat:
+    """Renews a lease every `interval` seconds while a sync waits on its provider (retries may sleep for minutes)."""
+
+    def __init__(self, db: Database, lease: _Lease, interval: float):
+        self.db, self.lease, self.interval = db, lease, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-heartbeat-{lease.mailbox_id}", daemon=True)
+
+    def __enter__(self) -> "_Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                _commit_with_retry(self.db, self.lease.renew)
+            except LeaseLost:
+                return  # the sync finds out at its next commit
+            except Exception:  # a busy database: the next beat (or batch commit) renews it
+                log.warning("mailbox %s: lease heartbeat failed", self.lease.mailbox_id, exc_info=True)
 
 
 def sync_mailbox(
@@ -152,30 +202,35 @@ def sync_mailbox(
     *,
     connector_factory: ConnectorFactory = default_connectors,
     clock: Callable[[], datetime] = utcnow,
-    lease_seconds: float = LEASE_SECONDS,
+    lease_seconds: float | None = None,
+    heartbeat_seconds: float | None = None,
+    force: bool = False,
     queue_scoring: QueueScoring | None = None,
     after_commit: Callable[[UnitOfWork, list[int]], None] | None = None,
 ) -> SyncResult:
     """Sync one mailbox if it is due; returns what happened (ran=False when skipped: paused, leased, reconnect).
 
+    `force` takes the lease even from a live holder and ignores a provider pause (the caller warns about it).
     After each batch commit the new activity ids go to `queue_scoring` and the alert hook (`run_capture_hooks`);
     `after_commit` replaces both (benchmarks time the sync alone).
     """
-    lease, skip = _acquire(db, mailbox_id, clock, lease_seconds)
+    seconds = lease_seconds if lease_seconds is not None else settings.sync_lease_seconds
+    lease, skip = _acquire(db, mailbox_id, clock, seconds, force)
     if lease is None:
         return skip  # type: ignore[return-value]
-    result = SyncResult(mailbox_id, ran=True, state="syncing")
+    result = SyncResult(mailbox_id, ran=True, state="syncing", took_over=skip.took_over if skip else "")
 
     def capture_hooks(uow: UnitOfWork, activity_ids: list[int]) -> None:
         run_capture_hooks(uow, activity_ids, queue_scoring=queue_scoring, webhook=bool(settings.webhook_url))
 
     try:
-        scope, access, cursors = _load(db, settings, mailbox_id)
-        connectors = connector_factory(settings, access)
-        for cursor_field, connector in connectors.items():
-            if cursor_field not in CURSOR_FIELDS:
-                raise ValueError(f"unknown cursor column {cursor_field!r}; use one of {CURSOR_FIELDS}")
-            _run_stream(db, lease, scope, connector, cursor_field, cursors.get(cursor_field), result, after_commit or capture_hooks)
+        with _Heartbeat(db, lease, heartbeat_seconds if heartbeat_seconds is not None else seconds / 3):
+            scope, access, cursors = _load(db, settings, mailbox_id)
+            connectors = connector_factory(settings, access)
+            for cursor_field, connector in connectors.items():
+                if cursor_field not in CURSOR_FIELDS:
+                    raise ValueError(f"unknown cursor column {cursor_field!r}; use one of {CURSOR_FIELDS}")
+                _run_stream(db, lease, scope, connector, cursor_field, cursors.get(cursor_field), result, after_commit or capture_hooks)
     except LeaseLost as exc:
         log.warning("%s", exc)
         result.state, result.detail = "syncing", str(exc)
@@ -204,7 +259,10 @@ def sync_mailbox(
     return result
 
 
-def _acquire(db: Database, mailbox_id: int, clock: Callable[[], datetime], seconds: float) -> tuple[_Lease | None, SyncResult | None]:
+def _acquire(
+    db: Database, mailbox_id: int, clock: Callable[[], datetime], seconds: float, force: bool
+) -> tuple[_Lease | None, SyncResult | None]:
+    """Take the mailbox's lease, or say why not. With a lease, the SyncResult (if any) only records a takeover."""
     with db.uow() as uow:
         box = uow.s.get(Mailbox, mailbox_id)
         if box is None:
@@ -212,20 +270,37 @@ def _acquire(db: Database, mailbox_id: int, clock: Callable[[], datetime], secon
         now = clock()
         if box.sync_state in ("needs_reconnect", "disconnected"):
             return None, SyncResult(mailbox_id, ran=False, state=box.sync_state, detail=box.state_detail)
+        took_over = ""
         if box.paused_until is not None and box.paused_until > now:
-            return None, SyncResult(mailbox_id, ran=False, state=box.sync_state, detail=f"paused until {box.paused_until.isoformat()}")
+            if box.sync_state in LEASED_STATES:
+                holder = box.lease_holder or "a worker that does not name itself"
+                took_over = f"took the lease held by {holder} until {box.paused_until:%H:%M:%S} UTC"
+                if not force:
+                    return None, SyncResult(
+                        mailbox_id, ran=False, state=box.sync_state, held_by=holder, lease_expires_at=box.paused_until,
+                        detail=f"another sync holds this mailbox ({holder}); its lease expires at {box.paused_until:%H:%M:%S} UTC",
+                    )
+            else:
+                took_over = f"ignored the pause until {box.paused_until:%H:%M:%S} UTC ({box.sync_state})"
+                if not force:
+                    return None, SyncResult(mailbox_id, ran=False, state=box.sync_state, detail=f"paused until {box.paused_until.isoformat()}")
+            log.warning("mailbox %s: forced sync %s", mailbox_id, took_over)
+        elif box.sync_state in LEASED_STATES and box.lease_holder:
+            log.info("mailbox %s: the lease of %s lapsed; taking it over", mailbox_id, box.lease_holder)
+        holder = lease_holder_name()
         result = uow.s.execute(
             update(Mailbox)
             .where(Mailbox.id == mailbox_id, Mailbox.version == box.version)
-            .values(version=box.version + 1, sync_state="syncing", state_detail="Syncing now.",
+            .values(version=box.version + 1, sync_state="syncing", state_detail="Syncing now.", lease_holder=holder,
                     paused_until=now + timedelta(seconds=seconds))
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:
             uow.rollback()
-            return None, SyncResult(mailbox_id, ran=False, state="syncing", detail="another worker is syncing this mailbox")
+            return None, SyncResult(mailbox_id, ran=False, state="syncing", held_by="another worker",
+                                    detail="another worker took this mailbox's lease at the same moment")
         uow.commit()
-        return _Lease(mailbox_id, box.version + 1, clock, seconds), None
+        return _Lease(mailbox_id, holder, clock, seconds), SyncResult(mailbox_id, ran=True, state="syncing", took_over=took_over)
 
 
 def _load(db: Database, settings: Settings, mailbox_id: int) -> tuple[CaptureScope, MailboxAccess, dict[str, str | None]]:
@@ -265,7 +340,7 @@ def _run_stream(
     start = cursor
     for attempt in range(MAX_RESYNCS + 1):
         try:
-            _consume(db, lease, scope, connector.changes(start), cursor_field, result, after_commit, committed)
+            _consume(db, lease, scope, connector, connector.changes(start), cursor_field, result, after_commit, committed)
             return
         except CursorExpiredError as exc:
             if attempt == MAX_RESYNCS:
@@ -294,6 +369,7 @@ def _consume(
     db: Database,
     lease: _Lease,
     scope: CaptureScope,
+    connector: MailConnector,
     batches: Iterator[ChangeBatch],
     cursor_field: str,
     result: SyncResult,
@@ -301,6 +377,9 @@ def _consume(
     committed: list[str | None],
 ) -> None:
     for batch in batches:
+        batch, planned = _with_content(db, scope, connector, batch)
+        result.outcome.merge(planned)
+
         def apply(uow: UnitOfWork, batch: ChangeBatch = batch) -> BatchOutcome:
             values = {cursor_field: batch.cursor} if batch.cursor is not None else {}
             lease.renew(uow, **values)
@@ -311,6 +390,21 @@ def _consume(
             committed[0] = batch.cursor
         result.batches += 1
         result.outcome.merge(outcome)
+
+
+def _with_content(db: Database, scope: CaptureScope, connector: MailConnector, batch: ChangeBatch) -> tuple[ChangeBatch, BatchOutcome]:
+    """Download the content of the headers-only mails that will be stored; the others leave the batch, counted."""
+    pending = [m for m in batch.mails if not m.content_loaded]
+    if not pending:
+        return batch, BatchOutcome()
+    with db.uow() as uow:
+        plan = plan_content(uow.s, scope, pending)
+    wanted = [m for m in pending if m.provider_id in plan.wanted]
+    if wanted and not hasattr(connector, "load_content"):
+        raise SyncError(f"{type(connector).__name__} sent headers only but cannot load content")
+    loaded = cast(ContentLoader, connector).load_content(wanted) if wanted else []
+    mails = [m for m in batch.mails if m.content_loaded] + loaded
+    return replace(batch, mails=mails), BatchOutcome(excluded=dict(plan.excluded), unchanged=plan.known)
 
 
 def _commit_with_retry(
@@ -345,7 +439,7 @@ def _is_transient(exc: DBAPIError) -> bool:
 
 def _finish(db: Database, lease: _Lease, result: SyncResult, state: str, detail: str, **values: object) -> None:
     def write(uow: UnitOfWork) -> None:
-        lease.renew(uow, sync_state=state, state_detail=detail[:500], **values)
+        lease.renew(uow, sync_state=state, state_detail=detail[:500], lease_holder=None, **values)
 
     try:
         _commit_with_retry(db, write)
@@ -380,11 +474,11 @@ def run_capture_hooks(
         uow.rollback()
 
 
-def due_mailbox_ids(db: Database, now: datetime | None = None) -> list[int]:
-    """Mailboxes a poll should sync now: connected, not waiting for reconnection, not paused."""
+def due_mailbox_ids(db: Database, now: datetime | None = None, *, include_paused: bool = False) -> list[int]:
+    """Mailboxes a poll should sync now: connected, not waiting for reconnection, not paused (or leased)."""
     now = now or utcnow()
     with db.uow() as uow:
         rows = uow.s.execute(
             select(Mailbox.id, Mailbox.paused_until).where(Mailbox.sync_state.not_in(("needs_reconnect", "disconnected")))
         ).all()
-    return [i for i, paused in rows if paused is None or paused <= now]
+    return [i for i, paused in rows if include_paused or paused is None or paused <= now]

@@ -60,6 +60,7 @@ class _Scripted:
     fault: Fault
     method: str | None
     remaining: int
+    skip: int = 0  # matching requests to let through first
 
 
 class FaultPlan:
@@ -102,8 +103,10 @@ class FaultPlan:
         reason: str | None = None,
         method: str | None = None,
         times: int = 1,
+        after: int = 0,
     ) -> None:
-        """Script a fault for the next `times` requests whose path contains `path` (and whose method is `method`).
+        """Script a fault for the next `times` requests whose path contains `path` (and whose method is `method`),
+        after letting `after` such requests through (a failure in the middle of a long sync).
 
         Give `status` (any HTTP status, e.g. 404 for a stale history id) or `kind` ("slow", "drop", or one of
         the status kinds "429", "403", "500", "503").
@@ -126,7 +129,7 @@ class FaultPlan:
                 scripted=True,
             )
         with self._lock:
-            self._scripted.append(_Scripted(path, fault, method.upper() if method else None, times))
+            self._scripted.append(_Scripted(path, fault, method.upper() if method else None, times, after))
 
     def set_rate(self, rate: float) -> None:
         """Change the random failure rate (0 turns random faults off; scripted ones still fire)."""
@@ -155,6 +158,9 @@ class FaultPlan:
             if entry.path not in path or (entry.method and entry.method != method.upper()):
                 continue
             if inner and entry.fault.kind != STATUS:
+                continue
+            if entry.skip > 0:
+                entry.skip -= 1
                 continue
             entry.remaining -= 1
             if entry.remaining <= 0:

@@ -20,8 +20,10 @@ import shutil
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
+from urllib.parse import parse_qs
 
 from flask import Response
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
@@ -55,6 +57,15 @@ def _entra_fault(fault: Fault, environ: dict[str, Any]) -> Response:
 
 def _not_found(environ: dict[str, Any], start_response: Any) -> Any:
     return Response("not found", status=404)(environ, start_response)
+
+
+@dataclass(frozen=True)
+class GraphRequest:
+    """One Graph request the stand-in received (before faults): method, path under /v1.0 and query arguments."""
+
+    method: str
+    path: str
+    args: dict[str, list[str]]
 
 
 class MicrosoftStandIn:
@@ -94,6 +105,14 @@ class MicrosoftStandIn:
         self._owns_tls_dir = tls_dir is None
         self.tls: TlsMaterial | None = None
         self._server: ServerThread | None = None
+        self._requests_lock = threading.Lock()
+        self._graph_requests: list[GraphRequest] = []
+
+    @property
+    def graph_requests(self) -> list["GraphRequest"]:
+        """Every Graph request received so far (method, path, query), in order."""
+        with self._requests_lock:
+            return list(self._graph_requests)
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> "MicrosoftStandIn":
@@ -108,7 +127,12 @@ class MicrosoftStandIn:
 
         def app(environ: dict[str, Any], start_response: Any) -> Any:
             path = environ.get("PATH_INFO", "")
-            return (graph if path == "/v1.0" or path.startswith("/v1.0/") else entra)(environ, start_response)
+            if path == "/v1.0" or path.startswith("/v1.0/"):
+                with self._requests_lock:
+                    self._graph_requests.append(GraphRequest(environ.get("REQUEST_METHOD", "GET"), path,
+                                                             parse_qs(environ.get("QUERY_STRING", ""))))
+                return graph(environ, start_response)
+            return entra(environ, start_response)
         self._server = ServerThread(app, self._host, self._port, name="microsoft-standin",
                                     ssl_context=self.tls.server_context())
         self.directory.base_url = self.base_url

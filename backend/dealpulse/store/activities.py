@@ -31,6 +31,7 @@ class Mailbox(IdMixin, Base):
     last_synced_at: Mapped[datetime | None]
     last_error_at: Mapped[datetime | None]
     consecutive_failures: Mapped[int] = mapped_column(default=0)
+    lease_holder: Mapped[str | None] = mapped_column(String(200))  # the sync run holding the lease (host, pid, run)
     subscription_id: Mapped[str | None] = mapped_column(String(200))
     subscription_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

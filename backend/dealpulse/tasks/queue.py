@@ -65,6 +65,10 @@ class DeclaredTask(Generic[P, R]):
         """Enqueue the task (run at once when the queue is immediate); returns Huey's result handle."""
         return current_queues().wrapper(self)(*args, **kwargs)
 
+    def call_at(self, eta: datetime, *args: P.args, **kwargs: P.kwargs) -> Result | None:
+        """Enqueue the task to run at `eta` (the consumer keeps it on its schedule until then)."""
+        return current_queues().wrapper(self).schedule(args, kwargs, eta=eta)
+
     def call_local(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the task in this process, now."""
         return self.fn(*args, **kwargs)

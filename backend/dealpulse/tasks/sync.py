@@ -25,6 +25,10 @@ def sync_mailbox_task(mailbox_id: int) -> str:
     settings = get_settings()
     result = sync_mailbox(get_database(settings), settings, mailbox_id, queue_scoring=queue_scoring)
     log.info("mailbox %s: %s (%d new) %s", mailbox_id, result.state, result.stored, result.detail)
+    if result.lease_held and result.lease_expires_at is not None:
+        # Deferred, not dropped: a push that meets a running (or dead) sync may bring mail that sync has passed.
+        sync_mailbox_task.call_at(result.lease_expires_at, mailbox_id)
+        log.info("mailbox %s: held by %s; sync deferred to %s", mailbox_id, result.held_by, result.lease_expires_at)
     return result.state
 
 

@@ -46,7 +46,8 @@ class Sleeps(list):
 
 
 def connector(google: GoogleStandIn, refresh_token: str, sleeps: Sleeps | None = None, **options) -> GmailConnector:
-    settings = Settings.from_env({}, env="test", **google.settings_overrides())
+    # Whole messages in every batch (the content-first mode); metadata first is tested on its own below.
+    settings = Settings.from_env({}, env="test", sync_metadata_first=False, **google.settings_overrides())
     return GmailConnector(
         settings,
         google_credentials(settings, refresh_token),
