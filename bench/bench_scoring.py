@@ -117,8 +117,12 @@ def naive_pipeline(version_dir: Path):  # noqa: ANN201 - a transformers pipeline
     """The baseline: transformers `pipeline("text-classification")` on the same weights, fp32, batch 1."""
     from transformers import pipeline
 
+    from transformers.utils import logging as hf_logging
+
     model, tokenizer = load_tone_classifier(version_dir)  # the version's own head (CLS pooler or mean pooling)
     with quiet_transformers():
+        # The pipeline lists every class it knows when handed our mean-pooling head (it runs it all the same).
+        hf_logging.set_verbosity(hf_logging.CRITICAL)
         return pipeline("text-classification", model=model.eval(), tokenizer=tokenizer, device=-1)
 
 
