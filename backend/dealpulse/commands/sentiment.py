@@ -1,4 +1,4 @@
-"""Tone commands: `score`, `train --from-seed`, `models list|promote|rollback`, `bench scoring`."""
+"""Tone commands: `score`, `train --from-seed`, `evaluate`, `models list|promote|rollback`, `bench scoring`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from typing import Any, Iterator
 import click
 
 from ..sentiment.active import active_scorers
-from ..sentiment.registry import active_row, active_version, list_versions, read_json
+from ..sentiment.corpus import CorpusError
+from ..sentiment.eval_sets import corpus_eval, default_set_path, load_labelled_jsonl
+from ..sentiment.registry import RegistryError, active_row, active_version, is_complete, list_versions, read_json, version_dir
 from ..services.training import TrainingError, promote_version, switch_version
 from ..tasks import queues_for
 from ..tasks.scoring import queue_rescore
@@ -105,11 +107,17 @@ def metrics_table(metrics: dict) -> str:
 @click.option("--from-seed", "from_seed", is_flag=True, help="build the default version from the base package and the seed corpus")
 @click.option("--org", "org", default=None, help="without --from-seed: the organisation whose ratings to train on (default: the only one)")
 @click.option("--method", type=click.Choice(["setfit", "top-layers", "full"]), default=None, help="without --from-seed: override the method chosen by rating count")
-def train_command(from_seed: bool, org: str | None, method: str | None) -> None:
+@click.option("--recipe", default=None, help="with --from-seed: build another recipe of the model card's comparison as a candidate")
+def train_command(from_seed: bool, org: str | None, method: str | None, recipe: str | None) -> None:
     """Train a tone model version: on the organisation's ratings (with guard-rails), or `--from-seed` the default one."""
+    if recipe is not None and not from_seed:
+        fail("--recipe goes with --from-seed")
     if not from_seed:
         return train_organisation(org, method)
-    from ..sentiment.seed import build_seed_version  # noqa: PLC0415 - the transformer stack, only when training
+    from ..sentiment.seed import DEFAULT_RECIPE, RECIPES, build_seed_version  # noqa: PLC0415 - the transformer stack, only when training
+
+    if recipe is not None and recipe not in RECIPES:
+        fail(f"--recipe {recipe!r}: choose from {', '.join(RECIPES)}")
     settings = load_settings()
     db = ready_database(settings)
     bar = progress_bar(0, "training", "step")
@@ -126,7 +134,7 @@ def train_command(from_seed: bool, org: str | None, method: str | None) -> None:
         bar.refresh()
 
     with bar:
-        build = build_seed_version(settings, db, progress=report)
+        build = build_seed_version(settings, db, config=RECIPES[recipe or DEFAULT_RECIPE], progress=report)
     seconds = read_json(build.path, "training.json").get("summary", {}).get("seconds")
     click.echo(f"version  {build.version}  ({'trained in ' + str(seconds) + ' s' if build.trained else 'already built, reused'})")
     click.echo(f"folder   {build.path}")
@@ -138,6 +146,95 @@ def train_command(from_seed: bool, org: str | None, method: str | None) -> None:
         click.echo(f"status   active{' (first seed version)' if build.activated else ''}")
     else:
         click.echo(f"status   candidate; {active_name} stays active (`dealpulse models promote {build.version}` to switch)")
+
+
+# ---------------------------------------------------------------- evaluate
+
+EVAL_SET_CHOICES = ("corpus", "real", "probes", "all")
+
+
+def _eval_targets(set_name: str, path: Path | None) -> list[tuple[str, Any]]:
+    """(row name, passages) for each set asked for; a missing external file is skipped under `all`, else fails."""
+    if path is not None and set_name not in ("real", "probes"):
+        fail("--path goes with --set real or --set probes")
+    targets: list[tuple[str, Any]] = []
+    if set_name in ("corpus", "all"):
+        targets += [("corpus", corpus_eval()), ("corpus-original", corpus_eval(original_only=True))]
+    for name in ("real", "probes"):
+        if set_name not in (name, "all"):
+            continue
+        file = path or default_set_path(name)
+        if set_name == "all" and not Path(file).is_file():
+            click.echo(f"note: {file} is missing; set {name!r} skipped", err=True)
+            continue
+        try:
+            targets.append((name, load_labelled_jsonl(Path(file))))
+        except CorpusError as exc:
+            fail(str(exc))
+    return targets
+
+
+def evaluation_table(version: str, runtime_name: str, temperature: float, rows: dict[str, dict]) -> str:
+    """The model card's evaluation table (one row per set), then each set's reliability table and opposite errors."""
+    lines = [
+        f"version {version}, runtime {runtime_name}, temperature {temperature}",
+        "",
+        "| set | passages | macro-F1 | F1 neg | F1 neu | F1 pos | opposite polarity | near misses | ECE (10 bins) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in rows.items():
+        f1 = r["metrics"]["per_class_f1"]
+        lines.append(
+            f"| {name} | {r['count']} | {r['metrics']['macro_f1']:.4f} | {f1['negative']:.4f} | {f1['neutral']:.4f} | "
+            f"{f1['positive']:.4f} | {r['opposite_polarity']} ({r['opposite_polarity_percent']:.1f} %) | "
+            f"{r['near_misses']} | {r['ece']:.4f} |"
+        )
+    for name, r in rows.items():
+        lines += ["", f"reliability ({name}): confidence bin, passages, mean confidence, accuracy"]
+        lines += [
+            f"  {b['low']:.1f}-{b['high']:.1f}  {b['count']:>5}  {b['confidence']:.3f}  {b['accuracy']:.3f}"
+            for b in r["reliability"] if b["count"]
+        ]
+        if r["opposite_polarity_errors"]:
+            lines += ["", f"opposite-polarity errors ({name}): gold -> predicted (score) text"]
+            lines += [
+                f"  {e['gold']} -> {e['predicted']} ({e['score']:+.2f}) [{e['id']}] {' '.join(e['text'].split())[:160]}"
+                for e in r["opposite_polarity_errors"]
+            ]
+    return "\n".join(lines)
+
+
+@click.command("evaluate")
+@click.option("--set", "set_name", type=click.Choice(EVAL_SET_CHOICES), default="all", show_default=True,
+              help="corpus eval split, real-writing eval, everyday probes, or all")
+@click.option("--version", "version", default=None, help="a version folder under the model dir (default: the global active one)")
+@click.option("--runtime", "runtime_name", type=click.Choice(["onnx-int8", "fp32"]), default="onnx-int8", show_default=True)
+@click.option("--path", "path", default=None, type=click.Path(path_type=Path, dir_okay=False),
+              help="with --set real or probes: another labelled JSONL file ({id, text, label} a line)")
+@click.option("--json", "as_json", is_flag=True, help="print the full results as JSON (every error listed)")
+def evaluate_command(set_name: str, version: str | None, runtime_name: str, path: Path | None, as_json: bool) -> None:
+    """Measure a tone version: macro-F1, per-class F1, opposite-polarity errors, ECE and reliability per set."""
+    from ..sentiment.measure import measure_scorer  # noqa: PLC0415 - the transformer stack, only when measuring
+    from ..sentiment.scorer import ToneScorer  # noqa: PLC0415 - the transformer stack
+    from ..sentiment.seed import ensure_seed_model  # noqa: PLC0415 - the transformer stack
+
+    targets = _eval_targets(set_name, path)
+    settings = load_settings(require_secret=False)
+    if version is None:
+        version = ensure_seed_model(settings, ready_database(settings))
+    try:
+        folder = version_dir(settings.model_dir, version)
+    except RegistryError as exc:
+        fail(str(exc))
+    if not is_complete(folder):
+        fail(f"version {version!r} has no complete folder under {settings.model_dir}")
+    scorer = ToneScorer(folder, runtime=runtime_name, threads=settings.torch_threads)
+    rows = {name: measure_scorer(scorer, passages) for name, passages in targets}
+    if as_json:
+        payload = {"version": version, "runtime": runtime_name, "temperature": scorer.temperature, "sets": rows}
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        click.echo(evaluation_table(version, runtime_name, scorer.temperature, rows))
 
 
 # ---------------------------------------------------------------- models
@@ -225,7 +322,7 @@ def bench_scoring(emails: int, baseline_emails: int, runtimes: tuple[str, ...]) 
 
 def register(group: click.Group) -> None:
     """Add the tone subcommands to the root group (and `scoring` to the `bench` group, creating it if needed)."""
-    for command in (score_command, train_command, models_group):
+    for command in (score_command, train_command, evaluate_command, models_group):
         group.add_command(command)
     bench = bench_group(group)
     bench.add_command(bench_scoring)

@@ -5,6 +5,8 @@ layers below `train_layers`) stay fixed, so their output for every passage is co
 dropout) and reused by every epoch; the top `train_layers` layers, the pooler and the head are trained. Training
 from the active version rather than the base encoder, with 3 epochs at most, keeps "1,000 ratings plus the seed
 corpus in three minutes" within reach on 2 CPU cores; the seed replay keeps what the version already knew.
+The new version's temperature is refitted on the held-out ratings when there are enough of them, else the
+parent's is kept.
 """
 
 from __future__ import annotations
@@ -23,15 +25,20 @@ from transformers.masking_utils import create_bidirectional_mask
 from .base_model import LABEL2ID
 from .evaluation import classification_metrics
 from .corpus import LABELS
-from .few_shot import load_classifier
+from .few_shot import load_classifier, parent_calibration
+from .modeling import pooled_features
 from .trainer import (
     ProgressCallback,
     TrainedClassifier,
     TrainingExample,
     TrainingProgress,
     deterministic_torch,
+    fit_calibration,
     length_bucketed_batches,
 )
+
+# Fewer held-out ratings than this give a temperature that swings with a few passages: keep the parent's.
+MIN_CALIBRATION_EXAMPLES = 30
 
 
 @dataclass(frozen=True)
@@ -104,7 +111,7 @@ class _Split:
         mask = create_bidirectional_mask(config=self.bert.config, inputs_embeds=hidden, attention_mask=attention)
         for layer in self.top_layers:
             hidden = layer(hidden, mask)
-        pooled = self.bert.pooler(hidden)
+        pooled = pooled_features(self.model, hidden, attention)
         return self.model.classifier(self.model.dropout(pooled))
 
 
@@ -184,6 +191,10 @@ def train_top_layers(
         for parameter in model.parameters():
             parameter.requires_grad = True
         model.to("cpu").eval()
+        if len(validation) >= MIN_CALIBRATION_EXAMPLES:
+            calibration = fit_calibration(model, tokenizer, validation, config.max_length)
+        else:
+            calibration = parent_calibration(start_from)
     summary = {
         "config": asdict(config),
         "method": "top-layers",
@@ -195,6 +206,7 @@ def train_top_layers(
         "best_epoch": best_epoch,
         "best_validation_f1": best_f1 if validation else None,
         "history": history,
+        "calibration": calibration,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    return TrainedClassifier(model=model, tokenizer=tokenizer, summary=summary)
+    return TrainedClassifier(model=model, tokenizer=tokenizer, summary=summary, calibration=calibration)

@@ -32,6 +32,7 @@ class LabelledText:
     label: str
     industry: str
     tags: tuple[str, ...] = ()
+    source: str = ""  # the corpus file it came from
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def _load_files(paths: list[Path], domain: str | None) -> list[LabelledText]:
                 if not line.strip():
                     continue
                 where = f"{path.name}:{number}"
-                passage = _parse_line(line, where, domain)
+                passage = _parse_line(line, where, domain, path.name)
                 if passage.id in seen_ids:
                     raise CorpusError(f"{where}: duplicate id {passage.id!r} (first at {seen_ids[passage.id]})")
                 key = normalise_text(passage.text)
@@ -114,13 +115,19 @@ def _load_files(paths: list[Path], domain: str | None) -> list[LabelledText]:
     return passages
 
 
-def _parse_line(line: str, where: str, domain: str | None) -> LabelledText:
+def parse_json_object(line: str, where: str) -> dict:
+    """One JSONL line as a dict, or a CorpusError naming `where`."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise CorpusError(f"{where}: not valid JSON ({exc.msg})") from None
     if not isinstance(record, dict):
         raise CorpusError(f"{where}: expected a JSON object")
+    return record
+
+
+def _parse_line(line: str, where: str, domain: str | None, source: str = "") -> LabelledText:
+    record = parse_json_object(line, where)
     for name in _REQUIRED_FIELDS:
         value = record.get(name)
         if not isinstance(value, str) or not value.strip():
@@ -133,7 +140,8 @@ def _parse_line(line: str, where: str, domain: str | None) -> LabelledText:
     if domain is not None and record.get("domain") != domain:
         raise CorpusError(f"{where}: field 'domain' must be {domain!r}")
     return LabelledText(
-        id=record["id"], text=record["text"].strip(), label=record["label"], industry=record["industry"], tags=tuple(tags)
+        id=record["id"], text=record["text"].strip(), label=record["label"], industry=record["industry"], tags=tuple(tags),
+        source=source,
     )
 
 

@@ -50,3 +50,11 @@ def format_confusion(metrics: ClassificationMetrics) -> str:
     rule = "|---" * (len(LABELS) + 1) + "|"
     rows = [f"| {label} | " + " | ".join(str(v) for v in row) + " |" for label, row in zip(LABELS, metrics.confusion)]
     return "\n".join([header, rule, *rows])
+
+
+POLAR = ("negative", "positive")
+
+
+def is_opposite_polarity(gold: str, predicted: str) -> bool:
+    """A positive passage read negative or the reverse: the errors that fire false alarms and hide lost deals."""
+    return gold in POLAR and predicted in POLAR and gold != predicted

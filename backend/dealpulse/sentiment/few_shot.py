@@ -2,10 +2,11 @@
 
 With a few dozen ratings a full fine-tune swings from seed to seed; SetFit (Tunstall et al., 2022) is steadier:
 1. contrastive phase: pairs of examples (same label → cosine target 1, different → 0) pull the sentence
-   embeddings of one tone together. The embedding is the pooled [CLS] output that the classification head reads,
+   embeddings of one tone together. The embedding is what the classification head reads (the [CLS] pooler or the mean of the token states),
    so the result stays a plain sequence-classification model the scorer loads like any other version;
 2. head phase: the encoder is frozen and the three-label linear head is fitted by weighted logistic regression on
-   the embeddings (rater weights become sample weights).
+   the embeddings (rater weights become sample weights). The new version keeps its parent's temperature
+   (calibration.json): a few dozen ratings are too few to fit one.
 
 It starts from a trained version (the organisation's active one), so the seed corpus replay passed in with the
 ratings keeps what that version already knew.
@@ -13,6 +14,7 @@ ratings keeps what that version already knew.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -22,10 +24,10 @@ from typing import Sequence
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-from .base_model import ID2LABEL, LABEL2ID, quiet_transformers
+from .base_model import LABEL2ID
+from .calibration import CALIBRATION_FILE
 from .corpus import LABELS
+from .modeling import load_tone_classifier, sentence_features
 from .trainer import ProgressCallback, TrainedClassifier, TrainingExample, TrainingProgress, deterministic_torch
 
 
@@ -45,20 +47,22 @@ class FewShotConfig:
 
 def load_classifier(path: Path) -> tuple[torch.nn.Module, object]:
     """A trained version's classifier and tokenizer, from local files."""
-    with quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=len(LABELS), id2label=ID2LABEL, label2id=LABEL2ID, local_files_only=True
-        )
-    return model, tokenizer
+    return load_tone_classifier(path)
+
+
+def parent_calibration(path: Path) -> dict | None:
+    """The calibration of the version a new one starts from, carried over ({"temperature": T, ...}), or None."""
+    file = Path(path) / CALIBRATION_FILE
+    if not file.is_file():
+        return None
+    return {**json.loads(file.read_text(encoding="utf-8")), "fitted_on": f"inherited from {Path(path).name}"}
 
 
 def pooled(model: torch.nn.Module, tokenizer, texts: Sequence[str], max_length: int) -> torch.Tensor:
-    """The pooled [CLS] embedding the classification head reads, for each text (keeps gradients)."""
+    """The embedding the classification head reads, for each text (keeps gradients)."""
     device = next(model.parameters()).device
     batch = tokenizer(list(texts), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
-    outputs = model.base_model(**{k: v.to(device) for k, v in batch.items()})
-    return outputs.pooler_output
+    return sentence_features(model, {k: v.to(device) for k, v in batch.items()})
 
 
 def contrastive_pairs(examples: Sequence[TrainingExample], per_example: int, rng: random.Random) -> list[tuple[int, int, float]]:
@@ -149,7 +153,7 @@ def train_few_shot(
         "head_train_accuracy": round(float(head.score(features, labels)), 4),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    return TrainedClassifier(model=model, tokenizer=tokenizer, summary=summary)
+    return TrainedClassifier(model=model, tokenizer=tokenizer, summary=summary, calibration=parent_calibration(start_from))
 
 
 def _full_head(head: LogisticRegression, n_labels: int, width: int) -> tuple[np.ndarray, np.ndarray]:

@@ -45,9 +45,9 @@ def is_complete(path: Path) -> bool:
     return all((Path(path) / name).is_file() for name in REQUIRED_FILES)
 
 
-def seed_version_id(data_hash: str) -> str:
-    """The version id of the seed model built from corpus files with this hash."""
-    return f"seed-{data_hash[:8]}"
+def seed_version_id(data_hash: str, recipe_hash: str) -> str:
+    """The version id of the seed model built from corpus files and a training recipe with these hashes."""
+    return f"seed-{data_hash[:8]}-{recipe_hash[:6]}"
 
 
 def new_version_id(org_id: int, data_hash: str, now: datetime | None = None) -> str:

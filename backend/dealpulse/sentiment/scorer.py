@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoTokenizer
 
 from .base_model import choose_threads, force_offline, quiet_transformers
+from .calibration import read_temperature
 from .corpus import LABELS
+from .modeling import load_tone_classifier
 from .preprocess import PreparedText, prepare_text
 
 MAX_LENGTH = 128
@@ -32,7 +34,11 @@ _NEUTRAL_PROBABILITIES = {"negative": 0.0, "neutral": 1.0, "positive": 0.0}
 
 @dataclass(frozen=True)
 class ToneResult:
-    """The tone of one email: label, score = P(positive) − P(negative), the sentences behind it, and the version."""
+    """The tone of one email: label, score = P(positive) − P(negative), the sentences behind it, and the version.
+
+    Probabilities (and so score and confidence, the probability of the label) are calibrated: the version's
+    temperature (calibration.json) divides the logits before the softmax.
+    """
 
     label: str
     score: float
@@ -65,6 +71,7 @@ class ToneScorer:
         self.version_dir = Path(version_dir)
         self.version = self.version_dir.name
         self.runtime = runtime
+        self.temperature = read_temperature(self.version_dir)
         threads = choose_threads(threads)
         torch.set_num_threads(threads)
         with quiet_transformers():
@@ -83,7 +90,7 @@ class ToneScorer:
                     self._lanes = [_onnx_session(self.version_dir, 1) for _ in range(threads)]
                     self._lane_pool = ThreadPoolExecutor(len(self._lanes), thread_name_prefix=f"tone-{self.version}")
             else:
-                model = AutoModelForSequenceClassification.from_pretrained(self.version_dir, local_files_only=True).eval()
+                model = load_tone_classifier(self.version_dir)[0].eval()
                 self.model = quantize_linear_layers(model) if runtime == "int8" else model
         self._lock = threading.Lock()
         self.score_texts(["Thanks, we are happy to move ahead with the order."])
@@ -135,7 +142,7 @@ class ToneScorer:
         def run(batch_rows: list[list[int]], session=None) -> None:
             for rows in batch_rows:
                 batch = self.tokenizer.pad({"input_ids": [sequences[i] for i in rows]}, return_tensors="pt")
-                output[rows] = torch.softmax(self._logits(batch, session).float(), dim=-1)
+                output[rows] = torch.softmax(self._logits(batch, session).float() / self.temperature, dim=-1)
 
         with self._lock, torch.inference_mode():
             if len(batches) < 2 or not self._lanes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fcntl
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -23,9 +23,35 @@ from .registry import (
     version_dir,
     write_version,
 )
-from .trainer import ProgressCallback, TrainConfig, TrainingExample, evaluate_classifier, train_classifier
+from .modeling import load_tone_classifier
+from .trainer import (
+    ProgressCallback,
+    TrainConfig,
+    TrainedClassifier,
+    TrainingExample,
+    evaluate_classifier,
+    interpolate_trained,
+    recipe_hash,
+    train_classifier,
+)
 
-SEED_CONFIG = TrainConfig()
+# The recipes compared in models/sentiment/README.md ("Choosing the recipe"); `dealpulse train --from-seed
+# --recipe NAME` builds any of them as a candidate version. DEFAULT_RECIPE is the seed every install builds.
+RECIPES: dict[str, TrainConfig] = {
+    "v1-cls-8e-5": TrainConfig(),
+    "cls-3e-5-3ep": TrainConfig(learning_rate=3e-5, max_epochs=3),
+    "mean-5e-5": TrainConfig(pooling="mean", learning_rate=5e-5),
+    "cls-l2sp": TrainConfig(l2sp=0.01),
+    "lora": TrainConfig(method="lora"),
+    "cls-8e-5-2ep": TrainConfig(max_epochs=2),
+    "mean-8e-5-2ep": TrainConfig(pooling="mean", max_epochs=2),
+    "v1-wise-0.5": TrainConfig(wise_alpha=0.5),
+    "v1-wise-0.7": TrainConfig(wise_alpha=0.7),
+    "v1-wise-0.85": TrainConfig(wise_alpha=0.85),
+}
+# Chosen in models/sentiment/README.md ("Choosing the recipe"): best on the real-writing eval and on the corpus eval.
+DEFAULT_RECIPE = "mean-8e-5-2ep"
+SEED_CONFIG = RECIPES[DEFAULT_RECIPE]
 
 
 @dataclass(frozen=True)
@@ -65,17 +91,24 @@ def build_seed_version(
     It becomes the global active version when there is none.
     """
     corpus = corpus or load_seed_corpus()
-    version = seed_version_id(corpus.sha256)
+    if config.threads == 0 and settings.torch_threads:
+        # DEALPULSE_TORCH_THREADS: on shared cores one thread per process wastes far less time waiting on the other.
+        config = replace(config, threads=settings.torch_threads)
+    version = seed_version_id(corpus.sha256, recipe_hash(config))
     model_dir = Path(settings.model_dir)
     path = version_dir(model_dir, version)
     with _build_lock(model_dir):
         trained = not is_complete(path)
         if trained:
             examples = [TrainingExample(p.text, p.label) for p in corpus.train]
-            result = train_classifier(examples, config, progress=progress, base_path=base_path)
+            result = _from_uninterpolated(model_dir, corpus, examples, config, base_path) or train_classifier(
+                examples, config, progress=progress, base_path=base_path
+            )
             metrics = {"seed_eval": evaluate_classifier(result.model, result.tokenizer, corpus.eval, config.max_length).as_dict()}
             info = {
                 "method": config.method,
+                "recipe": recipe_name(config),
+                "recipe_hash": recipe_hash(config),
                 "data_hash": corpus.sha256,
                 "seed": config.seed,
                 "corpus": {"train": len(corpus.train), "eval": len(corpus.eval)},
@@ -112,7 +145,7 @@ def ensure_seed_model(
         row = active_row(uow, None)
         if row is not None and is_complete(version_dir(settings.model_dir, row.version)):
             return row.version
-    if not build and not is_complete(version_dir(settings.model_dir, seed_version_id(load_seed_corpus().sha256))):
+    if not build and not is_complete(version_dir(settings.model_dir, current_seed_version())):
         raise ToneModelNotReady("the tone model is not built yet; a worker or `dealpulse train --from-seed` builds it")
     built = build_seed_version(settings, db, progress=progress)
     with db.uow() as uow:
@@ -122,6 +155,29 @@ def ensure_seed_model(
             uow.commit()
             return built.version
         return row.version
+
+
+def _from_uninterpolated(
+    model_dir: Path, corpus: SeedCorpus, examples: list[TrainingExample], config: TrainConfig, base_path: Path | None
+) -> TrainedClassifier | None:
+    """A WiSE-FT recipe's model from its already built alpha-1 twin (minutes of training saved), else None."""
+    if config.wise_alpha >= 1.0:
+        return None
+    twin = version_dir(model_dir, seed_version_id(corpus.sha256, recipe_hash(replace(config, wise_alpha=1.0))))
+    if not is_complete(twin):
+        return None
+    summary = {**read_json(twin, "training.json").get("summary", {}), "interpolated_from": twin.name}
+    return interpolate_trained(load_tone_classifier(twin), examples, config, summary=summary, base_path=base_path)
+
+
+def recipe_name(config: TrainConfig) -> str:
+    """The name of a recipe in RECIPES ("custom" for any other config)."""
+    return next((name for name, known in RECIPES.items() if recipe_hash(known) == recipe_hash(config)), "custom")
+
+
+def current_seed_version(corpus: SeedCorpus | None = None) -> str:
+    """The version id the default recipe builds from the current corpus."""
+    return seed_version_id((corpus or load_seed_corpus()).sha256, recipe_hash(SEED_CONFIG))
 
 
 def seed_config_dict() -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import random
 import time
@@ -13,11 +15,13 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 from torch.nn.utils import clip_grad_norm_
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+from transformers import get_linear_schedule_with_warmup
 
-from .base_model import ID2LABEL, LABEL2ID, base_model_path, choose_threads, quiet_transformers
+from .base_model import LABEL2ID, base_model_path, choose_threads
+from .calibration import calibration_summary, fit_temperature, write_calibration
 from .corpus import LABELS
 from .evaluation import ClassificationMetrics, classification_metrics
+from .modeling import POOLINGS, new_tone_classifier
 
 METHODS = ("full", "lora")
 
@@ -49,11 +53,30 @@ class TrainConfig:
     lora_rank: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.1
+    # What the head reads: the [CLS] pooler ("cls", BertForSequenceClassification) or the mean of the token states.
+    pooling: str = "cls"
+    # L2-SP (Li et al., 2018): pull the encoder toward the base weights, loss += l2sp * ||theta - theta_base||^2.
+    l2sp: float = 0.0
+    # WiSE-FT (Wortsman et al., 2022): encoder = alpha * fine-tuned + (1 - alpha) * base after training (1 = off).
+    wise_alpha: float = 1.0
+    label_smoothing: float = 0.0
     threads: int = 0
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
+        if not 0.0 < self.wise_alpha <= 1.0:
+            raise ValueError("wise_alpha must be in (0, 1]")
+        if self.l2sp < 0 or not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError("l2sp must be >= 0 and label_smoothing in [0, 1)")
+
+
+def recipe_hash(config: TrainConfig) -> str:
+    """A stable SHA-256 of everything in the recipe that changes the weights (the thread count does not)."""
+    fields = {k: v for k, v in asdict(config).items() if k != "threads"}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -82,11 +105,14 @@ class TrainedClassifier:
     model: torch.nn.Module
     tokenizer: object
     summary: dict = field(default_factory=dict)
+    calibration: dict | None = None  # {"temperature": T, ...}; None: the version has none (raw softmax)
 
     def save(self, directory: Path) -> None:
-        """Write weights (model.safetensors), config with label maps, and the tokenizer into `directory`."""
+        """Write weights (model.safetensors), config with label maps, the tokenizer and calibration.json."""
         self.model.save_pretrained(directory, safe_serialization=True)
         self.tokenizer.save_pretrained(directory)
+        if self.calibration is not None:
+            write_calibration(directory, self.calibration)
 
 
 def split_validation(
@@ -135,15 +161,22 @@ def deterministic_torch(seed: int, threads: int) -> Iterator[torch.device]:
         torch.set_num_threads(previous_threads)
 
 
-def load_base_classifier(base_path: Path | None = None) -> tuple[torch.nn.Module, object]:
+def load_base_classifier(base_path: Path | None = None, pooling: str = "cls") -> tuple[torch.nn.Module, object]:
     """The base encoder with a fresh three-label head, and its tokenizer, from local files only."""
-    path = base_path or base_model_path()
-    with quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=len(LABELS), id2label=ID2LABEL, label2id=LABEL2ID, local_files_only=True
-        )
-    return model, tokenizer
+    return new_tone_classifier(base_path or base_model_path(), pooling)
+
+
+def _encoder_names(model: torch.nn.Module) -> list[str]:
+    """Names of the parameters that come from the base encoder (everything but the fresh head)."""
+    return [name for name, _ in model.named_parameters() if not name.startswith("classifier")]
+
+
+def interpolate_toward(model: torch.nn.Module, base_state: dict[str, torch.Tensor], alpha: float) -> None:
+    """WiSE-FT: every base-encoder parameter becomes alpha * its fine-tuned value + (1 - alpha) * its base value."""
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name in base_state:
+                parameter.mul_(alpha).add_(base_state[name].to(parameter.device), alpha=1.0 - alpha)
 
 
 def _with_lora(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
@@ -172,23 +205,38 @@ def _pad(tokenizer, ids: list[list[int]], device: torch.device) -> dict[str, tor
 
 
 @torch.inference_mode()
-def predict_labels(
+def predict_logits(
     model: torch.nn.Module, tokenizer, texts: Sequence[str], max_length: int = 128, batch_size: int = 64
-) -> list[str]:
-    """Argmax labels for `texts` (length-sorted batches, dynamic padding); used for validation and eval."""
+) -> torch.Tensor:
+    """Raw logits [len(texts), 3] for `texts` (length-sorted batches, dynamic padding)."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    encoded = _encode(tokenizer, texts, max_length)
+    encoded = _encode(tokenizer, texts, max_length) if texts else []
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    predictions: list[str] = [""] * len(encoded)
+    output = torch.zeros(len(encoded), len(LABELS))
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        logits = model(**_pad(tokenizer, [encoded[i] for i in chunk], device)).logits
-        for index, label_id in zip(chunk, logits.argmax(dim=-1).tolist()):
-            predictions[index] = LABELS[label_id]
+        output[chunk] = model(**_pad(tokenizer, [encoded[i] for i in chunk], device)).logits.float().cpu()
     model.train(was_training)
-    return predictions
+    return output
+
+
+def predict_labels(
+    model: torch.nn.Module, tokenizer, texts: Sequence[str], max_length: int = 128, batch_size: int = 64
+) -> list[str]:
+    """Argmax labels for `texts`; used for validation and eval."""
+    logits = predict_logits(model, tokenizer, texts, max_length, batch_size)
+    return [LABELS[i] for i in logits.argmax(dim=-1).tolist()]
+
+
+def fit_calibration(model: torch.nn.Module, tokenizer, examples: Sequence, max_length: int = 128) -> dict | None:
+    """Temperature fitted on labelled passages (the validation slice), with ECE/NLL before and after; None if empty."""
+    if not examples:
+        return None
+    logits = predict_logits(model, tokenizer, [e.text for e in examples], max_length).numpy()
+    labels = [LABEL2ID[e.label] for e in examples]
+    return {**calibration_summary(logits, labels, fit_temperature(logits, labels)), "fitted_on": "validation"}
 
 
 def evaluate_classifier(model: torch.nn.Module, tokenizer, examples: Sequence, max_length: int = 128) -> ClassificationMetrics:
@@ -213,7 +261,9 @@ def train_classifier(
         train_set, validation_set = list(examples), list(validation)
     started = time.perf_counter()
     with deterministic_torch(config.seed, config.threads) as device:
-        model, tokenizer = load_base_classifier(base_path)
+        model, tokenizer = load_base_classifier(base_path, config.pooling)
+        anchor_names = set(_encoder_names(model)) if config.l2sp or config.wise_alpha < 1.0 else set()
+        base_state = {n: p.detach().clone() for n, p in model.named_parameters() if n in anchor_names}
         if config.method == "lora":
             model = _with_lora(model, config)
         model.to(device)
@@ -227,7 +277,8 @@ def train_classifier(
         steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
         total_steps = steps_per_epoch * config.max_epochs
         scheduler = get_linear_schedule_with_warmup(optimizer, int(total_steps * config.warmup_ratio), total_steps)
-        loss_fn = torch.nn.CrossEntropyLoss(reduction="none")
+        loss_fn = torch.nn.CrossEntropyLoss(reduction="none", label_smoothing=config.label_smoothing)
+        anchored = [(p, base_state[n].to(device)) for n, p in model.named_parameters() if n in base_state] if config.l2sp else []
         best_f1, best_state, best_epoch, stale, step = -1.0, None, 0, 0, 0
         history: list[dict] = []
         for epoch in range(1, config.max_epochs + 1):
@@ -238,6 +289,8 @@ def train_classifier(
                 logits = model(**inputs).logits
                 per_example = loss_fn(logits, labels[batch].to(device)) * weights[batch].to(device)
                 loss = per_example.sum() / weights[batch].sum().clamp_min(1e-8).to(device)
+                if anchored:
+                    loss = loss + config.l2sp * sum(((p - p0) ** 2).sum() for p, p0 in anchored)
                 loss.backward()
                 clip_grad_norm_(trainable, 1.0)
                 optimizer.step()
@@ -265,7 +318,10 @@ def train_classifier(
         trainable_count = sum(p.numel() for p in trainable)
         if config.method == "lora":
             model = model.merge_and_unload()
+        if config.wise_alpha < 1.0:
+            interpolate_toward(model, base_state, config.wise_alpha)
         model.to("cpu").eval()
+        calibration = fit_calibration(model, tokenizer, validation_set, config.max_length)
     summary = {
         "config": asdict(config),
         "device": device.type,
@@ -276,9 +332,36 @@ def train_classifier(
         "best_epoch": best_epoch,
         "best_validation_f1": best_f1,
         "history": history,
+        "calibration": calibration,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    return TrainedClassifier(model=model, tokenizer=tokenizer, summary=summary)
+    return TrainedClassifier(model=model, tokenizer=tokenizer, summary=summary, calibration=calibration)
+
+
+def interpolate_trained(
+    fine_tuned: tuple[torch.nn.Module, object],
+    examples: Sequence[TrainingExample],
+    config: TrainConfig,
+    *,
+    summary: dict,
+    base_path: Path | None = None,
+) -> TrainedClassifier:
+    """What `train_classifier(examples, config)` returns for a WiSE-FT recipe, from the same recipe's alpha-1 model.
+
+    Training is deterministic and the interpolation only happens after it, so the weights are the same as a
+    fresh run's; only the interpolation and the calibration on the same validation slice are redone.
+    """
+    started = time.perf_counter()
+    model, tokenizer = fine_tuned
+    base, _ = load_base_classifier(base_path, config.pooling)
+    names = set(_encoder_names(base))
+    interpolate_toward(model, {n: p.detach() for n, p in base.named_parameters() if n in names}, config.wise_alpha)
+    model.eval()
+    _, validation_set = split_validation(examples, config.validation_fraction, config.seed)
+    calibration = fit_calibration(model, tokenizer, validation_set, config.max_length)
+    derived = {**summary, "config": asdict(config), "calibration": calibration,
+               "seconds": round(summary.get("seconds", 0.0) + time.perf_counter() - started, 1)}
+    return TrainedClassifier(model=model, tokenizer=tokenizer, summary=derived, calibration=calibration)
 
 
 def _check_examples(examples: Sequence[TrainingExample]) -> None:

@@ -49,6 +49,7 @@ def test_score_writes_one_line_per_input_line(run, tmp_path: Path) -> None:
     assert [line["id"] for line in lines] == ["a", 2, "c"]
     for line in lines:
         assert set(line) == {"id", "label", "score", "confidence", "model_version"}
+        assert 0.0 <= line["confidence"] <= 1.0
         assert line["label"] in ("negative", "neutral", "positive")
         assert line["model_version"] == "tiny-a"
     assert lines[2]["label"] == "neutral" and lines[2]["score"] == 0.0
@@ -94,3 +95,38 @@ def test_models_refuse_unknown_versions_and_organisations(run) -> None:
     assert "unknown version" in run("models", "promote", "nope").output
     result = run("models", "list", "--org", "No Such Org")
     assert result.exit_code != 0 and "no such organisation" in result.output
+
+
+def test_evaluate_reports_f1_opposite_polarity_and_calibration_for_a_labelled_file(run, tmp_path: Path) -> None:
+    source = write_lines(tmp_path / "real.jsonl", [
+        json.dumps({"id": "r1", "text": "We have decided to go with another provider.", "label": "negative", "source": "x"}),
+        json.dumps({"id": "r2", "text": "Great news, we are ready to sign the contract this week.", "label": "positive"}),
+        json.dumps({"id": "r3", "text": "Can we move Thursday's call to 3pm?", "label": "neutral"}),
+    ])
+    result = run("evaluate", "--set", "real", "--path", str(source), "--runtime", "fp32", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["version"] == "tiny-a" and report["runtime"] == "fp32"
+    real = report["sets"]["real"]
+    assert real["count"] == 3 and 0.0 <= real["metrics"]["macro_f1"] <= 1.0
+    assert real["opposite_polarity"] == len(real["opposite_polarity_errors"])
+    assert 0.0 <= real["ece"] <= 1.0
+    table = run("evaluate", "--set", "real", "--path", str(source), "--version", "tiny-b")
+    assert table.exit_code == 0 and "| real | 3 |" in table.output and "version tiny-b" in table.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "real", "--path", "missing.jsonl"], "no such file"),
+        (["--set", "corpus", "--path", "x.jsonl"], "--path goes with"),
+        (["--set", "real", "--path", "UNLABELLED", "--version", "tiny-a"], "is the set labelled yet"),
+        (["--set", "corpus", "--version", "no-such-version"], "no complete folder"),
+    ],
+)
+def test_evaluate_refuses_bad_input_with_one_line(run, tmp_path: Path, args: list[str], message: str) -> None:
+    unlabelled = write_lines(tmp_path / "passages.jsonl", [json.dumps({"id": "a", "text": "We are in."})])
+    args = [str(unlabelled) if a == "UNLABELLED" else a for a in args]
+    result = run("evaluate", *args)
+    assert result.exit_code == 2
+    assert message in result.output and len(result.output.strip().splitlines()) == 1

@@ -19,6 +19,7 @@ from dealpulse.sentiment.corpus import (
     load_seed_corpus,
     normalise_text,
 )
+from dealpulse.sentiment.eval_sets import corpus_eval
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +169,10 @@ def test_any_unknown_label_is_reported_at_its_line(tmp_path_factory, label, line
     _write(directory, "seed-h.jsonl", lines)
     with pytest.raises(CorpusError, match=rf"seed-h\.jsonl:{line_number}: unknown label"):
         load_seed_corpus(directory)
+
+
+def test_new_voices_files_leave_the_original_407_eval_passages_where_they_were() -> None:
+    original, everything = corpus_eval(original_only=True), corpus_eval()
+    assert len(original) == 407
+    assert {p.id for p in original} < {p.id for p in everything}
+    assert all(p.source.startswith("seed-") and p.source.endswith(".jsonl") for p in everything)

@@ -27,7 +27,7 @@ def statuses(db, org_id=None) -> dict[str, str]:
 
 
 def test_version_ids() -> None:
-    assert seed_version_id("ab12cd34ef" + "0" * 54) == "seed-ab12cd34"
+    assert seed_version_id("ab12cd34ef" + "0" * 54, "9f8e7d6c" + "0" * 56) == "seed-ab12cd34-9f8e7d"
     stamp = datetime(2026, 11, 23, 9, 30, 5, tzinfo=timezone.utc)
     assert new_version_id(7, "ffee0011" + "0" * 56, stamp) == "org7-20261123093005-ffee0011"
 
