@@ -253,7 +253,8 @@ def set_buying_role(opportunity_id: int, contact_id: int) -> Response:
 @bp.post("/opportunities/<int:opportunity_id>/buying-team")
 @documented("Add a person to the buying team by address (e.g. from the email's participants)", tags=("opportunities",),
             body=BuyingTeamAdd, response=OpportunityOut,
-            statuses={404: "not found", 409: "stale", 412: "stale If-Match", 422: "invalid or a colleague's address"})
+            statuses={404: "not found", 409: "stale", 412: "stale If-Match", 422: "invalid or a colleague's address",
+                      428: "version missing"})
 def add_to_buying_team(opportunity_id: int) -> Response:
     """Put the address on the team with a role; an unknown address becomes a contact of the deal's account."""
     body = parse_body(BuyingTeamAdd)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from pydantic import BaseModel, Field, StringConstraints
@@ -17,7 +17,6 @@ from .toolkit import app_db, app_settings
 from ..sentiment.active import active_scorers
 from ..sentiment.evidence import scored_with_evidence, stance_evidence
 from ..sentiment.registry import ToneModelNotReady
-from ..sentiment.scorer import ToneScorer
 from ..services import notes as notes_service
 from ..services import threads as threads_service
 from ..services import ratings as ratings_service
@@ -28,6 +27,9 @@ from .auth import current_principal
 from .openapi import documented
 from .problems import InvalidInput
 from .schemas import Amount, Currency, Id, OpportunityOut, ShortText, StageKey, Strict
+
+if TYPE_CHECKING:  # the scorer module loads the transformer stack; the web app loads it only when scoring
+    from ..sentiment.scorer import ToneScorer
 
 bp = Blueprint("sidebar_api", __name__, url_prefix="/api/v1")
 

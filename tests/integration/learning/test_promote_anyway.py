@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from dealpulse.web.signin import session_values
 from dealpulse.sentiment.registry import active_version, register_version
 from dealpulse.store import AuditEntry, ModelVersion
 
@@ -39,8 +40,7 @@ def rejected(db, world, settings, tiny_registry, tiny_versions):
 
 def _sign_in(client, user_id: int) -> str:
     with client.session_transaction() as session:
-        session["uid"] = user_id
-        session["csrf"] = "test-csrf-token"
+        session.update(session_values(user_id, 0), csrf="test-csrf-token")
     return "test-csrf-token"
 
 
