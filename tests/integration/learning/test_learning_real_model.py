@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from dealpulse import runtime
 from dealpulse.cli import build_cli
 from dealpulse.config import Settings
+from dealpulse.domain.promotion import DEFAULT_MAX_CORPUS_DROP_POINTS
 from dealpulse.services.org_setup import ensure_default_organisation
 from dealpulse.services.ratings_import import import_ratings
 from dealpulse.services.scoring import rescore_after_promotion, score_pending
@@ -76,7 +77,8 @@ def test_ratings_in_a_new_jargon_lift_that_domain_by_five_points_and_keep_the_se
     _, never_rated = _domain_split()
     before = evaluate_classifier(*load_classifier(seed_model_dir), never_rated).macro_f1
     after = evaluate_classifier(*load_classifier(Path(settings.model_dir) / report.version), never_rated).macro_f1
-    assert report.active_seed_eval_f1 - report.seed_eval_f1 <= 0.01, report.as_dict()
+    # The corpus eval guards against collapse within the promotion policy's allowance (issue #13: 3 points).
+    assert report.active_seed_eval_f1 - report.seed_eval_f1 <= DEFAULT_MAX_CORPUS_DROP_POINTS / 100, report.as_dict()
     assert after >= before - 0.01, (before, after)
     if 1.0 - before < HEADROOM_FOR_FIVE_POINTS:
         pytest.skip(f"the seed model already scores the '{DOMAIN}' passages {before:.4f} (candidate {after:.4f}): "
