@@ -7,14 +7,14 @@ opportunities do; a stale write changes nothing and answers 409/412 with the cur
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify
 from sqlalchemy.exc import IntegrityError
 
 from ..domain.threshold_settings import THRESHOLD_SPECS
 from ..services import organisations as org_service
 from ..services import people as people_service
 from ..services import teams as team_service
-from ..services.admin_common import MAX_ID, require_admin
+from ..services.admin_common import require_admin
 from ..services.errors import StaleVersion
 from .admin_schemas import (
     Deactivation,
@@ -32,10 +32,10 @@ from .admin_schemas import (
     UserQuery,
     UserUpdate,
 )
-from .api import etag, expected_version, parse_body, parse_query, with_etag
-from .auth import authenticate_request, current_principal
+from .api import etag, expected_version, parse_body, parse_query, require_principal, with_etag
+from .auth import current_principal
 from .openapi import documented
-from .problems import Conflict, InvalidInput, NotFound, PreconditionFailed, problem_response
+from .problems import Conflict, InvalidInput, PreconditionFailed, problem_response
 from .toolkit import app_db
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin")
@@ -45,16 +45,9 @@ EDIT = {**ADMIN, 404: "not found in your organisation", 409: "stale version in b
         422: "invalid fields", 428: "version missing"}
 
 
-@bp.before_request
-def require_principal() -> None:
-    """Authenticate every request like the rest of /api/v1 (the services refuse non-admins)."""
-    if request.method == "OPTIONS":
-        return
-    with app_db().uow() as uow:
-        g.principal = authenticate_request(uow.s)
-        uow.commit()
-    if any(value > MAX_ID for value in (request.view_args or {}).values()):
-        raise NotFound("no such user or team")  # an id no database can hold names nothing
+# Authenticated like the rest of /api/v1 (the services refuse non-admins); path ids no database can hold are
+# answered 404 by `request_input` before any view runs.
+bp.before_request(require_principal)
 
 
 @bp.errorhandler(IntegrityError)
