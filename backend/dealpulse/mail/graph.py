@@ -10,7 +10,9 @@ half-way resumes with the finished streams incremental and the unfinished stream
 committed one; items served again are replays the store dedupes by provider id and Message-ID.
 
 Metadata first (the default): delta pages `$select` everything but the body, and `load_content` fetches the body
-of each message the sync loop will store, so excluded mail's content never leaves Exchange.
+of each message the sync loop will store, so excluded mail's content never leaves Exchange. The same request
+selects `internetMessageHeaders` (Graph returns them only on a single message, and only when selected), from
+which the auto-reply headers (`Auto-Submitted`, `X-Autoreply`, `Precedence`, `List-Id` ...) are kept.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import requests
 
 from dealpulse.config import Settings
+from dealpulse.mail.automated import AUTOMATION_HEADERS
 from dealpulse.mail.html_text import html_to_text
 from dealpulse.mail.ms_auth import microsoft_session
 from dealpulse.mail.retry import RetryableError, RetryPolicy, call_with_retries, parse_retry_after
@@ -183,18 +186,19 @@ class GraphConnector:
 
     # -- content -------------------------------------------------------------------------------------------
     def load_content(self, mails: list[FetchedMail]) -> list[FetchedMail]:
-        """`mails` with their bodies (one `GET /me/messages/{id}?$select=body` each); ones deleted since are left out."""
+        """`mails` with bodies and auto-reply headers (one `GET /me/messages/{id}` each); ones deleted since are left out."""
         prefer = 'IdType="ImmutableId"'
         loaded = []
         for mail in mails:
-            url = f"{self.graph_url}me/messages/{quote(mail.provider_id, safe='')}?$select=body"
+            url = f"{self.graph_url}me/messages/{quote(mail.provider_id, safe='')}?$select=body,internetMessageHeaders"
             body = self._get(url, prefer, mail.labels[0] if mail.labels else "inbox", missing_ok=True)
             if body is None:
                 continue
             content = str((body.get("body") or {}).get("content") or "")
             is_html = str((body.get("body") or {}).get("contentType", "")).lower() == "html"
             loaded.append(replace(mail, body_text=html_to_text(content) if is_html else content,
-                                  body_html=content if is_html else "", content_loaded=True))
+                                  body_html=content if is_html else "", content_loaded=True,
+                                  automation_headers=automation_headers(body.get("internetMessageHeaders"))))
         return loaded
 
     def _get(self, url: str, prefer: str, stream: str, missing_ok: bool = False) -> dict[str, Any] | None:
@@ -394,3 +398,17 @@ def _event_time(value: Any) -> datetime:
             zone = timezone.utc
         moment = moment.replace(tzinfo=zone)
     return moment.astimezone(timezone.utc)
+
+
+def automation_headers(internet_headers: Any) -> dict[str, str]:
+    """The auto-reply headers (lower-case names) among a Graph message's `internetMessageHeaders`."""
+    found: dict[str, str] = {}
+    if not isinstance(internet_headers, list):
+        return found
+    for header in internet_headers:
+        if not isinstance(header, dict):
+            continue
+        name = str(header.get("name") or "").strip().lower()
+        if name in AUTOMATION_HEADERS and name not in found:
+            found[name] = str(header.get("value") or "")
+    return found

@@ -68,5 +68,23 @@ def test_graph_downloads_only_the_bodies_of_customer_mail(db, world, settings, m
     assert deltas and all("body" not in r.args["$select"][0].split(",") for r in deltas)
     fetched = [r for r in requests if "/messages/" in r.path and not r.path.endswith("/delta")]
     assert sorted(r.path.rsplit("/", 1)[1] for r in fetched) == sorted(customer)
-    assert all(r.args.get("$select") == ["body"] for r in fetched)
+    assert all(r.args.get("$select") == ["body,internetMessageHeaders"] for r in fetched)
     assert _bodies(db) == {f"gcust-{i}@acme.test.example": f"Customer question {i}?" for i in range(3)}
+
+
+def test_graph_out_of_office_found_by_its_headers_is_stored_as_automated(db, world, settings, microsoft):
+    """Graph gives headers only on a single message: the content request selects them (RFC 3834 Auto-Submitted)."""
+    ms_settings = dataclasses.replace(settings, **microsoft.settings_overrides())
+    with db.uow() as uow:
+        box = add_mailbox(uow, ms_settings, provider="microsoft", address=REP, refresh_token=microsoft.issue_refresh_token(REP))
+    microsoft.add_message(REP, from_=BUYER, to=[REP], subject="Re: pricing", body_text="I am travelling until Monday.",
+                          internet_message_id="goof@acme.test.example", headers={"Auto-Submitted": "auto-replied"})
+    microsoft.add_message(REP, from_=BUYER, to=[REP], subject="Re: pricing", body_text="I am travelling until Monday.",
+                          internet_message_id="gperson@acme.test.example")
+
+    result = run_sync(db, ms_settings, box)
+
+    assert result.state == "idle" and result.stored == 2, result.detail
+    with db.uow() as uow:
+        automated = dict(uow.s.execute(select(Activity.message_id, Activity.contact_exclusion)).all())
+    assert automated == {"goof@acme.test.example": "auto_reply", "gperson@acme.test.example": ""}
