@@ -21,6 +21,7 @@ from .web import (
     api,
     connect,
     dashboard,
+    forecast_api,
     gmail_addon,
     outlook,
     preview,
@@ -51,6 +52,7 @@ BLUEPRINT_MODULES: tuple[ModuleType, ...] = (
     dashboard,
     admin_models,
     admin_api,
+    forecast_api,
 )
 
 _CSP_BASE = (
