@@ -50,15 +50,16 @@ def _serve(setup: DemoSetup, host: str, port: int) -> None:
 
     app = create_app(setup.settings)  # builds the process's queues from the demo's settings
     queues = current_queues()
-    consumer = Consumer(queues.default, workers=2, worker_type="thread", periodic=True)
-    consumer.start()  # threads; the web server owns the main thread
-    training = Consumer(queues.training, workers=1, worker_type="thread", periodic=False)
-    training.start()
+    consumers = [Consumer(queues.default, workers=2, worker_type="thread", periodic=True),
+                 Consumer(queues.scoring, workers=1, worker_type="thread", periodic=True),
+                 Consumer(queues.training, workers=1, worker_type="thread", periodic=False)]
+    for consumer in consumers:
+        consumer.start()  # threads; the web server owns the main thread
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
     finally:
-        consumer.stop(graceful=False)
-        training.stop(graceful=False)
+        for consumer in consumers:
+            consumer.stop(graceful=False)
         setup.stop()
 
 
