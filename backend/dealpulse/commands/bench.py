@@ -1,4 +1,4 @@
-"""The `bench` group's alert benchmark (`dealpulse bench alerts`); other areas add their own subcommands."""
+"""The `bench` group's alert and process-memory benchmarks (`dealpulse bench alerts|memory`); other areas add their own."""
 
 from __future__ import annotations
 
@@ -20,7 +20,19 @@ def bench_alerts(opportunities: int, activities: int, page_requests: int, concur
                                concurrency=concurrency, database_url=database_url)
 
 
+@click.command("memory")
+@click.option("--database-url", required=True, help="a scratch PostgreSQL database: it is EMPTIED")
+@click.option("--broker-url", default="redis://127.0.0.1:6379/0", show_default=True, help="Redis for the task queues (flushed)")
+@click.option("--emails", default=300, show_default=True, type=int, help="customer emails synced and scored")
+@click.option("--port", default=5099, show_default=True, type=int, help="port gunicorn listens on")
+def bench_memory(database_url: str, broker_url: str, emails: int, port: int) -> None:
+    """Resident memory of the web process, a default-queue worker and a scoring worker (gunicorn, Redis, PostgreSQL)."""
+    settings = bench_settings()
+    load_bench("memory").main(settings, database_url=database_url, broker_url=broker_url, emails=emails, port=port)
+
+
 def register(group: click.Group) -> None:
-    """Add `alerts` to the `bench` group (creating the group when no other area has yet)."""
+    """Add `alerts` and `memory` to the `bench` group (creating the group when no other area has yet)."""
     bench = bench_group(group)
     bench.add_command(bench_alerts)
+    bench.add_command(bench_memory)
