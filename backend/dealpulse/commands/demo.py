@@ -32,7 +32,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     bar.close()
     base = f"http://{host}:{port}"
     click.echo("")
-    click.echo(f"DealPulse demo is ready at {base}/")
+    click.echo(f"DealPulse demo is {'set up' if no_serve else 'ready'} at {base}/" + (" (once served, see below)" if no_serve else ""))
     click.echo(f"  sidebar preview (click an email, edit the deal, rate the tone): {base}/")
     click.echo(f"  manager dashboard (demo sign-in picker):                        {base}/dashboard/")
     click.echo(f"  API (send 'Authorization: Bearer <token>'):                     {base}/api/v1/opportunities")
@@ -41,8 +41,20 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         click.echo(f"    {email:40} {token}")
     if no_serve:
         setup.stop()
+        _separate_processes(settings.database_url, host, port)
         return
     _serve(setup, host, port)
+
+
+def _separate_processes(database_url: str, host: str, port: int) -> None:
+    """How to serve the demo just set up as separate processes (its mail stand-in stopped with this command)."""
+    click.echo("")
+    click.echo("To serve it as separate processes (the demo mailboxes then live in a stand-in of their own):")
+    click.echo("  dealpulse standins serve --demo --port 8801     # prints the DEALPULSE_* variables to export")
+    click.echo(f"  export DEALPULSE_ENV=demo DEALPULSE_DEMO=true DEALPULSE_DATABASE_URL={database_url}")
+    click.echo("  # DEALPULSE_DEMO=true: without it the sign-in picker and the sidebar preview answer 404")
+    click.echo(f"  gunicorn -w 2 -b {host}:{port} 'dealpulse.wsgi:app'")
+    click.echo("  dealpulse worker                                # sync, alerts and scoring; `dealpulse sync --all` syncs now")
 
 
 def _serve(setup: DemoSetup, host: str, port: int) -> None:
