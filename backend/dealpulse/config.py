@@ -23,6 +23,7 @@ MISSING_SECRET = (
 # Below this a negative reading is too close to a coin flip to call a manager; above it almost nothing alerts.
 NEGATIVE_ALERT_PROBABILITY_RANGE = (0.5, 0.99)
 MAX_CORPUS_EVAL_DROP_RANGE = (0.0, 20.0)
+TASK_LEASE_SECONDS_RANGE = (3, 3600)  # shorter leases lapse under a busy CPU; longer ones hold killed workers' tasks
 
 
 class ConfigError(ValueError):
@@ -78,6 +79,7 @@ class Settings:
     poll_interval_minutes: int = field(default=5, metadata=_meta("DEALPULSE_POLL_INTERVAL_MINUTES", "safety-net polling of every mailbox"))
     sync_batch_size: int = field(default=50, metadata=_meta("DEALPULSE_SYNC_BATCH_SIZE", "messages per Gmail batch request (at most 50)"))
     sync_lease_seconds: int = field(default=90, metadata=_meta("DEALPULSE_SYNC_LEASE_SECONDS", "a sync's hold on its mailbox, renewed every third of it while working; a dead worker's lapses after this"))
+    task_lease_seconds: int = field(default=60, metadata=_meta("DEALPULSE_TASK_LEASE_SECONDS", "a worker process's hold on the tasks it has taken, renewed every third of it; a killed worker's tasks are re-queued after this"))
     sync_metadata_first: bool = field(default=True, metadata=_meta("DEALPULSE_SYNC_METADATA_FIRST", "fetch headers and labels first; download content only of mail privacy rules keep"))
     gone_dark_days: int = field(default=21, metadata=_meta("DEALPULSE_GONE_DARK_DAYS", "default days without inbound before a deal is gone dark (14-42)"))
     negative_alert_probability: float = field(default=0.85, metadata=_meta("DEALPULSE_NEGATIVE_ALERT_PROBABILITY", "calibrated P(negative) an inbound email needs to raise the strongly-negative alert (0.5-0.99)"))
@@ -117,6 +119,7 @@ class Settings:
             changes["model_dir"] = var_dir / "models"
         _check_range("DEALPULSE_NEGATIVE_ALERT_PROBABILITY", self.negative_alert_probability, *NEGATIVE_ALERT_PROBABILITY_RANGE)
         _check_range("DEALPULSE_MAX_CORPUS_EVAL_DROP", self.max_corpus_eval_drop, *MAX_CORPUS_EVAL_DROP_RANGE)
+        _check_range("DEALPULSE_TASK_LEASE_SECONDS", self.task_lease_seconds, *TASK_LEASE_SECONDS_RANGE)
         secret = self.secret_key
         if not secret and self.env in THROWAWAY_ENVS:
             secret = _THROWAWAY_SECRET

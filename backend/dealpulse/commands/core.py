@@ -24,6 +24,7 @@ from ..store import Organisation, User
 from ..store.database import Database
 from ..store.uow import UnitOfWork
 from ..tasks import build_queues
+from ..tasks.queue import QUEUE_NAMES
 from ..tasks.worker_logs import configure_worker_logging
 
 
@@ -99,6 +100,7 @@ def load_bench(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
+    sys.modules[spec.name] = module  # dataclasses (and pickling) look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -131,16 +133,28 @@ def serve(host: str, port: int) -> None:
 
 
 @click.command("worker")
-@click.option("--queue", type=click.Choice(["default", "training"]), default="default", show_default=True)
-@click.option("--workers", default=2, show_default=True, type=int)
-def worker(queue: str, workers: int) -> None:
-    """Run background tasks (sync, scoring, alerts; or model training with --queue training)."""
+@click.option("--queue", "queue_names", type=click.Choice(sorted(QUEUE_NAMES)), multiple=True,
+              help="queue to work (repeatable): default = sync, alerts, sweeps (no model); scoring = tone scoring "
+                   "(loads the model); training = model training. Without --queue: default and scoring.")
+@click.option("--workers", default=2, show_default=True, type=int, help="worker threads per queue")
+def worker(queue_names: tuple[str, ...], workers: int) -> None:
+    """Run background tasks: sync, alerts and scoring (or only the queues named with --queue)."""
     from huey.consumer import Consumer  # noqa: PLC0415 - huey (redis, psycopg) loads only in the worker
 
     queues = build_queues(load_settings())
-    instance = queues.training if queue == "training" else queues.default
-    configure_worker_logging(instance)
-    Consumer(instance, workers=workers, worker_type="thread", periodic=(queue == "default")).run()
+    names = list(dict.fromkeys(queue_names or ("default", "scoring")))
+    consumers = []
+    for name in names:
+        instance = queues.huey(QUEUE_NAMES[name])
+        configure_worker_logging(instance)
+        consumers.append(Consumer(instance, workers=workers, worker_type="thread", periodic=(name != "training")))
+    for consumer in consumers[1:]:
+        consumer.start()  # threads of this process; the last consumer owns the main thread and the signals
+    try:
+        consumers[0].run()
+    finally:
+        for consumer in consumers[1:]:
+            consumer.stop(graceful=False)
 
 
 @click.group("token")

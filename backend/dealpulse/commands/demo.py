@@ -32,7 +32,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     bar.close()
     base = f"http://{host}:{port}"
     click.echo("")
-    click.echo(f"DealPulse demo is ready at {base}/")
+    click.echo(f"DealPulse demo is {'set up' if no_serve else 'ready'} at {base}/" + (" (once served, see below)" if no_serve else ""))
     click.echo(f"  sidebar preview (click an email, edit the deal, rate the tone): {base}/")
     click.echo(f"  manager dashboard (demo sign-in picker):                        {base}/dashboard/")
     click.echo(f"  API (send 'Authorization: Bearer <token>'):                     {base}/api/v1/opportunities")
@@ -41,8 +41,20 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         click.echo(f"    {email:40} {token}")
     if no_serve:
         setup.stop()
+        _separate_processes(settings.database_url, host, port)
         return
     _serve(setup, host, port)
+
+
+def _separate_processes(database_url: str, host: str, port: int) -> None:
+    """How to serve the demo just set up as separate processes (its mail stand-in stopped with this command)."""
+    click.echo("")
+    click.echo("To serve it as separate processes (the demo mailboxes then live in a stand-in of their own):")
+    click.echo("  dealpulse standins serve --demo --port 8801     # prints the DEALPULSE_* variables to export")
+    click.echo(f"  export DEALPULSE_ENV=demo DEALPULSE_DEMO=true DEALPULSE_DATABASE_URL={database_url}")
+    click.echo("  # DEALPULSE_DEMO=true: without it the sign-in picker and the sidebar preview answer 404")
+    click.echo(f"  gunicorn -w 2 -b {host}:{port} 'dealpulse.wsgi:app'")
+    click.echo("  dealpulse worker                                # sync, alerts and scoring; `dealpulse sync --all` syncs now")
 
 
 def _serve(setup: DemoSetup, host: str, port: int) -> None:
@@ -50,15 +62,16 @@ def _serve(setup: DemoSetup, host: str, port: int) -> None:
 
     app = create_app(setup.settings)  # builds the process's queues from the demo's settings
     queues = current_queues()
-    consumer = Consumer(queues.default, workers=2, worker_type="thread", periodic=True)
-    consumer.start()  # threads; the web server owns the main thread
-    training = Consumer(queues.training, workers=1, worker_type="thread", periodic=False)
-    training.start()
+    consumers = [Consumer(queues.default, workers=2, worker_type="thread", periodic=True),
+                 Consumer(queues.scoring, workers=1, worker_type="thread", periodic=True),
+                 Consumer(queues.training, workers=1, worker_type="thread", periodic=False)]
+    for consumer in consumers:
+        consumer.start()  # threads; the web server owns the main thread
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
     finally:
-        consumer.stop(graceful=False)
-        training.stop(graceful=False)
+        for consumer in consumers:
+            consumer.stop(graceful=False)
         setup.stop()
 
 

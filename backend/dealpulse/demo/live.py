@@ -57,6 +57,33 @@ def start_demo_mail(settings: Settings, db: Database, now: datetime | None = Non
     now = now or utcnow()
     standin = GoogleStandIn(port=port)
     owners = _mailbox_owners(db)
+    loaded_messages, loaded_events = load_demo_corpus(standin, owners, now)
+    standin.start()
+    live_settings = dataclasses.replace(settings, **standin.settings_overrides())
+    live = LiveDemoMail(live_settings, standin, loaded_messages=loaded_messages, loaded_events=loaded_events)
+    try:
+        for address in owners:
+            with db.uow() as uow:
+                mailbox_id = add_mailbox(uow, live_settings, provider="gmail", address=address,
+                                         refresh_token=demo_refresh_token(address))
+                # A new stand-in knows nothing of the last run's cursors: read everything again (upserts dedupe).
+                uow.s.execute(update(Mailbox).where(Mailbox.id == mailbox_id).values(mail_cursor=None, calendar_cursor=None)
+                              .execution_options(synchronize_session=False))
+                uow.commit()
+            live.mailbox_ids[address] = mailbox_id
+        for address, mailbox_id in live.mailbox_ids.items():
+            result = sync_mailbox(db, live_settings, mailbox_id)
+            log.info("demo mailbox %s: %s, %d stored", address, result.state, result.stored)
+            live.results.append(result)
+    except Exception:
+        standin.stop()
+        raise
+    return live
+
+
+def load_demo_corpus(standin: GoogleStandIn, owners: list[str], now: datetime) -> tuple[int, int]:
+    """Add every demo rep (`owners`, extended with any other corpus owner) with its stable refresh token, the demo
+    mail and the demo calendar to `standin`; returns (messages, events)."""
     for address in owners:
         standin.add_user(address, demo_refresh_token(address))
     loaded_messages = 0
@@ -84,32 +111,17 @@ def start_demo_mail(settings: Settings, db: Database, now: datetime | None = Non
         if event.status == "cancelled":
             standin.calendar(event.owner).cancel_event(event_id)
         loaded_events += 1
-    standin.start()
-    live_settings = dataclasses.replace(settings, **standin.settings_overrides())
-    live = LiveDemoMail(live_settings, standin, loaded_messages=loaded_messages, loaded_events=loaded_events)
-    try:
-        for address in owners:
-            with db.uow() as uow:
-                mailbox_id = add_mailbox(uow, live_settings, provider="gmail", address=address,
-                                         refresh_token=demo_refresh_token(address))
-                # A new stand-in knows nothing of the last run's cursors: read everything again (upserts dedupe).
-                uow.s.execute(update(Mailbox).where(Mailbox.id == mailbox_id).values(mail_cursor=None, calendar_cursor=None)
-                              .execution_options(synchronize_session=False))
-                uow.commit()
-            live.mailbox_ids[address] = mailbox_id
-        for address, mailbox_id in live.mailbox_ids.items():
-            result = sync_mailbox(db, live_settings, mailbox_id)
-            log.info("demo mailbox %s: %s, %d stored", address, result.state, result.stored)
-            live.results.append(result)
-    except Exception:
-        standin.stop()
-        raise
-    return live
+    return loaded_messages, loaded_events
+
+
+def demo_reps() -> list[str]:
+    """Every demo rep's address, from the demo organisation's data."""
+    return [u["email"].lower() for u in load_org()["users"] if u["role"] == "rep"]
 
 
 def _mailbox_owners(db: Database) -> list[str]:
     """Every demo rep's address (they must exist: the organisation is seeded first)."""
-    reps = [u["email"].lower() for u in load_org()["users"] if u["role"] == "rep"]
+    reps = demo_reps()
     with db.uow() as uow:
         known = set(uow.s.scalars(select(User.email).where(User.email.in_(reps))))
     missing = [r for r in reps if r not in known]

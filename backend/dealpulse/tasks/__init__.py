@@ -1,7 +1,7 @@
 """Background work on Huey: SQLite storage under var/ by default, Redis when DEALPULSE_BROKER_URL says so.
 
-Two queues: the default one (sync, scoring, alerts — latency-sensitive) and the training one (model training, so a
-long training run never holds up scoring). Task modules are thin wrappers over services; importing this package
+Three queues: the default one (sync, alerts, webhooks, sweeps — latency-sensitive, no model), the scoring one (only its
+workers load the tone model) and the training one (model training, so a long training run never holds up scoring). Task modules are thin wrappers over services; importing this package
 declares every task, and `build_queues(settings)` builds the queues and registers them (see `queue`).
 """
 

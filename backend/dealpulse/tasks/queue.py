@@ -1,4 +1,4 @@
-"""The two Huey queues, built from settings by `build_queues`, and the task declarations that go on them.
+"""The three Huey queues, built from settings by `build_queues`, and the task declarations that go on them.
 
 Task modules declare their functions with `@task()` / `@periodic_task(Cron(...))`; nothing touches a broker at
 import, and Huey itself (which loads the redis and psycopg clients) is imported only when the queues are built.
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Generic, ParamSpec, TypeVar
 
 from ..config import Settings
+from .inflight import AcknowledgingHuey, RedisInFlight, SqliteInFlight
 
 if TYPE_CHECKING:
     from huey import Huey
@@ -26,8 +27,10 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-DEFAULT = "dealpulse"  # sync, scoring, alerts: latency-sensitive
+DEFAULT = "dealpulse"  # sync, alerts, webhooks, the periodic sweeps: latency-sensitive and light (no model)
+SCORING = "dealpulse-scoring"  # tone scoring: only its workers load the model
 TRAINING = "dealpulse-training"  # model training, so a long run never holds up scoring
+QUEUE_NAMES = {"default": DEFAULT, "scoring": SCORING, "training": TRAINING}  # `dealpulse worker --queue` names
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ _declared: list[DeclaredTask] = []
 
 
 def task(queue: str = DEFAULT) -> Callable[[Callable[P, R]], DeclaredTask[P, R]]:
-    """Declare a task on `queue` (DEFAULT or TRAINING)."""
+    """Declare a task on `queue` (DEFAULT, SCORING or TRAINING)."""
 
     def declare(fn: Callable[P, R]) -> DeclaredTask[P, R]:
         declared = DeclaredTask(fn, queue)
@@ -88,14 +91,14 @@ def task(queue: str = DEFAULT) -> Callable[[Callable[P, R]], DeclaredTask[P, R]]
     return declare
 
 
-def periodic_task(schedule: Schedule) -> Callable[[Callable[P, R]], DeclaredTask[P, R]]:
-    """Declare a task that the default queue's scheduler runs on `schedule` (the only queue whose workers schedule).
+def periodic_task(schedule: Schedule, queue: str = DEFAULT) -> Callable[[Callable[P, R]], DeclaredTask[P, R]]:
+    """Declare a task that `queue`'s scheduler runs on `schedule` (DEFAULT or SCORING: training workers schedule nothing).
 
-    Work that belongs on the training queue is scheduled here and enqueues its training task there.
+    Work that belongs on the training queue is scheduled on the default queue and enqueues its training task there.
     """
 
     def declare(fn: Callable[P, R]) -> DeclaredTask[P, R]:
-        declared = DeclaredTask(fn, DEFAULT, schedule)
+        declared = DeclaredTask(fn, queue, schedule)
         _declared.append(declared)
         return declared
 
@@ -112,15 +115,16 @@ def task_signature(name: str) -> inspect.Signature | None:
 
 @dataclass
 class Queues:
-    """The process's Huey instances (`default`, `training`) with every declared task registered on them."""
+    """The process's Huey instances (`default`, `scoring`, `training`) with every declared task registered on them."""
 
     default: Huey
+    scoring: Huey
     training: Huey
     _wrappers: dict[int, TaskWrapper] = field(default_factory=dict)
 
     def huey(self, queue: str) -> Huey:
         """The Huey instance named `queue`."""
-        return self.training if queue == TRAINING else self.default
+        return {TRAINING: self.training, SCORING: self.scoring}.get(queue, self.default)
 
     def wrapper(self, declared: DeclaredTask) -> TaskWrapper:
         """Huey's handle of a declared task."""
@@ -173,20 +177,24 @@ class SqliteClaims(OncePerPeriod):
 def make_huey(settings: Settings, name: str, *, immediate: bool = False) -> Huey:
     """A Huey instance named `name` on the configured broker (`immediate`: run tasks at once, in memory)."""
     from huey import Huey, RedisExpireHuey, SqliteHuey  # noqa: PLC0415 - huey loads redis and psycopg: only with the queues
+    from huey.storage import RedisExpireStorage, SqliteStorage  # noqa: PLC0415 - as above
 
     if immediate:
         return Huey(name, results=True, utc=True, immediate=True)
+    lease = settings.task_lease_seconds
     if settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
         # RedisExpireHuey: its atomic put-if-empty takes an expiry on any Redis (the plain one needs 7.4 for that).
-        redis_huey = type("DealPulseRedisHuey", (RedisClaims, RedisExpireHuey), {})
-        return redis_huey(name, url=settings.broker_url, results=False, utc=True)
+        storage = type("DealPulseRedisStorage", (RedisInFlight, RedisExpireStorage), {})
+        redis_huey = type("DealPulseRedisHuey", (AcknowledgingHuey, RedisClaims, RedisExpireHuey), {"storage_class": storage})
+        return redis_huey(name, url=settings.broker_url, results=False, utc=True, lease_seconds=lease)
     if settings.broker_url and not settings.broker_url.startswith("sqlite"):
         raise ValueError(f"DEALPULSE_BROKER_URL={settings.broker_url!r}: use redis://... or leave it unset for SQLite")
     filename = settings.broker_url.removeprefix("sqlite:///") if settings.broker_url else ""
     path = Path(filename) if filename else Path(settings.var_dir) / f"{name}.tasks.db"
     path.parent.mkdir(parents=True, exist_ok=True)
-    sqlite_huey = type("DealPulseSqliteHuey", (SqliteClaims, SqliteHuey), {})
-    return sqlite_huey(name, filename=str(path), results=False, utc=True)
+    storage = type("DealPulseSqliteStorage", (SqliteInFlight, SqliteStorage), {})
+    sqlite_huey = type("DealPulseSqliteHuey", (AcknowledgingHuey, SqliteClaims, SqliteHuey), {"storage_class": storage})
+    return sqlite_huey(name, filename=str(path), results=False, utc=True, lease_seconds=lease)
 
 
 _lock = threading.Lock()
@@ -194,11 +202,11 @@ _current: Queues | None = None
 
 
 def build_queues(settings: Settings, *, immediate: bool = False) -> Queues:
-    """Both queues for `settings`, every declared task registered; they become the process's queues."""
+    """The three queues for `settings`, every declared task registered; they become the process's queues."""
     from huey import crontab  # noqa: PLC0415 - see make_huey
 
     global _current
-    queues = Queues(make_huey(settings, DEFAULT, immediate=immediate), make_huey(settings, TRAINING, immediate=immediate))
+    queues = Queues(*(make_huey(settings, name, immediate=immediate) for name in (DEFAULT, SCORING, TRAINING)))
     for declared in _declared:
         huey = queues.huey(declared.queue)
         if declared.schedule is None:

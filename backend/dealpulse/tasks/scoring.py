@@ -1,15 +1,16 @@
-"""Background scoring: new activities as soon as capture stores them, and a sweep every five minutes."""
+"""Background scoring on its own queue (so only scoring workers load the model): new activities as capture stores
+them, and a sweep every five minutes."""
 
 from __future__ import annotations
 
 from ..runtime import get_database, get_scorers
 from ..services.scoring import SWEEP_LIMIT, rescore_after_promotion, score_activities, score_pending
-from .queue import Cron, periodic_task, task
+from .queue import SCORING, Cron, periodic_task, task
 
 BATCH = 64
 
 
-@task()
+@task(SCORING)
 def score_new_activities(activity_ids: list[int]) -> int:
     """Score freshly captured activities (capture enqueues this); returns how many got a new score."""
     ids = list(activity_ids)
@@ -21,14 +22,14 @@ def score_new_activities(activity_ids: list[int]) -> int:
     return scored
 
 
-@periodic_task(Cron(minute="*/5"))
+@periodic_task(Cron(minute="*/5"), SCORING)
 def sweep_unscored_activities() -> int:
     """Score anything missing a score from its organisation's active version (after promotions, missed tasks)."""
     with get_database().uow() as uow:
         return score_pending(uow, limit=SWEEP_LIMIT, scorers=get_scorers()).scored
 
 
-@task()
+@task(SCORING)
 def rescore_for_org(org_id: int | None) -> int:
     """After a promotion or rollback: score every email of the organisation (all, for None) with the new version."""
     with get_database().uow() as uow:

@@ -6,17 +6,22 @@ import logging
 
 from ..config import Settings
 from ..runtime import get_database, get_settings
+from ..services.polling import spread_polls
 from ..services.subscriptions import renew_expiring
 from ..services.sync import due_mailbox_ids, sync_mailbox
+from ..store import utcnow
 from .queue import Cron, ScheduleFromSettings, periodic_task, task
 from .scoring import queue_scoring
 
 log = logging.getLogger(__name__)
 
 
+def _poll_minutes(settings: Settings) -> int:
+    return max(1, min(59, settings.poll_interval_minutes))
+
+
 def _poll_schedule(settings: Settings) -> Cron:
-    minutes = max(1, min(59, settings.poll_interval_minutes))
-    return Cron(minute=f"*/{minutes}")
+    return Cron(minute=f"*/{_poll_minutes(settings)}")
 
 
 @task()
@@ -39,10 +44,15 @@ def enqueue_sync(mailbox_id: int) -> None:
 
 @periodic_task(ScheduleFromSettings(_poll_schedule))
 def poll_mailboxes() -> int:
-    """The safety net: queue a sync of every connected mailbox that is not paused; returns how many."""
-    ids = due_mailbox_ids(get_database())
-    for mailbox_id in ids:
-        sync_mailbox_task(mailbox_id)
+    """The safety net: queue a sync of every connected mailbox that is not paused, each at its own offset in the poll
+    interval (spread, not one burst); returns how many."""
+    settings = get_settings()
+    ids = due_mailbox_ids(get_database(settings))
+    for slot in spread_polls(ids, utcnow(), _poll_minutes(settings) * 60):
+        if slot.at is None:
+            sync_mailbox_task(slot.mailbox_id)
+        else:
+            sync_mailbox_task.call_at(slot.at, slot.mailbox_id)
     return len(ids)
 
 

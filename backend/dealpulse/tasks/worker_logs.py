@@ -51,11 +51,13 @@ def configure_worker_logging(huey: Huey, level: int = logging.INFO, stream: Text
     """Log to stderr (or `stream`) with the task context, and log each task's start, finish (with duration), failure."""
     from huey import signals  # noqa: PLC0415 - huey loads redis and psycopg: only in the worker
 
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT))
-    handler.addFilter(TaskContext())
     root = logging.getLogger()
-    root.addHandler(handler)
+    if not any(getattr(h, "dealpulse_worker", False) and getattr(h, "stream", None) is (stream or sys.stderr) for h in root.handlers):
+        handler = logging.StreamHandler(stream or sys.stderr)  # one handler however many queues the process works
+        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.addFilter(TaskContext())
+        handler.dealpulse_worker = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("huey").setLevel(logging.WARNING)  # its own per-task lines would repeat ours without context
     logging.getLogger("huey.consumer").setLevel(level)

@@ -13,7 +13,7 @@ import redis
 from huey.consumer import Scheduler
 
 from dealpulse.config import Settings
-from dealpulse.tasks import build_queues
+from dealpulse.tasks import Queues, build_queues
 
 REDIS_URL = os.environ.get("DEALPULSE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -36,16 +36,16 @@ def broker_settings(request, tmp_path: Path) -> Settings:
     return Settings(env="test", var_dir=tmp_path, broker_url=f"sqlite:///{tmp_path / 'shared.tasks.db'}").resolved()
 
 
-def schedule_in_two_workers_at(settings: Settings, minute: datetime):
-    """Two worker processes' schedulers check the periodic tasks for the same minute at the same moment."""
-    workers = [build_queues(settings).default for _ in range(2)]
-    start = threading.Barrier(2)
+def schedule_in_two_workers_at(settings: Settings, minute: datetime) -> Queues:
+    """Two worker processes' schedulers (default and scoring queues) check the periodic tasks for one minute at once."""
+    workers = [build_queues(settings) for _ in range(2)]
+    start = threading.Barrier(4)
 
     def tick(huey) -> None:
         start.wait()
         Scheduler(huey, None, 1, True).enqueue_periodic_tasks(minute)
 
-    threads = [threading.Thread(target=tick, args=(huey,)) for huey in workers]
+    threads = [threading.Thread(target=tick, args=(huey,)) for queues in workers for huey in (queues.default, queues.scoring)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -53,8 +53,8 @@ def schedule_in_two_workers_at(settings: Settings, minute: datetime):
     return workers[0]
 
 
-def enqueued(huey) -> Counter:
-    return Counter(task.name for task in huey.pending())
+def enqueued(queues: Queues) -> Counter:
+    return Counter(task.name for huey in (queues.default, queues.scoring, queues.training) for task in huey.pending())
 
 
 def test_two_workers_enqueue_each_periodic_task_once_per_minute(broker_settings) -> None:
@@ -70,7 +70,8 @@ def test_two_workers_enqueue_each_periodic_task_once_per_minute(broker_settings)
 
 def test_automatic_retraining_is_scheduled_where_periodic_tasks_run(broker_settings) -> None:
     queue = schedule_in_two_workers_at(broker_settings, datetime(2026, 3, 2, 9, 17))
-    assert enqueued(queue)["retrain_when_ratings_accumulate"] == 1  # the default queue: its workers run the scheduler
+    assert enqueued(queue)["retrain_when_ratings_accumulate"] == 1
+    assert "retrain_when_ratings_accumulate" in {task.name for task in queue.default.pending()}  # scheduled here
 
 
 @pytest.mark.redis
