@@ -43,6 +43,8 @@ from ..store import (
 from ..store.crm import BUYING_ROLES
 from ..store.uow import UnitOfWork
 from . import opportunities as opp_service
+from .action_items import list_action_items
+from .alerts import health_by_opportunity
 from .dynamics import DealStats, deal_stats, in_tone_trend
 from .notes import can_see_activity, content_readable, notes_of
 from .ratings import my_rating
@@ -523,6 +525,12 @@ def stage_options(session: Session, org_id: int) -> list[dict[str, Any]]:
     return [{"key": key, "name": name, "is_closed": bool(closed)} for key, name, closed in rows]
 
 
+def _health(session: Session, opportunity_id: int) -> dict[str, Any]:
+    """The deal's health 0-100 and band, from its unresolved alerts (the same figure as the dashboard's)."""
+    health = health_by_opportunity(session, [opportunity_id])[opportunity_id]
+    return {"score": health.score, "band": health.band}
+
+
 # -- the use case ---------------------------------------------------------------------------------------------
 def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, tone: ToneSource) -> dict[str, Any]:
     """Everything the sidebar shows for an open email (read-only; nothing is stored)."""
@@ -568,6 +576,9 @@ def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, t
         "email": email,
         "timeline": timeline(s, principal, opportunity_id) if opportunity_id is not None else None,
         "alerts": open_alerts(s, opportunity_id) if opportunity_id is not None else [],
+        "health": _health(s, opportunity_id) if opportunity_id is not None else None,
+        "action_items": list_action_items(uow, principal, utcnow().date(), opportunity_id=opportunity_id, status="open")
+        if opportunity_id is not None else [],
         "stages": stage_options(s, principal.org_id),
         "mailboxes": mailbox_status(s, principal),
         "buying_roles": list(BUYING_ROLES),
