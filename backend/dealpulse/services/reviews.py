@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy import select
 
 from ..domain.access import Principal, can_see_deal
-from ..store import Review, User
+from ..store import Opportunity, Review, Stage, User
 from ..store.uow import UnitOfWork
 from .action_items import list_action_items
 from .dashboard import review_agenda
 from .errors import NotFoundError, PermissionDenied
+from .visibility import visibility_clause
 
 
 def _visible_rep(uow: UnitOfWork, principal: Principal, rep_id: int) -> User:
@@ -71,3 +72,13 @@ def review_history(uow: UnitOfWork, principal: Principal, rep_id: int, now: date
     reviews = uow.s.scalars(select(Review).where(Review.org_id == rep.org_id, Review.rep_id == rep.id)
                             .order_by(Review.held_at.desc(), Review.id.desc()).limit(limit)).all()
     return [review_view(uow, principal, r, now) for r in reviews]
+
+
+def rep_open_deals(uow: UnitOfWork, principal: Principal, rep_id: int) -> list[dict[str, Any]]:
+    """The rep's open deals the principal may see (the deals an action item can be about), by name."""
+    rows = uow.s.execute(
+        select(Opportunity.id, Opportunity.name).join(Stage, Stage.id == Opportunity.stage_id)
+        .where(Opportunity.owner_id == rep_id, Stage.is_closed.is_(False), visibility_clause(principal))
+        .order_by(Opportunity.name, Opportunity.id)
+    ).all()
+    return [{"id": i, "name": n} for i, n in rows]
