@@ -244,7 +244,7 @@
     state.query = query;
     try {
       const context = await api("POST", "context", query);
-      if (seq !== state.seq) return; // the rep moved on to another email meanwhile
+      if (seq !== state.seq) { dropped(); return; } // the rep moved on to another email meanwhile
       state.context = context;
       state.offline = false;
       render();
@@ -256,6 +256,12 @@
   }
 
   function current(seq) { return seq === state.seq; }
+
+  function dropped() {
+    // Count the answers dropped because they belonged to an email no longer open (visible to tests and devtools).
+    const pane = $("pane");
+    pane.dataset.staleDropped = String(Number(pane.dataset.staleDropped || 0) + 1);
+  }
 
   async function refresh(focusId) {
     // Re-read the email's context after a change: alerts, dynamics and the buying team as the server now sees them.
@@ -388,7 +394,8 @@
     const section = el("section", { class: "card", id: "action-items", "aria-labelledby": "actions-title" },
       el("h3", { id: "actions-title", text: "Action items (" + items.length + ")" }));
     if (!items.length) {
-      section.append(el("p", { class: "muted", text: "No open action items on this deal." }));
+      section.append(el("p", { class: "muted", text: "No open action items on this deal." }),
+        el("p", { class: "muted", id: "items-status", role: "status" }));
       return section;
     }
     const list = el("ul", { class: "items" });
