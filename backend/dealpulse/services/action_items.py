@@ -155,9 +155,14 @@ def list_action_items(uow: UnitOfWork, principal: Principal, today: date, *, opp
 
 def overdue_for_teams(uow: UnitOfWork, org_id: int, team_ids: Sequence[int], today: date) -> list[dict[str, Any]]:
     """Open items past their due date on the deals of the given teams' reps (the manager's digest)."""
-    rows = uow.s.execute(
-        _base_query().where(ActionItem.org_id == org_id, ActionItem.status == "open", ActionItem.due_date < today,
-                            User.team_id.in_(list(team_ids)))
-        .order_by(ActionItem.due_date, ActionItem.id)
-    ).all()
-    return _sorted(rows, today)
+    return open_items_for_teams(uow, org_id, team_ids, today, due_before=today)
+
+
+def open_items_for_teams(uow: UnitOfWork, org_id: int, team_ids: Sequence[int], today: date, *, due_before: date,
+                         due_from: date | None = None) -> list[dict[str, Any]]:
+    """Open items due in [due_from, due_before) on the deals of the given teams' reps, overdue first."""
+    query = _base_query().where(ActionItem.org_id == org_id, ActionItem.status == "open", ActionItem.due_date < due_before,
+                                User.team_id.in_(list(team_ids)))
+    if due_from is not None:
+        query = query.where(ActionItem.due_date >= due_from)
+    return _sorted(uow.s.execute(query.order_by(ActionItem.due_date, ActionItem.id)).all(), today)

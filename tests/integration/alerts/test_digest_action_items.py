@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from dealpulse.services.alerts import run_alerts
-from dealpulse.services.delivery import send_digests
+from dealpulse.services.delivery import send_action_item_reminders, send_digests
 from dealpulse.store import ActionItem, utcnow
 from tests.integration.alerts.test_delivery import smtp  # noqa: F401 - the SMTP sink fixture
 
@@ -36,3 +36,20 @@ def test_the_digest_lists_the_teams_overdue_items_before_the_alerts(db, settings
     assert team_a.index("Overdue action items") < team_a.index("New early warnings")
     assert "Not due yet" not in team_a and "Team B's obstacle" not in team_a
     assert "Team B's obstacle" in bodies["manager.b@seller.example"]
+
+
+def test_on_thursday_each_manager_is_reminded_of_the_items_due_this_week(db, settings, world, smtp):  # noqa: F811
+    url, sink = smtp
+    settings = dataclasses.replace(settings, smtp_url=url)
+    thursday = datetime(2026, 12, 3, 7, 5, tzinfo=timezone.utc)
+    for deal, obstacle, due in (("a1_acme", "Due Saturday", date(2026, 12, 5)), ("a1_globex", "Due next Monday", date(2026, 12, 7)),
+                                ("a2_initech", "Late since Monday", date(2026, 11, 30))):
+        with db.uow() as uow:
+            uow.s.add(ActionItem(org_id=world.org_id, opportunity_id=world.opportunities[deal], obstacle=obstacle,
+                                 owner_kind="rep", owner_name="", due_date=due, priority="medium", status="open"))
+            uow.commit()
+    assert send_action_item_reminders(db, settings, thursday - timedelta(days=1)) == 0  # Wednesday: nothing
+    assert send_action_item_reminders(db, settings, thursday) == 1  # manager A only: team B has no items
+    [(recipient, body)] = sink.digests()
+    assert recipient == "manager.a@seller.example" and "due by 2026-12-06" in body
+    assert body.index("Late since Monday") < body.index("Due Saturday") and "Due next Monday" not in body
