@@ -27,11 +27,12 @@ from .orgs import (
     ms_tenant_registered,
     user_ids_with_address,
 )
+from .meetings import MEETING_OUTCOMES, MeetingOutcome
 from .reviews import ACTION_OWNER_KINDS, ACTION_PRIORITIES, ACTION_STATUSES, ActionItem, Review
 from .sentiment import ModelVersion, Rater, Rating, RatingChange, SentimentScore, TrainingRun, insert_new_scores
 
 __all__ = [
-    "ACTION_OWNER_KINDS", "ACTION_PRIORITIES", "ACTION_STATUSES", "ActionItem", "Review",
+    "ACTION_OWNER_KINDS", "ACTION_PRIORITIES", "ACTION_STATUSES", "ActionItem", "MEETING_OUTCOMES", "MeetingOutcome", "Review",
     "Account", "AccountDomain", "Activity", "AddonActionReceipt", "ActivityContact", "ActivityNote", "ActivitySource", "Alert",
     "AlertDelivery", "ApiToken", "AuditEntry", "Base", "BuyingTeamMember", "Contact", "ExitAnswer", "ExitQuestion",
     "MAX_ID", "Mailbox", "ModelVersion", "NeverLogEntry", "Opportunity", "Organisation", "Rater", "Rating", "RatingChange",

@@ -26,6 +26,7 @@ from .toolkit import app_db
 from ..services import action_items as items_service
 from ..services import alerts as alert_service
 from ..services import dashboard as service
+from ..services import meetings as meetings_service
 from ..services import opportunities as opp_service
 from ..services import reviews as reviews_service
 from ..services import threads as threads_service
@@ -36,7 +37,7 @@ from ..services.errors import (
     PermissionDenied,
     StaleVersion,
 )
-from ..store import ACTION_OWNER_KINDS, ACTION_PRIORITIES, ACTION_STATUSES, MAX_ID, utcnow
+from ..store import ACTION_OWNER_KINDS, ACTION_PRIORITIES, ACTION_STATUSES, MAX_ID, MEETING_OUTCOMES, utcnow
 from .signin import csrf_token, require_csrf, signed_in_principal
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates",
@@ -236,9 +237,22 @@ def deal_page(opportunity_id: int) -> str:
     with app_db().uow() as uow:
         data = service.deal_page(uow, g.principal, opportunity_id)
         items = items_service.list_action_items(uow, g.principal, utcnow().date(), opportunity_id=opportunity_id)
+        outcomes = meetings_service.outcomes_of(uow, [a["id"] for a in data["timeline"] if a["kind"] == "meeting"])
+        awaiting = meetings_service.awaiting_outcome(uow, g.principal, utcnow(), opportunity_id=opportunity_id)
     weekly = bars(data["weekly"], ("inbound", "outbound"))
     return render_template("dashboard/deal.html", data=data, tone=tone_chart(data["tone"]), weekly=weekly, items=items,
-                           owner_kinds=ACTION_OWNER_KINDS, priorities=ACTION_PRIORITIES)
+                           owner_kinds=ACTION_OWNER_KINDS, priorities=ACTION_PRIORITIES, outcomes=outcomes,
+                           awaiting=awaiting, meeting_outcomes=MEETING_OUTCOMES)
+
+
+@bp.post("/meetings/<int:activity_id>/outcome")
+def record_meeting_outcome(activity_id: int) -> Response:
+    """Record how a meeting went from the deal page; back to the deal."""
+    values = {"outcome": request.form.get("outcome", ""), "next_step": _form_text("next_step", 500),
+              "note": _form_text("note", 2000)}
+    with app_db().uow() as uow:
+        meetings_service.record_outcome(uow, g.principal, activity_id, values, utcnow())
+    return _back(url_for("dashboard.pipeline_page"))
 
 
 @bp.get("/alerts")

@@ -1,4 +1,5 @@
-"""reviews and action items: a pipeline review's agenda snapshot, and the action items agreed in it
+"""reviews, action items and meeting outcomes: a pipeline review's agenda snapshot, the action items agreed in
+it, and how a meeting with the buyer went
 
 Revision ID: 0010
 Revises: 0005
@@ -52,9 +53,25 @@ def upgrade() -> None:
     op.create_index(op.f('ix_action_items_opportunity_id'), 'action_items', ['opportunity_id'], unique=False)
     op.create_index(op.f('ix_action_items_review_id'), 'action_items', ['review_id'], unique=False)
     op.create_index('ix_action_items_org_status_due', 'action_items', ['org_id', 'status', 'due_date'], unique=False)
+    op.create_table('meeting_outcomes',
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('activity_id', sa.Integer(), nullable=False),
+    sa.Column('outcome', sa.String(length=10), nullable=False),
+    sa.Column('next_step', sa.String(length=500), nullable=False),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.Column('recorded_by_id', sa.Integer(), nullable=True),
+    sa.Column('recorded_at', dealpulse.store.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_meeting_outcomes_org_id_organisations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['activity_id'], ['activities.id'], name=op.f('fk_meeting_outcomes_activity_id_activities'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['recorded_by_id'], ['users.id'], name=op.f('fk_meeting_outcomes_recorded_by_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_meeting_outcomes')),
+    sa.UniqueConstraint('activity_id', name=op.f('uq_meeting_outcomes_activity_id'))
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('meeting_outcomes')
     op.drop_index('ix_action_items_org_status_due', table_name='action_items')
     op.drop_index(op.f('ix_action_items_review_id'), table_name='action_items')
     op.drop_index(op.f('ix_action_items_opportunity_id'), table_name='action_items')
