@@ -209,6 +209,19 @@
   async function readItem() {
     const item = Office.context && Office.context.mailbox && Office.context.mailbox.item;
     if (!item) return null;
+    if (item.itemType === "appointment") {
+      // A meeting: found by its provider id; the organiser and attendees stand in for sender and recipients.
+      return {
+        message_id: "",
+        provider_id: item.itemId || "",
+        provider_thread_id: "",
+        from: addressOf(item.organizer),
+        to: (item.requiredAttendees || []).map(addressOf).filter(Boolean),
+        cc: (item.optionalAttendees || []).map(addressOf).filter(Boolean),
+        subject: item.subject || "",
+        body: null,
+      };
+    }
     return {
       message_id: item.internetMessageId || "",
       provider_id: item.itemId || "",
@@ -314,7 +327,8 @@
     root.replaceChildren();
     renderBanners(c);
     // The verdict first: the email's tone, the deal's state, its alerts and action items; editors below, collapsed.
-    root.append(renderTone(c));
+    if (c.email.meeting) root.append(renderMeetingOutcome(c));
+    else root.append(renderTone(c));
     if (c.status === "matched") {
       root.append(renderState(c));
       if (c.alerts && c.alerts.length) root.append(renderAlerts(c.alerts));
@@ -849,6 +863,64 @@
       }
       section.append(el("p", { class: "muted fine", id: "tone-source", text: how }));
     }
+    return section;
+  }
+
+  const OUTCOME_NAMES = { positive: "Went well", neutral: "Neutral", negative: "Went badly" };
+
+  function renderMeetingOutcome(c) {
+    // On a meeting: once it has ended (with the buyer in it), how did it go, the next step and a short note.
+    const m = c.email.meeting;
+    const section = el("section", { class: "card", id: "meeting-outcome", "aria-labelledby": "outcome-title" },
+      el("h3", { id: "outcome-title", text: "How did the meeting go?" }));
+    if (!c.email.captured || c.email.content_hidden) {
+      section.append(el("p", { class: "muted", text: "DealPulse has not captured this meeting for you yet." }));
+      return section;
+    }
+    if (!m.ended) {
+      section.append(el("p", { class: "muted", id: "outcome-later", text: "Ask again after the meeting: DealPulse records its outcome once it has ended." }));
+      return section;
+    }
+    if (!m.has_buyer) {
+      section.append(el("p", { class: "muted", text: "No one from the buyer took part: there is no outcome to record." }));
+      return section;
+    }
+    const chosen = { value: m.outcome ? m.outcome.outcome : null };
+    const group = el("div", { class: "rate", role: "group", "aria-labelledby": "outcome-title" });
+    for (const value of ["negative", "neutral", "positive"]) {
+      group.append(el("button", { type: "button", id: "outcome-" + value, "aria-pressed": chosen.value === value ? "true" : "false",
+        text: OUTCOME_NAMES[value], onclick: (event) => {
+          chosen.value = value;
+          for (const b of group.querySelectorAll("button")) b.setAttribute("aria-pressed", String(b === event.currentTarget));
+        } }));
+    }
+    const form = el("form", { id: "outcome-form", novalidate: true }, group,
+      el("label", { for: "outcome-next", text: "Next step" }),
+      el("input", { id: "outcome-next", maxlength: "500", value: m.outcome ? m.outcome.next_step : "" }),
+      el("label", { for: "outcome-note", text: "Short note (optional)" }),
+      el("textarea", { id: "outcome-note", maxlength: "2000", text: m.outcome ? m.outcome.note : "" }),
+      el("div", { class: "actions" }, el("button", { type: "submit", id: "save-outcome", text: "Save the outcome" })),
+      el("p", { class: "muted", id: "outcome-status", role: "status" }));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (!chosen.value) { confirm("outcome-status", "Choose how it went first."); return; }
+      queued(async () => {
+        const seq = state.seq;
+        try {
+          m.outcome = await api("PUT", "activities/" + c.email.id + "/outcome",
+            { outcome: chosen.value, next_step: $("outcome-next").value, note: $("outcome-note").value });
+          if (!current(seq)) return;
+          state.flash = { id: "outcome-status", text: "Outcome saved: " + OUTCOME_NAMES[chosen.value] + "." };
+          await refresh("save-outcome");
+          announce("Meeting outcome saved: " + OUTCOME_NAMES[chosen.value]);
+        } catch (error) {
+          if (!current(seq)) return;
+          if (error instanceof ApiError && error.status === 422) confirm("outcome-status", "Not saved — " + error.message);
+          else handleError(error);
+        }
+      });
+    });
+    section.append(form);
     return section;
   }
 

@@ -1,6 +1,6 @@
 """Issue #18 in Chromium at 320 px: the verdict above the fold (light and dark), a keyboard-only select edit saves
-once, a fast switch between emails never shows the previous email's deal, and an action item agreed in the
-manager's review shows in the rep's pane."""
+once, a fast switch between emails never shows the previous email's deal, an action item agreed in the manager's
+review shows in the rep's pane, and a meeting's outcome is recorded from the appointment."""
 
 from __future__ import annotations
 
@@ -12,9 +12,19 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from dealpulse.store import ActionItem, Alert, AuditEntry, ExitAnswer, ExitQuestion
+from dealpulse.store import (
+    ActionItem,
+    Activity,
+    ActivitySource,
+    Alert,
+    AuditEntry,
+    ExitAnswer,
+    ExitQuestion,
+    MeetingOutcome,
+    utcnow,
+)
 from tests.e2e.conftest import open_pane
-from tests.e2e.test_outlook_pane import item_for, wait_loaded
+from tests.e2e.test_outlook_pane import ACME_BUYER, item_for, wait_loaded
 from tests.e2e.test_outlook_pane_dark import _luminance
 
 FOLD = {"width": 320, "height": 700}
@@ -148,3 +158,36 @@ def test_an_action_item_agreed_in_the_review_shows_in_the_reps_pane(browser_cont
     assert pane.locator("#action-items li").count() == 0 and "No open action items" in pane.text_content("#action-items")
     with db.uow() as uow:
         assert uow.s.scalars(select(ActionItem.status)).all() == ["done"]
+
+
+def test_a_meeting_outcome_is_recorded_from_the_appointment(page, live_server, world, inbox, db, active_tone):
+    ended = utcnow() - timedelta(hours=2)
+    mailbox = inbox.mailbox("rep.a1")
+    with db.uow() as uow:
+        meeting = Activity(org_id=world.org_id, kind="meeting", direction="outbound", dedupe_key="ical:review-1@acme",
+                           thread_key="ical:review-1@acme", subject="Pricing review", occurred_at=ended - timedelta(hours=1),
+                           ends_at=ended, sender_email="rep.a1@seller.example", opportunity_id=world.opportunities["a1_acme"],
+                           participants=[{"email": "rep.a1@seller.example", "name": "Rep A1", "role": "organizer"},
+                                         {"email": ACME_BUYER, "name": "Ann Buyer", "role": "attendee"}],
+                           link_method="contact")
+        uow.s.add(meeting)
+        uow.s.flush()
+        uow.s.add(ActivitySource(activity_id=meeting.id, mailbox_id=mailbox, provider_id="cal-evt-1"))
+        uow.commit()
+        meeting_id = meeting.id
+    appointment = {"itemType": "appointment", "itemId": "cal-evt-1", "subject": "Pricing review",
+                   "organizer": {"displayName": "Rep A1", "emailAddress": "rep.a1@seller.example"},
+                   "requiredAttendees": [{"displayName": "Ann Buyer", "emailAddress": ACME_BUYER}]}
+    page.set_viewport_size(FOLD)
+    open_pane(page, live_server, appointment, world.tokens["rep.a1"])
+    wait_loaded(page)
+    assert page.text_content("#deal-name") == "Test Acme platform"
+    assert _bottom(page, "#save-outcome") <= FOLD["height"]  # the question comes first on a meeting
+    page.click("#outcome-positive")
+    page.fill("#outcome-next", "Send the order form")
+    page.click("#save-outcome")
+    page.wait_for_selector("#outcome-status:has-text('Outcome saved: Went well')")
+    assert page.get_attribute("#outcome-positive", "aria-pressed") == "true"
+    with db.uow() as uow:
+        saved = uow.s.scalars(select(MeetingOutcome)).one()
+        assert (saved.activity_id, saved.outcome, saved.next_step) == (meeting_id, "positive", "Send the order form")

@@ -27,6 +27,7 @@ from ..mail.linking import (
     thread_key_for,
 )
 from ..store import (
+    MeetingOutcome,
     Account,
     Activity,
     ActivitySource,
@@ -45,6 +46,7 @@ from ..store.uow import UnitOfWork
 from . import opportunities as opp_service
 from .action_items import list_action_items
 from .alerts import health_by_opportunity
+from .meetings import has_buyer, outcome_view
 from .dynamics import DealStats, deal_stats, in_tone_trend
 from .notes import can_see_activity, content_readable, notes_of
 from .ratings import my_rating
@@ -399,6 +401,17 @@ def _activity_view(session: Session, principal: Principal, captured: Captured, t
         "not_ratable_reason": not_ratable,
         "my_rating": my_rating(session, principal, activity.id),
         "notes": notes_of(session, activity.id) if readable else [],
+        "meeting": _meeting_view(session, principal, activity) if activity.kind == "meeting" else None,
+    }
+
+
+def _meeting_view(session: Session, principal: Principal, activity: Activity) -> dict[str, Any]:
+    """Whether the meeting has ended and had the buyer in it (then the rep is asked how it went), and its outcome."""
+    outcome = session.scalar(select(MeetingOutcome).where(MeetingOutcome.activity_id == activity.id))
+    return {
+        "ended": (activity.ends_at or activity.occurred_at) <= utcnow(),
+        "has_buyer": has_buyer(activity, principal.email.rpartition("@")[2].lower()),
+        "outcome": outcome_view(outcome, None) if outcome is not None else None,
     }
 
 
@@ -422,6 +435,7 @@ def _uncaptured_view(principal: Principal, message: OpenMessage, tone: ToneSourc
         "not_ratable_reason": _rating_offer("email", direction, True)[1],
         "my_rating": None,
         "notes": [],
+        "meeting": None,
     }
 
 
