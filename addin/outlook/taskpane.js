@@ -540,6 +540,7 @@
           state.pending = changes;
           state.conflict = error.body;
           state.context.opportunity = error.body.current;
+          state.open.add("deal-editor");
           await refresh("conflict-title");
           announce("Not saved: someone else changed this deal. The form shows their values with your changes on top.");
         } else if (error instanceof ApiError && error.status === 422) {
@@ -653,9 +654,10 @@
         if (error instanceof ApiError && (error.status === 409 || error.status === 412) && error.body.current) {
           state.context.opportunity = error.body.current;
           const who = (error.body.changes_since || []).map((c) => (c.actor ? c.actor.name : "Someone")).filter((v, i, a) => a.indexOf(v) === i).join(", ");
-          state.flash = { id: statusId, text: (who || "Someone") + " changed this deal meanwhile; your choice was not saved. The latest values are shown — choose again." };
+          const message = (who || "Someone") + " changed this deal meanwhile; your choice was not saved. The latest values are shown — choose again.";
+          state.flash = { id: statusId, text: message };
           render(focusId);
-          announce(state.flash ? state.flash.text : "Not saved");
+          announce(message);
         } else if (error instanceof ApiError && error.status === 422) {
           confirm(statusId, "Not saved — " + error.message);
         } else {
