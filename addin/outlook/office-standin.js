@@ -8,7 +8,8 @@
  * The preview page switches emails by posting {type: "dealpulse-standin:select", item, token} to this frame,
  * which fires ItemChanged as a pinned Outlook pane would see it.
  * Item shape: {internetMessageId, itemId, conversationId, subject, from: {displayName, emailAddress}, to: [...],
- * cc: [...], body: "plain text"}.
+ * cc: [...], body: "plain text"}; a meeting: {itemType: "appointment", itemId, subject, organizer, requiredAttendees,
+ * optionalAttendees}.
  */
 "use strict";
 
@@ -23,7 +24,10 @@
   function makeItem(data) {
     if (!data) return null;
     return {
-      itemType: "message",
+      itemType: data.itemType || "message",
+      organizer: data.organizer || null,
+      requiredAttendees: data.requiredAttendees || [],
+      optionalAttendees: data.optionalAttendees || [],
       internetMessageId: data.internetMessageId || "",
       itemId: data.itemId || "",
       conversationId: data.conversationId || "",

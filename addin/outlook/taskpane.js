@@ -17,7 +17,15 @@
   };
   const TONE_NAMES = { negative: "Negative", neutral: "Neutral", positive: "Positive" };
   const BAD_MAILBOX_STATES = ["needs_reconnect", "disconnected", "provider_error"];
-  const state = { token: null, context: null, pending: null, conflict: null, offline: false, query: null, needsDeal: [] };
+  const PRIORITY_NAMES = { high: "High", medium: "Medium", low: "Low" };
+  const state = {
+    token: null, context: null, pending: null, conflict: null, offline: false, query: null, needsDeal: [],
+    seq: 0, // which load the pane shows: a response to an older load (a previous email) is dropped
+    open: new Set(), // editors the rep opened (kept open across re-renders)
+    flash: null, // {id, text}: a save's confirmation, written into its status line after the re-render
+  };
+  let saveChain = Promise.resolve(); // saves run one after another, each with the version the previous one left
+
 
   class OfflineError extends Error {}
   class ApiError extends Error {
@@ -201,6 +209,19 @@
   async function readItem() {
     const item = Office.context && Office.context.mailbox && Office.context.mailbox.item;
     if (!item) return null;
+    if (item.itemType === "appointment") {
+      // A meeting: found by its provider id; the organiser and attendees stand in for sender and recipients.
+      return {
+        message_id: "",
+        provider_id: item.itemId || "",
+        provider_thread_id: "",
+        from: addressOf(item.organizer),
+        to: (item.requiredAttendees || []).map(addressOf).filter(Boolean),
+        cc: (item.optionalAttendees || []).map(addressOf).filter(Boolean),
+        subject: item.subject || "",
+        body: null,
+      };
+    }
     return {
       message_id: item.internetMessageId || "",
       provider_id: item.itemId || "",
@@ -214,50 +235,86 @@
   }
 
   async function load() {
+    const seq = ++state.seq; // a newer load (another email) makes this one's answers stale
     showLoading();
     state.pending = null;
     state.conflict = null;
+    state.flash = null;
     if (!state.token) {
       try {
         state.token = await getToken(false);
       } catch (error) {
-        showSignIn();
+        if (seq === state.seq) showSignIn();
         return;
       }
     }
     const query = await readItem();
+    if (seq !== state.seq) return;
     if (!query) {
       showState("Open an email", "Select an email to see the deal it belongs to.");
       return;
     }
     state.query = query;
     try {
-      state.context = await api("POST", "context", query);
+      const context = await api("POST", "context", query);
+      if (seq !== state.seq) { dropped(); return; } // the rep moved on to another email meanwhile
+      state.context = context;
       state.offline = false;
       render();
       loadNeedsDeal();
       announce(state.context.opportunity ? "Deal loaded: " + state.context.opportunity.name : "Email loaded");
     } catch (error) {
-      handleError(error);
+      if (seq === state.seq) handleError(error);
     }
+  }
+
+  function current(seq) { return seq === state.seq; }
+
+  function dropped() {
+    // Count the answers dropped because they belonged to an email no longer open (visible to tests and devtools).
+    const pane = $("pane");
+    pane.dataset.staleDropped = String(Number(pane.dataset.staleDropped || 0) + 1);
   }
 
   async function refresh(focusId) {
     // Re-read the email's context after a change: alerts, dynamics and the buying team as the server now sees them.
+    const seq = state.seq;
     try {
-      state.context = await api("POST", "context", state.query);
+      const context = await api("POST", "context", state.query);
+      if (!current(seq)) return;
+      state.context = context;
     } catch (error) {
       // keep what we have; the change itself was saved
     }
-    render(focusId);
+    if (current(seq)) render(focusId);
+  }
+
+  function queued(task) {
+    // One save at a time: the next one reads the version the previous one left, so the rep never conflicts with
+    // their own in-flight save.
+    const run = saveChain.then(task, task);
+    saveChain = run.catch(() => undefined);
+    return run;
+  }
+
+  function confirm(id, text) {
+    // A save's confirmation: visible in the section's status line (kept across the re-render) and announced.
+    state.flash = { id: id, text: text };
+    const line = $(id);
+    if (line) line.textContent = text;
+    announce(text);
   }
 
   async function loadNeedsDeal() {
+    const seq = state.seq;
+    let items;
     try {
-      state.needsDeal = (await api("GET", "threads/needs-deal")).items || [];
+      items = (await api("GET", "threads/needs-deal")).items || [];
     } catch (error) {
-      state.needsDeal = [];
+      items = [];
     }
+    if (!current(seq)) return;
+    state.needsDeal = items;
     const old = $("needs-deal");
     if (old) old.replaceWith(renderNeedsDeal());
     else if (!$("content").hidden) $("content").append(renderNeedsDeal());
@@ -269,13 +326,19 @@
     const root = $("content");
     root.replaceChildren();
     renderBanners(c);
-    root.append(renderWho(c));
-    if (c.alerts && c.alerts.length) root.append(renderAlerts(c.alerts));
+    // The verdict first: the email's tone, the deal's state, its alerts and action items; editors below, collapsed.
+    if (c.email.meeting) root.append(renderMeetingOutcome(c));
+    else root.append(renderTone(c));
     if (c.status === "matched") {
-      root.append(renderDeal(c));
-      root.append(renderExitQuestions(c));
-      if (c.contact) root.append(renderRole(c));
-      root.append(renderTeam(c));
+      root.append(renderState(c));
+      if (c.alerts && c.alerts.length) root.append(renderAlerts(c.alerts));
+      root.append(renderActionItems(c));
+      root.append(renderYourReading(c));
+      if (state.conflict) root.append(renderConflict());
+      root.append(editor("deal-editor", "Edit deal: stage, amount, close date, next step", renderDeal(c), !!(state.conflict || state.pending)));
+      root.append(editor("exit-editor", "Exit questions: " + c.opportunity.stage.name + answeredCount(c.opportunity), renderExitQuestions(c)));
+      root.append(editor("team-editor", "Buying team (" + (c.opportunity.buying_team || []).length + ")",
+        c.contact ? renderRole(c) : null, renderTeam(c)));
       root.append(renderRelink(c, "Wrong deal?"));
     } else if (c.status === "choose") {
       root.append(renderChooser(c));
@@ -291,12 +354,90 @@
         el("h2", { text: "No known customer in this email" }),
         el("p", { class: "muted", text: "None of the participants is a contact or from an account in DealPulse, so this email is not linked to a deal." })));
     }
-    root.append(renderTone(c));
-    if (c.email.captured) root.append(renderNotes(c));
+    if (c.status !== "matched") root.append(renderYourReading(c));
+    root.append(renderWho(c));
+    if (c.email.captured) root.append(editor("notes-editor", "Notes (" + (c.email.content_hidden ? "private" : c.email.notes.length) + ")", renderNotes(c)));
     if (c.timeline) root.append(renderTimeline(c));
     root.append(renderNeedsDeal());
     showContent();
+    if (state.flash && $(state.flash.id)) $(state.flash.id).textContent = state.flash.text;
+    state.flash = null;
     if (focusId && $(focusId)) $(focusId).focus();
+  }
+
+  function editor(id, title, ...children) {
+    // A collapsed editor; it stays open across re-renders once the rep opened it (or `force` opens it).
+    let force = false;
+    if (typeof children[children.length - 1] === "boolean") force = children.pop();
+    const box = el("details", { class: "card editor", id: id, open: force || state.open.has(id) }, el("summary", { text: title }), ...children);
+    box.addEventListener("toggle", () => { if (box.open) state.open.add(id); else state.open.delete(id); });
+    return box;
+  }
+
+  function answeredCount(opp) {
+    const questions = opp.exit_questions || [];
+    if (!questions.length) return "";
+    return " (" + questions.filter((q) => q.answer !== null).length + " of " + questions.length + " answered)";
+  }
+
+  function shortDate(iso) {
+    if (!iso) return "";
+    const [y, m, d] = iso.slice(0, 10).split("-").map(Number);
+    return new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" }).format(Date.UTC(y, m - 1, d));
+  }
+
+  const BAND_NAMES = { good: "good", watch: "watch", at_risk: "at risk" };
+
+  function renderState(c) {
+    // The deal's state in one line under its name: stage, amount, close date, health.
+    const opp = c.opportunity;
+    const health = c.health;
+    return el("section", { class: "card state-line", id: "deal-state", "aria-labelledby": "deal-name" },
+      el("h2", { id: "deal-name", text: opp.name }),
+      el("p", { id: "deal-facts" },
+        el("span", { text: opp.stage.name }), " · ",
+        el("span", { text: money(opp.amount, opp.currency) }), " · ",
+        el("span", { text: opp.close_date ? "closes " + shortDate(opp.close_date) : "no close date" }),
+        health ? el("span", { class: "health " + health.band, id: "deal-health",
+          text: "Health " + health.score + " (" + (BAND_NAMES[health.band] || health.band) + ")" }) : null),
+      el("p", { class: "muted", text: (opp.owner ? opp.owner.name : "") + (opp.next_step ? " · Next: " + opp.next_step : "") }));
+  }
+
+  function renderActionItems(c) {
+    const items = c.action_items || [];
+    const section = el("section", { class: "card", id: "action-items", "aria-labelledby": "actions-title" },
+      el("h3", { id: "actions-title", text: "Action items (" + items.length + ")" }));
+    if (!items.length) {
+      section.append(el("p", { class: "muted", text: "No open action items on this deal." }),
+        el("p", { class: "muted", id: "items-status", role: "status" }));
+      return section;
+    }
+    const list = el("ul", { class: "items" });
+    for (const item of items) {
+      list.append(el("li", { class: item.overdue ? "overdue" : "", "data-id": String(item.id) },
+        el("span", { class: "obstacle", text: item.obstacle }),
+        el("span", { class: "muted", text: item.owner + " · due " + shortDate(item.due_date) + " · " + (PRIORITY_NAMES[item.priority] || item.priority) + " priority" }),
+        item.overdue ? el("strong", { class: "late", text: "Overdue" }) : null,
+        el("button", { type: "button", class: "secondary", id: "item-done-" + item.id, text: "Done",
+          "aria-label": "Mark done: " + item.obstacle, onclick: () => closeItem(item, "done") })));
+    }
+    section.append(list, el("p", { class: "muted", id: "items-status", role: "status" }));
+    return section;
+  }
+
+  function closeItem(item, status) {
+    return queued(async () => {
+      const seq = state.seq;
+      try {
+        await api("PATCH", "action-items/" + item.id, { status: status });
+        if (!current(seq)) return;
+        state.flash = { id: "items-status", text: "Marked " + status + ": " + item.obstacle };
+        await refresh("actions-title");
+        announce("Marked " + status + ": " + item.obstacle);
+      } catch (error) {
+        if (current(seq)) handleError(error);
+      }
+    });
   }
 
   function renderBanners(c) {
@@ -340,9 +481,7 @@
     const pending = state.pending || {};
     const shown = Object.assign({ stage: opp.stage.key, amount: opp.amount, close_date: opp.close_date || "", next_step: opp.next_step,
       forecast_category: opp.forecast_category || "pipeline" }, pending);
-    const form = el("form", { class: "card", id: "deal-form", novalidate: true, "aria-labelledby": "deal-name" },
-      el("h2", { id: "deal-name", text: opp.name }),
-      el("p", { class: "muted", text: money(opp.amount, opp.currency) + " · " + (opp.owner ? opp.owner.name : "") + " · v" + opp.version }),
+    const form = el("form", { id: "deal-form", novalidate: true, "aria-label": "Edit " + opp.name },
       el("label", { for: "f-stage", text: "Stage" }),
       el("select", { id: "f-stage", name: "stage" }, ...stageOptions(c, shown.stage, false)),
       el("div", { class: "row" },
@@ -359,10 +498,7 @@
         el("button", { type: "submit", id: "save-deal", text: "Save deal" }),
         el("span", { class: "muted", id: "deal-status", role: "status" })));
     form.addEventListener("submit", (event) => { event.preventDefault(); saveDeal(form); });
-    const wrapper = el("div", { id: "deal" });
-    if (state.conflict) wrapper.append(renderConflict());
-    wrapper.append(form);
-    return wrapper;
+    return el("div", { id: "deal" }, form);
   }
 
   function formChanges(form) {
@@ -383,41 +519,49 @@
     return changes;
   }
 
-  async function saveDeal(form) {
+  function saveDeal(form) {
     const changes = formChanges(form);
     if (Object.keys(changes).length === 0) {
-      $("deal-status").textContent = "Nothing changed.";
-      return;
+      confirm("deal-status", "Nothing changed.");
+      return Promise.resolve();
     }
-    await patchDeal(changes, state.context.opportunity.version);
+    return patchDeal(changes);
   }
 
-  async function patchDeal(changes, version) {
-    const opp = state.context.opportunity;
-    $("save-deal").disabled = true;
-    try {
-      state.context.opportunity = await api("PATCH", "opportunities/" + opp.id, Object.assign({ version: version }, changes));
-      state.pending = null;
-      state.conflict = null;
-      await refresh("save-deal"); // the edit re-evaluated the deal's alerts: show them
-      $("deal-status").textContent = "Saved.";
-      announce("Deal saved");
-    } catch (error) {
-      if (error instanceof ApiError && (error.status === 409 || error.status === 412) && error.body.current) {
-        state.pending = changes;
-        state.conflict = error.body;
-        render("conflict-title");
-        announce("Not saved: someone else changed this deal.");
-      } else if (error instanceof ApiError && error.status === 422) {
-        $("save-deal").disabled = false;
-        const errors = (error.body.errors || []).map((e) => e.field + ": " + e.message).join("; ");
-        $("deal-status").textContent = "Not saved — " + (errors || error.message);
-        announce("Not saved: " + (errors || error.message));
-      } else {
-        $("save-deal").disabled = false;
-        handleError(error);
+  function patchDeal(changes) {
+    if ($("save-deal")) $("save-deal").disabled = true;
+    return queued(async () => {
+      const seq = state.seq;
+      const opp = state.context.opportunity; // read now: the version any earlier save of mine left
+      try {
+        const saved = await api("PATCH", "opportunities/" + opp.id, Object.assign({ version: opp.version }, changes));
+        if (!current(seq)) return;
+        state.context.opportunity = saved;
+        state.pending = null;
+        state.conflict = null;
+        state.flash = { id: "deal-status", text: "Saved." };
+        await refresh("save-deal"); // the edit re-evaluated the deal's alerts: show them
+        announce("Deal saved: " + Object.keys(changes).map((f) => f.replace(/_/g, " ")).join(", "));
+      } catch (error) {
+        if (!current(seq)) return;
+        if (error instanceof ApiError && (error.status === 409 || error.status === 412) && error.body.current) {
+          // Show the deal as it is now underneath, with my changes on top of it, and say what the other person did.
+          state.pending = changes;
+          state.conflict = error.body;
+          state.context.opportunity = error.body.current;
+          state.open.add("deal-editor");
+          await refresh("conflict-title");
+          announce("Not saved: someone else changed this deal. The form shows their values with your changes on top.");
+        } else if (error instanceof ApiError && error.status === 422) {
+          if ($("save-deal")) $("save-deal").disabled = false;
+          const errors = (error.body.errors || []).map((e) => e.field + ": " + e.message).join("; ");
+          confirm("deal-status", "Not saved — " + (errors || error.message));
+        } else {
+          if ($("save-deal")) $("save-deal").disabled = false;
+          handleError(error);
+        }
       }
-    }
+    });
   }
 
   function renderConflict() {
@@ -437,15 +581,14 @@
       el("p", { text: "Your changes, still in the form below:" }), mine,
       el("div", { class: "actions" },
         el("button", { type: "button", id: "reapply", text: "Save mine on top", onclick: () => {
-          state.context.opportunity = conflict.current;
-          patchDeal(state.pending, conflict.current.version);
+          const form = $("deal-form");
+          patchDeal(form ? formChanges(form) : state.pending);
         } }),
         el("button", { type: "button", class: "secondary", id: "discard", text: "Discard mine", onclick: () => {
-          state.context.opportunity = conflict.current;
           state.pending = null;
           state.conflict = null;
           render("f-stage");
-          announce("Showing the latest version of the deal");
+          confirm("deal-status", "Your changes were discarded; the form shows the latest version.");
         } })));
   }
 
@@ -453,7 +596,7 @@
 
   function renderExitQuestions(c) {
     const opp = c.opportunity;
-    const section = el("fieldset", { class: "card", id: "exit-questions" }, el("legend", { text: "Exit questions: " + opp.stage.name }));
+    const section = el("fieldset", { id: "exit-questions" }, el("legend", { text: "Exit questions of " + opp.stage.name }));
     if (!opp.exit_questions.length) {
       section.append(el("p", { class: "muted", text: "This stage has no exit questions." }));
       return section;
@@ -465,39 +608,80 @@
         el("option", { value: "", text: "Not answered", selected: q.answer === null }),
         el("option", { value: "yes", text: "Yes", selected: q.answer === true }),
         el("option", { value: "no", text: "No", selected: q.answer === false }));
-      select.addEventListener("change", () => saveAnswer(q.key, select.value, id));
+      commitSelect(select, () => answerValue(currentAnswer(q.key)), (value) => saveAnswer(q, value, id));
       list.append(el("li", {}, el("label", { for: id, text: q.text }), select));
     }
     section.append(list, el("p", { class: "muted", id: "exit-status", role: "status" }));
     return section;
   }
 
-  async function guardedSave(path, method, body, focusId, okMessage) {
-    const opp = state.context.opportunity;
-    try {
-      state.context.opportunity = await api(method, path, Object.assign({ version: opp.version }, body));
-      await refresh(focusId);
-      announce(okMessage);
-    } catch (error) {
-      if (error instanceof ApiError && (error.status === 409 || error.status === 412) && error.body.current) {
-        state.context.opportunity = error.body.current;
-        const who = (error.body.changes_since || []).map((c) => (c.actor ? c.actor.name : "Someone")).filter((v, i, a) => a.indexOf(v) === i).join(", ");
-        render(focusId);
-        const message = (who || "Someone") + " changed this deal meanwhile; your choice was not saved. The latest values are shown — choose again.";
-        const status = $("exit-status") || $("role-status");
-        if (status) status.textContent = message;
-        announce(message);
-      } else {
-        handleError(error);
-      }
-    }
+  function commitSelect(select, savedValue, save) {
+    // Keyboard-safe: arrow keys only move the choice; Enter or leaving the field saves it. A pick with the mouse
+    // saves after a short pause (debounced). A value already saved or being saved is never sent again.
+    let keyed = false;
+    let timer = null;
+    let sending = null;
+    const commit = () => {
+      window.clearTimeout(timer);
+      timer = null;
+      keyed = false;
+      const value = select.value;
+      if (value === savedValue() || value === sending) return;
+      sending = value;
+      Promise.resolve(save(value)).finally(() => { sending = null; });
+    };
+    select.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") { event.preventDefault(); commit(); return; }
+      if (event.key !== "Tab" && event.key !== "Shift" && event.key !== "Escape") keyed = true;
+    });
+    select.addEventListener("change", () => {
+      window.clearTimeout(timer);
+      if (keyed) return; // keyboard stepping: wait for Enter or leaving the field
+      timer = window.setTimeout(commit, 300);
+    });
+    select.addEventListener("blur", commit);
   }
 
-  function saveAnswer(key, value, focusId) {
+  function currentAnswer(key) {
+    const q = (state.context.opportunity.exit_questions || []).find((e) => e.key === key);
+    return q ? q.answer : null;
+  }
+
+  function guardedSave(path, method, body, focusId, statusId, okMessage) {
+    return queued(async () => {
+      const seq = state.seq;
+      const opp = state.context.opportunity; // read now: the version any earlier save of mine left
+      try {
+        const saved = await api(method, path, Object.assign({ version: opp.version }, body));
+        if (!current(seq)) return;
+        state.context.opportunity = saved;
+        state.flash = { id: statusId, text: okMessage };
+        await refresh(focusId);
+        announce(okMessage);
+      } catch (error) {
+        if (!current(seq)) return;
+        if (error instanceof ApiError && (error.status === 409 || error.status === 412) && error.body.current) {
+          state.context.opportunity = error.body.current;
+          const who = (error.body.changes_since || []).map((c) => (c.actor ? c.actor.name : "Someone")).filter((v, i, a) => a.indexOf(v) === i).join(", ");
+          const message = (who || "Someone") + " changed this deal meanwhile; your choice was not saved. The latest values are shown — choose again.";
+          state.flash = { id: statusId, text: message };
+          render(focusId);
+          announce(message);
+        } else if (error instanceof ApiError && error.status === 422) {
+          confirm(statusId, "Not saved — " + error.message);
+        } else {
+          handleError(error);
+        }
+      }
+    });
+  }
+
+  function saveAnswer(question, value, focusId) {
     const answer = value === "yes" ? true : value === "no" ? false : null;
     const answers = {};
-    answers[key] = answer;
-    guardedSave("opportunities/" + state.context.opportunity.id + "/exit-answers", "PUT", { answers: answers }, focusId, "Answer saved");
+    answers[question.key] = answer;
+    return guardedSave("opportunities/" + state.context.opportunity.id + "/exit-answers", "PUT", { answers: answers }, focusId,
+      "exit-status", "Saved: " + question.text + " — " + (answer === true ? "Yes" : answer === false ? "No" : "Not answered"));
   }
 
   function renderRole(c) {
@@ -505,9 +689,14 @@
     const select = el("select", { id: "f-role" },
       el("option", { value: "", text: "Not on the buying team", selected: !current }),
       ...c.buying_roles.map((r) => el("option", { value: r, text: ROLE_NAMES[r] || r, selected: current && current.role === r })));
-    select.addEventListener("change", () => guardedSave(
-      "opportunities/" + c.opportunity.id + "/buying-team/" + c.contact.id, "PUT", { role: select.value || null }, "f-role", "Role saved"));
-    return el("div", { class: "card", id: "role" },
+    const currentRole = () => {
+      const m = (state.context.opportunity.buying_team || []).find((t) => t.contact_id === c.contact.id);
+      return m ? m.role : "";
+    };
+    commitSelect(select, currentRole, (value) => guardedSave(
+      "opportunities/" + c.opportunity.id + "/buying-team/" + c.contact.id, "PUT", { role: value || null }, "f-role", "role-status",
+      "Saved: " + (c.contact.name || c.contact.email) + " — " + (value ? ROLE_NAMES[value] || value : "not on the buying team")));
+    return el("div", { id: "role" },
       el("label", { for: "f-role", text: (c.contact.name || c.contact.email) + "'s role on the buying team" }), select,
       el("p", { class: "muted", id: "role-status", role: "status" }));
   }
@@ -557,8 +746,13 @@
       const select = el("select", { id: id },
         el("option", { value: "", text: "Remove from the team" }),
         ...c.buying_roles.map((r) => el("option", { value: r, text: ROLE_NAMES[r] || r, selected: m.role === r })));
-      select.addEventListener("change", () => guardedSave(
-        "opportunities/" + opp.id + "/buying-team/" + m.contact_id, "PUT", { role: select.value || null }, "team-add-email", "Buying team saved"));
+      const currentRole = () => {
+        const now = (state.context.opportunity.buying_team || []).find((t) => t.contact_id === m.contact_id);
+        return now ? now.role : "";
+      };
+      commitSelect(select, currentRole, (value) => guardedSave(
+        "opportunities/" + opp.id + "/buying-team/" + m.contact_id, "PUT", { role: value || null }, value ? id : "team-add-email", "team-status",
+        "Saved: " + (m.name || m.email) + " — " + (value ? ROLE_NAMES[value] || value : "removed from the team")));
       list.append(el("li", {},
         el("label", { for: id, text: m.name || m.email }), select,
         el("span", { class: "muted", text: m.last_engaged_at ? "Last engaged " + ago(m.last_engaged_at) : "Not engaged yet" })));
@@ -575,14 +769,17 @@
       el("label", { for: "team-add-email", text: "Add someone from this email, or any address" }), who, options,
       el("label", { for: "team-add-role", text: "Role" }), role,
       el("div", { class: "actions" }, el("button", { type: "submit", id: "team-add-button", text: "Add to the buying team" })), status);
-    form.addEventListener("submit", async (event) => {
+    form.addEventListener("submit", (event) => {
       event.preventDefault();
       const person = people.find((p) => p.email === who.value.trim());
+      const address = who.value.trim();
+      queued(async () => {
       try {
         state.context.opportunity = await api("POST", "opportunities/" + opp.id + "/buying-team",
-          { version: opp.version, email: who.value.trim(), name: person ? person.name : "", role: role.value });
+          { version: state.context.opportunity.version, email: address, name: person ? person.name : "", role: role.value });
+        state.flash = { id: "team-status", text: "Added " + address + " as " + (ROLE_NAMES[role.value] || role.value) + "." };
         await refresh("team-add-email");
-        announce("Added to the buying team");
+        announce("Added to the buying team: " + address);
       } catch (error) {
         if (error instanceof ApiError && error.status === 422) {
           $("team-status").textContent = "Not added — " + ((error.body.errors || []).map((e) => e.message).join("; ") || error.message);
@@ -593,9 +790,9 @@
           handleError(error);
         }
       }
+      });
     });
-    return el("section", { class: "card", id: "buying-team", "aria-labelledby": "team-title" },
-      el("h3", { id: "team-title", text: "Buying team" }), list, form);
+    return el("section", { id: "buying-team", "aria-label": "Buying team" }, list, form);
   }
 
   function renderNeedsDeal() {
@@ -665,18 +862,83 @@
         : "No text to score in this email.";
       section.append(el("p", { class: "muted", text: why }));
     } else {
-      const how = tone.stored ? "scored by model " + tone.model_version : "scored just now (not stored until the email is captured)";
+      const how = tone.stored ? "model " + tone.model_version : "scored just now, not stored until captured";
       const reading = tone.reading || { wording: TONE_NAMES[tone.label] || tone.label, confident: true, confidence: tone.confidence };
       section.append(el("div", { class: "tone" },
         el("span", { class: "badge " + tone.label + (reading.confident ? "" : " leaning"), id: "tone-badge", text: reading.wording }),
-        el("span", { class: "muted", id: "tone-confidence", text: Math.round(Number(reading.confidence) * 100) + "% confidence · " + how })));
+        el("span", { class: "muted", id: "tone-confidence", text: Math.round(Number(reading.confidence) * 100) + "% confidence" })));
       if (tone.highlights && tone.highlights.length) {
-        const list = el("ul", { class: "highlights", "aria-label": "Sentences behind this tone" });
+        const list = el("ul", { class: "highlights", "aria-label": "The deciding sentence" + (tone.highlights.length > 1 ? "s" : "") });
         for (const h of tone.highlights) list.append(el("li", {}, el("mark", { text: h.text })));
         section.append(list);
       }
+      section.append(el("p", { class: "muted fine", id: "tone-source", text: how }));
     }
-    section.append(renderRating(c));
+    return section;
+  }
+
+  const OUTCOME_NAMES = { positive: "Went well", neutral: "Neutral", negative: "Went badly" };
+
+  function renderMeetingOutcome(c) {
+    // On a meeting: once it has ended (with the buyer in it), how did it go, the next step and a short note.
+    const m = c.email.meeting;
+    const section = el("section", { class: "card", id: "meeting-outcome", "aria-labelledby": "outcome-title" },
+      el("h3", { id: "outcome-title", text: "How did the meeting go?" }));
+    if (!c.email.captured || c.email.content_hidden) {
+      section.append(el("p", { class: "muted", text: "DealPulse has not captured this meeting for you yet." }));
+      return section;
+    }
+    if (!m.ended) {
+      section.append(el("p", { class: "muted", id: "outcome-later", text: "Ask again after the meeting: DealPulse records its outcome once it has ended." }));
+      return section;
+    }
+    if (!m.has_buyer) {
+      section.append(el("p", { class: "muted", text: "No one from the buyer took part: there is no outcome to record." }));
+      return section;
+    }
+    const chosen = { value: m.outcome ? m.outcome.outcome : null };
+    const group = el("div", { class: "rate", role: "group", "aria-labelledby": "outcome-title" });
+    for (const value of ["negative", "neutral", "positive"]) {
+      group.append(el("button", { type: "button", id: "outcome-" + value, "aria-pressed": chosen.value === value ? "true" : "false",
+        text: OUTCOME_NAMES[value], onclick: (event) => {
+          chosen.value = value;
+          for (const b of group.querySelectorAll("button")) b.setAttribute("aria-pressed", String(b === event.currentTarget));
+        } }));
+    }
+    const form = el("form", { id: "outcome-form", novalidate: true }, group,
+      el("label", { for: "outcome-next", text: "Next step" }),
+      el("input", { id: "outcome-next", maxlength: "500", value: m.outcome ? m.outcome.next_step : "" }),
+      el("label", { for: "outcome-note", text: "Short note (optional)" }),
+      el("textarea", { id: "outcome-note", maxlength: "2000", text: m.outcome ? m.outcome.note : "" }),
+      el("div", { class: "actions" }, el("button", { type: "submit", id: "save-outcome", text: "Save the outcome" })),
+      el("p", { class: "muted", id: "outcome-status", role: "status" }));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (!chosen.value) { confirm("outcome-status", "Choose how it went first."); return; }
+      queued(async () => {
+        const seq = state.seq;
+        try {
+          m.outcome = await api("PUT", "activities/" + c.email.id + "/outcome",
+            { outcome: chosen.value, next_step: $("outcome-next").value, note: $("outcome-note").value });
+          if (!current(seq)) return;
+          state.flash = { id: "outcome-status", text: "Outcome saved: " + OUTCOME_NAMES[chosen.value] + "." };
+          await refresh("save-outcome");
+          announce("Meeting outcome saved: " + OUTCOME_NAMES[chosen.value]);
+        } catch (error) {
+          if (!current(seq)) return;
+          if (error instanceof ApiError && error.status === 422) confirm("outcome-status", "Not saved — " + error.message);
+          else handleError(error);
+        }
+      });
+    });
+    section.append(form);
+    return section;
+  }
+
+  function renderYourReading(c) {
+    // The rep's own reading: rate the buyer's tone, keep the thread private.
+    const email = c.email;
+    const section = el("section", { class: "card", id: "your-reading", "aria-label": "Your reading of this email" }, renderRating(c));
     if (email.captured && email.is_mine) {
       const box = el("input", { type: "checkbox", id: "f-private", checked: !!(c.thread_private || email.is_private) });
       box.addEventListener("change", async () => {
@@ -684,11 +946,13 @@
           await api("PUT", "threads/private", { thread_key: c.thread_key, is_private: box.checked });
           c.thread_private = box.checked;
           c.email.is_private = box.checked;
+          state.flash = { id: "private-status", text: box.checked ? "Thread marked private." : "Thread no longer private." };
           render("f-private");
           announce(box.checked ? "Thread marked private" : "Thread no longer private");
         } catch (error) { handleError(error); }
       });
-      section.append(el("div", { class: "check" }, box, el("label", { for: "f-private", text: "Private thread (managers see only that it exists)" })));
+      section.append(el("div", { class: "check" }, box, el("label", { for: "f-private", text: "Private thread (managers see only that it exists)" })),
+        el("p", { class: "muted", id: "private-status", role: "status" }));
     }
     return section;
   }
@@ -720,8 +984,8 @@
     const note = $("rate-note") ? $("rate-note").value : "";
     try {
       state.context.email.my_rating = await api("PUT", "activities/" + state.context.email.id + "/rating", { label: label, note: note });
+      state.flash = { id: "rate-status", text: "Rated " + TONE_NAMES[label].toLowerCase() + "." };
       render("rate-" + label);
-      $("rate-status").textContent = "Rated " + TONE_NAMES[label].toLowerCase() + ".";
       announce("Rating saved: " + TONE_NAMES[label]);
     } catch (error) {
       if (error instanceof ApiError && (error.status === 403 || error.status === 422)) {
@@ -733,7 +997,7 @@
   }
 
   function renderNotes(c) {
-    const section = el("section", { class: "card", id: "notes-section", "aria-labelledby": "notes-title" }, el("h3", { id: "notes-title", text: "Notes" }));
+    const section = el("section", { id: "notes-section", "aria-label": "Notes" });
     if (c.email.content_hidden) {
       section.append(el("p", { class: "muted", text: "Notes on a private email are visible to the reps who received it." }));
       return section;
@@ -753,6 +1017,7 @@
       try {
         const note = await api("POST", "activities/" + c.email.id + "/notes", { text: text });
         c.email.notes.push(note);
+        state.flash = { id: "note-status", text: "Note added." };
         render("note-text");
         announce("Note added");
       } catch (error) { handleError(error); }
@@ -761,34 +1026,50 @@
     return section;
   }
 
+  function svgEl(tag, attrs, text) {
+    const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function signed(score) { return (score >= 0 ? "+" : "−") + Math.abs(score).toFixed(2); }
+
   function renderChart(points) {
-    const NS = "http://www.w3.org/2000/svg";
-    const width = 280;
-    const height = 60;
-    const svg = document.createElementNS(NS, "svg");
-    svg.setAttribute("class", "chart");
-    svg.setAttribute("viewBox", "0 0 " + width + " " + height);
-    svg.setAttribute("preserveAspectRatio", "none");
-    svg.setAttribute("role", "img");
-    const summary = points.map((p) => Number(p.score).toFixed(1)).join(", ");
-    svg.setAttribute("aria-label", "Tone of the last " + points.length + " inbound emails, oldest first: " + summary);
-    const zero = document.createElementNS(NS, "line");
-    zero.setAttribute("class", "zero");
-    zero.setAttribute("x1", "0"); zero.setAttribute("x2", String(width));
-    zero.setAttribute("y1", String(height / 2)); zero.setAttribute("y2", String(height / 2));
-    svg.append(zero);
-    const xy = points.map((p, i) => [points.length === 1 ? width / 2 : 6 + i * (width - 12) / (points.length - 1), height / 2 - Number(p.score) * (height / 2 - 6)]);
-    const line = document.createElementNS(NS, "polyline");
-    line.setAttribute("class", "trend");
-    line.setAttribute("points", xy.map((p) => p[0].toFixed(1) + "," + p[1].toFixed(1)).join(" "));
-    svg.append(line);
-    for (const [x, y] of xy) {
-      const dot = document.createElementNS(NS, "circle");
-      dot.setAttribute("class", "dot");
-      dot.setAttribute("cx", x.toFixed(1)); dot.setAttribute("cy", y.toFixed(1)); dot.setAttribute("r", "3");
-      svg.append(dot);
+    // Tone of the last inbound emails by date: y axis from -1 (negative) to +1 (positive), the first and last
+    // dates on the x axis, and the same data as a list (the text alternative).
+    const width = 296;
+    const height = 96;
+    const left = 30;
+    const right = 8;
+    const top = 6;
+    const bottom = 20;
+    const times = points.map((p) => Date.parse(p.occurred_at));
+    const first = Math.min(...times);
+    const span = Math.max(1, Math.max(...times) - first);
+    const x = (t) => points.length === 1 ? (left + width - right) / 2 : left + (t - first) / span * (width - left - right);
+    const y = (v) => top + (1 - (Number(v) + 1) / 2) * (height - top - bottom);
+    const latest = points[points.length - 1];
+    const summary = "Tone of the last " + points.length + " inbound emails, " + shortDate(points[0].occurred_at) + " to " +
+      shortDate(latest.occurred_at) + "; latest " + signed(Number(latest.score)) + " (" + (TONE_NAMES[latest.label] || latest.label) + ")";
+    const svg = svgEl("svg", { class: "chart", viewBox: "0 0 " + width + " " + height, role: "img", "aria-label": summary });
+    for (const [value, label] of [[1, "+1"], [0, "0"], [-1, "−1"]]) {
+      svg.append(svgEl("line", { class: value === 0 ? "zero" : "grid", x1: left, x2: width - right, y1: y(value), y2: y(value) }));
+      svg.append(svgEl("text", { class: "axis", x: left - 4, y: y(value) + 4, "text-anchor": "end" }, label));
     }
-    return svg;
+    svg.append(svgEl("text", { class: "axis", x: left, y: height - 4, "text-anchor": "start" }, shortDate(points[0].occurred_at)));
+    if (points.length > 1) svg.append(svgEl("text", { class: "axis", x: width - right, y: height - 4, "text-anchor": "end" }, shortDate(latest.occurred_at)));
+    const xy = points.map((p, i) => [x(times[i]), y(p.score)]);
+    svg.append(svgEl("polyline", { class: "trend", points: xy.map((p) => p[0].toFixed(1) + "," + p[1].toFixed(1)).join(" ") }));
+    xy.forEach(([cx, cy], i) => {
+      const dot = svgEl("circle", { class: "dot", cx: cx.toFixed(1), cy: cy.toFixed(1), r: 3 });
+      dot.append(svgEl("title", {}, shortDate(points[i].occurred_at) + ": " + signed(Number(points[i].score))));
+      svg.append(dot);
+    });
+    const list = el("ul", { class: "chart-data" }, ...points.map((p) =>
+      el("li", { text: shortDate(p.occurred_at) + ": " + (TONE_NAMES[p.label] || p.label) + " (" + signed(Number(p.score)) + ")" })));
+    return el("figure", { class: "chart-box", id: "tone-chart" }, svg,
+      el("details", {}, el("summary", { text: "Tone by date (as text)" }), list));
   }
 
   function renderTimeline(c) {
@@ -801,7 +1082,7 @@
         el("span", {}, el("strong", { text: String(t.meetings) }), " meetings"),
         t.upcoming_meetings ? el("span", {}, el("strong", { text: String(t.upcoming_meetings) }), " planned") : null),
       el("p", { class: "muted", id: "last-inbound", text: "Last inbound: " + ago(t.last_inbound_at) }));
-    if (t.tone_trend.length) section.append(renderChart(t.tone_trend));
+    if (t.tone_trend.length) section.append(renderChart(t.tone_trend));  // axes, dates, text alternative
     const list = el("ul", { class: "recent", "aria-label": "Recent activity" });
     for (const a of t.recent) {
       list.append(el("li", {},

@@ -34,6 +34,12 @@ def wait_loaded(page: Any) -> None:
     page.wait_for_selector("#pane[aria-busy='false']")
 
 
+def open_editor(page: Any, editor: str = "deal-editor") -> None:
+    """Open one of the pane's collapsed editors (deal-editor, exit-editor, team-editor, notes-editor)."""
+    if not page.evaluate(f"document.getElementById('{editor}').open"):
+        page.click(f"#{editor} > summary")
+
+
 def test_opening_an_email_shows_its_deal_and_tone(page, live_server, world, inbox, active_tone):
     stored = inbox.email(label="negative", text="We picked a competitor after the final review.")
     open_pane(page, live_server, item_for(stored), world.tokens["rep.a1"])
@@ -49,6 +55,7 @@ def test_changing_the_stage_saves_it_and_it_is_in_the_audit_log(page, live_serve
     stored = inbox.email(label="neutral")
     open_pane(page, live_server, item_for(stored), world.tokens["rep.a1"])
     wait_loaded(page)
+    open_editor(page)
     page.select_option("#f-stage", "demo")
     page.fill("#f-next", "Book the demo")
     page.select_option("#f-category", "commit")
@@ -73,6 +80,7 @@ def test_a_concurrent_edit_shows_the_conflict_and_loses_nothing(page, live_serve
     manager = client.patch(f"/api/v1/opportunities/{opp_id}", json={"version": 1, "amount": "65000"},
                            headers=world.auth("manager.a"))
     assert manager.status_code == 200
+    open_editor(page)
     page.select_option("#f-stage", "proposal")
     page.click("#save-deal")
     page.wait_for_selector("#conflict")
@@ -80,6 +88,7 @@ def test_a_concurrent_edit_shows_the_conflict_and_loses_nothing(page, live_serve
     assert "Test Manager A changed amount from 50000.00 to 65000.00" in conflict
     assert "stage → proposal" in conflict
     assert page.input_value("#f-stage") == "proposal"  # the rep's edit is still in the form
+    assert page.input_value("#f-amount") == "65000.00"  # underneath, the form shows the manager's amount
     assert page.evaluate("document.activeElement.id") == "conflict-title"
     page.click("#reapply")
     page.wait_for_selector("#deal-status:text('Saved.')")
@@ -112,10 +121,12 @@ def test_keyboard_only_edit_and_rate_with_visible_focus(page, live_server, world
     seen = []
     for _ in range(40):
         page.keyboard.press("Tab")
-        focused = page.evaluate("document.activeElement.id")
+        focused = page.evaluate("document.activeElement.id || ('summary:' + document.activeElement.parentElement.id)")
         seen.append(focused)
         outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
         assert outline != "none", f"no visible focus on #{focused}"
+        if focused == "summary:deal-editor":
+            page.keyboard.press("Enter")  # opens the collapsed deal editor
         if focused == "f-next":
             break
     assert seen[-1] == "f-next" and "f-stage" in seen
@@ -124,7 +135,7 @@ def test_keyboard_only_edit_and_rate_with_visible_focus(page, live_server, world
     page.keyboard.press("Enter")  # submits the deal form
     page.wait_for_selector("#deal-status:text('Saved.')")
     while page.evaluate("document.activeElement.id") != "rate-positive":
-        page.keyboard.press("Tab")
+        page.keyboard.press("Shift+Tab")  # the rating sits above the editors
     page.keyboard.press("Space")
     page.wait_for_selector("#rate-positive[aria-pressed='true']")
     with db.uow() as uow:

@@ -30,6 +30,7 @@ def test_a_newcomer_clicks_through_emails_edits_a_deal_and_rates_tone(page, live
     pane = page.frame_locator("#pane")
     pane.locator("#deal-name").wait_for()
     assert pane.locator("#deal-name").text_content() == "Test Acme platform"
+    pane.locator("#deal-editor > summary").click()  # the editors are collapsed under the verdict
     pane.locator("#f-stage").select_option("demo")
     pane.locator("#save-deal").click()
     pane.locator("#deal-status", has_text="Saved.").wait_for()

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from tests.e2e.conftest import open_pane
-from tests.e2e.test_outlook_pane import item_for, wait_loaded
+from tests.e2e.test_outlook_pane import item_for, open_editor, wait_loaded
 from tests.integration.alerts.conftest import Deals
 
 LAPTOP = {"width": 1366, "height": 800}
@@ -42,6 +42,7 @@ def test_the_pane_lists_the_buying_team_and_adds_someone_from_the_email(page, li
     team = page.text_content("#buying-team")
     assert "Ann Buyer" in team and "Not engaged yet" in team
     assert page.input_value("#team-add-email") == "priya@acme.test.example"  # the email's other customer
+    open_editor(page, "team-editor")
     page.select_option("#team-add-role", "technical_evaluator")
     page.click("#team-add-button")
     page.wait_for_selector("#buying-team li:has-text('priya@acme.test.example')")
@@ -56,6 +57,7 @@ def test_alerts_in_the_pane_are_fresh_right_after_a_stage_change(page, live_serv
     open_pane(page, live_server, item_for(stored), world.tokens["rep.a1"])
     wait_loaded(page)
     assert page.locator("#alerts").count() == 0
+    open_editor(page)
     page.select_option("#f-stage", "proposal")
     page.click("#save-deal")
     page.wait_for_selector("#deal-status:text('Saved.')")

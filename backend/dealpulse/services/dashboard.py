@@ -17,6 +17,7 @@ from sqlalchemy import Select, and_, func, select
 
 from ..domain.access import Principal, can_read_content, can_see_deal
 from ..domain.alert_rules import skipped_rules
+from ..domain.change_labels import describe_change
 from ..domain.health import agenda_priority, relative_sizes
 from ..domain.tone_reading import read_tone
 from ..store import (
@@ -268,8 +269,21 @@ def deal_page(uow: UnitOfWork, principal: Principal, opportunity_id: int, *, now
         "tone": [(a["occurred_at"], a["tone"]["score"]) for a in reversed(timeline)
                  if a["tone"] and a["kind"] == "email" and a["direction"] == "inbound" and not a["contact_exclusion"]],
         "weekly": weekly_counts(timeline, now),
-        "history": _with_alert_history(s, opp.org_id, history(s, opp.org_id, "opportunity", opp.id), alerts)[:50],
+        "history": _described(s, opp.org_id, _with_alert_history(s, opp.org_id, history(s, opp.org_id, "opportunity", opp.id), alerts)[:50]),
     }
+
+
+def _described(s: Any, org_id: int, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each audit entry with its change in words (stage keys, owners and accounts by name)."""
+    names: dict[tuple[str, Any], str] = {}
+    names.update({("stage", k): n for k, n in s.execute(select(Stage.key, Stage.name).where(Stage.org_id == org_id))})
+    wanted = {kind: {v for e in entries if e["field"] == field for v in (e["old"], e["new"]) if isinstance(v, int)}
+              for kind, field in (("user", "owner_id"), ("account", "account_id"))}
+    if wanted["user"]:
+        names.update({("user", i): n for i, n in s.execute(select(User.id, User.name).where(User.id.in_(wanted["user"])))})
+    if wanted["account"]:
+        names.update({("account", i): n for i, n in s.execute(select(Account.id, Account.name).where(Account.id.in_(wanted["account"])))})
+    return [{**e, "change": describe_change(e, names)} for e in entries]
 
 
 def _with_alert_history(s: Any, org_id: int, entries: list[dict[str, Any]], alerts: Sequence[Alert]) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ import logging
 import re
 import smtplib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from html import escape
 from typing import Any, Callable
@@ -28,6 +28,7 @@ from ..config import Settings
 from ..store import Alert, AlertDelivery, Opportunity, Team, User, utcnow
 from ..store.database import Database
 from ..store.uow import UnitOfWork
+from .action_items import open_items_for_teams, overdue_for_teams
 
 log = logging.getLogger(__name__)
 
@@ -74,24 +75,60 @@ def smtp_endpoint(url: str) -> tuple[str, int]:
     return parts.hostname, parts.port or 25
 
 
-def digest_message(sender: str, recipient: str, name: str, items: list[DigestItem]) -> EmailMessage:
-    """A plain-text and HTML digest (every value escaped in the HTML part)."""
+@dataclass(frozen=True)
+class OverdueLine:
+    """One overdue action item of a digest."""
+
+    deal: str
+    obstacle: str
+    owner: str
+    due_date: str
+    link: str
+
+
+def digest_message(sender: str, recipient: str, name: str, items: list[DigestItem],
+                   overdue: list[OverdueLine] | None = None) -> EmailMessage:
+    """A plain-text and HTML digest (every value escaped in the HTML part); overdue action items come first."""
+    overdue = overdue or []
     message = EmailMessage()
     message["From"] = sender
     message["To"] = recipient
-    message["Subject"] = f"DealPulse: {len(items)} new alert(s) on your team's deals"
-    lines = [f"Hello {plain_text_value(name)},", "", "New early warnings since your last digest:", ""]
+    subject = f"DealPulse: {len(items)} new alert(s) on your team's deals"
+    message["Subject"] = subject + (f", {len(overdue)} overdue action item(s)" if overdue else "")
+    lines = [f"Hello {plain_text_value(name)},", ""]
+    if overdue:
+        lines += ["Overdue action items:", ""]
+        for line in overdue:
+            deal, obstacle, owner = (plain_text_value(v) for v in (line.deal, line.obstacle, line.owner))
+            lines += [f"[overdue] {deal}: {obstacle}", f"  {owner}, due {line.due_date}", f"  {line.link}", ""]
+    lines += ["New early warnings since your last digest:", ""]
     for item in items:
         deal, owner, reason = (plain_text_value(v) for v in (item.deal, item.owner, item.reason))
         lines += [f"{SEVERITY_MARK.get(item.severity, '')} {deal} ({owner})", f"  {reason}", f"  {item.link}", ""]
     message.set_content("\n".join(lines))
+    late = "".join(
+        f"<li><strong>{escape(line.deal)}</strong>: {escape(line.obstacle)}<br>{escape(line.owner)}, due "
+        f"{escape(line.due_date)}<br><a href=\"{escape(line.link)}\">Open the deal</a></li>"
+        for line in overdue
+    )
     rows = "".join(
         f"<li><strong>{escape(item.deal)}</strong> ({escape(item.owner)}) &mdash; {escape(item.severity)}<br>"
         f"{escape(item.reason)}<br><a href=\"{escape(item.link)}\">Open the deal</a></li>"
         for item in items
     )
-    message.add_alternative(f"<p>Hello {escape(name)},</p><p>New early warnings since your last digest:</p><ul>{rows}</ul>", subtype="html")
+    overdue_html = f"<p>Overdue action items:</p><ul>{late}</ul>" if overdue else ""
+    message.add_alternative(f"<p>Hello {escape(name)},</p>{overdue_html}<p>New early warnings since your last digest:</p>"
+                            f"<ul>{rows}</ul>", subtype="html")
     return message
+
+
+def overdue_lines(db: Database, manager: "DigestRecipient", base_url: str, now: datetime) -> list[OverdueLine]:
+    """The open action items past their due date on the manager's teams' deals."""
+    with db.uow() as uow:
+        items = overdue_for_teams(uow, manager.org_id, manager.team_ids, now.date())
+    link = f"{base_url.rstrip('/')}/dashboard/deals/"
+    return [OverdueLine(i["opportunity"], i["obstacle"], i["owner"], i["due_date"], f"{link}{i['opportunity_id']}")
+            for i in items]
 
 
 @dataclass(frozen=True)
@@ -183,7 +220,8 @@ def send_digests(db: Database, settings: Settings, now: datetime | None = None, 
         claimed = claim_digest(db, manager, settings.base_url, now)
         if not claimed:
             continue
-        message = digest_message(sender, manager.email, manager.name, [item for _, item in claimed])
+        message = digest_message(sender, manager.email, manager.name, [item for _, item in claimed],
+                                 overdue_lines(db, manager, settings.base_url, now))
         try:
             with smtplib.SMTP(host, port, timeout=10) as smtp:
                 smtp.send_message(message)
@@ -200,6 +238,57 @@ def send_digests(db: Database, settings: Settings, now: datetime | None = None, 
             )
             uow.commit()
         sent += status == "sent"
+    return sent
+
+
+# ---------------------------------------------------------------- weekly action-item reminder
+
+REMINDER_WEEKDAY = 3  # Thursday: the manager can still follow up before the week ends
+
+
+def week_end(today: date) -> date:
+    """The Sunday that ends `today`'s week."""
+    return today + timedelta(days=6 - today.weekday())
+
+
+def reminder_message(sender: str, recipient: str, name: str, lines: list[OverdueLine], until: date) -> EmailMessage:
+    """The plain-text reminder of the action items due by the end of the week (values on one line each)."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = recipient
+    message["Subject"] = f"DealPulse: {len(lines)} action item(s) due by {until.isoformat()}: follow up before the week ends"
+    body = [f"Hello {plain_text_value(name)},", "", f"Action items on your team's deals due by {until.isoformat()}:", ""]
+    for line in lines:
+        deal, obstacle, owner = (plain_text_value(v) for v in (line.deal, line.obstacle, line.owner))
+        body += [f"{deal}: {obstacle}", f"  {owner}, due {line.due_date}", f"  {line.link}", ""]
+    message.set_content("\n".join(body))
+    return message
+
+
+def send_action_item_reminders(db: Database, settings: Settings, now: datetime | None = None,
+                               sender: str = "dealpulse@localhost") -> int:
+    """On Thursdays, email each manager the open action items on their teams' deals due by Sunday (overdue ones
+    included); returns emails sent. Other days send nothing."""
+    now = now or utcnow()
+    if not settings.smtp_url or now.weekday() != REMINDER_WEEKDAY:
+        return 0
+    host, port = smtp_endpoint(settings.smtp_url)
+    until = week_end(now.date())
+    link = f"{settings.base_url.rstrip('/')}/dashboard/deals/"
+    sent = 0
+    for manager in digest_recipients(db):
+        with db.uow() as uow:
+            items = open_items_for_teams(uow, manager.org_id, manager.team_ids, now.date(), due_before=until + timedelta(days=1))
+        if not items:
+            continue
+        lines = [OverdueLine(i["opportunity"], i["obstacle"], i["owner"], i["due_date"], f"{link}{i['opportunity_id']}")
+                 for i in items]
+        try:
+            with smtplib.SMTP(host, port, timeout=10) as smtp:
+                smtp.send_message(reminder_message(sender, manager.email, manager.name, lines, until))
+            sent += 1
+        except (OSError, smtplib.SMTPException) as exc:
+            log.warning("action-item reminder to %s failed: %s", manager.email, exc)
     return sent
 
 

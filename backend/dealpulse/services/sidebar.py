@@ -27,6 +27,7 @@ from ..mail.linking import (
     thread_key_for,
 )
 from ..store import (
+    MeetingOutcome,
     Account,
     Activity,
     ActivitySource,
@@ -43,6 +44,9 @@ from ..store import (
 from ..store.crm import BUYING_ROLES
 from ..store.uow import UnitOfWork
 from . import opportunities as opp_service
+from .action_items import list_action_items
+from .alerts import health_by_opportunity
+from .meetings import has_buyer, outcome_view
 from .dynamics import DealStats, deal_stats, in_tone_trend
 from .notes import can_see_activity, content_readable, notes_of
 from .ratings import my_rating
@@ -397,6 +401,17 @@ def _activity_view(session: Session, principal: Principal, captured: Captured, t
         "not_ratable_reason": not_ratable,
         "my_rating": my_rating(session, principal, activity.id),
         "notes": notes_of(session, activity.id) if readable else [],
+        "meeting": _meeting_view(session, principal, activity) if activity.kind == "meeting" else None,
+    }
+
+
+def _meeting_view(session: Session, principal: Principal, activity: Activity) -> dict[str, Any]:
+    """Whether the meeting has ended and had the buyer in it (then the rep is asked how it went), and its outcome."""
+    outcome = session.scalar(select(MeetingOutcome).where(MeetingOutcome.activity_id == activity.id))
+    return {
+        "ended": (activity.ends_at or activity.occurred_at) <= utcnow(),
+        "has_buyer": has_buyer(activity, principal.email.rpartition("@")[2].lower()),
+        "outcome": outcome_view(outcome, None) if outcome is not None else None,
     }
 
 
@@ -420,6 +435,7 @@ def _uncaptured_view(principal: Principal, message: OpenMessage, tone: ToneSourc
         "not_ratable_reason": _rating_offer("email", direction, True)[1],
         "my_rating": None,
         "notes": [],
+        "meeting": None,
     }
 
 
@@ -523,6 +539,12 @@ def stage_options(session: Session, org_id: int) -> list[dict[str, Any]]:
     return [{"key": key, "name": name, "is_closed": bool(closed)} for key, name, closed in rows]
 
 
+def _health(session: Session, opportunity_id: int) -> dict[str, Any]:
+    """The deal's health 0-100 and band, from its unresolved alerts (the same figure as the dashboard's)."""
+    health = health_by_opportunity(session, [opportunity_id])[opportunity_id]
+    return {"score": health.score, "band": health.band}
+
+
 # -- the use case ---------------------------------------------------------------------------------------------
 def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, tone: ToneSource) -> dict[str, Any]:
     """Everything the sidebar shows for an open email (read-only; nothing is stored)."""
@@ -568,6 +590,9 @@ def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, t
         "email": email,
         "timeline": timeline(s, principal, opportunity_id) if opportunity_id is not None else None,
         "alerts": open_alerts(s, opportunity_id) if opportunity_id is not None else [],
+        "health": _health(s, opportunity_id) if opportunity_id is not None else None,
+        "action_items": list_action_items(uow, principal, utcnow().date(), opportunity_id=opportunity_id, status="open")
+        if opportunity_id is not None else [],
         "stages": stage_options(s, principal.org_id),
         "mailboxes": mailbox_status(s, principal),
         "buying_roles": list(BUYING_ROLES),

@@ -28,10 +28,13 @@ from .orgs import (
     ms_tenant_registered,
     user_ids_with_address,
 )
+from .meetings import MEETING_OUTCOMES, MeetingOutcome
+from .reviews import ACTION_OWNER_KINDS, ACTION_PRIORITIES, ACTION_STATUSES, ActionItem, Review
 from .quotas import Quota
 from .sentiment import ModelVersion, Rater, Rating, RatingChange, SentimentScore, TrainingRun, insert_new_scores
 
 __all__ = [
+    "ACTION_OWNER_KINDS", "ACTION_PRIORITIES", "ACTION_STATUSES", "ActionItem", "MEETING_OUTCOMES", "MeetingOutcome", "Review",
     "Account", "AccountDomain", "Activity", "AddonActionReceipt", "ActivityContact", "ActivityNote", "ActivitySource", "Alert",
     "AlertDelivery", "ApiToken", "AuditEntry", "Base", "BuyingTeamMember", "Contact", "ExitAnswer", "ExitQuestion", "FORECAST_CATEGORIES",
     "MAX_ID", "Mailbox", "ModelVersion", "NeverLogEntry", "Opportunity", "Organisation", "Quota", "Rater", "Rating", "RatingChange",

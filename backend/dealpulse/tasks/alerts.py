@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..runtime import get_database, get_settings
 from ..services.alerts import evaluate_all
-from ..services.delivery import deliver_webhooks, send_digests
+from ..services.delivery import deliver_webhooks, send_action_item_reminders, send_digests
 from .queue import Cron, periodic_task, task
 
 
@@ -18,6 +18,12 @@ def sweep_alerts() -> int:
 def send_alert_digests() -> int:
     """Email each manager the alerts opened on their teams' deals since their last digest (07:00 UTC)."""
     return send_digests(get_database(), get_settings())
+
+
+@periodic_task(Cron(minute="5", hour="7"))
+def remind_action_items() -> int:
+    """Thursdays 07:05 UTC: email each manager their teams' action items due by the end of the week."""
+    return send_action_item_reminders(get_database(), get_settings())
 
 
 @periodic_task(Cron(minute="*"))

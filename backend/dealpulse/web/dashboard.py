@@ -23,9 +23,12 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 
 from .toolkit import app_db
+from ..services import action_items as items_service
 from ..services import alerts as alert_service
 from ..services import dashboard as service
+from ..services import meetings as meetings_service
 from ..services import opportunities as opp_service
+from ..services import reviews as reviews_service
 from ..services import threads as threads_service
 from ..services.errors import (
     ConflictError,
@@ -34,7 +37,7 @@ from ..services.errors import (
     PermissionDenied,
     StaleVersion,
 )
-from ..store import MAX_ID
+from ..store import ACTION_OWNER_KINDS, ACTION_PRIORITIES, ACTION_STATUSES, MAX_ID, MEETING_OUTCOMES, utcnow
 from .signin import csrf_token, require_csrf, signed_in_principal
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates",
@@ -69,18 +72,24 @@ def sparkline(scores: Sequence[float], width: int = 100, height: int = 24) -> Sp
     return Spark(" ".join(f"{x},{yy}" for x, yy in coords), y(0), coords[-1], width, height, label)
 
 
-def bars(values: Sequence[dict[str, Any]], keys: Sequence[str], width: int = 480, height: int = 140) -> dict[str, Any]:
-    """Grouped bars (one group per item, one bar per key) scaled to the tallest value."""
+def bars(values: Sequence[dict[str, Any]], keys: Sequence[str], width: int = 480, height: int = 160) -> dict[str, Any]:
+    """Grouped bars (one group per item, one bar per key) scaled to the tallest value, with a y axis (0 and the top
+    value) and the date of every other group under the x axis (items carry a `week` datetime)."""
+    left, bottom = 30, 36
     top = max([1.0] + [float(v[k]) for v in values for k in keys])
-    group = (width - 20) / max(1, len(values))
+    group = (width - left - 10) / max(1, len(values))
     bar = max(2.0, group / (len(keys) + 1))
+    plot = height - bottom - 10
     out = []
     for i, item in enumerate(values):
         for j, key in enumerate(keys):
-            h = round(float(item[key]) / top * (height - 30), 1)
-            out.append({"x": round(10 + i * group + j * bar, 1), "y": round(height - 20 - h, 1), "w": round(bar - 1, 1),
+            h = round(float(item[key]) / top * plot, 1)
+            out.append({"x": round(left + i * group + j * bar, 1), "y": round(height - bottom - h, 1), "w": round(bar - 1, 1),
                         "h": h, "key": key, "value": item[key]})
-    return {"bars": out, "width": width, "height": height, "group": group, "top": top}
+    ticks = [{"x": round(left + i * group + group / 2, 1), "label": fmt_day(item["week"])}
+             for i, item in enumerate(values) if i % 2 == 0 and "week" in item]
+    return {"bars": out, "width": width, "height": height, "group": group, "top": top, "left": left,
+            "base": height - bottom, "top_y": height - bottom - plot, "ticks": ticks, "top_label": f"{top:g}"}
 
 
 def stage_chart(by_stage: Sequence[dict[str, Any]], width: int = 480, row: int = 26) -> dict[str, Any]:
@@ -99,18 +108,32 @@ def stage_chart(by_stage: Sequence[dict[str, Any]], width: int = 480, row: int =
     return {"rows": rows, "width": width, "height": max(row, len(rows) * row + 8)}
 
 
-def tone_chart(series: Sequence[tuple[datetime, float]], width: int = 480, height: int = 140) -> dict[str, Any]:
-    """Tone over time: points placed by date."""
-    if not series:
-        return {"points": "", "dots": [], "width": width, "height": height, "zero": height / 2}
-    start, end = series[0][0], series[-1][0]
-    span = max(1.0, (end - start).total_seconds())
+def tone_chart(series: Sequence[tuple[datetime, float]], width: int = 480, height: int = 160) -> dict[str, Any]:
+    """Tone over time: points placed by date, a y axis from -1 (negative) to +1 (positive), the first and last
+    dates on the x axis."""
+    left, right, top, bottom = 36, 14, 10, 26
 
     def y(v: float) -> float:
-        return round((1 - (v + 1) / 2) * (height - 20) + 10, 1)
+        return round(top + (1 - (v + 1) / 2) * (height - top - bottom), 1)
 
-    dots = [{"x": round(20 + (at - start).total_seconds() / span * (width - 40), 1), "y": y(v), "v": v, "at": at} for at, v in series]
-    return {"points": " ".join(f"{d['x']},{d['y']}" for d in dots), "dots": dots, "width": width, "height": height, "zero": y(0)}
+    axis = {"left": left, "right": width - right, "base": height - bottom + 16,
+            "y_ticks": [{"y": y(v), "label": label} for v, label in ((1, "+1"), (0, "0"), (-1, "−1"))]}
+    if not series:
+        return {"points": "", "dots": [], "width": width, "height": height, "zero": y(0), "axis": axis, "x_ticks": []}
+    start, end = series[0][0], series[-1][0]
+    span = max(1.0, (end - start).total_seconds())
+    dots = [{"x": round(left + (at - start).total_seconds() / span * (width - left - right), 1), "y": y(v), "v": v, "at": at}
+            for at, v in series]
+    x_ticks = [{"x": dots[0]["x"], "label": fmt_day(start), "anchor": "start"}]
+    if len(dots) > 1:
+        x_ticks.append({"x": dots[-1]["x"], "label": fmt_day(end), "anchor": "end"})
+    return {"points": " ".join(f"{d['x']},{d['y']}" for d in dots), "dots": dots, "width": width, "height": height,
+            "zero": y(0), "axis": axis, "x_ticks": x_ticks}
+
+
+def fmt_day(value: date | datetime) -> str:
+    """3 Mar (chart axis labels)."""
+    return f"{value.day} {value:%b}"
 
 
 # ---------------------------------------------------------------- request plumbing
@@ -213,8 +236,23 @@ def deal_page(opportunity_id: int) -> str:
     """One deal: health and alerts, timeline with tone, ratings and notes, charts, audit history."""
     with app_db().uow() as uow:
         data = service.deal_page(uow, g.principal, opportunity_id)
+        items = items_service.list_action_items(uow, g.principal, utcnow().date(), opportunity_id=opportunity_id)
+        outcomes = meetings_service.outcomes_of(uow, [a["id"] for a in data["timeline"] if a["kind"] == "meeting"])
+        awaiting = meetings_service.awaiting_outcome(uow, g.principal, utcnow(), opportunity_id=opportunity_id)
     weekly = bars(data["weekly"], ("inbound", "outbound"))
-    return render_template("dashboard/deal.html", data=data, tone=tone_chart(data["tone"]), weekly=weekly)
+    return render_template("dashboard/deal.html", data=data, tone=tone_chart(data["tone"]), weekly=weekly, items=items,
+                           owner_kinds=ACTION_OWNER_KINDS, priorities=ACTION_PRIORITIES, outcomes=outcomes,
+                           awaiting=awaiting, meeting_outcomes=MEETING_OUTCOMES)
+
+
+@bp.post("/meetings/<int:activity_id>/outcome")
+def record_meeting_outcome(activity_id: int) -> Response:
+    """Record how a meeting went from the deal page; back to the deal."""
+    values = {"outcome": request.form.get("outcome", ""), "next_step": _form_text("next_step", 500),
+              "note": _form_text("note", 2000)}
+    with app_db().uow() as uow:
+        meetings_service.record_outcome(uow, g.principal, activity_id, values, utcnow())
+    return _back(url_for("dashboard.pipeline_page"))
 
 
 @bp.get("/alerts")
@@ -245,12 +283,91 @@ def alert_action(alert_id: int, action: str) -> Response:
 
 @bp.get("/agenda")
 def agenda_page() -> str:
-    """Per-rep review agenda: the three problem deals by risk x size within each currency, with reasons."""
+    """Per-rep review agenda: overdue action items on top, the three problem deals by risk x size within each
+    currency with reasons, and the rep's open action items."""
+    today = utcnow().date()
     with app_db().uow() as uow:
         reps = service.reps_for_agenda(uow, g.principal)
         rep_id = _int_arg("rep") or (reps[0]["id"] if g.principal.is_manager and reps else g.principal.user_id)
         agenda = service.review_agenda(uow, g.principal, rep_id)
-    return render_template("dashboard/agenda.html", agenda=agenda, reps=reps, rep_id=rep_id)
+        items = items_service.list_action_items(uow, g.principal, today, rep_id=rep_id, status="open")
+    return render_template("dashboard/agenda.html", agenda=agenda, reps=reps, rep_id=rep_id,
+                           overdue=[i for i in items if i["overdue"]], items=[i for i in items if not i["overdue"]])
+
+
+@bp.post("/reviews")
+def start_review() -> Response:
+    """Start the review of a rep now: the agenda is snapshotted and the review page opens."""
+    rep_id = _form_int("rep_id")
+    if rep_id is None:
+        raise InvalidField([{"field": "rep_id", "message": "choose a rep", "type": "missing"}])
+    with app_db().uow() as uow:
+        review = reviews_service.start_review(uow, g.principal, rep_id, utcnow())
+    return redirect(url_for("dashboard.review_page", review_id=review["id"]), code=303)
+
+
+@bp.get("/reviews")
+def review_history_page() -> str:
+    """A rep's past reviews with their snapshots and action items, newest first."""
+    with app_db().uow() as uow:
+        reps = service.reps_for_agenda(uow, g.principal)
+        rep_id = _int_arg("rep") or (reps[0]["id"] if g.principal.is_manager and reps else g.principal.user_id)
+        reviews = reviews_service.review_history(uow, g.principal, rep_id, utcnow())
+    rep = next((r for r in reps if r["id"] == rep_id), {"id": rep_id, "name": ""})
+    return render_template("dashboard/reviews.html", reviews=reviews, reps=reps, rep=rep)
+
+
+@bp.get("/reviews/<int:review_id>")
+def review_page(review_id: int) -> str:
+    """One review: its agenda snapshot, the items overdue when it started, and the action items agreed in it."""
+    with app_db().uow() as uow:
+        review = reviews_service.load_review(uow, g.principal, review_id, utcnow())
+        deals = reviews_service.rep_open_deals(uow, g.principal, review["rep"]["id"])
+    return render_template("dashboard/review.html", review=review, deals=deals, owner_kinds=ACTION_OWNER_KINDS,
+                           priorities=ACTION_PRIORITIES, today=utcnow().date())
+
+
+def _form_date(name: str) -> date:
+    raw = request.form.get(name, "").strip()
+    try:
+        value = date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidField([{"field": name, "message": "a date like 2026-03-31", "type": "date"}]) from None
+    if not date(2000, 1, 1) <= value <= date(2100, 12, 31):
+        raise InvalidField([{"field": name, "message": "between 2000-01-01 and 2100-12-31", "type": "date"}])
+    return value
+
+
+def _form_text(name: str, limit: int) -> str:
+    value = request.form.get(name, "").strip()
+    if len(value) > limit:
+        raise InvalidField([{"field": name, "message": f"at most {limit} characters", "type": "string_too_long"}])
+    return value
+
+
+@bp.post("/action-items")
+def create_action_item() -> Response:
+    """Agree an action item (in a review when the form carries its id); back to where the form was."""
+    opportunity_id = _form_int("opportunity_id")
+    if opportunity_id is None:
+        raise InvalidField([{"field": "opportunity_id", "message": "choose a deal", "type": "missing"}])
+    values = {"obstacle": _form_text("obstacle", 1000), "owner_kind": request.form.get("owner_kind", ""),
+              "owner_name": _form_text("owner_name", 200), "due_date": _form_date("due_date"),
+              "priority": request.form.get("priority", "medium")}
+    with app_db().uow() as uow:
+        items_service.create_action_item(uow, g.principal, opportunity_id, values, _form_int("review_id"), utcnow().date())
+    return _back(url_for("dashboard.deal_page", opportunity_id=opportunity_id))
+
+
+@bp.post("/action-items/<int:item_id>/status")
+def set_action_item_status(item_id: int) -> Response:
+    """Mark an item done or dropped, or open it again."""
+    status = request.form.get("status", "")
+    if status not in ACTION_STATUSES:
+        raise InvalidField([{"field": "status", "message": f"one of {', '.join(ACTION_STATUSES)}", "type": "enum"}])
+    with app_db().uow() as uow:
+        items_service.update_action_item(uow, g.principal, item_id, {"status": status}, utcnow().date())
+    return _back(url_for("dashboard.pipeline_page"))
 
 
 

@@ -132,6 +132,7 @@ def render_manifest(base_url: str, client_id: str = "") -> str:
   <Permissions>ReadItem</Permissions>
   <Rule xsi:type="RuleCollection" Mode="Or">
     <Rule xsi:type="ItemIs" ItemType="Message" FormType="Read"/>
+    <Rule xsi:type="ItemIs" ItemType="Appointment" FormType="Read"/>
   </Rule>
   <DisableEntityHighlighting>false</DisableEntityHighlighting>
   <VersionOverrides xmlns="http://schemas.microsoft.com/office/mailappversionoverrides" xsi:type="VersionOverridesV1_0">
@@ -167,6 +168,29 @@ def render_manifest(base_url: str, client_id: str = "") -> str:
                 </Group>
               </OfficeTab>
             </ExtensionPoint>
+            <ExtensionPoint xsi:type="AppointmentAttendeeCommandSurface">
+              <OfficeTab id="TabDefault">
+                <Group id="dealpulseMeetingGroup">
+                  <Label resid="Group.Label"/>
+                  <Control xsi:type="Button" id="dealpulseOpenPaneMeeting">
+                    <Label resid="Meeting.Label"/>
+                    <Supertip>
+                      <Title resid="Meeting.Label"/>
+                      <Description resid="Meeting.Tooltip"/>
+                    </Supertip>
+                    <Icon>
+                      <bt:Image size="16" resid="Icon.16x16"/>
+                      <bt:Image size="32" resid="Icon.32x32"/>
+                      <bt:Image size="80" resid="Icon.80x80"/>
+                    </Icon>
+                    <Action xsi:type="ShowTaskpane">
+                      <SourceLocation resid="Pane.Url"/>
+                      <SupportsPinning>true</SupportsPinning>
+                    </Action>
+                  </Control>
+                </Group>
+              </OfficeTab>
+            </ExtensionPoint>
           </DesktopFormFactor>
         </Host>
       </Hosts>
@@ -180,9 +204,11 @@ def render_manifest(base_url: str, client_id: str = "") -> str:
         <bt:ShortStrings>
           <bt:String id="Group.Label" DefaultValue="DealPulse"/>
           <bt:String id="Pane.Label" DefaultValue="Show deal"/>
+          <bt:String id="Meeting.Label" DefaultValue="Meeting outcome"/>
         </bt:ShortStrings>
         <bt:LongStrings>
           <bt:String id="Pane.Tooltip" DefaultValue="Open the deal this email belongs to: stage, tone, timeline and alerts."/>
+          <bt:String id="Meeting.Tooltip" DefaultValue="Record how this meeting with the buyer went, and see its deal."/>
         </bt:LongStrings>
       </Resources>
       <WebApplicationInfo>

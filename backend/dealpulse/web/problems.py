@@ -1,10 +1,13 @@
-"""Errors as JSON problem bodies (RFC 9457 style) naming what to fix; a 500 is a bug, never an answer to input."""
+"""Errors as JSON problem bodies (RFC 9457 style) naming what to fix; a 500 is a bug, never an answer to input.
+
+Pages for people (dashboard, admin, sign-in) answer their HTTP errors as an HTML page instead.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -93,6 +96,26 @@ def problem_response(problem: ApiProblem) -> Response:
     return response
 
 
+HTML_PAGE_PREFIXES = ("/dashboard/", "/admin/", "/signin")  # pages for people, not the JSON API
+PAGE_MESSAGES = {  # the errors a person meets on a page; others (a 429 with Retry-After) stay problems
+    401: "Sign in to DealPulse to see this page.",
+    403: "This page is not open to your account. Ask your DealPulse admin if you need it.",
+    404: "There is no such page, or it is not yours to see.",
+    405: "This page cannot be opened that way; go back and use its links and buttons.",
+}
+
+
+def html_error_page(exc: HTTPException) -> Response:
+    """An error on a page for people (dashboard, admin, sign-in) as an HTML page, never raw JSON."""
+    code = exc.code or 500
+    message = PAGE_MESSAGES.get(code, exc.description or exc.name)
+    response = make_response(render_template("dashboard/error.html", title=exc.name, message=message), code)
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
     """Answer every error as a JSON problem (HTML pages keep their own handlers)."""
 
@@ -106,6 +129,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
+        if request.path.startswith(HTML_PAGE_PREFIXES) and exc.code in PAGE_MESSAGES:
+            return html_error_page(exc)
         response = problem_response(ApiProblem(exc.description or exc.name, status=exc.code or 500, title=exc.name))
         for name, value in exc.get_headers():  # Allow on a 405, Retry-After on a 429
             if name.lower() != "content-type":

@@ -70,6 +70,8 @@ class ContextOut(BaseModel):
     email: dict[str, Any]
     timeline: dict[str, Any] | None
     alerts: list[dict[str, Any]]
+    health: dict[str, Any] | None = Field(None, description="the matched deal's health: score 0-100 and band")
+    action_items: list[dict[str, Any]] = Field([], description="the matched deal's open action items, overdue first")
     stages: list[dict[str, Any]]
     mailboxes: list[dict[str, Any]]
     buying_roles: list[str]

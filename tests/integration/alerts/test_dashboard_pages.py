@@ -69,7 +69,7 @@ def test_manager_sees_only_their_teams_pipeline_and_acknowledges(client, db, set
     acked = client.get("/dashboard/alerts?state=acknowledged").get_data(as_text=True)
     assert f"/dashboard/alerts/{alert_id}/resolve" in acked
     deal = client.get(f"/dashboard/deals/{world.opportunities['a1_acme']}").get_data(as_text=True)
-    assert "alert: gone dark" in deal and "Test Manager A" in deal and "acknowledged" in deal  # the audit history
+    assert "Alert gone dark: open → acknowledged" in deal and "Test Manager A" in deal and "acknowledged" in deal  # the audit history
 
 
 def test_sorting_filtering_and_bad_filters(client, db, settings, world, deals):

@@ -11,6 +11,7 @@ with a fixed number of examples per operation and generation mode.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Callable
 
 import pytest
@@ -29,7 +30,7 @@ from sqlalchemy import select
 
 from dealpulse.services.alerts import run_alerts
 from dealpulse.services.training import queue_run
-from dealpulse.store import Alert, Stage
+from dealpulse.store import ActionItem, Alert, Review, Stage
 from tests.fixtures.tiny_model.fixtures import tiny_base, tiny_registry, tiny_versions  # noqa: F401
 from tests.integration.sidebar.support import Inbox
 
@@ -70,11 +71,19 @@ def existing(db, world, settings, tiny_registry) -> Existing:  # noqa: F811
         alerts = list(uow.s.scalars(select(Alert.id)))
         stages = sorted(set(uow.s.scalars(select(Stage.key))))
         run = queue_run(uow, world.org_id, "api").id
+        review = Review(org_id=world.org_id, rep_id=world.users["rep.a1"], held_by_id=world.users["manager.a"], agenda={})
+        uow.s.add(review)
+        uow.s.flush()
+        item = ActionItem(org_id=world.org_id, opportunity_id=world.opportunities["a1_acme"], review_id=review.id,
+                          obstacle="Legal review", owner_kind="rep", due_date=date(2026, 1, 5), priority="high")
+        uow.s.add(item)
         uow.commit()
+        reviews, items = [review.id], [item.id]
     users = list(world.users.values())
     ids = {"opportunity_id": list(world.opportunities.values()), "contact_id": list(world.contacts.values()),
            "account_id": list(world.accounts.values()), "owner_id": users, "rep_id": users,
-           "activity_id": [e.activity_id for e in emails], "alert_id": alerts, "run_id": [run]}
+           "activity_id": [e.activity_id for e in emails], "alert_id": alerts, "run_id": [run],
+           "review_id": reviews, "item_id": items}
     return Existing(
         path={**ids, "key": stages, "version": ["tiny-a", "tiny-b"]},
         fields={**ids, "stage": stages, "version": [1, 2, 3], "thread_key": [e.thread_key for e in emails],
