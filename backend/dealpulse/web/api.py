@@ -7,6 +7,7 @@ mapped to problems by `register_service_errors`.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -99,14 +100,17 @@ def init_app(app: Flask) -> None:
 
 
 def parse_body(model: type[BaseModel]) -> BaseModel:
-    """Validate the JSON body against `model` or raise a 422 naming each bad field."""
+    """Validate the JSON body against `model` or raise a 422 naming each bad field.
+
+    Validation is strict on JSON types, as the OpenAPI document says: `true` or `"3"` is not an id, `1` is not a
+    boolean (dates and amounts still come as the JSON strings and numbers the document names)."""
     payload = request.get_json(silent=True)
     if payload is None:
         raise InvalidInput([{"field": "(body)", "message": "send a JSON object", "type": "json_invalid"}])
     if not isinstance(payload, dict):
         raise InvalidInput([{"field": "(body)", "message": "the body must be a JSON object", "type": "object_type"}])
     try:
-        return model.model_validate(payload)
+        return model.model_validate_json(json.dumps(payload), strict=True)
     except ValidationError as exc:
         raise InvalidInput(validation_errors(exc)) from None
 
