@@ -13,6 +13,7 @@ from ..services import activities as activity_service
 from ..services.mailboxes import mailbox_status
 from .api import parse_query, require_principal
 from .auth import current_principal
+from .capture_schemas import ActivityOut, DynamicsOut, MailboxList, TimelineOut
 from .openapi import documented
 
 bp = Blueprint("activities_api", __name__, url_prefix="/api/v1")
@@ -29,7 +30,7 @@ class TimelineQuery(BaseModel):
 
 @bp.get("/opportunities/<int:opportunity_id>/activities")
 @documented("A deal's emails and meetings, newest first", tags=("activities",), query=TimelineQuery,
-            statuses={404: "not found or not visible", 422: "bad paging"})
+            response=TimelineOut, statuses={404: "not found or not visible", 422: "bad paging"})
 def opportunity_activities(opportunity_id: int) -> Response:
     """The timeline with tone; private content is metadata-only for anyone but the reps who captured it."""
     query = parse_query(TimelineQuery)
@@ -43,7 +44,7 @@ def opportunity_activities(opportunity_id: int) -> Response:
 
 @bp.get("/opportunities/<int:opportunity_id>/dynamics")
 @documented("Inbound/outbound counts, last inbound/outbound, meetings, engaged buyer contacts", tags=("activities",),
-            statuses={404: "not found or not visible"})
+            response=DynamicsOut, statuses={404: "not found or not visible"})
 def opportunity_dynamics(opportunity_id: int) -> Response:
     """How the conversation with the buyer is going, in numbers."""
     with app_db().uow() as uow:
@@ -52,7 +53,7 @@ def opportunity_dynamics(opportunity_id: int) -> Response:
 
 
 @bp.get("/activities/<int:activity_id>")
-@documented("One email or meeting", tags=("activities",), statuses={404: "not found or not visible"})
+@documented("One email or meeting", tags=("activities",), response=ActivityOut, statuses={404: "not found or not visible"})
 def get_activity(activity_id: int) -> Response:
     """The activity (content hidden when it is private and the caller did not capture it)."""
     with app_db().uow() as uow:
@@ -61,7 +62,8 @@ def get_activity(activity_id: int) -> Response:
 
 
 @bp.get("/mailboxes")
-@documented("My connected mailboxes and their sync state in words (admins: the organisation's)", tags=("activities",))
+@documented("My connected mailboxes and their sync state in words (admins: the organisation's)", tags=("activities",),
+            response=MailboxList)
 def my_mailboxes() -> Response:
     """Sync state per mailbox, e.g. "needs_reconnect" with what to do, for the sidebar and dashboard."""
     principal = current_principal()

@@ -71,7 +71,7 @@ def _stale(exc: StaleVersion) -> Response:
 
 
 @bp.get("/organisation")
-@documented("My organisation's settings (admin)", tags=("admin",), response=OrganisationOut, statuses=ADMIN)
+@documented("My organisation's settings (admin)", tags=("admin",), response=OrganisationOut, statuses=ADMIN, etag=True)
 def get_organisation() -> Response:
     """Name, mail domains, accepted Microsoft tenants and Google Workspace domain."""
     with app_db().uow() as uow:
@@ -80,7 +80,7 @@ def get_organisation() -> Response:
 
 @bp.patch("/organisation")
 @documented("Change my organisation's settings (admin, version-guarded)", tags=("admin",), body=OrganisationUpdate,
-            response=OrganisationOut, statuses={**EDIT, 404: "never"})
+            response=OrganisationOut, statuses={s: d for s, d in EDIT.items() if s != 404}, versioned=True)
 def update_organisation() -> Response:
     """Apply the given settings if the version is current; domains no other organisation uses, tenant ids as GUIDs."""
     body = parse_body(OrganisationUpdate)
@@ -110,7 +110,7 @@ def list_users() -> Response:
 
 @bp.post("/users")
 @documented("Add a user (admin)", tags=("admin",), body=UserCreate, response=UserOut,
-            statuses={201: "created", **ADMIN, 422: "invalid fields or address already in use"})
+            statuses={201: "created", **ADMIN, 422: "invalid fields or address already in use"}, etag=True)
 def create_user() -> Response:
     """Create an active user who signs in with Google or Microsoft under this address."""
     body = parse_body(UserCreate)
@@ -121,7 +121,7 @@ def create_user() -> Response:
 
 @bp.get("/users/<int:user_id>")
 @documented("One user of my organisation (admin)", tags=("admin",), response=UserDetail,
-            statuses={**ADMIN, 404: "not found in your organisation"})
+            statuses={**ADMIN, 404: "not found in your organisation"}, etag=True)
 def get_user(user_id: int) -> Response:
     """The user; a deactivated one lists the open deals to reassign."""
     with app_db().uow() as uow:
@@ -130,7 +130,7 @@ def get_user(user_id: int) -> Response:
 
 @bp.patch("/users/<int:user_id>")
 @documented("Change a user's name, role or team (admin, version-guarded)", tags=("admin",), body=UserUpdate,
-            response=UserOut, statuses=EDIT)
+            response=UserOut, statuses=EDIT, versioned=True)
 def update_user(user_id: int) -> Response:
     """Takes effect on the user's next request; the last active admin cannot be demoted."""
     body = parse_body(UserUpdate)
@@ -143,7 +143,7 @@ def update_user(user_id: int) -> Response:
 
 @bp.post("/users/<int:user_id>/deactivate")
 @documented("Deactivate a user at once (admin)", tags=("admin",), response=Deactivation,
-            statuses={**ADMIN, 404: "not found in your organisation", 409: "the last active admin"})
+            statuses={**ADMIN, 404: "not found in your organisation", 409: "the last active admin"}, etag=True)
 def deactivate_user(user_id: int) -> Response:
     """Sign-in and tokens stop working now; their deals stay, listed for reassignment; idempotent."""
     with app_db().uow() as uow:
@@ -177,7 +177,7 @@ def list_teams() -> Response:
 
 @bp.post("/teams")
 @documented("Create a team (admin)", tags=("admin",), body=TeamCreate, response=TeamOut,
-            statuses={201: "created", **ADMIN, 422: "invalid fields"})
+            statuses={201: "created", **ADMIN, 422: "invalid fields"}, etag=True)
 def create_team() -> Response:
     """A new team, optionally with its manager and thresholds."""
     body = parse_body(TeamCreate)
@@ -189,7 +189,7 @@ def create_team() -> Response:
 
 @bp.get("/teams/<int:team_id>")
 @documented("One team of my organisation (admin)", tags=("admin",), response=TeamOut,
-            statuses={**ADMIN, 404: "not found in your organisation"})
+            statuses={**ADMIN, 404: "not found in your organisation"}, etag=True)
 def get_team(team_id: int) -> Response:
     """The team; its ETag is the version to send back with a change."""
     with app_db().uow() as uow:
@@ -198,7 +198,7 @@ def get_team(team_id: int) -> Response:
 
 @bp.patch("/teams/<int:team_id>")
 @documented("Rename a team, change its manager or thresholds (admin, version-guarded)", tags=("admin",),
-            body=TeamUpdate, response=TeamOut, statuses=EDIT)
+            body=TeamUpdate, response=TeamOut, statuses=EDIT, versioned=True)
 def update_team(team_id: int) -> Response:
     """Thresholds take effect at the next alert evaluation, for this team's deals only."""
     body = parse_body(TeamUpdate)

@@ -7,10 +7,10 @@ train, promote and roll back. The page has no inline script or style (the app's 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Response, abort, flash, g, get_flashed_messages, jsonify, redirect, render_template, request, url_for
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 
 from .toolkit import app_db, app_settings
 from ..domain.access import Principal, can_administer
@@ -18,9 +18,11 @@ from ..services import training as service
 from ..store import TrainingRun
 from ..tasks.scoring import queue_rescore
 from ..tasks.training import queue_training
+from .api import parse_body
 from .auth import authenticate_request, current_principal
 from .openapi import documented
 from .problems import ApiProblem, Conflict, Forbidden, InvalidInput
+from .schemas import Strict
 from .signin import csrf_token, require_csrf, signed_in_principal
 
 api = Blueprint("admin_models_api", __name__, url_prefix="/api/v1/admin")
@@ -179,6 +181,12 @@ class TrainQueuedOut(BaseModel):
     status_url: str
 
 
+class PromoteIn(Strict):
+    """Why an admin promotes a version the promotion policy rejected (optional for an accepted candidate)."""
+
+    reason: Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS)] = ""
+
+
 class ActiveVersionOut(BaseModel):
     """The version now active for the organisation ("" when the default applies)."""
 
@@ -255,17 +263,16 @@ def run_api(run_id: int) -> Response:
 
 
 @api.post("/models/<version>/promote")
-@documented("Make a version active for the organisation (admins)", tags=("admin",), response=ActiveVersionOut,
-            statuses={403: "not an admin", 409: "no such version, or it cannot be promoted"})
+@documented("Make a version active for the organisation (admins)", tags=("admin",), body=PromoteIn,
+            body_required=False, response=ActiveVersionOut,
+            statuses={403: "not an admin", 409: "no such version, or it cannot be promoted without a reason",
+                      422: "the body is not {\"reason\": \"...\"}"})
 def promote_api(version: str) -> Response:
     """Make a version of the organisation active ({"reason"} required for a rejected candidate); re-score queued."""
     principal = current_principal()
     _require_admin(principal)
-    body = request.get_json(silent=True) if request.data else {}
-    reason = body.get("reason", "") if isinstance(body, dict) else None
-    if not isinstance(reason, str):
-        raise InvalidInput([{"field": "reason", "message": "send a JSON object {\"reason\": \"...\"}", "type": "string_type"}])
-    return jsonify({"active": _promote(principal, version, reason)})
+    body = parse_body(PromoteIn) if request.data else PromoteIn()
+    return jsonify({"active": _promote(principal, version, body.reason)})
 
 
 @api.post("/models/rollback")

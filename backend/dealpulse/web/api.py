@@ -7,6 +7,7 @@ mapped to problems by `register_service_errors`.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -49,7 +50,8 @@ from .schemas import (
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 PUBLIC_ENDPOINTS = {"api.openapi"}
-STAGE_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
+STAGE_KEY_PATTERN = "^[a-z][a-z0-9_]{0,63}$"
+STAGE_KEY = re.compile(STAGE_KEY_PATTERN)
 
 
 @bp.before_request
@@ -98,14 +100,17 @@ def init_app(app: Flask) -> None:
 
 
 def parse_body(model: type[BaseModel]) -> BaseModel:
-    """Validate the JSON body against `model` or raise a 422 naming each bad field."""
+    """Validate the JSON body against `model` or raise a 422 naming each bad field.
+
+    Validation is strict on JSON types, as the OpenAPI document says: `true` or `"3"` is not an id, `1` is not a
+    boolean (dates and amounts still come as the JSON strings and numbers the document names)."""
     payload = request.get_json(silent=True)
     if payload is None:
         raise InvalidInput([{"field": "(body)", "message": "send a JSON object", "type": "json_invalid"}])
     if not isinstance(payload, dict):
         raise InvalidInput([{"field": "(body)", "message": "the body must be a JSON object", "type": "object_type"}])
     try:
-        return model.model_validate(payload)
+        return model.model_validate_json(json.dumps(payload), strict=True)
     except ValidationError as exc:
         raise InvalidInput(validation_errors(exc)) from None
 
@@ -190,7 +195,7 @@ def list_opportunities() -> Response:
 
 @bp.post("/opportunities")
 @documented("Create an opportunity", tags=("opportunities",), body=OpportunityCreate, response=OpportunityOut,
-            statuses={201: "created", 422: "invalid fields"})
+            statuses={201: "created", 422: "invalid fields"}, etag=True)
 def create_opportunity() -> Response:
     """Create an opportunity owned by me (or, for managers/admins, by someone they manage)."""
     body = parse_body(OpportunityCreate)
@@ -201,7 +206,7 @@ def create_opportunity() -> Response:
 
 @bp.get("/opportunities/<int:opportunity_id>")
 @documented("One opportunity with exit questions and buying team", tags=("opportunities",), response=OpportunityOut,
-            statuses={404: "not found or not visible"})
+            statuses={404: "not found or not visible"}, etag=True)
 def get_opportunity(opportunity_id: int) -> Response:
     """The opportunity; its ETag is the version to send back with a change."""
     with app_db().uow() as uow:
@@ -213,7 +218,7 @@ def get_opportunity(opportunity_id: int) -> Response:
 @documented("Change an opportunity (version-guarded)", tags=("opportunities",), body=OpportunityUpdate,
             response=OpportunityOut,
             statuses={404: "not found or not visible", 409: "stale version in body", 412: "stale If-Match",
-                      422: "invalid fields", 428: "version missing"})
+                      422: "invalid fields", 428: "version missing"}, versioned=True)
 def update_opportunity(opportunity_id: int) -> Response:
     """Apply the given fields if the version is current; a stale write changes nothing and returns the current state."""
     body = parse_body(OpportunityUpdate)
@@ -227,7 +232,7 @@ def update_opportunity(opportunity_id: int) -> Response:
 @bp.put("/opportunities/<int:opportunity_id>/exit-answers")
 @documented("Answer exit questions of the current stage", tags=("opportunities",), body=ExitAnswersUpdate,
             response=OpportunityOut, statuses={404: "not found", 409: "stale", 412: "stale If-Match", 422: "invalid",
-                                               428: "version missing"})
+                                               428: "version missing"}, versioned=True)
 def answer_exit_questions(opportunity_id: int) -> Response:
     """Record yes/no answers; unanswered questions raise alerts later but never block a stage change."""
     body = parse_body(ExitAnswersUpdate)
@@ -240,7 +245,7 @@ def answer_exit_questions(opportunity_id: int) -> Response:
 @bp.put("/opportunities/<int:opportunity_id>/buying-team/<int:contact_id>")
 @documented("Set a contact's buying-team role (null removes)", tags=("opportunities",), body=BuyingRoleUpdate,
             response=OpportunityOut, statuses={404: "not found", 409: "stale", 412: "stale If-Match", 422: "invalid",
-                                               428: "version missing"})
+                                               428: "version missing"}, versioned=True)
 def set_buying_role(opportunity_id: int, contact_id: int) -> Response:
     """Put a contact on the buying team, change their role, or remove them."""
     body = parse_body(BuyingRoleUpdate)
@@ -254,7 +259,7 @@ def set_buying_role(opportunity_id: int, contact_id: int) -> Response:
 @documented("Add a person to the buying team by address (e.g. from the email's participants)", tags=("opportunities",),
             body=BuyingTeamAdd, response=OpportunityOut,
             statuses={404: "not found", 409: "stale", 412: "stale If-Match", 422: "invalid or a colleague's address",
-                      428: "version missing"})
+                      428: "version missing"}, versioned=True)
 def add_to_buying_team(opportunity_id: int) -> Response:
     """Put the address on the team with a role; an unknown address becomes a contact of the deal's account."""
     body = parse_body(BuyingTeamAdd)
@@ -284,7 +289,8 @@ def list_stages() -> Response:
 
 @bp.put("/stages/<key>")
 @documented("Create or replace a stage (admin)", tags=("stages",), body=StageIn, response=StageOut,
-            statuses={200: "replaced", 201: "created", 403: "not an admin", 422: "invalid"})
+            statuses={200: "replaced", 201: "created", 403: "not an admin", 422: "invalid"},
+            path_patterns={"key": STAGE_KEY_PATTERN})
 def put_stage(key: str) -> Response:
     """Define a stage with two or three exit questions (closed stages have none)."""
     body = parse_body(StageIn)
@@ -299,7 +305,8 @@ def put_stage(key: str) -> Response:
 
 @bp.delete("/stages/<key>")
 @documented("Delete an unused stage (admin)", tags=("stages",),
-            statuses={204: "deleted", 403: "not an admin", 404: "not found", 409: "in use"})
+            statuses={204: "deleted", 403: "not an admin", 404: "not found", 409: "in use"},
+            path_patterns={"key": STAGE_KEY_PATTERN})
 def delete_stage(key: str) -> Response:
     """Remove a stage no opportunity is in."""
     with app_db().uow() as uow:

@@ -17,8 +17,10 @@ from flask_limiter.util import get_remote_address
 from ..config import Settings
 
 SIGNIN_BLUEPRINTS = ("signin",)
-API_BLUEPRINTS = ("api", "sidebar_api", "activities_api", "alerts_api", "admin_models_api")
+API_BLUEPRINTS = ("api", "sidebar_api", "activities_api", "alerts_api", "admin_api", "admin_models_api", "forecast_api", "reviews_api",
+                  "meetings_api")
 SCORING_BLUEPRINTS = ("sentiment_api",)
+LIMITED_BLUEPRINTS = (*SIGNIN_BLUEPRINTS, *API_BLUEPRINTS, *SCORING_BLUEPRINTS)
 
 
 def caller_key() -> str:

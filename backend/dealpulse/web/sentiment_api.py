@@ -26,6 +26,16 @@ class ScoreIn(BaseModel):
     text: str
 
 
+class ToneReadingOut(BaseModel):
+    """The tone in words (see domain.tone_reading)."""
+
+    label: str
+    wording: str
+    confident: bool
+    confidence: float
+    summary: str
+
+
 class ScoreOut(BaseModel):
     """The tone of the new text: label, score in [-1, 1], confidence, and the sentences that carry it."""
 
@@ -33,6 +43,7 @@ class ScoreOut(BaseModel):
     score: float
     confidence: float
     probabilities: dict[str, float]
+    reading: ToneReadingOut
     highlights: list[dict[str, Any]]
     model_version: str
     reason: str | None

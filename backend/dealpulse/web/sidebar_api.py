@@ -23,6 +23,7 @@ from ..services import ratings as ratings_service
 from ..store.crm import BUYING_ROLES
 from ..services.sidebar import OpenMessage, ToneSource, email_context
 from .api import parse_body, require_principal, with_etag
+from .capture_schemas import NeedsDealList, ThreadLinkOut, ThreadPrivacyOut
 from .auth import current_principal
 from .openapi import documented
 from .problems import InvalidInput
@@ -237,7 +238,7 @@ def add_note(activity_id: int) -> Response:
 
 @bp.put("/threads/private")
 @documented("Mark my copies of a conversation private or public", tags=("sidebar",), body=ThreadPrivacyIn,
-            statuses={404: "no email of mine in this thread", 422: "invalid"})
+            response=ThreadPrivacyOut, statuses={404: "no email of mine in this thread", 422: "invalid"})
 def thread_private() -> Response:
     """My private copies show their metadata only to managers; my later mail on the thread stays private."""
     body = parse_body(ThreadPrivacyIn)
@@ -248,7 +249,7 @@ def thread_private() -> Response:
 
 @bp.put("/threads/link")
 @documented("Change the deal of my copies of a conversation, or say it is not a deal (sticks for the thread)",
-            tags=("sidebar",), body=ThreadLinkIn, statuses={403: "may not change that deal", 404: "not found", 422: "invalid"})
+            tags=("sidebar",), body=ThreadLinkIn, response=ThreadLinkOut, statuses={403: "may not change that deal", 404: "not found", 422: "invalid"})
 def thread_link() -> Response:
     """My copies of the conversation move to the deal (or to none); both deals' alerts are re-evaluated; my later
     mail on the thread follows. Another rep's copies stay where they are."""
@@ -260,7 +261,7 @@ def thread_link() -> Response:
 
 @bp.get("/threads/needs-deal")
 @documented("Captured emails that match several deals and wait for a rep's choice (mine; a manager's teams')",
-            tags=("sidebar",))
+            tags=("sidebar",), response=NeedsDealList)
 def threads_needing_a_deal() -> Response:
     """The "needs a deal" list: until someone chooses, these emails count toward no deal's dynamics or alerts."""
     with app_db().uow() as uow:
@@ -273,7 +274,7 @@ def threads_needing_a_deal() -> Response:
 @bp.post("/threads/opportunity")
 @documented("Create an opportunity from an email and link its conversation", tags=("sidebar",),
             body=OpportunityFromEmailIn, response=OpportunityOut,
-            statuses={201: "created", 404: "thread or contact not found", 422: "invalid"})
+            statuses={201: "created", 404: "thread or contact not found", 422: "invalid"}, etag=True)
 def opportunity_from_email() -> Response:
     """A new deal on the email's account; the thread is linked to it."""
     body = parse_body(OpportunityFromEmailIn)
