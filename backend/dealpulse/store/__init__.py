@@ -10,6 +10,7 @@ from .crm import (
     BuyingTeamMember,
     Contact,
     ExitAnswer,
+    FORECAST_CATEGORIES,
     ExitQuestion,
     Opportunity,
     Stage,
@@ -28,12 +29,13 @@ from .orgs import (
     ms_tenant_registered,
     user_ids_with_address,
 )
+from .quotas import Quota
 from .sentiment import ModelVersion, Rater, Rating, RatingChange, SentimentScore, TrainingRun, insert_new_scores
 
 __all__ = [
     "Account", "AccountDomain", "Activity", "AddonActionReceipt", "ActivityContact", "ActivityNote", "ActivitySource", "Alert",
-    "AlertDelivery", "ApiToken", "AuditEntry", "Base", "BuyingTeamMember", "Contact", "ExitAnswer", "ExitQuestion",
-    "MAX_ID", "Mailbox", "ModelVersion", "NeverLogEntry", "Opportunity", "Organisation", "PipelineSnapshot", "Rater", "Rating", "RatingChange",
+    "AlertDelivery", "ApiToken", "AuditEntry", "Base", "BuyingTeamMember", "Contact", "ExitAnswer", "ExitQuestion", "FORECAST_CATEGORIES",
+    "MAX_ID", "Mailbox", "ModelVersion", "NeverLogEntry", "Opportunity", "Organisation", "PipelineSnapshot", "Quota", "Rater", "Rating", "RatingChange",
     "SentimentScore", "Stage", "StageTransition", "Team", "ThreadLink", "TrainingRun", "User", "UserAlias", "WinModel",
     "listed_ms_tenants", "make_engine", "insert_new_scores", "make_session_factory", "ms_tenant_registered", "user_ids_with_address", "utcnow",
 ]

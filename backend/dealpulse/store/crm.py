@@ -22,6 +22,7 @@ BUYING_ROLES = (
     "legal",
     "user",
 )
+FORECAST_CATEGORIES = ("pipeline", "best_case", "commit", "omitted")  # the rep's call on an open deal
 
 
 class Account(IdMixin, Base):
@@ -110,9 +111,17 @@ class Opportunity(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(default=1)
+    # The CRM's own id: a re-import with the same external_id updates this deal instead of adding another.
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    # When the deal entered its closed stage (won or lost); None while open (cleared when a deal is reopened).
+    closed_at: Mapped[datetime | None]
+    # The rep's forecast call: one of FORECAST_CATEGORIES.
+    forecast_category: Mapped[str] = mapped_column(String(16), default="pipeline", server_default="pipeline")
 
 
 Index("ix_opportunities_org_stage", Opportunity.org_id, Opportunity.stage_id)
+Index("ix_opportunities_org_external_id", Opportunity.org_id, Opportunity.external_id, unique=True)
+Index("ix_opportunities_org_closed_at", Opportunity.org_id, Opportunity.closed_at)
 
 
 class ExitAnswer(IdMixin, Base):
