@@ -28,6 +28,7 @@ from .web import (
     sentiment_api,
     sidebar_api,
     signin,
+    winmodel_api,
 )
 from .web.auth import register_verifier, verify_personal_token
 from .web import request_input
@@ -51,6 +52,7 @@ BLUEPRINT_MODULES: tuple[ModuleType, ...] = (
     dashboard,
     admin_models,
     admin_api,
+    winmodel_api,
 )
 
 _CSP_BASE = (

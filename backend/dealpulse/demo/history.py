@@ -38,6 +38,7 @@ from ..store.uow import UnitOfWork
 
 SEED = 20270101
 HISTORY_MARK = "demo-history:"
+HISTORY_DAYS = 730
 PREFIXES = ("Blue", "North", "Silver", "Harbor", "Granite", "Cedar", "Summit", "Orchid", "Pioneer", "Atlas", "Beacon",
             "Crescent", "Delta", "Evergreen", "Falcon", "Juniper", "Keystone", "Lakeside", "Maple", "Nimbus")
 SUFFIXES = ("Freight", "Health", "Foods", "Energy", "Retail", "Mobility", "Insurance", "Logistics", "Pharma",
@@ -82,7 +83,7 @@ def has_history(uow: UnitOfWork, org_id: int) -> bool:
         Activity.org_id == org_id, Activity.dedupe_key.like(f"{HISTORY_MARK}%"))))
 
 
-def generate_history(uow: UnitOfWork, org_id: int, now: datetime, *, deals: int = 180, days: int = 730,
+def generate_history(uow: UnitOfWork, org_id: int, now: datetime, *, deals: int = 180, days: int = HISTORY_DAYS,
                      seed: int = SEED) -> Generated:
     """Write `deals` closed deals spread over the last `days` days and quarterly quotas; commits. Idempotent."""
     out = Generated()

@@ -26,8 +26,7 @@ from sqlalchemy.orm import Session
 
 from ..domain.forecast_scoring import brier_score
 from ..domain.periods import Period, period_of
-from ..store import Organisation, WinModel, utcnow
-from ..store.database import Database
+from ..store import WinModel, utcnow
 from ..store.uow import UnitOfWork
 from .deal_history import DealHistory, DealState, day_start
 from .win_features import FEATURES, features_as_of
@@ -256,20 +255,6 @@ def needs_training(session: Session, org_id: int, min_closed: int) -> bool:
         return False
     current = active_model(session, org_id)
     return current is None or won + lost > current.won + current.lost
-
-
-def train_all(db: Database, model_dir: Path, min_closed: int) -> list[str]:
-    """Train every organisation that `needs_training`; returns the new versions (the daily task)."""
-    with db.uow() as uow:
-        org_ids = list(uow.s.scalars(select(Organisation.id).order_by(Organisation.id)))
-    versions = []
-    for org_id in org_ids:
-        with db.uow() as uow:
-            if needs_training(uow.s, org_id, min_closed):
-                outcome = train_win_model(uow, model_dir, org_id, min_closed)
-                if outcome.version:
-                    versions.append(outcome.version)
-    return versions
 
 
 # ---------------------------------------------------------------- predicting
