@@ -21,6 +21,7 @@ from .web import (
     api,
     connect,
     dashboard,
+    forecast_api,
     gmail_addon,
     outlook,
     preview,
@@ -52,6 +53,7 @@ BLUEPRINT_MODULES: tuple[ModuleType, ...] = (
     dashboard,
     admin_models,
     admin_api,
+    forecast_api,
     winmodel_api,
 )
 

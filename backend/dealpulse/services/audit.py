@@ -49,7 +49,7 @@ def record_changes(
                 field=field_name,
                 old_value=_encode(old),
                 new_value=_encode(new),
-                actor_id=principal.user_id if principal else None,
+                actor_id=principal.user_id if principal and principal.user_id else None,  # 0: the CLI's system actor
                 surface=surface or (principal.surface if principal else "system"),
                 change_id=change_id,
                 version=version,

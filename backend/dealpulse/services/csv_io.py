@@ -10,21 +10,24 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
 from sqlalchemy import select
 
 from ..domain.access import Principal
-from ..store import Account, AccountDomain, Contact, Opportunity, Stage, StageTransition, User, utcnow
+from ..store import FORECAST_CATEGORIES, Account, AccountDomain, Contact, Opportunity, Stage, StageTransition, User, utcnow
 from ..store.uow import UnitOfWork
 from .audit import record_changes
 
 COLUMNS = {
     "accounts": ["name", "domains", "industry"],
     "contacts": ["email", "name", "title", "account"],
-    "opportunities": ["name", "account", "owner_email", "stage", "amount", "currency", "close_date", "next_step", "probability"],
+    "opportunities": [
+        "name", "account", "owner_email", "stage", "amount", "currency", "close_date", "next_step", "probability",
+        "external_id", "created_at", "closed_at", "forecast_category",
+    ],
 }
 REQUIRED = {"accounts": {"name"}, "contacts": {"email"}, "opportunities": {"name", "account", "owner_email", "stage"}}
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -60,13 +63,19 @@ def restore_cell(cell: str) -> str:
 
 
 def _rows(text: str, kind: str) -> list[tuple[int, dict[str, str]]]:
+    return read_rows(text, COLUMNS[kind], REQUIRED[kind])
+
+
+def read_rows(text: str, columns: list[str], required: set[str]) -> list[tuple[int, dict[str, str]]]:
+    """The rows of a CSV with a header naming only `columns` (all of `required`), as (line, values); CsvImportError
+    names the lines of a bad header or a row with too many values."""
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None:
         raise CsvImportError([(1, "the file is empty: expected a header row")])
     header = [h.strip() for h in reader.fieldnames]
-    unknown = [h for h in header if h not in COLUMNS[kind]]
-    missing = [h for h in REQUIRED[kind] if h not in header]
-    problems = [(1, f"unknown column {h!r} (expected {', '.join(COLUMNS[kind])})") for h in unknown]
+    unknown = [h for h in header if h not in columns]
+    missing = [h for h in sorted(required) if h not in header]
+    problems = [(1, f"unknown column {h!r} (expected {', '.join(columns)})") for h in unknown]
     problems += [(1, f"missing required column {h!r}") for h in missing]
     if problems:
         raise CsvImportError(problems)
@@ -167,6 +176,21 @@ def _import_contacts(uow: UnitOfWork, principal: Principal, rows: list[tuple[int
     return summary
 
 
+def _parse_when(line: int, column: str, cell: str, problems: list) -> datetime | None:
+    """An ISO date (midnight UTC) or an ISO timestamp (UTC if it names no zone); None for an empty cell."""
+    if not cell:
+        return None
+    try:
+        if "T" not in cell and " " not in cell:
+            day = date.fromisoformat(cell)
+            return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        at = datetime.fromisoformat(cell)
+        return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+    except ValueError:
+        problems.append((line, f"{column} {cell!r} is not an ISO date (YYYY-MM-DD)"))
+        return None
+
+
 def _parse_opportunity(s: Any, org_id: int, line: int, row: dict[str, str], problems: list) -> dict[str, Any] | None:
     values: dict[str, Any] = {"name": row["name"]}
     if not row["name"]:
@@ -185,7 +209,7 @@ def _parse_opportunity(s: Any, org_id: int, line: int, row: dict[str, str], prob
     values["stage"] = stage
     try:
         amount = Decimal(row.get("amount") or "0")
-        if amount < 0 or not amount.is_finite():
+        if amount < 0 or not amount.is_finite() or amount >= Decimal("1e12"):
             raise InvalidOperation
         values["amount"] = amount.quantize(Decimal("0.01"))
     except InvalidOperation:
@@ -204,46 +228,119 @@ def _parse_opportunity(s: Any, org_id: int, line: int, row: dict[str, str], prob
             problems.append((line, f"probability {row['probability']!r} is not 0-100"))
         else:
             values["probability"] = int(row["probability"])
+    if row.get("external_id"):
+        if len(row["external_id"]) > 200:
+            problems.append((line, "external_id is longer than 200 characters"))
+        values["external_id"] = row["external_id"]
+    if row.get("forecast_category"):
+        if row["forecast_category"] not in FORECAST_CATEGORIES:
+            problems.append((line, f"forecast_category {row['forecast_category']!r} is not one of {', '.join(FORECAST_CATEGORIES)}"))
+        values["forecast_category"] = row["forecast_category"]
+    created_at = _parse_when(line, "created_at", row.get("created_at", ""), problems)
+    closed_at = _parse_when(line, "closed_at", row.get("closed_at", ""), problems)
+    if created_at is not None:
+        values["created_at"] = created_at
+    if stage is not None and stage.is_closed and closed_at is None and not row.get("closed_at"):
+        problems.append((line, f"closed_at is required: stage {stage.key!r} is closed"))
+    elif stage is not None and not stage.is_closed and closed_at is not None:
+        problems.append((line, f"closed_at is given but stage {stage.key!r} is open"))
+    if created_at is not None and closed_at is not None and closed_at < created_at:
+        problems.append((line, "closed_at is before created_at"))
+    values["closed_at"] = closed_at
     return values
+
+
+def _find_opportunity(s: Any, org_id: int, v: dict[str, Any]) -> Opportunity | None:
+    """The deal a row updates: by external_id when given, else by account and name (never one with another id)."""
+    if v.get("external_id"):
+        opp = s.scalar(select(Opportunity).where(Opportunity.org_id == org_id, Opportunity.external_id == v["external_id"]))
+        if opp is not None:
+            return opp
+    return s.scalar(
+        select(Opportunity).where(
+            Opportunity.org_id == org_id, Opportunity.account_id == v["account_id"], Opportunity.name == v["name"],
+            Opportunity.external_id.is_(None),
+        ).limit(1)
+    )
+
+
+def _first_open_stage(s: Any, org_id: int) -> Stage | None:
+    return s.scalar(
+        select(Stage).where(Stage.org_id == org_id, Stage.is_closed.is_(False)).order_by(Stage.position, Stage.id).limit(1)
+    )
+
+
+def _create_opportunity(s: Any, principal: Principal, org_id: int, stage: Stage, v: dict[str, Any], now: datetime) -> None:
+    """A new deal with its creation transition (and, for a closed deal, the close transition at closed_at).
+
+    A deal imported closed is taken to have started in the first open stage: the file says nothing about the
+    stages in between.
+    """
+    created_at = v.pop("created_at", None) or now
+    closed_at = v.pop("closed_at")
+    probability = v.pop("probability", stage.probability)
+    entered = closed_at if stage.is_closed else created_at
+    opp = Opportunity(
+        org_id=org_id, stage_id=stage.id, probability=probability, stage_entered_at=entered, created_at=created_at,
+        closed_at=closed_at, updated_at=now, version=1, **v,
+    )
+    s.add(opp)
+    s.flush()
+    first = _first_open_stage(s, org_id) if stage.is_closed else stage
+    if first is not None and first.id != stage.id:
+        s.add(StageTransition(opportunity_id=opp.id, from_stage_id=None, to_stage_id=first.id, at=created_at))
+        s.add(StageTransition(opportunity_id=opp.id, from_stage_id=first.id, to_stage_id=stage.id, at=entered))
+    else:
+        s.add(StageTransition(opportunity_id=opp.id, from_stage_id=None, to_stage_id=stage.id, at=entered))
+    record_changes(s, principal, "opportunity", opp.id, org_id, {"imported": (None, v["name"])}, version=1, surface="import")
+
+
+def _update_opportunity(s: Any, principal: Principal, opp: Opportunity, stage: Stage, v: dict[str, Any], now: datetime) -> bool:
+    """Apply a re-imported row to its deal (audited, version bumped); False when nothing changed."""
+    closed_at = v.pop("closed_at")
+    changes = {k: (getattr(opp, k), val) for k, val in v.items() if getattr(opp, k) != val}
+    if opp.closed_at != closed_at:
+        changes["closed_at"] = (opp.closed_at, closed_at)
+    if opp.stage_id != stage.id:
+        changes["stage_id"] = (opp.stage_id, stage.id)
+        entered = closed_at or now
+        s.add(StageTransition(opportunity_id=opp.id, from_stage_id=opp.stage_id, to_stage_id=stage.id, at=entered))
+        opp.stage_entered_at = entered
+    if not changes:
+        return False
+    for k, (_old, new) in changes.items():
+        setattr(opp, k, new)
+    opp.version += 1
+    opp.updated_at = now
+    record_changes(s, principal, "opportunity", opp.id, opp.org_id, changes, version=opp.version, surface="import")
+    return True
 
 
 def _import_opportunities(uow: UnitOfWork, principal: Principal, rows: list[tuple[int, dict[str, str]]]) -> ImportSummary:
     s, org_id = uow.s, principal.org_id
     problems: list[tuple[int, str]] = []
     parsed = [(line, _parse_opportunity(s, org_id, line, row, problems)) for line, row in rows]
+    first_line: dict[str, int] = {}
+    for line, v in parsed:
+        if v and v.get("external_id"):
+            if v["external_id"] in first_line:
+                problems.append((line, f"external_id {v['external_id']!r} is also on line {first_line[v['external_id']]}"))
+            first_line.setdefault(v["external_id"], line)
     if problems:
-        raise CsvImportError(problems)
+        raise CsvImportError(sorted(problems))
     summary = ImportSummary()
     now = utcnow()
     for _line, v in parsed:
         stage: Stage = v.pop("stage")
-        probability = v.pop("probability", stage.probability)
-        opp = s.scalar(
-            select(Opportunity).where(Opportunity.org_id == org_id, Opportunity.account_id == v["account_id"], Opportunity.name == v["name"])
-        )
+        opp = _find_opportunity(s, org_id, v)
         if opp is None:
-            opp = Opportunity(org_id=org_id, stage_id=stage.id, probability=probability, stage_entered_at=now, version=1, **v)
-            s.add(opp)
-            s.flush()
-            s.add(StageTransition(opportunity_id=opp.id, to_stage_id=stage.id, at=now))
-            record_changes(s, principal, "opportunity", opp.id, org_id, {"imported": (None, v["name"])}, version=1, surface="import")
+            _create_opportunity(s, principal, org_id, stage, v, now)
             summary.created += 1
-            continue
-        changes = {k: (getattr(opp, k), val) for k, val in v.items() if getattr(opp, k) != val}
-        if opp.stage_id != stage.id:
-            changes["stage_id"] = (opp.stage_id, stage.id)
-            s.add(StageTransition(opportunity_id=opp.id, from_stage_id=opp.stage_id, to_stage_id=stage.id, at=now))
-            opp.stage_entered_at = now
-        if not changes:
+        elif _update_opportunity(s, principal, opp, stage, v, now):
+            summary.updated += 1
+        else:
             summary.unchanged += 1
-            continue
-        for k, (_old, new) in changes.items():
-            setattr(opp, k, new)
-        opp.version += 1
-        opp.updated_at = now
-        record_changes(s, principal, "opportunity", opp.id, org_id, changes, version=opp.version, surface="import")
-        summary.updated += 1
-    s.flush()
+        s.flush()
     return summary
 
 
@@ -269,7 +366,8 @@ def export_csv(uow: UnitOfWork, org_id: int, kind: str) -> str:
         )
     elif kind == "opportunities":
         rows = (
-            [o.name, a, u, st, str(o.amount), o.currency, o.close_date.isoformat() if o.close_date else "", o.next_step, o.probability]
+            [o.name, a, u, st, str(o.amount), o.currency, o.close_date.isoformat() if o.close_date else "", o.next_step, o.probability,
+             o.external_id or "", o.created_at.isoformat(), o.closed_at.isoformat() if o.closed_at else "", o.forecast_category]
             for o, a, u, st in s.execute(
                 select(Opportunity, Account.name, User.email, Stage.key)
                 .join(Account, Account.id == Opportunity.account_id).join(User, User.id == Opportunity.owner_id)

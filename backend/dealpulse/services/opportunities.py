@@ -24,7 +24,7 @@ from ..store import (
     User,
     utcnow,
 )
-from ..store.crm import BUYING_ROLES
+from ..store.crm import BUYING_ROLES, FORECAST_CATEGORIES
 from ..store.uow import UnitOfWork
 from .alert_hooks import on_deals_changed
 from .audit import history, record_changes
@@ -32,7 +32,10 @@ from .dynamics import engaged_contacts
 from .errors import InvalidField, StaleVersion
 from .visibility import load_visible, visibility_clause
 
-EDITABLE_FIELDS = ("name", "stage", "amount", "currency", "close_date", "next_step", "probability", "owner_id", "account_id")
+EDITABLE_FIELDS = (
+    "name", "stage", "amount", "currency", "close_date", "next_step", "probability", "owner_id", "account_id",
+    "forecast_category",
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,9 @@ def serialize(session: Session, opp: Opportunity, *, detail: bool = False) -> di
         "probability": opp.probability,
         "stage_entered_at": opp.stage_entered_at.isoformat(),
         "close_date_pushes": opp.close_date_pushes,
+        "forecast_category": opp.forecast_category,
+        "closed_at": opp.closed_at.isoformat() if opp.closed_at else None,
+        "external_id": opp.external_id,
         "updated_at": opp.updated_at.isoformat(),
         "version": opp.version,
     }
@@ -195,6 +201,8 @@ def create_opportunity(uow: UnitOfWork, principal: Principal, values: dict[str, 
         probability=values["probability"] if values.get("probability") is not None else stage.probability,
         stage_entered_at=now,
         created_at=now,
+        closed_at=now if stage.is_closed else None,
+        forecast_category=_category(values.get("forecast_category") or "pipeline"),
         updated_at=now,
         version=1,
     )
@@ -207,6 +215,12 @@ def create_opportunity(uow: UnitOfWork, principal: Principal, values: dict[str, 
     uow.commit()
     on_deals_changed(uow, opp.org_id, [opp.id])
     return serialize(s, opp, detail=True)
+
+
+def _category(value: str) -> str:
+    if value not in FORECAST_CATEGORIES:
+        raise InvalidField([{"field": "forecast_category", "message": f"must be one of {', '.join(FORECAST_CATEGORIES)}"}])
+    return value
 
 
 def _current_value(session: Session, opp: Opportunity, field_name: str) -> Any:
@@ -265,6 +279,8 @@ def update_opportunity(
             stage = _stage_by_key(s, principal.org_id, new)
             values["stage_id"] = stage.id
             values["stage_entered_at"] = now
+            # Closing stamps closed_at; reopening clears it (metrics count a deal by its latest close).
+            values["closed_at"] = now if stage.is_closed else None
             if "probability" not in changes:
                 values["probability"] = stage.probability
                 if stage.probability != opp.probability:
@@ -275,6 +291,8 @@ def update_opportunity(
         elif field_name == "account_id":
             _check_account(s, principal, new)
             values["account_id"] = new
+        elif field_name == "forecast_category":
+            values["forecast_category"] = _category(new)
         else:
             values[field_name] = new
         if field_name == "close_date" and old is not None and new is not None and new > old:

@@ -95,6 +95,8 @@ def load_organisation(uow: UnitOfWork, doc: dict[str, Any], now: datetime | None
             close_date=(now + timedelta(days=o["close_in_days"])).date() if o.get("close_in_days") is not None else None,
             next_step=o.get("next_step", ""), probability=o.get("probability", stage.probability),
             stage_entered_at=entered, close_date_pushes=o.get("close_date_pushes", 0),
+            closed_at=entered if stage.is_closed else None, forecast_category=o.get("forecast_category", "pipeline"),
+            external_id=o.get("external_id"),
             created_at=min([entered - timedelta(days=o.get("age_before_stage_days", 20)), *(at for _, at in history)]),
             updated_at=entered, version=1,
         )

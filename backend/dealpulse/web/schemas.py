@@ -15,6 +15,7 @@ ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 StageKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Id = Annotated[int, Field(ge=1, le=MAX_ID, description="the id of a row")]
 Version = Annotated[int, Field(ge=1, le=MAX_ID, description="the version you read (the ETag)")]
+ForecastCategory = Literal["pipeline", "best_case", "commit", "omitted"]
 Amount = Annotated[Decimal, Field(ge=0, le=Decimal("999999999999.99"), max_digits=14, decimal_places=2)]
 
 
@@ -51,6 +52,7 @@ class OpportunityCreate(Strict):
     next_step: Annotated[str, StringConstraints(max_length=500)] = ""
     probability: Annotated[int, Field(ge=0, le=100)] | None = None
     owner_id: Id | None = None
+    forecast_category: ForecastCategory = "pipeline"
 
     _close = field_validator("close_date")(_valid_close_date)
 
@@ -68,6 +70,7 @@ class OpportunityUpdate(Strict):
     next_step: Annotated[str, StringConstraints(max_length=500)] = omittable()
     probability: Annotated[int, Field(ge=0, le=100)] = omittable()
     owner_id: Id = omittable()
+    forecast_category: ForecastCategory = omittable()
 
     _close = field_validator("close_date")(_valid_close_date)
 
@@ -190,6 +193,9 @@ class OpportunityOut(BaseModel):
     probability: int
     stage_entered_at: str
     close_date_pushes: int
+    forecast_category: str
+    closed_at: str | None
+    external_id: str | None
     updated_at: str
     version: int
     exit_questions: list[ExitQuestionOut] | None = None
