@@ -315,3 +315,23 @@ def predicted_amount(session: Session, model_dir: Path, org_id: int, period: Per
 def utc_day(moment: datetime) -> date:
     """The UTC calendar day of `moment`."""
     return moment.astimezone(timezone.utc).date()
+
+
+class ModelPredictor:
+    """The forecast roll-up's `WinPredictor`: the active model's P(win within the period), else stage probabilities,
+    with the line that says which (the "not enough history" note while the organisation lacks closed deals)."""
+
+    def __init__(self, model_dir: Path, min_closed: int):
+        self.model_dir = Path(model_dir)
+        self.min_closed = min_closed
+        self._note = ""
+
+    def win_probabilities(self, uow: UnitOfWork, org_id: int, opportunity_ids: list[int], period: Period) -> dict[int, float]:
+        """P(win before the period ends) of the given open deals."""
+        probs = win_probabilities(uow.s, self.model_dir, org_id, period, self.min_closed, opportunity_ids=opportunity_ids)
+        self._note = probs.note
+        return probs.by_deal
+
+    def note(self) -> str:
+        """Which model (or the stage fallback and why) the last probabilities came from."""
+        return self._note

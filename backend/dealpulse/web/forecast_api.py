@@ -9,11 +9,12 @@ from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..services.forecast import forecast_rollup
+from ..services.win_model import ModelPredictor
 from ..services.metrics import MetricsFilter, pipeline_metrics
 from .api import parse_query, require_principal
 from .auth import current_principal
 from .openapi import documented
-from .toolkit import app_db
+from .toolkit import app_db, app_settings
 
 bp = Blueprint("forecast_api", __name__, url_prefix="/api/v1")
 bp.before_request(require_principal)
@@ -139,4 +140,7 @@ def forecast() -> Response:
     """Closed won, commit, best case, pipeline, stage-weighted, predicted, quota and coverage per rep and team."""
     query = parse_query(ForecastQuery)
     with app_db().uow() as uow:
-        return jsonify(forecast_rollup(uow, current_principal(), query.period, team=query.team, owner_email=query.owner))
+        settings = app_settings()
+        predictor = ModelPredictor(settings.model_dir, settings.win_model_min_closed)
+        return jsonify(forecast_rollup(uow, current_principal(), query.period, team=query.team, owner_email=query.owner,
+                                       predictor=predictor))
