@@ -1,8 +1,9 @@
 """Compared with the deals we won: which exit answers and buying-team roles most won deals had at a stage.
 
 An item is an exit question answered "yes" (`question:<key>`) or a buying-team role filled (`role:<role>`). For each
-stage, closed deals that passed through it are observations: was the item present when the deal was at that stage,
-and was the deal won. An open deal at that stage lacking an item most won deals had gets a gap with both win rates.
+stage, closed deals that reached it are observations: was the item present when the deal reached that stage (the
+service offers earlier stages' questions and the roles), and was the deal won. An open deal at that stage lacking an
+item most won deals had by then gets a gap with both win rates.
 """
 
 from __future__ import annotations

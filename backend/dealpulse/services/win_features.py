@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from statistics import median
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -40,9 +40,10 @@ class DealItems:
     answers: tuple[tuple[int, str, datetime], ...]  # (stage_id of the question, question key, answered at)
     roles: tuple[tuple[str, datetime | None], ...]  # (role, since; None = before it was recorded)
 
-    def present_at(self, stage_id: int, at: datetime) -> frozenset[str]:
-        """Items the deal had at `at`: "question:<key>" answered yes for questions of `stage_id`, "role:<role>"."""
-        out = {f"question:{key}" for sid, key, when in self.answers if sid == stage_id and when <= at}
+    def present_at(self, stage_ids: Iterable[int], at: datetime) -> frozenset[str]:
+        """Items the deal had at `at`: "question:<key>" answered yes for questions of `stage_ids`, "role:<role>"."""
+        stages = set(stage_ids)
+        out = {f"question:{key}" for sid, key, when in self.answers if sid in stages and when <= at}
         out.update(f"role:{role}" for role, since in self.roles if since is None or since <= at)
         return frozenset(out)
 
@@ -141,7 +142,7 @@ def features_as_of(
         age = _days(at, s.created_at)
         scores = tone.get(s.opportunity_id, [])
         recent = [x.score for x in scores[-t.tone_window:]]
-        present = items[s.opportunity_id].present_at(s.stage.id, at)
+        present = items[s.opportunity_id].present_at({s.stage.id}, at)
         stage_questions = questions.get(s.stage.id, [])
         answered = sum(1 for k in stage_questions if f"question:{k}" in present)
         roles = {i.split(":", 1)[1] for i in present if i.startswith("role:")}

@@ -29,8 +29,32 @@ _cache: dict[tuple[str, int], tuple[float, dict[str, StageStats], int]] = {}
 _lock = threading.Lock()
 
 
+def earlier_stages(history: DealHistory, stage_id: int) -> list[int]:
+    """The open stages before `stage_id` in pipeline order (their exit questions should be answered by then)."""
+    position = history.stages[stage_id].position
+    return [sid for sid, st in history.stages.items() if not st.is_closed and st.position < position]
+
+
+def possible_items(history: DealHistory, questions: dict[int, list[str]], stage_id: int) -> list[str]:
+    """What a deal can have when it reaches `stage_id`: yes-answers of earlier stages' exit questions, and roles."""
+    keys = [k for sid in earlier_stages(history, stage_id) for k in questions.get(sid, [])]
+    return [f"question:{k}" for k in keys] + [f"role:{r}" for r in BUYING_ROLES]
+
+
+def _questions(session: Session, org_id: int) -> tuple[dict[int, list[str]], dict[str, str]]:
+    keys: dict[int, list[str]] = {}
+    texts: dict[str, str] = {}
+    for stage_id, qkey, text in session.execute(
+        select(ExitQuestion.stage_id, ExitQuestion.key, ExitQuestion.text)
+        .join(Stage, Stage.id == ExitQuestion.stage_id).where(Stage.org_id == org_id).order_by(ExitQuestion.position)
+    ):
+        keys.setdefault(stage_id, []).append(qkey)
+        texts[qkey] = text
+    return keys, texts
+
+
 def org_won_stats(session: Session, org_id: int, *, fresh: bool = False) -> tuple[dict[str, StageStats], int]:
-    """(per stage item counts, closed deals observed) from the organisation's closed deals."""
+    """(per stage item counts, closed deals observed): what each closed deal had when it reached each open stage."""
     key = (str(session.get_bind().url), org_id)
     with _lock:
         cached = _cache.get(key)
@@ -39,19 +63,18 @@ def org_won_stats(session: Session, org_id: int, *, fresh: bool = False) -> tupl
     history = DealHistory.load(session, org_id)
     outcomes = history.outcomes()
     items = load_items(session, sorted(outcomes))
-    questions: dict[int, list[str]] = {}
-    for stage_id, qkey in session.execute(select(ExitQuestion.stage_id, ExitQuestion.key)
-                                          .join(Stage, Stage.id == ExitQuestion.stage_id).where(Stage.org_id == org_id)):
-        questions.setdefault(stage_id, []).append(qkey)
+    questions, _ = _questions(session, org_id)
     observations = []
     for opp_id, outcome in outcomes.items():
-        for stage_id in {sid for _, sid in history.transitions.get(opp_id, [])}:
+        reached: dict[int, datetime] = {}
+        for at, stage_id in history.transitions.get(opp_id, []):
+            reached.setdefault(stage_id, at)
+        for stage_id, at in reached.items():
             stage = history.stages[stage_id]
             if stage.is_closed:
                 continue
-            end = history.stay_end(opp_id, stage_id) or outcome.closed_at
-            possible = frozenset([f"question:{k}" for k in questions.get(stage_id, [])] + [f"role:{r}" for r in BUYING_ROLES])
-            observations.append(Observation(stage.key, outcome.won, items[opp_id].present_at(stage_id, end), possible))
+            present = items[opp_id].present_at(earlier_stages(history, stage_id), at)
+            observations.append(Observation(stage.key, outcome.won, present, frozenset(possible_items(history, questions, stage_id))))
     stats = tally(observations)
     with _lock:
         _cache[key] = (time.monotonic(), stats, len(outcomes))
@@ -72,18 +95,15 @@ def deal_gaps(session: Session, org_id: int, opportunity_ids: list[int], now: da
         return {}
     history = DealHistory.load(session, org_id, opportunity_ids)
     items = load_items(session, opportunity_ids)
-    texts: dict[int, dict[str, str]] = {}
+    questions, texts = _questions(session, org_id)
     out = {}
     for opp_id in opportunity_ids:
         state = history.state_at(opp_id, now)
         if state is None:
             continue
         stage = state.stage
-        if stage.id not in texts:
-            texts[stage.id] = {k: t for k, t in session.execute(select(ExitQuestion.key, ExitQuestion.text)
-                                                                .where(ExitQuestion.stage_id == stage.id))}
-        possible = [f"question:{k}" for k in texts[stage.id]] + [f"role:{r}" for r in BUYING_ROLES]
-        found = gaps_for(stats, stage.key, stage.name, items[opp_id].present_at(stage.id, now), possible, texts[stage.id])
+        present = items[opp_id].present_at(earlier_stages(history, stage.id), now)
+        found = gaps_for(stats, stage.key, stage.name, present, possible_items(history, questions, stage.id), texts)
         if found:
             out[opp_id] = found
     return out

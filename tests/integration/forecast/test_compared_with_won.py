@@ -22,7 +22,7 @@ def won_history(db, world):
         rep = first_user(uow, org)
         for i, (won, knew) in enumerate([(True, True)] * 5 + [(True, False)] + [(False, True)] + [(False, False)] * 3):
             t0 = start + timedelta(days=i)
-            roles = [(buyer, "economic_buyer", t0 + timedelta(days=15))] if knew else []
+            roles = [(buyer, "economic_buyer", t0 + timedelta(days=5))] if knew else []
             add_deal(uow, org, world.accounts["acme"], rep, [("qualification", t0), ("proposal", t0 + timedelta(days=10))],
                      amount=10_000, close_date=(t0 + timedelta(days=40)).date(), roles=roles,
                      closed=("closed_won" if won else "closed_lost", t0 + timedelta(days=30)))
