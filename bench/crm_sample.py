@@ -88,7 +88,7 @@ def convert(pipeline: Path, teams: Path | None, out: Path, prospecting: str = "p
 
 def pandas_reference(pipeline: Path, start: str | None = None, end: str | None = None) -> dict[str, Any]:
     """The metrics straight from sales_pipeline.csv with pandas (no DealPulse code): closed deals in the window."""
-    import pandas as pd  # noqa: PLC0415 - only this check needs pandas
+    import pandas as pd
 
     df = pd.read_csv(pipeline, dtype={"close_value": "float64"}, parse_dates=["engage_date", "close_date"])
     closed = df[df["deal_stage"].isin(["Won", "Lost"])]
@@ -163,8 +163,8 @@ def _dealpulse(env: dict[str, str], *args: str) -> str:
 
 def run(pipeline: Path, teams: Path | None, out: Path) -> dict[str, Any]:
     """Convert, load into a fresh SQLite database through the CSV handles, and compare with pandas."""
-    from dealpulse.services.org_setup import load_organisation  # noqa: PLC0415 - a source checkout's package
-    from dealpulse.store.database import Database  # noqa: PLC0415
+    from dealpulse.services.org_setup import load_organisation
+    from dealpulse.store.database import Database
 
     counts = convert(pipeline, teams, out)
     db_path = out / "crm_sample.db"

@@ -328,6 +328,9 @@
     return el("section", { id: "alerts" }, el("h3", { text: "Alerts" }), list);
   }
 
+  // The rep's forecast call on a deal (the forecast roll-up's commit / best case / pipeline columns).
+  const FORECAST_CATEGORIES = [["pipeline", "Pipeline"], ["best_case", "Best case"], ["commit", "Commit"], ["omitted", "Omitted"]];
+
   function stageOptions(c, selected, openOnly) {
     return c.stages.filter((s) => !openOnly || !s.is_closed).map((s) => el("option", { value: s.key, text: s.name, selected: s.key === selected }));
   }
@@ -335,7 +338,8 @@
   function renderDeal(c) {
     const opp = c.opportunity;
     const pending = state.pending || {};
-    const shown = Object.assign({ stage: opp.stage.key, amount: opp.amount, close_date: opp.close_date || "", next_step: opp.next_step }, pending);
+    const shown = Object.assign({ stage: opp.stage.key, amount: opp.amount, close_date: opp.close_date || "", next_step: opp.next_step,
+      forecast_category: opp.forecast_category || "pipeline" }, pending);
     const form = el("form", { class: "card", id: "deal-form", novalidate: true, "aria-labelledby": "deal-name" },
       el("h2", { id: "deal-name", text: opp.name }),
       el("p", { class: "muted", text: money(opp.amount, opp.currency) + " · " + (opp.owner ? opp.owner.name : "") + " · v" + opp.version }),
@@ -348,6 +352,9 @@
           el("input", { id: "f-close", name: "close_date", type: "date", value: shown.close_date }))),
       el("label", { for: "f-next", text: "Next step" }),
       el("input", { id: "f-next", name: "next_step", maxlength: "500", value: shown.next_step }),
+      el("label", { for: "f-category", text: "Forecast category" }),
+      el("select", { id: "f-category", name: "forecast_category" },
+        ...FORECAST_CATEGORIES.map(([key, label]) => el("option", { value: key, text: label, selected: key === shown.forecast_category }))),
       el("div", { class: "actions" },
         el("button", { type: "submit", id: "save-deal", text: "Save deal" }),
         el("span", { class: "muted", id: "deal-status", role: "status" })));
@@ -365,12 +372,14 @@
       amount: form.elements.amount.value,
       close_date: form.elements.close_date.value || null,
       next_step: form.elements.next_step.value,
+      forecast_category: form.elements.forecast_category.value,
     };
     const changes = {};
     if (values.stage !== opp.stage.key) changes.stage = values.stage;
     if (values.amount !== "" && Number(values.amount) !== Number(opp.amount)) changes.amount = values.amount;
     if ((values.close_date || null) !== (opp.close_date || null)) changes.close_date = values.close_date;
     if (values.next_step !== opp.next_step) changes.next_step = values.next_step;
+    if (values.forecast_category !== (opp.forecast_category || "pipeline")) changes.forecast_category = values.forecast_category;
     return changes;
   }
 

@@ -1,4 +1,4 @@
-"""The `bench` group's alert benchmark (`dealpulse bench alerts`); other areas add their own subcommands."""
+"""The `bench` group's alert and forecast benchmarks (`dealpulse bench alerts|forecast`); other areas add their own."""
 
 from __future__ import annotations
 
@@ -20,7 +20,18 @@ def bench_alerts(opportunities: int, activities: int, page_requests: int, concur
                                concurrency=concurrency, database_url=database_url)
 
 
+@click.command("forecast")
+@click.option("--opportunities", default=100_000, show_default=True, type=int)
+@click.option("--activities", default=2_000_000, show_default=True, type=int)
+@click.option("--database-url", default=None, help="default: a fresh SQLite file under var/bench/")
+def bench_forecast(opportunities: int, activities: int, database_url: str | None) -> None:
+    """Pipeline metrics and the forecast roll-up over N deals / M activities vs a Python-loop baseline."""
+    settings = bench_settings()
+    load_bench("forecast").main(settings, opportunities=opportunities, activities=activities, database_url=database_url)
+
+
 def register(group: click.Group) -> None:
-    """Add `alerts` to the `bench` group (creating the group when no other area has yet)."""
+    """Add `alerts` and `forecast` to the `bench` group (creating the group when no other area has yet)."""
     bench = bench_group(group)
     bench.add_command(bench_alerts)
+    bench.add_command(bench_forecast)

@@ -34,7 +34,7 @@ from ..store import (
     User,
     utcnow,
 )
-from ..store.crm import BUYING_ROLES
+from ..store.crm import BUYING_ROLES, FORECAST_CATEGORIES
 from ..store.uow import UnitOfWork
 from .alerts import UNRESOLVED, alert_view, health_by_opportunity, load_contexts
 from .audit import history
@@ -260,7 +260,9 @@ def deal_page(uow: UnitOfWork, principal: Principal, opportunity_id: int, *, now
         "deal": {"id": opp.id, "name": opp.name, "account": account.name if account else "", "owner": owner.name if owner else "",
                  "stage": stage.name, "amount": float(opp.amount), "currency": opp.currency, "close_date": opp.close_date,
                  "probability": opp.probability, "next_step": opp.next_step, "stage_entered_at": opp.stage_entered_at,
-                 "close_date_pushes": opp.close_date_pushes, "version": opp.version},
+                 "close_date_pushes": opp.close_date_pushes, "version": opp.version,
+                 "forecast_category": opp.forecast_category, "is_closed": stage.is_closed},
+        "forecast_categories": list(FORECAST_CATEGORIES),
         "health": health, "alerts": [alert_view(a, opp.name) for a in alerts], "timeline": timeline,
         "exit_questions": exit_checklist(s, opp),
         "tone": [(a["occurred_at"], a["tone"]["score"]) for a in reversed(timeline)

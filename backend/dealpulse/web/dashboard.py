@@ -306,3 +306,13 @@ def set_buying_role(opportunity_id: int, contact_id: int) -> Response:
     with app_db().uow() as uow:
         opp_service.set_buying_role(uow, g.principal, opportunity_id, version, contact_id, role)
     return redirect(url_for("dashboard.deal_page", opportunity_id=opportunity_id) + "#team-h", code=303)
+
+
+@bp.post("/deals/<int:opportunity_id>/forecast-category")
+def set_forecast_category(opportunity_id: int) -> Response:
+    """Set the deal's forecast category (pipeline, best case, commit, omitted); audited and version-guarded."""
+    version = _form_int("version") or 0
+    category = request.form.get("forecast_category", "")
+    with app_db().uow() as uow:
+        opp_service.update_opportunity(uow, g.principal, opportunity_id, version, {"forecast_category": category})
+    return redirect(url_for("dashboard.deal_page", opportunity_id=opportunity_id) + "#forecast-category", code=303)

@@ -8,7 +8,7 @@ from typing import Annotated
 from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from ..services.forecast import forecast_rollup
+from ..services.forecast import WinPredictor, forecast_rollup
 from ..services.win_model import ModelPredictor
 from ..services.metrics import MetricsFilter, pipeline_metrics
 from .api import parse_query, require_principal
@@ -122,6 +122,13 @@ class ForecastOut(BaseModel):
     reps: list[RepForecastOut]
 
 
+def win_predictor() -> WinPredictor | None:
+    """The hook for the forecast's `predicted` column: the organisation's win-probability model once one is trained,
+    else stage probabilities with the "not enough history" note (services.win_model.ModelPredictor)."""
+    settings = app_settings()
+    return ModelPredictor(settings.model_dir, settings.win_model_min_closed)
+
+
 @bp.get("/metrics")
 @documented("Pipeline metrics of the deals closed in a window", tags=("forecast",), query=MetricsQuery,
             response=MetricsOut, statuses={403: "a team or person outside what you may see", 422: "bad filter"})
@@ -140,7 +147,5 @@ def forecast() -> Response:
     """Closed won, commit, best case, pipeline, stage-weighted, predicted, quota and coverage per rep and team."""
     query = parse_query(ForecastQuery)
     with app_db().uow() as uow:
-        settings = app_settings()
-        predictor = ModelPredictor(settings.model_dir, settings.win_model_min_closed)
         return jsonify(forecast_rollup(uow, current_principal(), query.period, team=query.team, owner_email=query.owner,
-                                       predictor=predictor))
+                                       predictor=win_predictor()))

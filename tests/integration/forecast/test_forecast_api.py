@@ -103,3 +103,32 @@ def test_the_forecast_category_is_set_by_patch_audited_and_version_guarded(clien
     audit = client.get(f"/api/v1/opportunities/{deal}/history", headers=history.auth("rep.a1")).json
     entries = audit["items"] if isinstance(audit, dict) else audit
     assert any(e["field"] == "forecast_category" and e["new"] == "commit" and e["old"] == "pipeline" for e in entries)
+
+
+class _HalfChance:
+    """A win model that gives every open deal 50 %, except O1 (commit, 10,000 USD) which it gives 90 %."""
+
+    def __init__(self, o1_id):
+        self.o1_id = o1_id
+
+    def win_probabilities(self, uow, org_id, opportunity_ids, period):
+        return {i: 0.9 if i == self.o1_id else 0.5 for i in opportunity_ids}
+
+    def note(self):
+        return "model test-1"
+
+
+def test_a_win_model_fills_predicted_through_the_hook(db, history):
+    from dealpulse.services.forecast import forecast_rollup
+    from dealpulse.store import Opportunity
+
+    from .history import admin_principal
+
+    with db.uow() as uow:
+        o1 = uow.s.query(Opportunity).filter_by(external_id="O1").one().id
+        rollup = forecast_rollup(uow, admin_principal(db, history), "2025-Q1", predictor=_HalfChance(o1))
+    assert rollup["predicted_note"] == "model test-1"
+    reps = {r["owner_email"]: r["figures"] for r in rollup["reps"]}
+    assert reps["rep.a1@seller.example"]["USD"]["predicted"] == "11500.00"  # 0.9 x 10000 + 0.5 x 5000
+    assert reps["rep.a2@seller.example"]["USD"]["predicted"] == "5999.50"  # 0.5 x (2000 + 9999): omitted deals too
+    assert rollup["total"]["USD"]["predicted"] == "17499.50"
