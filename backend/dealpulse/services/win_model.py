@@ -287,10 +287,9 @@ class WinProbabilities:
 
 def win_probabilities(session: Session, model_dir: Path, org_id: int, period: Period, min_closed: int,
                       at: datetime | None = None, opportunity_ids: Iterable[int] | None = None) -> WinProbabilities:
-    """P(win before the period ends) of the organisation's open deals at `at` (default now, or the period start if
-    that is later): the active model's, else stage probabilities with the "not enough history" note."""
-    now = utcnow()
-    at = at or max(now, day_start(period.start))
+    """P(win before the period ends) of the organisation's open deals as they stand at `at` (default now): the active
+    model's, else stage probabilities with the "not enough history" note."""
+    at = at or utcnow()
     history = DealHistory.load(session, org_id, list(opportunity_ids) if opportunity_ids is not None else None)
     states = history.states_at(at)
     row = active_model(session, org_id)
