@@ -51,6 +51,7 @@ def test_changing_the_stage_saves_it_and_it_is_in_the_audit_log(page, live_serve
     wait_loaded(page)
     page.select_option("#f-stage", "demo")
     page.fill("#f-next", "Book the demo")
+    page.select_option("#f-category", "commit")
     page.click("#save-deal")
     page.wait_for_selector("#deal-status:text('Saved.')")
     opp = world.opportunities["a1_acme"]
@@ -60,6 +61,8 @@ def test_changing_the_stage_saves_it_and_it_is_in_the_audit_log(page, live_serve
     # the caller authenticated; a Microsoft add-in token is audited as "outlook", see sidebar/test_identity.py).
     assert changes["stage"] == ("qualification", "demo", "api")
     assert changes["next_step"] == ("Discovery call", "Book the demo", "api")
+    assert changes["forecast_category"] == ("pipeline", "commit", "api")
+    assert page.input_value("#f-category") == "commit"
 
 
 def test_a_concurrent_edit_shows_the_conflict_and_loses_nothing(page, live_server, world, inbox, client, db, active_tone):

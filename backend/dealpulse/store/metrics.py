@@ -85,13 +85,12 @@ def cycle_summary(session: Session, cohort: Any) -> tuple[list[Any], list[Any]]:
     days = days_between(Opportunity.created_at, Opportunity.closed_at)
     won = and_(cohort, Stage.is_won.is_(True), Opportunity.closed_at.is_not(None))
     base = select(Opportunity.owner_id.label("owner_id"), days.label("days")).join(Stage, Stage.id == Opportunity.stage_id).where(won)
-    means = session.execute(
-        select(Opportunity.owner_id, func.avg(days), func.count()).join(Stage, Stage.id == Opportunity.stage_id)
+    sums = session.execute(
+        select(Opportunity.owner_id, func.sum(days), func.count()).join(Stage, Stage.id == Opportunity.stage_id)
         .where(won).group_by(Opportunity.owner_id)
     ).all()
-    overall = session.execute(
-        select(func.avg(days), func.count()).join(Stage, Stage.id == Opportunity.stage_id).where(won)
-    ).one()
+    total, count = sum(float(s) for _o, s, _n in sums), sum(n for _o, _s, n in sums)
+    means = [(None, total / count if count else None, count)] + [(o, float(s) / n, n) for o, s, n in sums]
     ranked = base.subquery()
     numbered = select(
         ranked.c.owner_id, ranked.c.days,
@@ -110,7 +109,7 @@ def cycle_summary(session: Session, cohort: Any) -> tuple[list[Any], list[Any]]:
         .where(middle(numbered.c.rn_all, numbered.c.n_all) | middle(numbered.c.rn_owner, numbered.c.n_owner))
     ).all()
     middles = [(None, d) for _o, d, is_all, _ in rows if is_all] + [(o, d) for o, d, _, is_owner in rows if is_owner]
-    return [(None, overall[0], overall[1]), *means], middles
+    return means, middles
 
 
 def furthest_open_stage(session: Session, cohort: Any) -> list[Any]:
