@@ -31,6 +31,7 @@ from .web import (
     sentiment_api,
     sidebar_api,
     signin,
+    winmodel_api,
 )
 from .web.auth import register_verifier, verify_personal_token
 from .web import request_input
@@ -57,6 +58,7 @@ BLUEPRINT_MODULES: tuple[ModuleType, ...] = (
     admin_models,
     admin_api,
     forecast_api,
+    winmodel_api,
 )
 
 _CSP_BASE = (

@@ -91,6 +91,7 @@ class Settings:
     torch_threads: int = field(default=0, metadata=_meta("DEALPULSE_TORCH_THREADS", "threads for scoring; 0 = number of cores"))
     retrain_after_ratings: int = field(default=200, metadata=_meta("DEALPULSE_RETRAIN_AFTER_RATINGS", "new ratings that trigger an automatic (at most nightly) training run"))
     max_corpus_eval_drop: float = field(default=3.0, metadata=_meta("DEALPULSE_MAX_CORPUS_EVAL_DROP", "macro-F1 points the corpus eval may drop when a candidate improves the held-out ratings (0-20)"))
+    win_model_min_closed: int = field(default=30, metadata=_meta("DEALPULSE_WIN_MODEL_MIN_CLOSED", "won and lost closed deals (each) an organisation needs before its win-probability model trains; fewer = stage probabilities"))
     demo: bool = field(default=False, metadata=_meta("DEALPULSE_DEMO", "enable the demo sign-in picker and sidebar preview"))
 
     @classmethod
@@ -118,6 +119,7 @@ class Settings:
         if str(self.model_dir) in ("", "."):
             changes["model_dir"] = var_dir / "models"
         _check_range("DEALPULSE_NEGATIVE_ALERT_PROBABILITY", self.negative_alert_probability, *NEGATIVE_ALERT_PROBABILITY_RANGE)
+        _check_range("DEALPULSE_WIN_MODEL_MIN_CLOSED", self.win_model_min_closed, 2, 1_000_000)
         _check_range("DEALPULSE_MAX_CORPUS_EVAL_DROP", self.max_corpus_eval_drop, *MAX_CORPUS_EVAL_DROP_RANGE)
         _check_range("DEALPULSE_TASK_LEASE_SECONDS", self.task_lease_seconds, *TASK_LEASE_SECONDS_RANGE)
         secret = self.secret_key

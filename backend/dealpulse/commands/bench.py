@@ -24,10 +24,15 @@ def bench_alerts(opportunities: int, activities: int, page_requests: int, concur
 @click.option("--opportunities", default=100_000, show_default=True, type=int)
 @click.option("--activities", default=2_000_000, show_default=True, type=int)
 @click.option("--database-url", default=None, help="default: a fresh SQLite file under var/bench/")
-def bench_forecast(opportunities: int, activities: int, database_url: str | None) -> None:
-    """Pipeline metrics and the forecast roll-up over N deals / M activities vs a Python-loop baseline."""
+@click.option("--backtest-quarters", default=8, show_default=True, type=click.IntRange(0, 16),
+              help="quarters of the demo history to backtest the win-probability model on (0: skip)")
+def bench_forecast(opportunities: int, activities: int, database_url: str | None, backtest_quarters: int) -> None:
+    """Pipeline metrics and the forecast roll-up over N deals / M activities vs a Python-loop baseline; then the
+    win-probability model's backtest on the demo history vs stage-weighted and rep commit."""
     settings = bench_settings()
     load_bench("forecast").main(settings, opportunities=opportunities, activities=activities, database_url=database_url)
+    if backtest_quarters:
+        load_bench("forecast_backtest").main(settings, quarters=backtest_quarters)
 
 
 @click.command("memory")

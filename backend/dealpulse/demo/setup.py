@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import select
@@ -12,10 +12,13 @@ from .. import runtime
 from ..config import Settings
 from ..sentiment.active import active_scorers
 from ..services.alerts import run_alerts
+from ..services.deal_history import backfill_snapshots
+from ..services.win_model import active_model, train_win_model
 from ..services.org_setup import create_personal_token, load_organisation
 from ..services.scoring import score_pending
 from ..store import ApiToken, User, utcnow
 from ..store.database import Database
+from .history import HISTORY_DAYS, generate_history
 from .live import LiveDemoMail, start_demo_mail
 from .orgdata import load_org
 
@@ -54,6 +57,13 @@ def prepare_demo(settings: Settings, db: Database, *, now: datetime | None = Non
     with db.uow() as uow:
         org_id = load_organisation(uow, load_org(), now=now)
     say("seeded the demo organisation (Northwind Analytics)")
+    with db.uow() as uow:
+        history = generate_history(uow, org_id, now)
+    if history.deals:
+        with db.uow() as uow:
+            snapshots = backfill_snapshots(uow, org_id, (now - timedelta(days=HISTORY_DAYS)).date(), now.date())
+        say(f"wrote two years of closed history: {history.won} won and {history.lost} lost deals, "
+            f"{history.activities} emails and meetings, {history.quotas} quotas, {snapshots} daily pipeline snapshots")
     say("building the seed tone model if it is not cached (first run: a few minutes on 2 cores)...")
     model_version = ensure_seed_model(settings, db, progress=model_progress)
     say(f"tone model {model_version} is active")
@@ -69,6 +79,10 @@ def prepare_demo(settings: Settings, db: Database, *, now: datetime | None = Non
             break
         setup.scored += outcome.scored
     say(f"scored {setup.scored} emails")
+    with db.uow() as uow:
+        if active_model(uow.s, org_id) is None:
+            trained = train_win_model(uow, live.settings.model_dir, org_id, live.settings.win_model_min_closed, now)
+            say(f"win-probability model: {trained.note}")
     setup.alerts = run_alerts(db, live.settings, org_id=org_id, now=now)
     say(f"evaluated alerts: {setup.alerts} open")
     setup.tokens = demo_tokens(db, org_id)

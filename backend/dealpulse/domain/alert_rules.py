@@ -115,6 +115,8 @@ class DealSnapshot:
     engaged_contacts: int = 0  # distinct buyer contacts in activities of the last `single_threaded_days`
     stage_percentile_days: float | None = None
     stage_percentile_basis: str = ""  # "team" | "organisation" | why it is missing
+    # What most won deals had at this stage and this one lacks (domain.won_comparison gaps as dicts), worst first.
+    won_gaps: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -292,6 +294,17 @@ def stalled(deal: DealSnapshot, t: Thresholds, now: datetime) -> Finding | None:
     )
 
 
+def unlike_won_deals(deal: DealSnapshot, t: Thresholds, now: datetime) -> Finding | None:
+    """Something most won deals had at this stage is missing here, and deals without it were won less often."""
+    if not deal.won_gaps:
+        return None
+    worst = deal.won_gaps[0]
+    more = f" (and {len(deal.won_gaps) - 1} more gap(s) against the deals we won)" if len(deal.won_gaps) > 1 else ""
+    severity = "warning" if float(worst.get("win_rate_without", 1.0)) < 0.5 * float(worst.get("win_rate_with", 0.0)) else "info"
+    return Finding("unlike_won_deals", severity, f"{worst['reason']}{more}.",
+                   {"stage": deal.stage_key, "gaps": [dict(g) for g in deal.won_gaps]})
+
+
 Rule = Callable[[DealSnapshot, Thresholds, datetime], "Finding | None"]
 
 RULES: dict[str, Rule] = {
@@ -302,6 +315,7 @@ RULES: dict[str, Rule] = {
     "stalled": stalled,
     "single_threaded": single_threaded,
     "exit_questions_unanswered": exit_questions_unanswered,
+    "unlike_won_deals": unlike_won_deals,
 }
 
 

@@ -17,6 +17,7 @@ RULE_WEIGHTS: dict[str, float] = {
     "stalled": 15,
     "single_threaded": 10,
     "exit_questions_unanswered": 8,
+    "unlike_won_deals": 8,
 }
 SEVERITY_FACTORS: dict[str, float] = {"info": 0.5, "warning": 1.0, "critical": 1.4}
 

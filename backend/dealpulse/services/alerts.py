@@ -57,6 +57,7 @@ from .audit import record_changes
 from .dynamics import engaged_contact, in_tone_trend, last_inbound_select
 from .errors import ConflictError, InvalidField, NotFoundError
 from .visibility import load_visible, visibility_clause
+from .won_comparison import deal_gaps, forget_won_stats
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +138,10 @@ def org_stage_percentiles(s: Session, org_id: int, pct: int, min_sample: int, *,
 
 
 def forget_percentiles() -> None:
-    """Drop cached percentiles (tests, after bulk imports)."""
+    """Drop cached percentiles and won-deal statistics (tests, after bulk imports)."""
     with _percentile_lock:
         _percentile_cache.clear()
+    forget_won_stats()
 
 
 def _opp_filter(column: Any, ids: Sequence[int] | None) -> Any:
@@ -231,6 +233,7 @@ def load_contexts(
         ):
             engaged[(window, opp_id)] = int(count)
 
+    gaps = deal_gaps(s, org_id, open_ids, now, fresh=fresh_percentiles) if open_ids else {}
     percentiles: dict[tuple[int, int], StagePercentiles] = {}
     contexts = []
     for (opp_id, name, stage_id, probability, amount, close_at, pushes, entered, created, owner_id,
@@ -249,6 +252,7 @@ def load_contexts(
             unanswered_questions=tuple(unanswered.get(opp_id, ())),
             engaged_contacts=engaged.get((t.single_threaded_days, opp_id), 0),
             stage_percentile_days=days, stage_percentile_basis=basis,
+            won_gaps=tuple(g.as_dict() for g in gaps.get(opp_id, ())),
         )
         contexts.append(DealContext(snapshot, org_id, owner_id, team_id, t))
     return contexts

@@ -34,8 +34,11 @@ def record_changes(
     changes: dict[str, tuple[Any, Any]],
     version: int | None = None,
     surface: str | None = None,
+    changed_at: datetime | None = None,
 ) -> str:
-    """Write one audit entry per changed field (grouped by a change id) and return the change id."""
+    """Write one audit entry per changed field (grouped by a change id) and return the change id.
+
+    `changed_at` dates a change that happened earlier (imported history); default now."""
     change_id = str(uuid.uuid4())
     for field_name, (old, new) in changes.items():
         session.add(
@@ -50,6 +53,7 @@ def record_changes(
                 surface=surface or (principal.surface if principal else "system"),
                 change_id=change_id,
                 version=version,
+                **({"changed_at": changed_at} if changed_at is not None else {}),
             )
         )
     return change_id

@@ -72,7 +72,8 @@ def deal_stats(session: Session, opportunity_ids: Iterable[int] | Any, now: date
     ids = opportunity_ids if hasattr(opportunity_ids, "subquery") else list(opportunity_ids)
     if isinstance(ids, list) and not ids:
         return {}
-    email, meeting = Activity.kind == "email", Activity.kind == "meeting"
+    # Counts are as of `now` (a snapshot of an earlier day ignores what came after it); meetings after it are upcoming.
+    email, meeting = and_(Activity.kind == "email", Activity.occurred_at <= now), Activity.kind == "meeting"
     sent = and_(email, Activity.direction == "outbound")
     rows = session.execute(
         select(

@@ -377,9 +377,9 @@ def set_buying_role(
     if role is None:
         s.delete(member)
     elif member is None:
-        s.add(BuyingTeamMember(opportunity_id=opp.id, contact_id=contact_id, role=role))
+        s.add(BuyingTeamMember(opportunity_id=opp.id, contact_id=contact_id, role=role, added_at=utcnow()))
     else:
-        member.role = role
+        member.role, member.added_at = role, utcnow()
     record_changes(s, principal, "opportunity", opp.id, opp.org_id, {f"buying_team.{contact.email}": (old, role)}, version=new_version)
     uow.commit()
     on_deals_changed(uow, opp.org_id, [opp.id])

@@ -107,10 +107,14 @@ def load_organisation(uow: UnitOfWork, doc: dict[str, Any], now: datetime | None
             s.add(StageTransition(opportunity_id=opp.id, from_stage_id=previous, to_stage_id=earlier.id, at=at))
             previous = earlier.id
         s.add(StageTransition(opportunity_id=opp.id, from_stage_id=previous, to_stage_id=stage.id, at=entered))
-        questions = {q.key: q for q in stage.questions}
+        # Answers to the current stage's questions and to those of the stages it went through (dated in that stage).
+        stays = {st.id: at for st, at in history} | {stage.id: entered}
+        questions = {q.key: (q, stays[st.id]) for st in stages.values() if st.id in stays for q in st.questions}
+        questions |= {q.key: (q, entered) for q in stage.questions}
         for key, answer in (o.get("exit_answers") or {}).items():
             if key in questions:
-                s.add(ExitAnswer(opportunity_id=opp.id, question_id=questions[key].id, answer=answer, answered_at=entered))
+                question, answered_at = questions[key]
+                s.add(ExitAnswer(opportunity_id=opp.id, question_id=question.id, answer=answer, answered_at=answered_at))
         for member in o.get("buying_team", []):
             s.add(BuyingTeamMember(opportunity_id=opp.id, contact_id=contacts[member["contact"].lower()].id, role=member["role"]))
     uow.commit()

@@ -144,6 +144,7 @@ class BuyingTeamMember(IdMixin, Base):
     opportunity_id: Mapped[int] = mapped_column(ForeignKey("opportunities.id", ondelete="CASCADE"), index=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(40))
+    added_at: Mapped[datetime | None]  # when the contact took this role (None: before it was recorded)
 
 
 class StageTransition(IdMixin, Base):

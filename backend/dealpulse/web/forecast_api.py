@@ -9,11 +9,12 @@ from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..services.forecast import WinPredictor, forecast_rollup
+from ..services.win_model import ModelPredictor
 from ..services.metrics import MetricsFilter, pipeline_metrics
 from .api import parse_query, require_principal
 from .auth import current_principal
 from .openapi import documented
-from .toolkit import app_db
+from .toolkit import app_db, app_settings
 
 bp = Blueprint("forecast_api", __name__, url_prefix="/api/v1")
 bp.before_request(require_principal)
@@ -122,9 +123,10 @@ class ForecastOut(BaseModel):
 
 
 def win_predictor() -> WinPredictor | None:
-    """The hook for the forecast's `predicted` column: the organisation's win-probability model, once one is
-    trained. None means no model, and the roll-up answers `predicted: null` with a "not enough history" note."""
-    return None
+    """The hook for the forecast's `predicted` column: the organisation's win-probability model once one is trained,
+    else stage probabilities with the "not enough history" note (services.win_model.ModelPredictor)."""
+    settings = app_settings()
+    return ModelPredictor(settings.model_dir, settings.win_model_min_closed)
 
 
 @bp.get("/metrics")

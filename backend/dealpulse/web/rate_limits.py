@@ -18,7 +18,7 @@ from ..config import Settings
 
 SIGNIN_BLUEPRINTS = ("signin",)
 API_BLUEPRINTS = ("api", "sidebar_api", "activities_api", "alerts_api", "admin_api", "admin_models_api", "forecast_api", "reviews_api",
-                  "meetings_api")
+                  "meetings_api", "winmodel_api")
 SCORING_BLUEPRINTS = ("sentiment_api",)
 LIMITED_BLUEPRINTS = (*SIGNIN_BLUEPRINTS, *API_BLUEPRINTS, *SCORING_BLUEPRINTS)
 

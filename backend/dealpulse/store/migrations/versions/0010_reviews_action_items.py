@@ -2,7 +2,7 @@
 it, and how a meeting with the buyer went
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 from alembic import op
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ import dealpulse.store.base
 
 
 revision = '0010'
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
