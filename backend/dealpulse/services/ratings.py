@@ -17,7 +17,7 @@ from ..store import Activity, Rater, Rating, RatingChange, SentimentScore, utcno
 from ..store.sentiment import TONE_LABELS
 from ..store.uow import UnitOfWork
 from .errors import InvalidField, PermissionDenied
-from .holdout import is_holdout_text
+from ..sentiment.holdout import is_holdout_text
 from .notes import content_readable, visible_activity
 
 MAX_NOTE_CHARS = 2000

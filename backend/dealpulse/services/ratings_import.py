@@ -19,7 +19,7 @@ from sqlalchemy import select
 from ..store import Activity, Rater, Rating, RatingChange, SentimentScore, utcnow
 from ..store.sentiment import TONE_LABELS
 from ..store.uow import UnitOfWork
-from .holdout import is_holdout_text
+from ..sentiment.holdout import is_holdout_text
 from .ratings import MAX_NOTE_CHARS, NOT_RATABLE_OUTBOUND, activity_item_key, is_ratable
 
 MAX_TEXT_CHARS = 20_000

@@ -47,7 +47,7 @@ from ..store import Activity, Rater, Rating, TrainingRun, utcnow
 from ..store.database import Database
 from ..store.uow import UnitOfWork
 from .audit import record_changes
-from .holdout import content_key, is_holdout_key
+from ..sentiment.holdout import content_key, is_holdout_key
 
 log = logging.getLogger(__name__)
 
