@@ -21,7 +21,8 @@ from ..services.training_runs import run_as_dict, training_runs
 from ..store import TrainingRun
 from ..tasks.scoring import queue_rescore
 from ..tasks.training import queue_training
-from .auth import authenticate_request, current_principal
+from .api import require_principal
+from .auth import current_principal
 from .openapi import documented
 from .problems import ApiProblem, Conflict, Forbidden, InvalidInput
 from .signin import csrf_token, require_csrf, signed_in_principal
@@ -188,14 +189,7 @@ class ActiveVersionOut(BaseModel):
     active: str
 
 
-@api.before_request
-def require_principal() -> None:
-    """Authenticate every request like the rest of /api/v1."""
-    if request.method == "OPTIONS":
-        return
-    with app_db().uow() as uow:
-        g.principal = authenticate_request(uow.s)
-        uow.commit()
+api.before_request(require_principal)
 
 
 @api.get("/ratings")

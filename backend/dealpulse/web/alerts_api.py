@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, Field
 
 from .toolkit import app_db
 from ..services import alerts as alert_service
 from ..services import dashboard as dashboard_service
-from .api import parse_query
-from .auth import authenticate_request, current_principal
+from .api import parse_query, require_principal
+from .auth import current_principal
 from .openapi import documented
 from .schemas import Id
 
@@ -109,14 +109,7 @@ class AgendaOut(BaseModel):
     by_currency: list[AgendaCurrency]
 
 
-@bp.before_request
-def require_principal() -> None:
-    """Authenticate every request like the rest of /api/v1."""
-    if request.method == "OPTIONS":
-        return
-    with app_db().uow() as uow:
-        g.principal = authenticate_request(uow.s)
-        uow.commit()
+bp.before_request(require_principal)
 
 
 @bp.get("/alerts")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel
 
 from .toolkit import app_db, app_settings
@@ -12,7 +12,8 @@ from ..domain.tone_reading import read_tone
 from ..sentiment.active import active_scorers
 from ..sentiment.evidence import scored_with_evidence
 from ..sentiment.registry import ToneModelNotReady
-from .auth import authenticate_request, current_principal
+from .api import require_principal
+from .auth import current_principal
 from .openapi import documented
 from .problems import ApiProblem, InvalidInput, problem_response
 
@@ -41,14 +42,7 @@ class ScoreOut(BaseModel):
 bp = Blueprint("sentiment_api", __name__, url_prefix="/api/v1/sentiment")
 
 
-@bp.before_request
-def require_principal() -> None:
-    """Authenticate every request like the rest of /api/v1."""
-    if request.method == "OPTIONS":
-        return
-    with app_db().uow() as uow:
-        g.principal = authenticate_request(uow.s)
-        uow.commit()
+bp.before_request(require_principal)
 
 
 def _text_from_body() -> str:
