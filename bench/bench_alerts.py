@@ -25,7 +25,8 @@ from werkzeug.serving import WSGIRequestHandler
 
 from dealpulse import runtime
 from dealpulse.services.alert_hooks import on_scores_stored
-from dealpulse.services.alerts import evaluate_opportunities, forget_percentiles
+from dealpulse.services.alert_engine import evaluate_opportunities
+from dealpulse.services.alert_snapshots import forget_percentiles
 from dealpulse.store import (
     Account,
     Activity,

@@ -9,7 +9,7 @@ import threading
 
 from .config import Settings
 from .sentiment.active import ActiveScorers, active_scorers
-from .services.alerts import configure_alert_defaults
+from .services.alert_snapshots import configure_alert_defaults
 from .store.database import Database
 
 _lock = threading.Lock()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..services.alerts import evaluate_all
+from ..services.alert_engine import evaluate_all
 from ..services.delivery import deliver_webhooks, send_digests
 from .core import load_settings, ready_database, resolve_org
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from .. import runtime
 from ..config import Settings
 from ..sentiment.active import active_scorers
-from ..services.alerts import run_alerts
+from ..services.alert_engine import run_alerts
 from ..services.org_setup import create_personal_token, load_organisation
 from ..services.scoring import score_pending
 from ..store import ApiToken, User, utcnow

@@ -7,7 +7,7 @@ import logging
 from typing import Sequence
 
 from ..store.uow import UnitOfWork
-from .alerts import EvaluationSummary, evaluate_activities, evaluate_opportunities
+from .alert_engine import EvaluationSummary, evaluate_activities, evaluate_opportunities
 
 log = logging.getLogger(__name__)
 

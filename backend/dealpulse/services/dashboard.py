@@ -36,7 +36,9 @@ from ..store import (
 )
 from ..store.crm import BUYING_ROLES
 from ..store.uow import UnitOfWork
-from .alerts import UNRESOLVED, alert_view, health_by_opportunity, load_contexts
+from ..domain.alert_state import UNRESOLVED
+from .alert_feed import alert_view, health_by_opportunity
+from .alert_snapshots import load_contexts
 from .audit import history
 from .dynamics import DealStats, deal_stats, in_tone_trend
 from .errors import InvalidField, NotFoundError

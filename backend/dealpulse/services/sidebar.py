@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, bindparam, case, false, or_, select
 from sqlalchemy.orm import Session, lazyload
 
+from ..domain.alert_state import UNRESOLVED
 from ..domain.access import Principal, can_read_content, can_see_deal
 from ..domain.tone_reading import read_tone
 from ..mail.linking import (
@@ -43,6 +44,7 @@ from ..store import (
 from ..store.crm import BUYING_ROLES
 from ..store.uow import UnitOfWork
 from . import opportunities as opp_service
+from .alert_feed import most_urgent_first
 from .dynamics import DealStats, deal_stats, in_tone_trend
 from .notes import can_see_activity, content_readable, notes_of
 from .ratings import my_rating
@@ -51,7 +53,6 @@ OWN_EMAIL_NOT_RATED = "This is your own email: only the buyer's emails are rated
 TREND_EMAILS = 10
 RECENT_ITEMS = 8
 MAX_BODY_CHARS = 100_000
-SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
 @dataclass(frozen=True)
@@ -487,7 +488,7 @@ def timeline(session: Session, principal: Principal, opportunity_id: int, now: d
 
 
 _OPEN_ALERTS = select(Alert).where(Alert.opportunity_id == bindparam("opportunity_id"),
-                                   Alert.state.in_(("open", "acknowledged")))
+                                   Alert.state.in_(UNRESOLVED))
 _MY_MAILBOXES = (
     select(Mailbox.address, Mailbox.provider, Mailbox.sync_state, Mailbox.state_detail)
     .where(Mailbox.user_id == bindparam("user_id"))
@@ -503,7 +504,7 @@ _STAGES = (
 def open_alerts(session: Session, opportunity_id: int) -> list[dict[str, Any]]:
     """The deal's unresolved alerts, most severe and newest first."""
     rows = session.scalars(_OPEN_ALERTS, {"opportunity_id": opportunity_id}).all()
-    rows = sorted(rows, key=lambda a: (SEVERITY_ORDER.get(a.severity, 3), -a.opened_at.timestamp()))
+    rows = sorted(rows, key=most_urgent_first)
     return [
         {"id": a.id, "rule": a.rule, "state": a.state, "severity": a.severity, "reason": a.reason,
          "opened_at": a.opened_at.isoformat()}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..runtime import get_database, get_settings
-from ..services.alerts import evaluate_all
+from ..services.alert_engine import evaluate_all
 from ..services.delivery import deliver_webhooks, send_digests
 from .queue import Cron, periodic_task, task
 

@@ -8,7 +8,8 @@ from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, Field
 
 from .toolkit import app_db
-from ..services import alerts as alert_service
+from ..services.alert_actions import acknowledge_alert, resolve_alert
+from ..services.alert_feed import alert_feed, deal_health
 from ..services import dashboard as dashboard_service
 from .api import parse_query, require_principal
 from .auth import current_principal
@@ -118,7 +119,7 @@ def list_alerts() -> Response:
     """Unresolved alerts by default; managers see their teams', admins the organisation's, reps their own."""
     query = parse_query(AlertQuery)
     with app_db().uow() as uow:
-        items = alert_service.alert_feed(uow, current_principal(), **query.model_dump())
+        items = alert_feed(uow, current_principal(), **query.model_dump())
     return jsonify(items=items)
 
 
@@ -128,7 +129,7 @@ def list_alerts() -> Response:
 def acknowledge(alert_id: int) -> Response:
     """Quiet until its re-arm time; it re-opens then if the condition still holds."""
     with app_db().uow() as uow:
-        return jsonify(alert_service.acknowledge_alert(uow, current_principal(), alert_id))
+        return jsonify(acknowledge_alert(uow, current_principal(), alert_id))
 
 
 @bp.post("/alerts/<int:alert_id>/resolve")
@@ -137,7 +138,7 @@ def acknowledge(alert_id: int) -> Response:
 def resolve(alert_id: int) -> Response:
     """Resolved now; if the condition still holds a new alert opens after the re-arm time."""
     with app_db().uow() as uow:
-        return jsonify(alert_service.resolve_alert(uow, current_principal(), alert_id))
+        return jsonify(resolve_alert(uow, current_principal(), alert_id))
 
 
 @bp.get("/opportunities/<int:opportunity_id>/health")
@@ -145,7 +146,7 @@ def resolve(alert_id: int) -> Response:
 def health(opportunity_id: int) -> Response:
     """Every rule evaluated now (nothing stored)."""
     with app_db().uow() as uow:
-        return jsonify(alert_service.deal_health(uow, current_principal(), opportunity_id))
+        return jsonify(deal_health(uow, current_principal(), opportunity_id))
 
 
 @bp.get("/review-agenda")

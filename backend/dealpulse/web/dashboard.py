@@ -23,7 +23,8 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 
 from .toolkit import app_db
-from ..services import alerts as alert_service
+from ..services.alert_actions import acknowledge_alert, resolve_alert
+from ..services.alert_feed import alert_feed
 from ..services import dashboard as service
 from ..services import opportunities as opp_service
 from ..services import threads as threads_service
@@ -222,7 +223,7 @@ def alerts_page() -> str:
     """The alert feed with acknowledge and resolve."""
     state = request.args.get("state", "unresolved")
     with app_db().uow() as uow:
-        items = alert_service.alert_feed(uow, g.principal, state=state, limit=200)
+        items = alert_feed(uow, g.principal, state=state, limit=200)
     return render_template("dashboard/alerts.html", items=items, state=state)
 
 
@@ -234,9 +235,9 @@ def alert_action(alert_id: int, action: str) -> Response:
     with app_db().uow() as uow:
         try:
             if action == "acknowledge":
-                alert_service.acknowledge_alert(uow, g.principal, alert_id)
+                acknowledge_alert(uow, g.principal, alert_id)
             else:
-                alert_service.resolve_alert(uow, g.principal, alert_id)
+                resolve_alert(uow, g.principal, alert_id)
         except ConflictError as exc:
             return Response(render_template("dashboard/error.html", title="Already done", message=str(exc)), status=409)
     back = request.form.get("next", "")

@@ -10,16 +10,10 @@ import pytest
 import time_machine
 from sqlalchemy import func, select, text, update
 
+from dealpulse.services.alert_actions import acknowledge_alert, resolve_alert
+from dealpulse.services.alert_engine import evaluate_opportunities, run_alerts
+from dealpulse.services.alert_feed import alert_feed, deal_health, open_alerts_for
 from dealpulse.services.alert_hooks import on_activities_stored, on_scores_stored
-from dealpulse.services.alerts import (
-    acknowledge_alert,
-    alert_feed,
-    deal_health,
-    evaluate_opportunities,
-    open_alerts_for,
-    resolve_alert,
-    run_alerts,
-)
 from dealpulse.services.errors import ConflictError, NotFoundError
 from dealpulse.store import Alert, Opportunity, Stage, StageTransition, utcnow
 from dealpulse.web.auth import principal_for_user
@@ -194,7 +188,7 @@ def test_concurrent_evaluations_on_postgres_keep_one_unresolved_alert(db, world,
         pytest.skip("SQLite serialises writers: the insert race needs PostgreSQL's unique-index wait")
     deals.activity("a1_acme", days_ago=30)
     opp = world.opportunities["a1_acme"]
-    caplog.set_level("INFO", logger="dealpulse.services.alerts")
+    caplog.set_level("INFO", logger="dealpulse.services.alert_engine")
     first = db.uow().__enter__()
     try:
         evaluate_opportunities(first, world.org_id, [opp], commit=False)  # inserted, not committed: holds the index entry

@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from dealpulse.demo.orgdata import load_org
-from dealpulse.services.alerts import deal_health, evaluate_all, forget_percentiles
+from dealpulse.services.alert_engine import evaluate_all
+from dealpulse.services.alert_feed import deal_health
+from dealpulse.services.alert_snapshots import forget_percentiles
 from dealpulse.services.org_setup import load_organisation
 from dealpulse.store import Activity, Alert, Opportunity, User
 from dealpulse.web.auth import principal_for_user

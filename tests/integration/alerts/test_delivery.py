@@ -19,7 +19,9 @@ import time_machine
 from aiosmtpd.controller import Controller
 from sqlalchemy import delete, select
 
-from dealpulse.services.alerts import acknowledge_alert, resolve_alert, run_alerts
+from dealpulse.services.alert_actions import acknowledge_alert, resolve_alert
+
+from dealpulse.services.alert_engine import run_alerts
 from dealpulse.services.delivery import SIGNATURE_HEADER, _post, deliver_webhooks, send_digests, verify_signature
 from dealpulse.store import AlertDelivery, User, utcnow
 from dealpulse.web.auth import principal_for_user

@@ -10,7 +10,7 @@ import time_machine
 from sqlalchemy import update
 
 from dealpulse import runtime
-from dealpulse.services.alerts import run_alerts
+from dealpulse.services.alert_engine import run_alerts
 from dealpulse.store import SentimentScore, utcnow
 
 

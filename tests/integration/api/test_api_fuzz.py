@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import select
 
-from dealpulse.services.alerts import run_alerts
+from dealpulse.services.alert_engine import run_alerts
 from dealpulse.services.training_runs import queue_run
 from dealpulse.store import Alert, Stage
 from tests.fixtures.tiny_model.fixtures import tiny_base, tiny_registry, tiny_versions  # noqa: F401
