@@ -29,6 +29,7 @@ from ..store import (
     Team,
     User,
 )
+from ..store.sentiment import current_scores
 from .dynamics import engaged_contact, in_tone_trend, last_inbound_select
 
 PERCENTILE_TTL_SECONDS = 600.0
@@ -227,18 +228,15 @@ def _attach_highlights(s: Session, scores: dict[int, list[InboundScore]], thresh
     if not wanted:
         return
     loosest = min(t.negative_probability for t in thresholds.values())
-    for part in in_chunks(sorted(wanted)):
-        for stored in s.scalars(
-            select(SentimentScore).where(SentimentScore.activity_id.in_(part), SentimentScore.is_current.is_(True))
-        ):
-            rows = scores[wanted[stored.activity_id]]
-            latest = rows[-1]
-            p_negative = (stored.probabilities or {}).get("negative")
-            if isinstance(p_negative, (int, float)):
-                latest = replace(latest, p_negative=float(p_negative))
-            if not latest.is_private and latest.negative_probability >= loosest:
-                latest = replace(latest, highlights=tuple(evidence_for(stored)))
-            rows[-1] = latest
+    for stored in current_scores(s, wanted).values():
+        rows = scores[wanted[stored.activity_id]]
+        latest = rows[-1]
+        p_negative = (stored.probabilities or {}).get("negative")
+        if isinstance(p_negative, (int, float)):
+            latest = replace(latest, p_negative=float(p_negative))
+        if not latest.is_private and latest.negative_probability >= loosest:
+            latest = replace(latest, highlights=tuple(evidence_for(stored)))
+        rows[-1] = latest
 
 
 def evidence_for(stored: SentimentScore) -> list[dict[str, Any]]:

@@ -23,10 +23,8 @@ from ..store import (
     Account,
     Activity,
     ActivityNote,
-    ActivitySource,
     Alert,
     AuditEntry,
-    Mailbox,
     Opportunity,
     Rating,
     SentimentScore,
@@ -35,6 +33,8 @@ from ..store import (
     utcnow,
 )
 from ..store.crm import BUYING_ROLES
+from ..store.activities import mailbox_owners
+from ..store.sentiment import current_scores
 from ..store.uow import UnitOfWork
 from ..domain.alert_state import UNRESOLVED
 from .alert_feed import alert_view, health_by_opportunity
@@ -198,17 +198,6 @@ def _owners(s: Any, principal: Principal) -> list[dict[str, Any]]:
     return [{"id": i, "name": n} for i, n in s.execute(select(User.id, User.name).where(User.id.in_(owner_ids)).order_by(User.name))]
 
 
-def _mailbox_owners(uow: UnitOfWork, activity_ids: Sequence[int]) -> dict[int, set[int]]:
-    owners: dict[int, set[int]] = defaultdict(set)
-    if activity_ids:
-        for activity_id, user_id in uow.s.execute(
-            select(ActivitySource.activity_id, Mailbox.user_id).join(Mailbox, Mailbox.id == ActivitySource.mailbox_id)
-            .where(ActivitySource.activity_id.in_(list(activity_ids)))
-        ):
-            owners[activity_id].add(user_id)
-    return owners
-
-
 def deal_page(uow: UnitOfWork, principal: Principal, opportunity_id: int, *, now: datetime | None = None, limit: int = 200) -> dict[str, Any]:
     """One deal: header facts, health and alerts, timeline with tone, ratings and notes, charts, audit history."""
     now = now or utcnow()
@@ -223,9 +212,8 @@ def deal_page(uow: UnitOfWork, principal: Principal, opportunity_id: int, *, now
         select(Activity).where(Activity.opportunity_id == opp.id).order_by(Activity.occurred_at.desc(), Activity.id.desc()).limit(limit)
     ).all()
     ids = [a.id for a in activities]
-    owners = _mailbox_owners(uow, ids)
-    scores = {sc.activity_id: sc for sc in s.scalars(select(SentimentScore).where(
-        SentimentScore.activity_id.in_(ids), SentimentScore.is_current.is_(True)))} if ids else {}
+    owners = mailbox_owners(s, ids)
+    scores = current_scores(s, ids)
     ratings: dict[int, list[dict[str, Any]]] = defaultdict(list)
     notes: dict[int, list[dict[str, Any]]] = defaultdict(list)
     if ids:

@@ -12,7 +12,8 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, lazyload
 
 from ..domain.access import Principal, can_read_content, can_see_deal
-from ..store import Activity, ActivityNote, ActivitySource, Mailbox, Opportunity, User, utcnow
+from ..store import Activity, ActivityNote, Opportunity, User, utcnow
+from ..store.activities import mailbox_owners
 from ..store.uow import UnitOfWork
 from .errors import InvalidField, NotFoundError, PermissionDenied
 
@@ -20,16 +21,6 @@ MAX_NOTE_CHARS = 5000
 
 
 # -- access ---------------------------------------------------------------------------------------------------
-def mailbox_owner_ids(session: Session, activity_id: int) -> set[int]:
-    """Users whose mailbox captured the activity."""
-    rows = session.scalars(
-        select(Mailbox.user_id).join(ActivitySource, ActivitySource.mailbox_id == Mailbox.id).where(
-            ActivitySource.activity_id == activity_id
-        )
-    )
-    return set(rows)
-
-
 def deal_visible(session: Session, principal: Principal, opportunity_id: int | None) -> bool:
     """True if the opportunity exists and the principal may see it."""
     if opportunity_id is None:
@@ -46,7 +37,7 @@ def can_see_activity(session: Session, principal: Principal, activity: Activity,
     """Captured by the principal's mailbox, or linked to a deal the principal may see."""
     if activity.org_id != principal.org_id:
         return False
-    owners = mailbox_owner_ids(session, activity.id) if owners is None else owners
+    owners = mailbox_owners(session, [activity.id])[activity.id] if owners is None else owners
     return principal.user_id in owners or principal.is_admin or deal_visible(session, principal, activity.opportunity_id)
 
 
@@ -55,7 +46,7 @@ def visible_activity(session: Session, principal: Principal, activity_id: int) -
     activity = session.get(Activity, activity_id)
     if activity is None:
         raise NotFoundError(f"activity {activity_id} not found")
-    owners = mailbox_owner_ids(session, activity.id)
+    owners = mailbox_owners(session, [activity.id])[activity.id]
     if not can_see_activity(session, principal, activity, owners):
         raise NotFoundError(f"activity {activity_id} not found")
     return activity, owners

@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..domain.access import Principal
-from ..store import Activity, Rater, Rating, RatingChange, SentimentScore, utcnow
-from ..store.sentiment import TONE_LABELS
+from ..store import Activity, Rater, Rating, RatingChange, utcnow
+from ..store.sentiment import TONE_LABELS, current_scores
 from ..store.uow import UnitOfWork
 from .errors import InvalidField, PermissionDenied
 from ..sentiment.holdout import is_holdout_text
@@ -118,9 +118,7 @@ def _rate(uow: UnitOfWork, principal: Principal, activity_id: int, label: str, n
     if not content_readable(principal, activity, owners):
         raise PermissionDenied("this email is private to the reps who received it")
     rater = rater_for_user(s, principal)
-    score = s.scalar(
-        select(SentimentScore).where(SentimentScore.activity_id == activity.id, SentimentScore.is_current.is_(True))
-    )
+    score = current_scores(s, [activity.id]).get(activity.id)
     key = activity_item_key(activity.id)
     rating = s.scalar(select(Rating).where(Rating.rater_id == rater.id, Rating.item_key == key))
     now = utcnow()

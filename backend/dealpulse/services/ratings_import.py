@@ -16,8 +16,8 @@ from typing import IO, Iterable
 
 from sqlalchemy import select
 
-from ..store import Activity, Rater, Rating, RatingChange, SentimentScore, utcnow
-from ..store.sentiment import TONE_LABELS
+from ..store import Activity, Rater, Rating, RatingChange, utcnow
+from ..store.sentiment import TONE_LABELS, current_scores
 from ..store.uow import UnitOfWork
 from ..sentiment.holdout import is_holdout_text
 from .ratings import MAX_NOTE_CHARS, NOT_RATABLE_OUTBOUND, activity_item_key, is_ratable
@@ -146,7 +146,7 @@ def import_ratings(uow: UnitOfWork, org_id: int, lines: Iterable[str] | IO[str],
     if problems:
         raise RatingsImportError(sorted(problems))
     summary = ImportSummary(lines=len(parsed))
-    scores = _current_scores(uow, activity_ids)
+    scores = current_scores(s, activity_ids)
     raters = {r.key: r for r in s.scalars(select(Rater).where(Rater.org_id == org_id))}
     now = utcnow()
     for p in parsed:
@@ -194,12 +194,3 @@ def import_ratings_file(uow: UnitOfWork, org_id: int, path: Path) -> ImportSumma
     except OSError as exc:
         raise RatingsImportError([(0, f"cannot read {path}: {exc.strerror}")]) from None
     return import_ratings(uow, org_id, lines)
-
-
-def _current_scores(uow: UnitOfWork, activity_ids: list[int]) -> dict[int, SentimentScore]:
-    found: dict[int, SentimentScore] = {}
-    for start in range(0, len(activity_ids), 500):
-        chunk = activity_ids[start : start + 500]
-        query = select(SentimentScore).where(SentimentScore.activity_id.in_(chunk), SentimentScore.is_current.is_(True))
-        found.update({row.activity_id: row for row in uow.s.scalars(query)})
-    return found

@@ -159,20 +159,8 @@ def _refresh_current_flags(uow: UnitOfWork, scorers: ActiveScorers, org_id: int 
     uow.commit()
 
 
-def current_scores(uow: UnitOfWork, activity_ids: Iterable[int]) -> dict[int, SentimentScore]:
-    """The current score of each activity that has one (for activity endpoints and alerts)."""
-    ids = list(activity_ids)
-    if not ids:
-        return {}
-    rows = uow.s.scalars(
-        select(SentimentScore).where(SentimentScore.activity_id.in_(ids), SentimentScore.is_current.is_(True))
-    )
-    return {row.activity_id: row for row in rows}
-
-
 __all__ = [
     "ScoringOutcome",
-    "current_scores",
     "pending_activity_ids",
     "rescore_after_promotion",
     "score_activities",

@@ -41,6 +41,7 @@ from ..store import (
     User,
     utcnow,
 )
+from ..store.activities import mailbox_owners
 from ..store.crm import BUYING_ROLES
 from ..store.uow import UnitOfWork
 from . import opportunities as opp_service
@@ -451,15 +452,7 @@ def timeline(session: Session, principal: Principal, opportunity_id: int, now: d
     stats = deal_stats(session, [opportunity_id], now or utcnow()).get(opportunity_id, DealStats())
     trend_rows = session.execute(_TONE_TREND, deal).all()
     recent_rows = session.execute(_RECENT, deal).all()
-    owners: dict[int, set[int]] = {}
-    private_ids = [row.id for row in recent_rows if row.is_private]
-    if private_ids:
-        for activity_id, user_id in session.execute(
-            select(ActivitySource.activity_id, Mailbox.user_id)
-            .join(Mailbox, Mailbox.id == ActivitySource.mailbox_id)
-            .where(ActivitySource.activity_id.in_(private_ids))
-        ):
-            owners.setdefault(activity_id, set()).add(user_id)
+    owners = mailbox_owners(session, [row.id for row in recent_rows if row.is_private])
     recent = []
     for row in recent_rows:
         readable = can_read_content(principal, row.is_private, owners.get(row.id, set()))

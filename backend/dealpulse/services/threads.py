@@ -24,9 +24,9 @@ from ..store import (
     User,
     utcnow,
 )
+from ..store.activities import mailbox_owners
 from ..store.uow import UnitOfWork
 from . import opportunities as opp_service
-from .activities import capturers
 from .alert_hooks import on_deals_changed
 from .audit import record_changes
 from .errors import InvalidField, NotFoundError
@@ -189,7 +189,7 @@ def needs_deal(uow: UnitOfWork, principal: Principal, limit: int = NEEDS_DEAL_LI
             .where(Opportunity.id.in_(wanted), visibility_clause(principal))
         )
     } if wanted else {}
-    owners_of = capturers(s, [a.id for a in rows])
+    owners_of = mailbox_owners(s, [a.id for a in rows])
     people = sorted({u for o in owners_of.values() for u in o})
     names = {i: n for i, n in s.execute(select(User.id, User.name).where(User.id.in_(people)))} if people else {}
     out = []
