@@ -24,7 +24,7 @@ from transformers.masking_utils import create_bidirectional_mask
 
 from .base_model import LABEL2ID
 from .evaluation import classification_metrics
-from .corpus import LABELS
+from ..domain.tone_labels import LABELS
 from .few_shot import load_classifier, parent_calibration
 from .modeling import pooled_features
 from .trainer import (

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from sklearn.metrics import confusion_matrix, f1_score
 
-from .corpus import LABELS
+from ..domain.tone_labels import LABELS
 
 
 @dataclass(frozen=True)

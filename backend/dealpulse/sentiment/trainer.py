@@ -19,7 +19,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from .base_model import LABEL2ID, base_model_path, choose_threads
 from .calibration import calibration_summary, fit_temperature, write_calibration
-from .corpus import LABELS
+from ..domain.tone_labels import LABELS
 from .evaluation import ClassificationMetrics, classification_metrics
 from .modeling import POOLINGS, new_tone_classifier
 

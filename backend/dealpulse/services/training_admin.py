@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from ..sentiment.corpus import LABELS
+from ..domain.tone_labels import LABELS
 from ..sentiment.registry import active_version, list_versions
 from ..store import Rater, Rating
 from ..store.uow import UnitOfWork

@@ -13,7 +13,8 @@ from sqlalchemy import or_, select
 from ..config import Settings
 from ..domain.rater_reliability import RatingObservation, ReliabilityEstimate, estimate_reliability
 from ..sentiment.active import active_scorers
-from ..sentiment.corpus import LABELS, SeedCorpus
+from ..domain.tone_labels import LABELS
+from ..sentiment.corpus import SeedCorpus
 from ..sentiment.holdout import content_key, is_holdout_key
 from ..store import Activity, Rater, Rating, utcnow
 from ..store.database import Database

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import Base, IdMixin, utcnow
 
-TONE_LABELS = ("negative", "neutral", "positive")
 CHUNK = 500  # ids per IN list
 MODEL_STATUSES = ("candidate", "active", "rejected", "retired")
 

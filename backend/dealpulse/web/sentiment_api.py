@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel
 
 from .toolkit import app_db, app_settings
+from ..domain.tone_labels import ToneLabel
 from ..domain.tone_reading import read_tone
 from ..sentiment.active import active_scorers
 from ..sentiment.evidence import scored_with_evidence
@@ -30,7 +31,7 @@ class ScoreIn(BaseModel):
 class ScoreOut(BaseModel):
     """The tone of the new text: label, score in [-1, 1], confidence, and the sentences that carry it."""
 
-    label: Literal["negative", "neutral", "positive"]
+    label: ToneLabel
     score: float
     confidence: float
     probabilities: dict[str, float]

@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from pydantic import BaseModel, Field, StringConstraints
 
 from .toolkit import app_db, app_settings
+from ..domain.tone_labels import ToneLabel
 from ..sentiment.active import active_scorers
 from ..sentiment.evidence import scored_with_evidence, stance_evidence
 from ..sentiment.registry import ToneModelNotReady
@@ -78,7 +79,7 @@ class ContextOut(BaseModel):
 class RatingIn(Strict):
     """A tone rating of an email."""
 
-    label: Literal["negative", "neutral", "positive"]
+    label: ToneLabel
     note: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dealpulse.sentiment.corpus import LABELS
+from dealpulse.domain.tone_labels import LABELS
 from dealpulse.sentiment.trainer import (
     TrainConfig,
     TrainingExample,
