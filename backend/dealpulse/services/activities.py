@@ -15,7 +15,7 @@ from ..store.sentiment import current_scores
 from ..store.uow import UnitOfWork
 from .dynamics import ENGAGEMENT_WINDOW, DealStats, deal_stats, engaged_contacts
 from .errors import NotFoundError
-from .opportunities import load_visible
+from .access import load_visible
 
 MAX_PAGE = 200
 

@@ -19,7 +19,7 @@ from .alert_feed import alert_view
 from .alert_snapshots import default_thresholds
 from .audit import record_changes
 from .errors import ConflictError, NotFoundError
-from .visibility import load_visible
+from .access import load_visible
 
 
 def _visible_alert(uow: UnitOfWork, principal: Principal, alert_id: int) -> Alert:

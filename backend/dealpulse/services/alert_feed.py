@@ -18,7 +18,7 @@ from ..store import Alert, Opportunity, User, utcnow
 from ..store.uow import UnitOfWork
 from .alert_snapshots import in_chunks, load_contexts
 from .errors import InvalidField
-from .visibility import load_visible, visibility_clause
+from .access import load_visible, visibility_clause
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 

@@ -30,7 +30,7 @@ from .alert_hooks import on_deals_changed
 from .audit import history, record_changes
 from .dynamics import engaged_contacts
 from .errors import InvalidField, StaleVersion
-from .visibility import load_visible, visibility_clause
+from .access import load_visible, visibility_clause
 
 EDITABLE_FIELDS = ("name", "stage", "amount", "currency", "close_date", "next_step", "probability", "owner_id", "account_id")
 

@@ -20,7 +20,7 @@ from ..store.sentiment import current_scores
 from ..store.uow import UnitOfWork
 from .errors import InvalidField, PermissionDenied
 from ..sentiment.holdout import is_holdout_text
-from .notes import content_readable, visible_activity
+from .access import content_readable, visible_activity
 
 MAX_NOTE_CHARS = 2000
 NOT_RATABLE_OUTBOUND = "the rep's own outbound email: only the buyer's emails are rated"

@@ -47,7 +47,8 @@ from ..store.uow import UnitOfWork
 from . import opportunities as opp_service
 from .alert_feed import most_urgent_first
 from .dynamics import DealStats, deal_stats, in_tone_trend
-from .notes import can_see_activity, content_readable, notes_of
+from .access import can_see_activity, content_readable
+from .notes import notes_of
 from .ratings import my_rating
 
 OWN_EMAIL_NOT_RATED = "This is your own email: only the buyer's emails are rated and count toward the buyer's tone."

@@ -30,8 +30,7 @@ from . import opportunities as opp_service
 from .alert_hooks import on_deals_changed
 from .audit import record_changes
 from .errors import InvalidField, NotFoundError
-from .notes import can_see_activity
-from .visibility import visibility_clause
+from .access import can_see_activity, load_visible, visibility_clause
 
 NEEDS_DEAL_LIMIT = 100
 
@@ -110,7 +109,7 @@ def link_thread(uow: UnitOfWork, principal: Principal, thread_key: str, opportun
     """
     s = uow.s
     thread_key = _require_thread_key(thread_key)
-    opp = opp_service.load_visible(s, principal, opportunity_id, for_edit=True) if opportunity_id is not None else None
+    opp = load_visible(s, principal, opportunity_id, for_edit=True) if opportunity_id is not None else None
     own = own_thread_activities(s, principal, thread_key)
     if not own:
         others = list(s.scalars(select(Activity).where(Activity.org_id == principal.org_id, Activity.thread_key == thread_key)))
