@@ -16,7 +16,6 @@ from ..store import Alert, Opportunity, Team, User, utcnow
 from ..store.uow import UnitOfWork
 from .alert_engine import alert_facts
 from .alert_feed import alert_view
-from .alert_snapshots import default_thresholds
 from .audit import record_changes
 from .errors import ConflictError, NotFoundError
 from .access import load_visible
@@ -30,20 +29,22 @@ def _visible_alert(uow: UnitOfWork, principal: Principal, alert_id: int) -> Aler
     return alert
 
 
-def _rearm_after(s: Session, alert: Alert) -> timedelta:
+def _rearm_after(s: Session, alert: Alert, defaults: Thresholds) -> timedelta:
     team_id = s.scalar(select(User.team_id).join(Opportunity, Opportunity.owner_id == User.id).where(Opportunity.id == alert.opportunity_id))
     if team_id is None:
-        return default_thresholds().rearm_after
+        return defaults.rearm_after
     days, settings = s.execute(select(Team.gone_dark_after_days, Team.settings).where(Team.id == team_id)).one()
-    return Thresholds.from_team(days, settings, default_thresholds()).rearm_after
+    return Thresholds.from_team(days, settings, defaults).rearm_after
 
 
-def acknowledge_alert(uow: UnitOfWork, principal: Principal, alert_id: int, now: datetime | None = None) -> dict[str, Any]:
+def acknowledge_alert(
+    uow: UnitOfWork, principal: Principal, alert_id: int, now: datetime | None = None, *, alert_defaults: Thresholds
+) -> dict[str, Any]:
     """Acknowledge an open alert: quiet until its re-arm time if the condition still holds; commits."""
     now = now or utcnow()
     alert = _visible_alert(uow, principal, alert_id)
     try:
-        decision = alert_state.acknowledge(alert_facts(alert), now, _rearm_after(uow.s, alert))
+        decision = alert_state.acknowledge(alert_facts(alert), now, _rearm_after(uow.s, alert, alert_defaults))
     except alert_state.TransitionError as exc:
         raise ConflictError(str(exc)) from None
     alert.state, alert.acknowledged_at, alert.acknowledged_by_id, alert.rearm_at = "acknowledged", now, principal.user_id, decision.rearm_at
@@ -52,12 +53,14 @@ def acknowledge_alert(uow: UnitOfWork, principal: Principal, alert_id: int, now:
     return alert_view(alert)
 
 
-def resolve_alert(uow: UnitOfWork, principal: Principal, alert_id: int, now: datetime | None = None) -> dict[str, Any]:
+def resolve_alert(
+    uow: UnitOfWork, principal: Principal, alert_id: int, now: datetime | None = None, *, alert_defaults: Thresholds
+) -> dict[str, Any]:
     """Resolve an alert by hand; if its condition still holds a new alert opens after the re-arm time; commits."""
     now = now or utcnow()
     alert = _visible_alert(uow, principal, alert_id)
     try:
-        decision = alert_state.resolve(alert_facts(alert), now, _rearm_after(uow.s, alert))
+        decision = alert_state.resolve(alert_facts(alert), now, _rearm_after(uow.s, alert, alert_defaults))
     except alert_state.TransitionError as exc:
         raise ConflictError(str(exc)) from None
     old = alert.state

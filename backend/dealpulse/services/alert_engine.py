@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..domain import alert_state
-from ..domain.alert_rules import Finding, evaluate
+from ..domain.alert_rules import Finding, Thresholds, evaluate
 from ..domain.alert_state import UNRESOLVED
 from ..store import Activity, Alert, AlertDelivery, Organisation, utcnow
 from ..store.database import Database
 from ..store.uow import UnitOfWork
-from .alert_snapshots import in_chunks, load_contexts
+from .alert_snapshots import default_thresholds, in_chunks, load_contexts
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ def evaluate_opportunities(
     opportunity_ids: Sequence[int] | None = None,
     now: datetime | None = None,
     *,
+    alert_defaults: Thresholds,
     webhook: bool = False,
     commit: bool = True,
     fresh_percentiles: bool = False,
@@ -64,7 +65,7 @@ def evaluate_opportunities(
     """Apply every rule to the given deals (all open deals when None) and move their alerts; commits by default."""
     now = now or utcnow()
     s = uow.s
-    contexts = load_contexts(s, org_id, now, opportunity_ids, fresh_percentiles=fresh_percentiles)
+    contexts = load_contexts(s, org_id, now, opportunity_ids, alert_defaults=alert_defaults, fresh_percentiles=fresh_percentiles)
     evaluated_ids = [c.snapshot.opportunity_id for c in contexts]
     alert_query = select(Alert.id, Alert.opportunity_id, Alert.rule, Alert.state, Alert.rearm_at, Alert.resolution,
                          Alert.reason, Alert.severity).where(Alert.org_id == org_id, Alert.state.in_(UNRESOLVED))
@@ -169,7 +170,10 @@ def queue_webhooks(s: Session, alert_ids: Sequence[int]) -> None:
                                            "created_at": now} for i in alert_ids])
 
 
-def evaluate_activities(uow: UnitOfWork, activity_ids: Sequence[int], now: datetime | None = None, *, webhook: bool = False) -> EvaluationSummary:
+def evaluate_activities(
+    uow: UnitOfWork, activity_ids: Sequence[int], now: datetime | None = None, *, alert_defaults: Thresholds,
+    webhook: bool = False,
+) -> EvaluationSummary:
     """Re-evaluate the deals the given activities belong to (the incremental path)."""
     summary = EvaluationSummary()
     ids = sorted(set(int(i) for i in activity_ids))
@@ -182,7 +186,7 @@ def evaluate_activities(uow: UnitOfWork, activity_ids: Sequence[int], now: datet
     for org_id, opp_id in pairs:
         by_org[org_id].append(opp_id)
     for org_id, opp_ids in sorted(by_org.items()):
-        summary.add(evaluate_opportunities(uow, org_id, sorted(opp_ids), now, webhook=webhook))
+        summary.add(evaluate_opportunities(uow, org_id, sorted(opp_ids), now, alert_defaults=alert_defaults, webhook=webhook))
     return summary
 
 
@@ -193,7 +197,8 @@ def evaluate_all(db: Database, settings: Settings, org_id: int | None = None, no
         orgs = [org_id] if org_id is not None else list(uow.s.scalars(select(Organisation.id).order_by(Organisation.id)))
     for org in orgs:
         with db.uow() as uow:
-            summary.add(evaluate_opportunities(uow, org, None, now, webhook=bool(settings.webhook_url), fresh_percentiles=True))
+            summary.add(evaluate_opportunities(uow, org, None, now, alert_defaults=default_thresholds(settings),
+                                               webhook=bool(settings.webhook_url), fresh_percentiles=True))
     return summary
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..domain.access import Principal
-from ..domain.alert_rules import evaluate, skipped_rules
+from ..domain.alert_rules import Thresholds, evaluate, skipped_rules
 from ..domain.alert_state import UNRESOLVED
 from ..domain.health import Health, Signal, health
 from ..store import Alert, Opportunity, User, utcnow
@@ -89,11 +89,13 @@ def health_by_opportunity(s: Session, opportunity_ids: Sequence[int]) -> dict[in
     return {opp_id: health_of(grouped[opp_id]) if opp_id in grouped else healthy for opp_id in opportunity_ids}
 
 
-def deal_health(uow: UnitOfWork, principal: Principal, opportunity_id: int, now: datetime | None = None) -> dict[str, Any]:
+def deal_health(
+    uow: UnitOfWork, principal: Principal, opportunity_id: int, now: datetime | None = None, *, alert_defaults: Thresholds
+) -> dict[str, Any]:
     """A deal's health now: every rule evaluated afresh, with the reasons and rules that could not be evaluated."""
     now = now or utcnow()
     opp = load_visible(uow.s, principal, opportunity_id)
-    contexts = load_contexts(uow.s, opp.org_id, now, [opp.id])
+    contexts = load_contexts(uow.s, opp.org_id, now, [opp.id], alert_defaults=alert_defaults)
     ctx = contexts[0]
     findings = [f for f in evaluate(ctx.snapshot, ctx.thresholds, now).values() if f is not None]
     h = health(Signal(f.rule, f.severity, f.reason) for f in findings)

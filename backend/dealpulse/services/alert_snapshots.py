@@ -53,24 +53,14 @@ def in_chunks(ids: Sequence[int], size: int = CHUNK) -> Iterable[Sequence[int]]:
         yield ids[start : start + size]
 
 
-_process_defaults: dict[str, float] = {}
+def default_thresholds(settings: Settings) -> Thresholds:
+    """The thresholds every team starts from: the class defaults and the configured alert probability (callers
+    pass them to the evaluation as `alert_defaults`)."""
+    return Thresholds(negative_probability=settings.negative_alert_probability)
 
 
-def configure_alert_defaults(settings: Settings | None) -> None:
-    """Apply the settings' organisation-wide alert defaults (entry points call it through `runtime.configure`)."""
-    _process_defaults.clear()
-    if settings is not None:
-        _process_defaults["negative_probability"] = settings.negative_alert_probability
-
-
-def default_thresholds() -> Thresholds:
-    """The thresholds every team starts from: the class defaults and the configured alert probability."""
-    return Thresholds(**_process_defaults)
-
-
-def team_thresholds(s: Session, org_id: int) -> dict[int | None, Thresholds]:
-    """Thresholds of every team of the organisation (None: deals whose owner has no team)."""
-    defaults = default_thresholds()
+def team_thresholds(s: Session, org_id: int, defaults: Thresholds) -> dict[int | None, Thresholds]:
+    """Thresholds of every team of the organisation (None: deals whose owner has no team), from `defaults`."""
     out: dict[int | None, Thresholds] = {None: defaults}
     for team_id, days, settings in s.execute(
         select(Team.id, Team.gone_dark_after_days, Team.settings).where(Team.org_id == org_id)
@@ -115,16 +105,18 @@ def _opp_filter(column: Any, ids: Sequence[int] | None) -> Any:
 
 
 def load_contexts(
-    s: Session, org_id: int, now: datetime, opportunity_ids: Sequence[int] | None = None, *, fresh_percentiles: bool = False
+    s: Session, org_id: int, now: datetime, opportunity_ids: Sequence[int] | None = None, *, alert_defaults: Thresholds,
+    fresh_percentiles: bool = False,
 ) -> list[DealContext]:
-    """Snapshots of the given deals (every open deal of the organisation when None), in a few grouped queries."""
+    """Snapshots of the given deals (every open deal of the organisation when None), in a few grouped queries;
+    `alert_defaults` (see `default_thresholds`) are what teams without their own settings use."""
     ids = list(opportunity_ids) if opportunity_ids is not None else None
     if ids is not None and len(ids) > CHUNK:
         out: list[DealContext] = []
         for part in in_chunks(ids):
-            out.extend(load_contexts(s, org_id, now, part, fresh_percentiles=fresh_percentiles))
+            out.extend(load_contexts(s, org_id, now, part, alert_defaults=alert_defaults, fresh_percentiles=fresh_percentiles))
         return out
-    thresholds = team_thresholds(s, org_id)
+    thresholds = team_thresholds(s, org_id, alert_defaults)
     opp_query = (
         select(
             Opportunity.id, Opportunity.name, Opportunity.stage_id, Opportunity.probability, Opportunity.amount,

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from sqlalchemy import Select, and_, func, select
 
+from ..domain.alert_rules import Thresholds
 from ..domain.access import Principal, can_read_content, can_see_deal
 from ..domain.alert_rules import skipped_rules
 from ..domain.health import agenda_priority, relative_sizes
@@ -199,7 +200,10 @@ def _owners(s: Any, principal: Principal) -> list[dict[str, Any]]:
     return [{"id": i, "name": n} for i, n in s.execute(select(User.id, User.name).where(User.id.in_(owner_ids)).order_by(User.name))]
 
 
-def deal_page(uow: UnitOfWork, principal: Principal, opportunity_id: int, *, now: datetime | None = None, limit: int = 200) -> dict[str, Any]:
+def deal_page(
+    uow: UnitOfWork, principal: Principal, opportunity_id: int, *, alert_defaults: Thresholds, now: datetime | None = None,
+    limit: int = 200,
+) -> dict[str, Any]:
     """One deal: header facts, health and alerts, timeline with tone, ratings and notes, charts, audit history."""
     now = now or utcnow()
     s = uow.s
@@ -240,7 +244,7 @@ def deal_page(uow: UnitOfWork, principal: Principal, opportunity_id: int, *, now
                 "reading": read_tone(score.label, score.confidence, score.probabilities).as_dict()},
             "ratings": ratings.get(a.id, []) if readable else [], "notes": notes.get(a.id, []) if readable else [],
         })
-    snapshot = load_contexts(s, opp.org_id, now, [opp.id])[0]
+    snapshot = load_contexts(s, opp.org_id, now, [opp.id], alert_defaults=alert_defaults)[0]
     stats = deal_stats(s, [opp.id], now).get(opp.id, DealStats())
     return {
         "dynamics": stats,

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from ..domain.alert_rules import Thresholds
 from ..domain.access import Principal, can_see_deal
 from ..mail.linking import load_org_directory, normalize_address
 from ..store import (
@@ -174,7 +175,9 @@ def _check_account(session: Session, principal: Principal, account_id: int) -> A
     return account
 
 
-def create_opportunity(uow: UnitOfWork, principal: Principal, values: dict[str, Any]) -> dict[str, Any]:
+def create_opportunity(
+    uow: UnitOfWork, principal: Principal, values: dict[str, Any], *, alert_defaults: Thresholds
+) -> dict[str, Any]:
     """Create an opportunity (owner defaults to the caller) and audit its initial values."""
     s = uow.s
     owner_id = values.get("owner_id") or principal.user_id
@@ -205,7 +208,7 @@ def create_opportunity(uow: UnitOfWork, principal: Principal, values: dict[str, 
     initial["stage"] = (None, stage.key)
     record_changes(s, principal, "opportunity", opp.id, opp.org_id, initial, version=1)
     uow.commit()
-    on_deals_changed(uow, opp.org_id, [opp.id])
+    on_deals_changed(uow, opp.org_id, [opp.id], alert_defaults=alert_defaults)
     return serialize(s, opp, detail=True)
 
 
@@ -244,7 +247,8 @@ def guarded_bump(session: Session, principal: Principal, opp: Opportunity, expec
 
 
 def update_opportunity(
-    uow: UnitOfWork, principal: Principal, opportunity_id: int, expected_version: int, changes: dict[str, Any]
+    uow: UnitOfWork, principal: Principal, opportunity_id: int, expected_version: int, changes: dict[str, Any], *,
+    alert_defaults: Thresholds,
 ) -> dict[str, Any]:
     """Change fields of an opportunity if `expected_version` is current; audit every changed field."""
     s = uow.s
@@ -286,13 +290,14 @@ def update_opportunity(
         s.add(StageTransition(opportunity_id=opp.id, from_stage_id=opp.stage_id, to_stage_id=values["stage_id"], at=now))
     record_changes(s, principal, "opportunity", opp.id, opp.org_id, audit, version=new_version)
     uow.commit()
-    on_deals_changed(uow, opp.org_id, [opp.id])
+    on_deals_changed(uow, opp.org_id, [opp.id], alert_defaults=alert_defaults)
     s.refresh(opp)
     return serialize(s, opp, detail=True)
 
 
 def answer_exit_questions(
-    uow: UnitOfWork, principal: Principal, opportunity_id: int, expected_version: int, answers: dict[str, bool | None]
+    uow: UnitOfWork, principal: Principal, opportunity_id: int, expected_version: int, answers: dict[str, bool | None], *,
+    alert_defaults: Thresholds,
 ) -> dict[str, Any]:
     """Record yes/no answers to the current stage's exit questions (never blocks a stage change)."""
     s = uow.s
@@ -331,13 +336,14 @@ def answer_exit_questions(
             row.answered_at = utcnow()
     record_changes(s, principal, "opportunity", opp.id, opp.org_id, audit, version=new_version)
     uow.commit()
-    on_deals_changed(uow, opp.org_id, [opp.id])
+    on_deals_changed(uow, opp.org_id, [opp.id], alert_defaults=alert_defaults)
     s.refresh(opp)
     return serialize(s, opp, detail=True)
 
 
 def set_buying_role(
-    uow: UnitOfWork, principal: Principal, opportunity_id: int, expected_version: int, contact_id: int, role: str | None
+    uow: UnitOfWork, principal: Principal, opportunity_id: int, expected_version: int, contact_id: int, role: str | None, *,
+    alert_defaults: Thresholds,
 ) -> dict[str, Any]:
     """Put a contact on the buying team with `role`, change their role, or remove them (role None)."""
     s = uow.s
@@ -364,13 +370,14 @@ def set_buying_role(
         member.role = role
     record_changes(s, principal, "opportunity", opp.id, opp.org_id, {f"buying_team.{contact.email}": (old, role)}, version=new_version)
     uow.commit()
-    on_deals_changed(uow, opp.org_id, [opp.id])
+    on_deals_changed(uow, opp.org_id, [opp.id], alert_defaults=alert_defaults)
     s.refresh(opp)
     return serialize(s, opp, detail=True)
 
 
 def add_to_buying_team(
-    uow: UnitOfWork, principal: Principal, opportunity_id: int, expected_version: int, email: str, name: str, role: str
+    uow: UnitOfWork, principal: Principal, opportunity_id: int, expected_version: int, email: str, name: str, role: str,
+    *, alert_defaults: Thresholds,
 ) -> dict[str, Any]:
     """Put a person on the buying team by address (an email's participant, or typed): an unknown address becomes a
     contact of the deal's account. Colleagues' addresses are refused."""
@@ -387,7 +394,7 @@ def add_to_buying_team(
         s.add(contact)
         s.flush()
         record_changes(s, principal, "contact", contact.id, principal.org_id, {"email": (None, address), "account_id": (None, opp.account_id)})
-    return set_buying_role(uow, principal, opp.id, expected_version, contact.id, role)
+    return set_buying_role(uow, principal, opp.id, expected_version, contact.id, role, alert_defaults=alert_defaults)
 
 
 def opportunity_history(uow: UnitOfWork, principal: Principal, opportunity_id: int) -> list[dict[str, Any]]:

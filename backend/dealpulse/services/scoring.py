@@ -16,6 +16,7 @@ from ..sentiment.preprocess import prepare_text
 from ..store import Activity, SentimentScore, insert_new_scores, utcnow
 from ..store.uow import UnitOfWork
 from .alert_hooks import on_scores_stored
+from .alert_snapshots import default_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,8 @@ def score_activities(uow: UnitOfWork, activity_ids: Iterable[int], *, scorers: A
         versions.add(scorer.version)
     uow.commit()
     if stored:
-        on_scores_stored(uow, stored, webhook=bool(scorers.settings.webhook_url))
+        on_scores_stored(uow, stored, alert_defaults=default_thresholds(scorers.settings),
+                         webhook=bool(scorers.settings.webhook_url))
     return ScoringOutcome(len(stored), tuple(sorted(versions)), tuple(stored))
 
 

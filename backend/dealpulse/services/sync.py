@@ -29,6 +29,7 @@ from typing import Callable, Iterator, Mapping, cast
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from ..domain.alert_rules import Thresholds
 from ..config import Settings
 from ..crypto import SecretBox, SecretDecryptionError
 from ..mail.gmail import GmailConnector
@@ -53,6 +54,7 @@ from ..store import Mailbox, User, utcnow
 from ..store.database import Database
 from ..store.uow import UnitOfWork
 from .alert_hooks import on_activities_stored
+from .alert_snapshots import default_thresholds
 from .capture import BatchOutcome, CaptureScope, plan_content, store_batch
 
 log = logging.getLogger(__name__)
@@ -221,7 +223,8 @@ def sync_mailbox(
     result = SyncResult(mailbox_id, ran=True, state="syncing", took_over=skip.took_over if skip else "")
 
     def capture_hooks(uow: UnitOfWork, activity_ids: list[int]) -> None:
-        run_capture_hooks(uow, activity_ids, queue_scoring=queue_scoring, webhook=bool(settings.webhook_url))
+        run_capture_hooks(uow, activity_ids, alert_defaults=default_thresholds(settings), queue_scoring=queue_scoring,
+                          webhook=bool(settings.webhook_url))
 
     try:
         with _Heartbeat(db, lease, heartbeat_seconds if heartbeat_seconds is not None else seconds / 3):
@@ -458,7 +461,8 @@ def _fail(db: Database, lease: _Lease, result: SyncResult, clock: Callable[[], d
 
 
 def run_capture_hooks(
-    uow: UnitOfWork, activity_ids: list[int], *, queue_scoring: QueueScoring | None = None, webhook: bool = False
+    uow: UnitOfWork, activity_ids: list[int], *, alert_defaults: Thresholds, queue_scoring: QueueScoring | None = None,
+    webhook: bool = False,
 ) -> None:
     """After a batch commit: hand the new activities to `queue_scoring` (the caller's queue) and let the alert
     rules see them at once."""
@@ -468,7 +472,7 @@ def run_capture_hooks(
         except Exception:  # the sweep scores what a failed enqueue missed
             log.exception("could not queue scoring of %d activities", len(activity_ids))
     try:
-        on_activities_stored(uow, list(activity_ids), webhook=webhook)
+        on_activities_stored(uow, list(activity_ids), alert_defaults=alert_defaults, webhook=webhook)
     except Exception:  # the periodic alert sweep catches up
         log.exception("alert hook failed for %d activities", len(activity_ids))
         uow.rollback()

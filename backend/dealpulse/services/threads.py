@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ..domain.alert_rules import Thresholds
 from ..domain.access import Principal, can_read_content
 from ..store import (
     Account,
@@ -101,7 +102,9 @@ def set_thread_private(uow: UnitOfWork, principal: Principal, thread_key: str, i
     return {"thread_key": thread_key, "is_private": is_private, "activities": len(mine), "shared_unchanged": len(shared)}
 
 
-def link_thread(uow: UnitOfWork, principal: Principal, thread_key: str, opportunity_id: int | None) -> dict[str, Any]:
+def link_thread(
+    uow: UnitOfWork, principal: Principal, thread_key: str, opportunity_id: int | None, *, alert_defaults: Thresholds
+) -> dict[str, Any]:
     """Move the caller's own copies of a conversation to a deal (None: "not a deal") and remember it for later mail.
 
     Another rep's copies stay where they are. The alerts of every deal the copies left or joined are re-evaluated
@@ -139,14 +142,14 @@ def link_thread(uow: UnitOfWork, principal: Principal, thread_key: str, opportun
     for old in left:
         record_changes(s, principal, "opportunity", old, principal.org_id, {"unlinked_thread": (thread_key, None)})
     uow.commit()
-    on_deals_changed(uow, principal.org_id, [*left, *([opp.id] if opp else [])])
+    on_deals_changed(uow, principal.org_id, [*left, *([opp.id] if opp else [])], alert_defaults=alert_defaults)
     return {"thread_key": thread_key, "opportunity_id": opp.id if opp else None, "not_a_deal": opp is None,
             "activities": moved, "moved_from": left}
 
 
 def create_opportunity_from_email(
     uow: UnitOfWork, principal: Principal, thread_key: str, values: dict[str, Any], contact_id: int | None = None,
-    role: str | None = None,
+    role: str | None = None, *, alert_defaults: Thresholds,
 ) -> dict[str, Any]:
     """Create a deal for the email's conversation, link the thread to it, and optionally add the sender's role."""
     thread_key = _require_thread_key(thread_key)
@@ -155,10 +158,11 @@ def create_opportunity_from_email(
         can_see_activity(uow.s, principal, a) for a in others
     ):
         raise NotFoundError("thread not found")
-    created = opp_service.create_opportunity(uow, principal, values)
-    link_thread(uow, principal, thread_key, created["id"])
+    created = opp_service.create_opportunity(uow, principal, values, alert_defaults=alert_defaults)
+    link_thread(uow, principal, thread_key, created["id"], alert_defaults=alert_defaults)
     if contact_id is not None and role is not None:
-        return opp_service.set_buying_role(uow, principal, created["id"], created["version"], contact_id, role)
+        return opp_service.set_buying_role(uow, principal, created["id"], created["version"], contact_id, role,
+                                           alert_defaults=alert_defaults)
     return opp_service.get_opportunity(uow, principal, created["id"])
 
 

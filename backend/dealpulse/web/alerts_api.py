@@ -7,7 +7,7 @@ from typing import Any, Literal
 from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, Field
 
-from .toolkit import app_db
+from .toolkit import app_alert_defaults, app_db
 from ..services.alert_actions import acknowledge_alert, resolve_alert
 from ..services.alert_feed import alert_feed, deal_health
 from ..services import dashboard as dashboard_service
@@ -129,7 +129,7 @@ def list_alerts() -> Response:
 def acknowledge(alert_id: int) -> Response:
     """Quiet until its re-arm time; it re-opens then if the condition still holds."""
     with app_db().uow() as uow:
-        return jsonify(acknowledge_alert(uow, current_principal(), alert_id))
+        return jsonify(acknowledge_alert(uow, current_principal(), alert_id, alert_defaults=app_alert_defaults()))
 
 
 @bp.post("/alerts/<int:alert_id>/resolve")
@@ -138,7 +138,7 @@ def acknowledge(alert_id: int) -> Response:
 def resolve(alert_id: int) -> Response:
     """Resolved now; if the condition still holds a new alert opens after the re-arm time."""
     with app_db().uow() as uow:
-        return jsonify(resolve_alert(uow, current_principal(), alert_id))
+        return jsonify(resolve_alert(uow, current_principal(), alert_id, alert_defaults=app_alert_defaults()))
 
 
 @bp.get("/opportunities/<int:opportunity_id>/health")
@@ -146,7 +146,7 @@ def resolve(alert_id: int) -> Response:
 def health(opportunity_id: int) -> Response:
     """Every rule evaluated now (nothing stored)."""
     with app_db().uow() as uow:
-        return jsonify(deal_health(uow, current_principal(), opportunity_id))
+        return jsonify(deal_health(uow, current_principal(), opportunity_id, alert_defaults=app_alert_defaults()))
 
 
 @bp.get("/review-agenda")

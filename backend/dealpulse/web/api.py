@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from .toolkit import app_db
+from .toolkit import app_alert_defaults, app_db
 from ..services import opportunities as opp_service
 from ..services import stages as stage_service
 from ..services.errors import ConflictError, InvalidField, NotFoundError, PermissionDenied, StaleVersion
@@ -195,7 +195,7 @@ def create_opportunity() -> Response:
     """Create an opportunity owned by me (or, for managers/admins, by someone they manage)."""
     body = parse_body(OpportunityCreate)
     with app_db().uow() as uow:
-        data = opp_service.create_opportunity(uow, current_principal(), body.model_dump())
+        data = opp_service.create_opportunity(uow, current_principal(), body.model_dump(), alert_defaults=app_alert_defaults())
     return with_etag(data, 201)
 
 
@@ -220,7 +220,7 @@ def update_opportunity(opportunity_id: int) -> Response:
     version = expected_version(body.version)
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
     with app_db().uow() as uow:
-        data = opp_service.update_opportunity(uow, current_principal(), opportunity_id, version, changes)
+        data = opp_service.update_opportunity(uow, current_principal(), opportunity_id, version, changes, alert_defaults=app_alert_defaults())
     return with_etag(data)
 
 
@@ -233,7 +233,7 @@ def answer_exit_questions(opportunity_id: int) -> Response:
     body = parse_body(ExitAnswersUpdate)
     version = expected_version(body.version)
     with app_db().uow() as uow:
-        data = opp_service.answer_exit_questions(uow, current_principal(), opportunity_id, version, body.answers)
+        data = opp_service.answer_exit_questions(uow, current_principal(), opportunity_id, version, body.answers, alert_defaults=app_alert_defaults())
     return with_etag(data)
 
 
@@ -246,7 +246,7 @@ def set_buying_role(opportunity_id: int, contact_id: int) -> Response:
     body = parse_body(BuyingRoleUpdate)
     version = expected_version(body.version)
     with app_db().uow() as uow:
-        data = opp_service.set_buying_role(uow, current_principal(), opportunity_id, version, contact_id, body.role)
+        data = opp_service.set_buying_role(uow, current_principal(), opportunity_id, version, contact_id, body.role, alert_defaults=app_alert_defaults())
     return with_etag(data)
 
 
@@ -260,7 +260,7 @@ def add_to_buying_team(opportunity_id: int) -> Response:
     body = parse_body(BuyingTeamAdd)
     version = expected_version(body.version)
     with app_db().uow() as uow:
-        data = opp_service.add_to_buying_team(uow, current_principal(), opportunity_id, version, body.email, body.name, body.role)
+        data = opp_service.add_to_buying_team(uow, current_principal(), opportunity_id, version, body.email, body.name, body.role, alert_defaults=app_alert_defaults())
     return with_etag(data)
 
 

@@ -22,7 +22,7 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from .toolkit import app_db
+from .toolkit import app_alert_defaults, app_db
 from ..services.alert_actions import acknowledge_alert, resolve_alert
 from ..services.alert_feed import alert_feed
 from ..services import dashboard as service
@@ -213,7 +213,7 @@ def pipeline_page() -> str:
 def deal_page(opportunity_id: int) -> str:
     """One deal: health and alerts, timeline with tone, ratings and notes, charts, audit history."""
     with app_db().uow() as uow:
-        data = service.deal_page(uow, g.principal, opportunity_id)
+        data = service.deal_page(uow, g.principal, opportunity_id, alert_defaults=app_alert_defaults())
     weekly = bars(data["weekly"], ("inbound", "outbound"))
     return render_template("dashboard/deal.html", data=data, tone=tone_chart(data["tone"]), weekly=weekly)
 
@@ -235,9 +235,9 @@ def alert_action(alert_id: int, action: str) -> Response:
     with app_db().uow() as uow:
         try:
             if action == "acknowledge":
-                acknowledge_alert(uow, g.principal, alert_id)
+                acknowledge_alert(uow, g.principal, alert_id, alert_defaults=app_alert_defaults())
             else:
-                resolve_alert(uow, g.principal, alert_id)
+                resolve_alert(uow, g.principal, alert_id, alert_defaults=app_alert_defaults())
         except ConflictError as exc:
             return Response(render_template("dashboard/error.html", title="Already done", message=str(exc)), status=409)
     back = request.form.get("next", "")
@@ -284,7 +284,7 @@ def link_thread() -> Response:
     thread_key = request.form.get("thread_key", "")
     opportunity_id = _form_int("opportunity_id")
     with app_db().uow() as uow:
-        threads_service.link_thread(uow, g.principal, thread_key, opportunity_id)
+        threads_service.link_thread(uow, g.principal, thread_key, opportunity_id, alert_defaults=app_alert_defaults())
     target = url_for("dashboard.deal_page", opportunity_id=opportunity_id) if opportunity_id else url_for("dashboard.needs_deal_page")
     return _back(target)
 
@@ -295,7 +295,7 @@ def add_to_buying_team(opportunity_id: int) -> Response:
     version = _form_int("version") or 0
     with app_db().uow() as uow:
         opp_service.add_to_buying_team(uow, g.principal, opportunity_id, version, request.form.get("email", ""),
-                                       request.form.get("name", ""), request.form.get("role", ""))
+                                       request.form.get("name", ""), request.form.get("role", ""), alert_defaults=app_alert_defaults())
     return redirect(url_for("dashboard.deal_page", opportunity_id=opportunity_id) + "#team-h", code=303)
 
 
@@ -305,5 +305,5 @@ def set_buying_role(opportunity_id: int, contact_id: int) -> Response:
     version = _form_int("version") or 0
     role = request.form.get("role", "") or None
     with app_db().uow() as uow:
-        opp_service.set_buying_role(uow, g.principal, opportunity_id, version, contact_id, role)
+        opp_service.set_buying_role(uow, g.principal, opportunity_id, version, contact_id, role, alert_defaults=app_alert_defaults())
     return redirect(url_for("dashboard.deal_page", opportunity_id=opportunity_id) + "#team-h", code=303)

@@ -10,6 +10,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, select, text, update
 
+from dealpulse.domain.alert_rules import Thresholds
 from dealpulse.services.alert_actions import acknowledge_alert, resolve_alert
 from dealpulse.services.alert_engine import evaluate_opportunities, run_alerts
 from dealpulse.services.alert_feed import alert_feed, deal_health, open_alerts_for
@@ -45,7 +46,7 @@ def test_rep_only_outbound_goes_dark_and_an_inbound_reply_resolves_it(db, settin
 
     reply = deals.activity("a1_acme", days_ago=0.01, score=0.5)
     with db.uow() as uow:
-        on_activities_stored(uow, [reply])
+        on_activities_stored(uow, [reply], alert_defaults=Thresholds())
 
     assert deals.unresolved("a1_acme", "gone_dark") is None
     resolved = deals.alerts("a1_acme", "gone_dark")[-1]
@@ -71,9 +72,9 @@ def test_acknowledged_alerts_stay_quiet_until_rearmed_then_reopen(db, settings, 
     alert = deals.unresolved("a1_acme", "gone_dark")
     manager = principal(db, world, "manager.a")
     with db.uow() as uow:
-        acknowledge_alert(uow, manager, alert.id)
+        acknowledge_alert(uow, manager, alert.id, alert_defaults=Thresholds())
     with db.uow() as uow, pytest.raises(ConflictError):
-        acknowledge_alert(uow, manager, alert.id)
+        acknowledge_alert(uow, manager, alert.id, alert_defaults=Thresholds())
 
     clock.shift(timedelta(hours=24))
     run_alerts(db, settings, world.org_id)
@@ -90,7 +91,7 @@ def test_a_manual_resolution_rearms_while_the_condition_holds(db, settings, worl
     run_alerts(db, settings, world.org_id)
     alert = deals.unresolved("a1_acme", "gone_dark")
     with db.uow() as uow:
-        resolved = resolve_alert(uow, principal(db, world, "rep.a1"), alert.id)
+        resolved = resolve_alert(uow, principal(db, world, "rep.a1"), alert.id, alert_defaults=Thresholds())
     assert resolved["state"] == "resolved" and resolved["resolution"] == "manual"
 
     run_alerts(db, settings, world.org_id)
@@ -105,7 +106,7 @@ def test_a_strongly_negative_inbound_email_raises_its_alert_from_the_scoring_hoo
     email = deals.activity("a1_globex", days_ago=0.001, score=-0.85, contacts=("cio@globex.test.example",),
                            highlights=[{"text": "We have chosen another vendor.", "label": "negative", "score": -0.9}])
     with db.uow() as uow:
-        summary = on_scores_stored(uow, [email])
+        summary = on_scores_stored(uow, [email], alert_defaults=Thresholds())
 
     assert summary.opened >= 1
     alert = deals.unresolved("a1_globex", "negative_email")
@@ -176,7 +177,7 @@ def test_the_feed_and_sidebar_show_only_visible_deals(db, settings, world, deals
 def test_deal_health_lists_reasons_and_skipped_rules(db, world, deals):
     deals.activity("a1_globex", days_ago=30, contacts=("cio@globex.test.example",))
     with db.uow() as uow:
-        result = deal_health(uow, principal(db, world, "rep.a1"), world.opportunities["a1_globex"])
+        result = deal_health(uow, principal(db, world, "rep.a1"), world.opportunities["a1_globex"], alert_defaults=Thresholds())
     rules = [r["rule"] for r in result["reasons"]]
     assert rules[0] == "gone_dark" and "single_threaded" in rules  # Proposal stage, nobody engaged in 30 days
     assert 0 <= result["score"] < 100 and result["reasons"][0]["reason"]
@@ -191,12 +192,12 @@ def test_concurrent_evaluations_on_postgres_keep_one_unresolved_alert(db, world,
     caplog.set_level("INFO", logger="dealpulse.services.alert_engine")
     first = db.uow().__enter__()
     try:
-        evaluate_opportunities(first, world.org_id, [opp], commit=False)  # inserted, not committed: holds the index entry
+        evaluate_opportunities(first, world.org_id, [opp], alert_defaults=Thresholds(), commit=False)  # inserted, not committed: holds the index entry
         outcome = {}
 
         def second() -> None:
             with db.uow() as uow:
-                outcome["summary"] = evaluate_opportunities(uow, world.org_id, [opp])
+                outcome["summary"] = evaluate_opportunities(uow, world.org_id, [opp], alert_defaults=Thresholds())
 
         worker = threading.Thread(target=second)
         worker.start()

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
+from dealpulse.domain.alert_rules import Thresholds
 from dealpulse.demo.orgdata import load_org
 from dealpulse.services.alert_engine import evaluate_all
 from dealpulse.services.alert_feed import deal_health
@@ -100,5 +101,5 @@ def test_the_demo_has_the_stage_history_stalled_needs(db, settings):
         assert stalled, "some demo deals sit in their stage longer than 75 % of the history"
         admin = uow.s.scalar(select(User).where(User.org_id == org_id, User.role == "admin"))
         negotiation = uow.s.scalar(select(Opportunity.id).where(Opportunity.name.like("Brightwater%")))
-        health = deal_health(uow, principal_for_user(uow.s, admin), negotiation, now=now)
+        health = deal_health(uow, principal_for_user(uow.s, admin), negotiation, now=now, alert_defaults=Thresholds())
     assert "stalled" in health["skipped"] and "needed" in health["skipped"]["stalled"]
