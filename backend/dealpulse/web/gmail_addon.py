@@ -29,7 +29,8 @@ from ..services import ratings as ratings_service
 from ..services import threads as threads_service
 from ..services.addon_receipts import claim_action
 from ..services.errors import InvalidField, ServiceError, StaleVersion
-from ..services.sidebar import OpenMessage, email_context
+from ..services.sidebar import email_context
+from ..services.sidebar_match import OpenMessage
 from ..store import Alert
 from . import cards
 from .auth import VerifiedIdentity, load_principal

@@ -22,7 +22,8 @@ from ..services import notes as notes_service
 from ..services import threads as threads_service
 from ..services import ratings as ratings_service
 from ..store.crm import BUYING_ROLES
-from ..services.sidebar import OpenMessage, ToneSource, email_context
+from ..services.sidebar import ToneSource, email_context
+from ..services.sidebar_match import OpenMessage
 from .api import parse_body, require_principal, with_etag
 from .auth import current_principal
 from .openapi import documented
