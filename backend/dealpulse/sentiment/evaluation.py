@@ -44,14 +44,6 @@ def classification_metrics(gold: Sequence[str], predicted: Sequence[str]) -> Cla
     )
 
 
-def format_confusion(metrics: ClassificationMetrics) -> str:
-    """The confusion matrix as a small Markdown table (rows gold, columns predicted)."""
-    header = "| gold \\ predicted | " + " | ".join(LABELS) + " |"
-    rule = "|---" * (len(LABELS) + 1) + "|"
-    rows = [f"| {label} | " + " | ".join(str(v) for v in row) + " |" for label, row in zip(LABELS, metrics.confusion)]
-    return "\n".join([header, rule, *rows])
-
-
 POLAR = ("negative", "positive")
 
 

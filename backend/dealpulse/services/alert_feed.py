@@ -66,13 +66,6 @@ def alert_feed(
     return [alert_view(a, opp, owner) for a, opp, owner in rows]
 
 
-def open_alerts_for(uow: UnitOfWork, principal: Principal, opportunity_id: int) -> list[dict[str, Any]]:
-    """The unresolved alerts of one deal the principal may see (for the sidebar); NotFoundError otherwise."""
-    opp = load_visible(uow.s, principal, opportunity_id)
-    rows = uow.s.scalars(select(Alert).where(Alert.opportunity_id == opp.id, Alert.state.in_(UNRESOLVED))).all()
-    return [alert_view(a, opp.name) for a in sorted(rows, key=most_urgent_first)]
-
-
 def health_of(alerts: Iterable[Any]) -> Health:
     """Health from a deal's unresolved alerts."""
     return health(Signal(a.rule, a.severity, a.reason) for a in alerts)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -401,8 +401,3 @@ def opportunity_history(uow: UnitOfWork, principal: Principal, opportunity_id: i
     """The audit history of an opportunity, newest first."""
     opp = load_visible(uow.s, principal, opportunity_id)
     return history(uow.s, opp.org_id, "opportunity", opp.id)
-
-
-def is_valid_close_date(value: date | None) -> bool:
-    """Close dates are plain calendar dates within a sane range."""
-    return value is None or date(2000, 1, 1) <= value <= date(2100, 12, 31)
