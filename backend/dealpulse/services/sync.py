@@ -41,7 +41,8 @@ from ..store.database import Database
 from ..store.uow import UnitOfWork
 from .alert_hooks import on_activities_stored
 from .alert_snapshots import default_thresholds
-from .capture import BatchOutcome, CaptureScope, plan_content, store_batch
+from .capture import BatchOutcome, plan_content, store_batch
+from .capture_candidates import CaptureScope
 from .sync_access import ConnectorFactory, default_connectors, load_mailbox
 from .sync_lease import LEASED_STATES, Heartbeat, Lease, LeaseLost, commit_with_retry, lease_holder_name
 

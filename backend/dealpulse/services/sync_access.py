@@ -21,7 +21,7 @@ from ..mail.retry import RetryPolicy
 from ..mail.types import MailConnector, SyncError
 from ..store import Mailbox, User
 from ..store.database import Database
-from .capture import CaptureScope
+from .capture_candidates import CaptureScope
 
 
 @dataclass(frozen=True)
