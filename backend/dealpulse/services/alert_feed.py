@@ -21,6 +21,7 @@ from .errors import InvalidField
 from .access import load_visible, visibility_clause
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+SEVERITY_MARK = {"critical": "[critical]", "warning": "[warning]", "info": "[info]"}  # digest and webhook lines
 
 
 def alert_view(alert: Alert, opp_name: str = "", owner_name: str = "") -> dict[str, Any]:

@@ -23,7 +23,8 @@ from dealpulse.domain.alert_rules import Thresholds
 from dealpulse.services.alert_actions import acknowledge_alert, resolve_alert
 
 from dealpulse.services.alert_engine import run_alerts
-from dealpulse.services.delivery import SIGNATURE_HEADER, _post, deliver_webhooks, send_digests, verify_signature
+from dealpulse.services.alert_digest import send_digests
+from dealpulse.services.alert_webhooks import SIGNATURE_HEADER, _post, deliver_webhooks, verify_signature
 from dealpulse.store import AlertDelivery, User, utcnow
 from dealpulse.web.auth import principal_for_user
 
