@@ -44,7 +44,7 @@ from .audit import history
 from .dynamics import DealStats, deal_stats, in_tone_trend
 from .errors import InvalidField, NotFoundError
 from .access import load_visible, visibility_clause
-from .opportunities import buying_team, exit_checklist
+from .opportunity_views import buying_team, exit_checklist
 from .sidebar import deal_options
 
 SORT_KEYS = ("health", "amount", "close_date", "last_inbound", "name", "stage", "owner")

@@ -22,9 +22,9 @@ from ..store import (
 )
 from ..store.crm import BUYING_ROLES
 from ..store.uow import UnitOfWork
-from . import opportunities as opp_service
 from .access import content_readable
 from .notes import notes_of
+from .opportunity_views import serialize
 from .ratings import my_rating
 from .sidebar_deal import mailbox_status, open_alerts, stage_options, timeline
 from .sidebar_match import (
@@ -209,7 +209,7 @@ def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, t
         status = "no_customer"
     else:
         status = "no_deal"
-    opportunity = opp_service.serialize(s, deals[opportunity_id][0], detail=True) if opportunity_id is not None else None
+    opportunity = serialize(s, deals[opportunity_id][0], detail=True) if opportunity_id is not None else None
     return {
         "status": status,
         "match_method": match.method,

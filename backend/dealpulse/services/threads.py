@@ -28,6 +28,7 @@ from ..store import (
 from ..store.activities import mailbox_owners
 from ..store.uow import UnitOfWork
 from . import opportunities as opp_service
+from .deal_qualification import set_buying_role
 from .alert_hooks import on_deals_changed
 from .audit import record_changes
 from .errors import InvalidField, NotFoundError
@@ -161,7 +162,7 @@ def create_opportunity_from_email(
     created = opp_service.create_opportunity(uow, principal, values, alert_defaults=alert_defaults)
     link_thread(uow, principal, thread_key, created["id"], alert_defaults=alert_defaults)
     if contact_id is not None and role is not None:
-        return opp_service.set_buying_role(uow, principal, created["id"], created["version"], contact_id, role,
+        return set_buying_role(uow, principal, created["id"], created["version"], contact_id, role,
                                            alert_defaults=alert_defaults)
     return opp_service.get_opportunity(uow, principal, created["id"])
 

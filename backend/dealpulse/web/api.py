@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
 from .toolkit import app_alert_defaults, app_db
+from ..services import deal_qualification as qualification_service
 from ..services import opportunities as opp_service
 from ..services import stages as stage_service
 from ..services.errors import ConflictError, InvalidField, NotFoundError, PermissionDenied, StaleVersion
@@ -233,7 +234,7 @@ def answer_exit_questions(opportunity_id: int) -> Response:
     body = parse_body(ExitAnswersUpdate)
     version = expected_version(body.version)
     with app_db().uow() as uow:
-        data = opp_service.answer_exit_questions(uow, current_principal(), opportunity_id, version, body.answers, alert_defaults=app_alert_defaults())
+        data = qualification_service.answer_exit_questions(uow, current_principal(), opportunity_id, version, body.answers, alert_defaults=app_alert_defaults())
     return with_etag(data)
 
 
@@ -246,7 +247,7 @@ def set_buying_role(opportunity_id: int, contact_id: int) -> Response:
     body = parse_body(BuyingRoleUpdate)
     version = expected_version(body.version)
     with app_db().uow() as uow:
-        data = opp_service.set_buying_role(uow, current_principal(), opportunity_id, version, contact_id, body.role, alert_defaults=app_alert_defaults())
+        data = qualification_service.set_buying_role(uow, current_principal(), opportunity_id, version, contact_id, body.role, alert_defaults=app_alert_defaults())
     return with_etag(data)
 
 
@@ -260,7 +261,7 @@ def add_to_buying_team(opportunity_id: int) -> Response:
     body = parse_body(BuyingTeamAdd)
     version = expected_version(body.version)
     with app_db().uow() as uow:
-        data = opp_service.add_to_buying_team(uow, current_principal(), opportunity_id, version, body.email, body.name, body.role, alert_defaults=app_alert_defaults())
+        data = qualification_service.add_to_buying_team(uow, current_principal(), opportunity_id, version, body.email, body.name, body.role, alert_defaults=app_alert_defaults())
     return with_etag(data)
 
 

@@ -26,7 +26,7 @@ from .toolkit import app_alert_defaults, app_db
 from ..services.alert_actions import acknowledge_alert, resolve_alert
 from ..services.alert_feed import alert_feed
 from ..services import dashboard as service
-from ..services import opportunities as opp_service
+from ..services import deal_qualification as qualification_service
 from ..services import threads as threads_service
 from ..services.errors import (
     ConflictError,
@@ -294,7 +294,7 @@ def add_to_buying_team(opportunity_id: int) -> Response:
     """Add a person by address to the buying team with a role."""
     version = _form_int("version") or 0
     with app_db().uow() as uow:
-        opp_service.add_to_buying_team(uow, g.principal, opportunity_id, version, request.form.get("email", ""),
+        qualification_service.add_to_buying_team(uow, g.principal, opportunity_id, version, request.form.get("email", ""),
                                        request.form.get("name", ""), request.form.get("role", ""), alert_defaults=app_alert_defaults())
     return redirect(url_for("dashboard.deal_page", opportunity_id=opportunity_id) + "#team-h", code=303)
 
@@ -305,5 +305,5 @@ def set_buying_role(opportunity_id: int, contact_id: int) -> Response:
     version = _form_int("version") or 0
     role = request.form.get("role", "") or None
     with app_db().uow() as uow:
-        opp_service.set_buying_role(uow, g.principal, opportunity_id, version, contact_id, role, alert_defaults=app_alert_defaults())
+        qualification_service.set_buying_role(uow, g.principal, opportunity_id, version, contact_id, role, alert_defaults=app_alert_defaults())
     return redirect(url_for("dashboard.deal_page", opportunity_id=opportunity_id) + "#team-h", code=303)

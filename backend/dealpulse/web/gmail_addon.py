@@ -24,6 +24,7 @@ from .toolkit import app_alert_defaults, app_db, app_settings
 from ..domain.access import Principal
 from ..mail.mime import MailParseError, parse_gmail_full
 from ..services import notes as notes_service
+from ..services import deal_qualification as qualification_service
 from ..services import opportunities as opp_service
 from ..services import ratings as ratings_service
 from ..services import threads as threads_service
@@ -263,11 +264,11 @@ def _apply(state: dict[str, Any], event: dict[str, Any], principal: Principal) -
                 value = form_value(event, f"exit_{key}")
                 if value is not None:
                     answers[key] = True if value == "yes" else False if value == "no" else None
-            opp_service.answer_exit_questions(uow, principal, state["o"], state["v"], answers, alert_defaults=app_alert_defaults())
+            qualification_service.answer_exit_questions(uow, principal, state["o"], state["v"], answers, alert_defaults=app_alert_defaults())
             return "Answers saved"
         if name == "save_role":
             role = form_value(event, "role") or None
-            opp_service.set_buying_role(uow, principal, state["o"], state["v"], state["c"], role, alert_defaults=app_alert_defaults())
+            qualification_service.set_buying_role(uow, principal, state["o"], state["v"], state["c"], role, alert_defaults=app_alert_defaults())
             return "Role saved"
         if name == "rate":
             ratings_service.rate_activity(uow, principal, state["a"], state["l"], form_value(event, "rating_note") or "")
@@ -291,7 +292,7 @@ def _apply(state: dict[str, Any], event: dict[str, Any], principal: Principal) -
         if name == "add_member":
             address = (form_value(event, "member_address") or "").strip() or form_value(event, "member_email") or ""
             role = form_value(event, "member_role") or ""
-            opp_service.add_to_buying_team(uow, principal, state["o"], state["v"], address, "", role, alert_defaults=app_alert_defaults())
+            qualification_service.add_to_buying_team(uow, principal, state["o"], state["v"], address, "", role, alert_defaults=app_alert_defaults())
             return "Added to the buying team"
         if name == "create":
             amount = form_value(event, "new_amount") or "0"
