@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from .toolkit import app_alert_defaults, app_db
 from ..services.alert_actions import acknowledge_alert, resolve_alert
 from ..services.alert_feed import alert_feed, deal_health
-from ..services import dashboard as dashboard_service
+from ..services import review_agenda as agenda_service
 from .api import parse_query, require_principal
 from .auth import current_principal
 from .openapi import documented
@@ -157,4 +157,4 @@ def review_agenda() -> Response:
     query = parse_query(AgendaQuery)
     principal = current_principal()
     with app_db().uow() as uow:
-        return jsonify(dashboard_service.review_agenda(uow, principal, query.rep_id or principal.user_id))
+        return jsonify(agenda_service.review_agenda(uow, principal, query.rep_id or principal.user_id))

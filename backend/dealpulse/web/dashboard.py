@@ -26,6 +26,8 @@ from .toolkit import app_alert_defaults, app_db
 from ..services.alert_actions import acknowledge_alert, resolve_alert
 from ..services.alert_feed import alert_feed
 from ..services import dashboard as service
+from ..services import deal_page as deal_page_service
+from ..services import review_agenda as agenda_service
 from ..services import deal_qualification as qualification_service
 from ..services import threads as threads_service
 from ..services.errors import (
@@ -213,7 +215,7 @@ def pipeline_page() -> str:
 def deal_page(opportunity_id: int) -> str:
     """One deal: health and alerts, timeline with tone, ratings and notes, charts, audit history."""
     with app_db().uow() as uow:
-        data = service.deal_page(uow, g.principal, opportunity_id, alert_defaults=app_alert_defaults())
+        data = deal_page_service.deal_page(uow, g.principal, opportunity_id, alert_defaults=app_alert_defaults())
     weekly = bars(data["weekly"], ("inbound", "outbound"))
     return render_template("dashboard/deal.html", data=data, tone=tone_chart(data["tone"]), weekly=weekly)
 
@@ -248,9 +250,9 @@ def alert_action(alert_id: int, action: str) -> Response:
 def agenda_page() -> str:
     """Per-rep review agenda: the three problem deals by risk x size within each currency, with reasons."""
     with app_db().uow() as uow:
-        reps = service.reps_for_agenda(uow, g.principal)
+        reps = agenda_service.reps_for_agenda(uow, g.principal)
         rep_id = _int_arg("rep") or (reps[0]["id"] if g.principal.is_manager and reps else g.principal.user_id)
-        agenda = service.review_agenda(uow, g.principal, rep_id)
+        agenda = agenda_service.review_agenda(uow, g.principal, rep_id)
     return render_template("dashboard/agenda.html", agenda=agenda, reps=reps, rep_id=rep_id)
 
 
