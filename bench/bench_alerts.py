@@ -23,9 +23,11 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from werkzeug.serving import WSGIRequestHandler
 
+from dealpulse.domain.alert_rules import Thresholds
 from dealpulse import runtime
 from dealpulse.services.alert_hooks import on_scores_stored
-from dealpulse.services.alerts import evaluate_opportunities, forget_percentiles
+from dealpulse.services.alert_engine import evaluate_opportunities
+from dealpulse.services.alert_snapshots import forget_percentiles
 from dealpulse.store import (
     Account,
     Activity,
@@ -244,7 +246,7 @@ def main(settings: Any, *, opportunities: int, activities: int, page_requests: i
 
     def full() -> Any:
         with db.uow() as uow:
-            return evaluate_opportunities(uow, org_id, None, fresh_percentiles=True)
+            return evaluate_opportunities(uow, org_id, None, alert_defaults=Thresholds(), fresh_percentiles=True)
 
     first_ms, first = _timed(full)
     rerun_ms, _ = _timed(full)
@@ -256,7 +258,7 @@ def main(settings: Any, *, opportunities: int, activities: int, page_requests: i
     for n in range(30):
         activity_id = add_negative_email(db, org_id, rng.choice(data["open_ids"]), n)
         with db.uow() as uow:
-            ms, summary = _timed(lambda: on_scores_stored(uow, [activity_id]))
+            ms, summary = _timed(lambda: on_scores_stored(uow, [activity_id], alert_defaults=Thresholds()))
         incremental.append(ms)
 
     sample = rng.sample(data["open_ids"], min(300, len(data["open_ids"])))
@@ -264,7 +266,7 @@ def main(settings: Any, *, opportunities: int, activities: int, page_requests: i
     def naive() -> None:
         for opp_id in sample:
             with db.uow() as uow:
-                evaluate_opportunities(uow, org_id, [opp_id])
+                evaluate_opportunities(uow, org_id, [opp_id], alert_defaults=Thresholds())
 
     naive_ms, _ = _timed(naive)
     naive_full_ms = naive_ms / len(sample) * len(data["open_ids"])

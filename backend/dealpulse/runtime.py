@@ -9,7 +9,6 @@ import threading
 
 from .config import Settings
 from .sentiment.active import ActiveScorers, active_scorers
-from .services.alerts import configure_alert_defaults
 from .store.database import Database
 
 _lock = threading.Lock()
@@ -23,7 +22,6 @@ def get_settings() -> Settings:
     with _lock:
         if _settings is None:
             _settings = Settings.from_env()
-            configure_alert_defaults(_settings)
         return _settings
 
 
@@ -45,7 +43,6 @@ def get_scorers(settings: Settings | None = None) -> ActiveScorers:
 def configure(settings: Settings, db: Database | None = None) -> None:
     """Make `settings` the process settings (create_app, the CLI); `db`, when given, serves their database URL."""
     global _settings
-    configure_alert_defaults(settings)
     with _lock:
         _settings = settings
         if db is not None:
@@ -55,7 +52,6 @@ def configure(settings: Settings, db: Database | None = None) -> None:
 def reset(*, keep: Database | None = None) -> None:
     """Forget cached settings and dispose engines except `keep` (tests)."""
     global _settings
-    configure_alert_defaults(None)
     with _lock:
         _settings = None
         for db in _databases.values():

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from dealpulse.services.alerts import run_alerts
+from dealpulse.services.alert_engine import run_alerts
 from tests.integration.alerts.conftest import Deals
 
 LAPTOP = {"width": 1366, "height": 800}

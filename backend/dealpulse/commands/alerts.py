@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..services.alerts import evaluate_all
-from ..services.delivery import deliver_webhooks, send_digests
+from ..services.alert_engine import evaluate_all
+from ..services.alert_digest import send_digests
+from ..services.alert_webhooks import deliver_webhooks
 from .core import load_settings, ready_database, resolve_org
 
 

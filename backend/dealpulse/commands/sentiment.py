@@ -14,7 +14,8 @@ from ..sentiment.active import active_scorers
 from ..sentiment.corpus import CorpusError
 from ..sentiment.eval_sets import corpus_eval, default_set_path, load_labelled_jsonl
 from ..sentiment.registry import RegistryError, active_row, active_version, is_complete, list_versions, read_json, version_dir
-from ..services.training import TrainingError, promote_version, switch_version
+from ..services.model_versions import promote_version, switch_version
+from ..services.training import TrainingError
 from ..tasks import queues_for
 from ..tasks.scoring import queue_rescore
 from .core import bench_group, bench_settings, fail, load_bench, load_settings, progress_bar, ready_database, resolve_org

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from .. import runtime
 from ..config import Settings
 from ..sentiment.active import active_scorers
-from ..services.alerts import run_alerts
+from ..services.alert_engine import run_alerts
 from ..services.deal_history import backfill_snapshots
 from ..services.win_model import active_model, train_win_model
 from ..services.org_setup import create_personal_token, load_organisation

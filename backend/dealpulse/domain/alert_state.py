@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 Action = Literal["none", "open", "update", "reopen", "resolve"]
+UNRESOLVED = ("open", "acknowledged")  # the states of an alert that still asks for attention
 
 
 class TransitionError(ValueError):

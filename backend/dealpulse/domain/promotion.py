@@ -74,3 +74,17 @@ def _corpus_text(corpus: Evaluation) -> str:
     if corpus.before is None or corpus.after is None:
         return "not measured"
     return f"{corpus.before:.4f} -> {corpus.after:.4f}"
+
+
+class PromotionRefused(ValueError):
+    """A rejected candidate cannot be promoted by hand without a reason."""
+
+
+def manual_promotion_decision(status: str, rejection: str | None, who: str, reason: str) -> str:
+    """The decision recorded when `who` promotes a version by hand: a rejected candidate needs a reason ("promote
+    anyway", kept with the rejection), any other version may carry one."""
+    if status == "rejected" and not reason:
+        raise PromotionRefused(f"was rejected ({rejection}); say why to promote it anyway")
+    if status == "rejected":
+        return f"promoted anyway by {who}: {reason} (rejected: {rejection})"
+    return f"promoted by {who}" + (f": {reason}" if reason else "")

@@ -24,7 +24,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-LABELS = ("negative", "neutral", "positive")
+from .tone_labels import LABELS
+
 LABEL_VALUE = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
 MODEL_RATER = "__model__"
 

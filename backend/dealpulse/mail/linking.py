@@ -132,13 +132,6 @@ def in_domains(address: str, domains: Iterable[str]) -> bool:
     return any(domain == d or domain.endswith("." + d) for d in (normalize_domain(x) for x in domains) if d)
 
 
-def direction_of(sender: str, owner_addresses: Iterable[str]) -> str:
-    """`outbound` when the mailbox owner (primary address or any alias) sent it, `inbound` otherwise."""
-    owners = {normalize_address(a) for a in owner_addresses}
-    owners.discard("")
-    return "outbound" if normalize_address(sender) in owners else "inbound"
-
-
 def participants_of(sender: Address | None, to: Iterable[Address], cc: Iterable[Address], bcc: Iterable[Address] = ()) -> list[dict[str, str]]:
     """Every participant once, as {"email", "name", "role"} with the first role seen (from, to, cc, bcc)."""
     out: list[dict[str, str]] = []

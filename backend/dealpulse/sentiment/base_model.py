@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .corpus import LABELS
+from ..domain.tone_labels import LABELS
 
 LABEL2ID = {label: index for index, label in enumerate(LABELS)}
 ID2LABEL = dict(enumerate(LABELS))

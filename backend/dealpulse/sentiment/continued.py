@@ -24,10 +24,11 @@ from transformers.masking_utils import create_bidirectional_mask
 
 from .base_model import LABEL2ID
 from .evaluation import classification_metrics
-from .corpus import LABELS
+from ..domain.tone_labels import LABELS
 from .few_shot import load_classifier, parent_calibration
 from .modeling import pooled_features
 from .trainer import (
+    EarlyStopping,
     ProgressCallback,
     TrainedClassifier,
     TrainingExample,
@@ -152,10 +153,9 @@ def train_top_layers(
         labels = torch.tensor([LABEL2ID[e.label] for e in examples])
         weights = torch.tensor([float(e.weight) for e in examples])
         loss_fn = torch.nn.CrossEntropyLoss(reduction="none")
-        best_f1 = _macro_f1(split, validation_states, [e.label for e in validation]) if validation else -1.0
-        start_f1 = best_f1
-        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if validation else None
-        best_epoch, stale, step, history = 0, 0, 0, []
+        start_f1 = _macro_f1(split, validation_states, [e.label for e in validation]) if validation else -1.0
+        stopping = EarlyStopping(config.patience, start_f1, EarlyStopping.weights_of(model) if validation else None)
+        step, history = 0, []
         lengths = [state.shape[0] for state in cached]
         for epoch in range(1, config.max_epochs + 1):
             model.train()
@@ -179,15 +179,9 @@ def train_top_layers(
                 progress(TrainingProgress(epoch, step, total_steps, epoch_loss / steps_per_epoch, f1))
             if f1 is None:
                 continue
-            if f1 > best_f1:
-                best_f1, best_epoch, stale = f1, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= config.patience:
-                    break
-        if best_state is not None:
-            model.load_state_dict(best_state)
+            if stopping.should_stop(model, epoch, f1):
+                break
+        stopping.restore_best(model)
         for parameter in model.parameters():
             parameter.requires_grad = True
         model.to("cpu").eval()
@@ -203,8 +197,8 @@ def train_top_layers(
         "validation_examples": len(validation),
         "trainable_parameters": sum(p.numel() for p in trainable),
         "validation_f1_before": start_f1 if validation else None,
-        "best_epoch": best_epoch,
-        "best_validation_f1": best_f1 if validation else None,
+        "best_epoch": stopping.best_epoch,
+        "best_validation_f1": stopping.best_f1 if validation else None,
         "history": history,
         "calibration": calibration,
         "seconds": round(time.perf_counter() - started, 1),

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from dealpulse.config import PROJECT_ROOT
 
-LABELS = ("negative", "neutral", "positive")
+from ..domain.tone_labels import LABELS
+
 EVAL_PERCENT = 20
 SEED_GLOB = "seed-*.jsonl"
 DOMAIN_PREFIX = "domain-"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from dealpulse.config import PROJECT_ROOT
 
-from .corpus import LABELS, CorpusError, LabelledText, load_seed_corpus, parse_json_object
+from ..domain.tone_labels import LABELS
+from .corpus import CorpusError, LabelledText, load_seed_corpus, parse_json_object
 
 EVAL_DIR = PROJECT_ROOT / "models" / "sentiment" / "eval"
 SET_FILES = {"real": "real-writing.jsonl", "probes": "everyday-probes.jsonl"}

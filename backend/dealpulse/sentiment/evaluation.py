@@ -7,7 +7,7 @@ from typing import Sequence
 
 from sklearn.metrics import confusion_matrix, f1_score
 
-from .corpus import LABELS
+from ..domain.tone_labels import LABELS
 
 
 @dataclass(frozen=True)
@@ -42,14 +42,6 @@ def classification_metrics(gold: Sequence[str], predicted: Sequence[str]) -> Cla
         confusion=[[int(v) for v in row] for row in matrix],
         count=len(gold),
     )
-
-
-def format_confusion(metrics: ClassificationMetrics) -> str:
-    """The confusion matrix as a small Markdown table (rows gold, columns predicted)."""
-    header = "| gold \\ predicted | " + " | ".join(LABELS) + " |"
-    rule = "|---" * (len(LABELS) + 1) + "|"
-    rows = [f"| {label} | " + " | ".join(str(v) for v in row) + " |" for label, row in zip(LABELS, metrics.confusion)]
-    return "\n".join([header, rule, *rows])
 
 
 POLAR = ("negative", "positive")

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import torch
 
-from .corpus import LABELS
+from ..domain.tone_labels import LABELS
 
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’\-]*")
 STOPWORDS = frozenset(

@@ -26,7 +26,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from .base_model import LABEL2ID
 from .calibration import CALIBRATION_FILE
-from .corpus import LABELS
+from ..domain.tone_labels import LABELS
 from .modeling import load_tone_classifier, sentence_features
 from .trainer import ProgressCallback, TrainedClassifier, TrainingExample, TrainingProgress, deterministic_torch
 

@@ -15,7 +15,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .base_model import ID2LABEL, LABEL2ID, quiet_transformers
-from .corpus import LABELS
+from ..domain.tone_labels import LABELS
 
 POOLINGS = ("cls", "mean")
 

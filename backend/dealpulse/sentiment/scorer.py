@@ -14,7 +14,7 @@ from transformers import AutoConfig, AutoTokenizer
 
 from .base_model import choose_threads, force_offline, quiet_transformers
 from .calibration import read_temperature
-from .corpus import LABELS
+from ..domain.tone_labels import LABELS
 from .modeling import load_tone_classifier
 from .preprocess import PreparedText, prepare_text
 

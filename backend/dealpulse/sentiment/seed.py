@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fcntl
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -178,9 +178,3 @@ def recipe_name(config: TrainConfig) -> str:
 def current_seed_version(corpus: SeedCorpus | None = None) -> str:
     """The version id the default recipe builds from the current corpus."""
     return seed_version_id((corpus or load_seed_corpus()).sha256, recipe_hash(SEED_CONFIG))
-
-
-def seed_config_dict() -> dict:
-    """The seed recipe as a dict (model card, `dealpulse train` output)."""
-    return asdict(SEED_CONFIG)
-

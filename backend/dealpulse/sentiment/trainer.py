@@ -19,7 +19,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from .base_model import LABEL2ID, base_model_path, choose_threads
 from .calibration import calibration_summary, fit_temperature, write_calibration
-from .corpus import LABELS
+from ..domain.tone_labels import LABELS
 from .evaluation import ClassificationMetrics, classification_metrics
 from .modeling import POOLINGS, new_tone_classifier
 
@@ -33,6 +33,35 @@ class TrainingExample:
     text: str
     label: str
     weight: float = 1.0
+
+
+class EarlyStopping:
+    """The early-stopping bookkeeping of the fine-tuning loops (`train_classifier`, `continued.train_top_layers`):
+    the best epoch so far by held-out macro-F1 and a copy of its weights, and when to stop (after `patience` epochs
+    without a better score)."""
+
+    def __init__(self, patience: int, best_f1: float = -1.0, best_state: dict | None = None):
+        self.patience, self.best_f1, self.best_state, self.best_epoch, self.stale = patience, best_f1, best_state, 0, 0
+
+    @staticmethod
+    def weights_of(model: torch.nn.Module) -> dict:
+        """A detached copy of the model's weights."""
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def should_stop(self, model: torch.nn.Module, epoch: int, f1: float) -> bool:
+        """Record the epoch's score (keeping the weights when it is the best); True once `patience` epochs in a row
+        did not improve."""
+        if f1 > self.best_f1:
+            self.best_f1, self.best_epoch, self.stale = f1, epoch, 0
+            self.best_state = self.weights_of(model)
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
+
+    def restore_best(self, model: torch.nn.Module) -> None:
+        """Load the best epoch's weights back (nothing when no epoch was scored)."""
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
 
 
 @dataclass(frozen=True)
@@ -279,7 +308,7 @@ def train_classifier(
         scheduler = get_linear_schedule_with_warmup(optimizer, int(total_steps * config.warmup_ratio), total_steps)
         loss_fn = torch.nn.CrossEntropyLoss(reduction="none", label_smoothing=config.label_smoothing)
         anchored = [(p, base_state[n].to(device)) for n, p in model.named_parameters() if n in base_state] if config.l2sp else []
-        best_f1, best_state, best_epoch, stale, step = -1.0, None, 0, 0, 0
+        stopping, step = EarlyStopping(config.patience), 0
         history: list[dict] = []
         for epoch in range(1, config.max_epochs + 1):
             model.train()
@@ -306,15 +335,9 @@ def train_classifier(
             history.append({"epoch": epoch, "loss": round(epoch_loss / steps_per_epoch, 4), "validation_f1": validation_f1})
             if progress:
                 progress(TrainingProgress(epoch, step, total_steps, epoch_loss / steps_per_epoch, validation_f1))
-            if validation_f1 > best_f1:
-                best_f1, best_epoch, stale = validation_f1, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= config.patience:
-                    break
-        if best_state is not None:
-            model.load_state_dict(best_state)
+            if stopping.should_stop(model, epoch, validation_f1):
+                break
+        stopping.restore_best(model)
         trainable_count = sum(p.numel() for p in trainable)
         if config.method == "lora":
             model = model.merge_and_unload()
@@ -329,8 +352,8 @@ def train_classifier(
         "validation_examples": len(validation_set),
         "trainable_parameters": trainable_count,
         "epochs_run": len(history),
-        "best_epoch": best_epoch,
-        "best_validation_f1": best_f1,
+        "best_epoch": stopping.best_epoch,
+        "best_validation_f1": stopping.best_f1,
         "history": history,
         "calibration": calibration,
         "seconds": round(time.perf_counter() - started, 1),

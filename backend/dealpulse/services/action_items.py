@@ -18,7 +18,7 @@ from ..store import ACTION_OWNER_KINDS, ACTION_PRIORITIES, ACTION_STATUSES, Acti
 from ..store.uow import UnitOfWork
 from .audit import record_changes
 from .errors import InvalidField, NotFoundError
-from .visibility import load_visible, visibility_clause
+from .access import load_visible, visibility_clause
 
 PRIORITY_ORDER = {p: i for i, p in enumerate(ACTION_PRIORITIES)}
 EDITABLE = ("obstacle", "owner_kind", "owner_name", "due_date", "priority", "status")

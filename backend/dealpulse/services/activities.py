@@ -3,49 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..domain.access import Principal, can_read_content
-from ..store import Activity, ActivitySource, Mailbox, SentimentScore, utcnow
+from ..store import Activity, SentimentScore, utcnow
+from ..store.activities import mailbox_owners
+from ..store.sentiment import current_scores
 from ..store.uow import UnitOfWork
 from .dynamics import ENGAGEMENT_WINDOW, DealStats, deal_stats, engaged_contacts
 from .errors import NotFoundError
-from .opportunities import load_visible
+from .access import load_visible
 
 MAX_PAGE = 200
-
-
-def capturers(session: Session, activity_ids: Iterable[int]) -> dict[int, set[int]]:
-    """Activity id → ids of the users whose mailboxes captured it."""
-    ids = sorted(set(activity_ids))
-    out: dict[int, set[int]] = {i: set() for i in ids}
-    for start in range(0, len(ids), 500):
-        rows = session.execute(
-            select(ActivitySource.activity_id, Mailbox.user_id)
-            .join(Mailbox, Mailbox.id == ActivitySource.mailbox_id)
-            .where(ActivitySource.activity_id.in_(ids[start : start + 500]))
-        )
-        for activity_id, user_id in rows:
-            out[activity_id].add(user_id)
-    return out
-
-
-def current_tones(session: Session, activity_ids: Iterable[int]) -> dict[int, SentimentScore]:
-    """The current tone score of each activity that has one."""
-    ids = sorted(set(activity_ids))
-    out: dict[int, SentimentScore] = {}
-    for start in range(0, len(ids), 500):
-        rows = session.scalars(
-            select(SentimentScore)
-            .where(SentimentScore.activity_id.in_(ids[start : start + 500]), SentimentScore.is_current.is_(True))
-            .order_by(SentimentScore.scored_at)
-        )
-        for score in rows:
-            out[score.activity_id] = score
-    return out
 
 
 def serialize_activity(activity: Activity, *, show_content: bool, tone: SentimentScore | None) -> dict[str, Any]:
@@ -85,8 +57,8 @@ def serialize_activity(activity: Activity, *, show_content: bool, tone: Sentimen
 
 def _serialize_many(session: Session, principal: Principal, activities: list[Activity]) -> list[dict[str, Any]]:
     ids = [a.id for a in activities]
-    owners = capturers(session, ids)
-    tones = current_tones(session, ids)
+    owners = mailbox_owners(session, ids)
+    tones = current_scores(session, ids)
     return [
         serialize_activity(a, show_content=can_read_content(principal, a.is_private, owners.get(a.id, set())), tone=tones.get(a.id))
         for a in activities
@@ -139,7 +111,7 @@ def get_activity(uow: UnitOfWork, principal: Principal, activity_id: int) -> dic
     activity = uow.s.get(Activity, activity_id)
     if activity is None or activity.org_id != principal.org_id:
         raise NotFoundError(f"activity {activity_id} not found")
-    owners = capturers(uow.s, [activity.id])[activity.id]
+    owners = mailbox_owners(uow.s, [activity.id])[activity.id]
     visible = principal.is_admin or principal.user_id in owners
     if not visible and activity.opportunity_id is not None:
         try:
@@ -149,7 +121,7 @@ def get_activity(uow: UnitOfWork, principal: Principal, activity_id: int) -> dic
             visible = False
     if not visible:
         raise NotFoundError(f"activity {activity_id} not found")
-    tone = current_tones(uow.s, [activity.id]).get(activity.id)
+    tone = current_scores(uow.s, [activity.id]).get(activity.id)
     return serialize_activity(activity, show_content=can_read_content(principal, activity.is_private, owners), tone=tone)
 
 

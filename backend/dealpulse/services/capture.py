@@ -11,42 +11,28 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..mail.automated import automated_kind
-from ..mail.html_text import sanitize_email_html
 from ..mail.linking import (
     CustomerMatches,
     LinkDecision,
-    OrgDirectory,
     accounts_of,
     decide_link,
     load_customer_matches,
     load_link_index,
-    normalize_address,
-    participants_of,
-    thread_key_for,
 )
-from ..mail.privacy import NeverLogList, exclusion_reason
-from ..mail.reply_split import split_reply
-from ..mail.types import ChangeBatch, FetchedEvent, FetchedMail
+from ..mail.privacy import exclusion_reason
+from ..mail.types import ChangeBatch, FetchedMail
 from ..store import Activity, ActivityContact, ActivitySource, utcnow
+from .capture_candidates import (
+    Candidate,
+    CaptureScope,
+    content_of,
+    contact_exclusion_for,
+    direction_for,
+    event_candidate,
+    mail_candidate,
+)
 
 log = logging.getLogger(__name__)
-
-#: The longest Message-ID / iCalUID we key on (the dedupe_key column holds 600 characters).
-_MAX_KEY = 560
-
-
-@dataclass(frozen=True)
-class CaptureScope:
-    """The mailbox a batch came from and what privacy and linking need to know about its owner."""
-
-    mailbox_id: int
-    org_id: int
-    owner_id: int
-    owner_addresses: frozenset[str]
-    directory: OrgDirectory
-    never_log: NeverLogList
-
 
 @dataclass
 class BatchOutcome:
@@ -70,134 +56,6 @@ class BatchOutcome:
             self.excluded[reason] = self.excluded.get(reason, 0) + n
 
 
-@dataclass
-class _Candidate:
-    """One mail or meeting on its way to the store."""
-
-    kind: str
-    provider_id: str
-    provider_thread_id: str
-    labels: list[str]
-    dedupe_key: str
-    message_id: str | None
-    thread_key: str
-    subject: str
-    occurred_at: datetime
-    ends_at: datetime | None
-    sender: str
-    participants: list[dict[str, str]]
-    is_sent: bool
-    source: FetchedMail | FetchedEvent
-    automated: str = ""  # mail.automated kind ("" when a person wrote it)
-
-    @property
-    def addresses(self) -> list[str]:
-        return [p["email"] for p in self.participants]
-
-
-def _key(value: str) -> str:
-    return value.strip().strip("<>")[:_MAX_KEY]
-
-
-def _mail_candidate(scope: CaptureScope, mail: FetchedMail) -> _Candidate:
-    message_id = _key(mail.message_id)
-    fallback = f"src:{scope.mailbox_id}:{mail.provider_id}"
-    return _Candidate(
-        kind="email",
-        provider_id=mail.provider_id,
-        provider_thread_id=mail.thread_id,
-        labels=list(mail.labels),
-        dedupe_key=f"mid:{message_id}" if message_id else fallback,
-        message_id=message_id or None,
-        thread_key=_key(thread_key_for(message_id, mail.in_reply_to, mail.references, f"thr:{scope.mailbox_id}:{mail.thread_id or mail.provider_id}")),
-        subject=(mail.subject or "")[:1000],
-        occurred_at=mail.sent_at,
-        ends_at=None,
-        sender=normalize_address(mail.sender.email) if mail.sender else "",
-        participants=participants_of(mail.sender, mail.to, mail.cc, mail.bcc),
-        is_sent=mail.is_sent,
-        source=mail,
-        automated=automated_kind(
-            mail.automation_headers, normalize_address(mail.sender.email) if mail.sender else "", mail.subject or "",
-            mail.body_text or "",
-        ),
-    )
-
-
-def _event_candidate(scope: CaptureScope, event: FetchedEvent) -> _Candidate:
-    uid = _key(event.ical_uid)
-    participants: list[dict[str, str]] = []
-    seen: set[str] = set()
-    for role, people in (("organizer", [event.organizer] if event.organizer else []), ("attendee", event.attendees)):
-        for person in people:
-            email = normalize_address(person.email)
-            if email and email not in seen:
-                seen.add(email)
-                participants.append({"email": email, "name": person.name or "", "role": role})
-    return _Candidate(
-        kind="meeting",
-        provider_id=event.provider_id,
-        provider_thread_id="",
-        labels=[],
-        dedupe_key=f"ical:{uid}" if uid else f"src:{scope.mailbox_id}:{event.provider_id}",
-        message_id=None,
-        thread_key=f"ical:{uid}" if uid else f"evt:{scope.mailbox_id}:{event.provider_id}",
-        subject=(event.subject or "")[:1000],
-        occurred_at=event.start,
-        ends_at=event.end,
-        sender=participants[0]["email"] if participants else "",
-        participants=participants,
-        is_sent=False,
-        source=event,
-    )
-
-
-def direction_for(candidate: _Candidate, scope: CaptureScope, customers: CustomerMatches) -> str:
-    """Which way an activity went, the same for every mailbox that sees it.
-
-    Email: outbound when the mailbox owner (address or any alias) or any colleague sent it, or the provider filed
-    it as sent; inbound when a customer did. Meeting: inbound when a customer contact or account takes part — a
-    meeting with the buyer is engagement from their side — else outbound. (Connectors report attendees without
-    their responses; the dynamics count a meeting only once it has started.)
-    """
-    if candidate.kind == "meeting":
-        external = [a for a in candidate.addresses if not scope.directory.is_internal(a)]
-        engaged = any(customers.contact(a) or customers.account_for(a) is not None for a in external)
-        return "inbound" if engaged else "outbound"
-    if candidate.is_sent or candidate.sender in scope.owner_addresses or scope.directory.is_internal(candidate.sender):
-        return "outbound"
-    return "inbound"
-
-
-def contact_exclusion_for(candidate: _Candidate, scope: CaptureScope, customers: CustomerMatches) -> str:
-    """Why the activity is not contact from the buyer ("" when it is): automated mail, or a meeting every buyer declined."""
-    source = candidate.source
-    if isinstance(source, FetchedEvent):
-        buyers = [a for a in candidate.addresses if not scope.directory.is_internal(a)
-                  and (customers.contact(a) or customers.account_for(a) is not None)]
-        declined = {normalize_address(a) for a in source.declined}
-        return "declined" if buyers and all(b in declined for b in buyers) else ""
-    return candidate.automated
-
-
-def _content(candidate: _Candidate, earlier: Iterable[str] = ()) -> dict[str, Any]:
-    """Text split into new / quoted / signature, sanitised HTML and the attachment list.
-
-    `earlier` is what earlier mail of the thread said: a ">" block repeating it is quoted history.
-    """
-    source = candidate.source
-    if isinstance(source, FetchedEvent):
-        return {"new_text": source.description or "", "quoted_text": "", "signature_text": "", "body_html": "", "attachments": []}
-    parts = split_reply(source.body_text or "", earlier)
-    return {
-        "new_text": parts.new_text,
-        "quoted_text": parts.quoted_text,
-        "signature_text": "\n\n".join(p for p in (parts.signature, parts.disclaimer) if p),
-        "body_html": sanitize_email_html(source.body_html) if source.body_html else "",
-        "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size} for a in source.attachments],
-    }
-
-
 def store_batch(session: Session, scope: CaptureScope, batch: ChangeBatch) -> BatchOutcome:
     """Apply one batch: privacy first, then upsert on (mailbox, provider id) and Message-ID/iCalUID, then deletions.
 
@@ -206,8 +64,8 @@ def store_batch(session: Session, scope: CaptureScope, batch: ChangeBatch) -> Ba
     """
     outcome = BatchOutcome()
     cancelled = [e.provider_id for e in batch.events if e.cancelled]
-    candidates = [_mail_candidate(scope, m) for m in batch.mails if m.provider_id]
-    candidates += [_event_candidate(scope, e) for e in batch.events if e.provider_id and not e.cancelled]
+    candidates = [mail_candidate(scope, m) for m in batch.mails if m.provider_id]
+    candidates += [event_candidate(scope, e) for e in batch.events if e.provider_id and not e.cancelled]
     if candidates:
         _store_candidates(session, scope, candidates, outcome)
     removed = list(dict.fromkeys([*batch.deleted_ids, *cancelled]))
@@ -228,7 +86,7 @@ class ContentPlan:
 def plan_content(session: Session, scope: CaptureScope, mails: list[FetchedMail]) -> ContentPlan:
     """Decide from headers and labels alone which mails privacy rules let us store and this mailbox lacks."""
     plan = ContentPlan()
-    candidates = [_mail_candidate(scope, m) for m in mails if m.provider_id]
+    candidates = [mail_candidate(scope, m) for m in mails if m.provider_id]
     customers = load_customer_matches(session, scope.org_id, {a for c in candidates for a in c.addresses})
     kept = []
     for c in candidates:
@@ -243,9 +101,9 @@ def plan_content(session: Session, scope: CaptureScope, mails: list[FetchedMail]
     return plan
 
 
-def _store_candidates(session: Session, scope: CaptureScope, candidates: list[_Candidate], outcome: BatchOutcome) -> None:
+def _store_candidates(session: Session, scope: CaptureScope, candidates: list[Candidate], outcome: BatchOutcome) -> None:
     customers = load_customer_matches(session, scope.org_id, {a for c in candidates for a in c.addresses})
-    kept: list[_Candidate] = []
+    kept: list[Candidate] = []
     for c in candidates:
         reason = exclusion_reason(c.addresses, c.labels, scope.directory, customers, scope.never_log)
         if reason:
@@ -265,7 +123,7 @@ def _store_candidates(session: Session, scope: CaptureScope, candidates: list[_C
     if not fresh:
         return
     existing = _existing_activities(session, scope.org_id, [c.dedupe_key for c in fresh])
-    per_candidate: list[tuple[_Candidate, list[int], list[int]]] = []
+    per_candidate: list[tuple[Candidate, list[int], list[int]]] = []
     for c in fresh:
         contact_ids, account_ids = accounts_of(c.addresses, customers, scope.directory)
         per_candidate.append((c, contact_ids, account_ids))
@@ -280,8 +138,8 @@ def _store_candidates(session: Session, scope: CaptureScope, candidates: list[_C
     )
     history = _thread_history(session, scope.org_id, [c for c, _, _ in to_create])
     now = utcnow()
-    new_rows: dict[str, tuple[Activity, list[int], _Candidate]] = {}
-    sources: list[tuple[str, _Candidate]] = []
+    new_rows: dict[str, tuple[Activity, list[int], Candidate]] = {}
+    sources: list[tuple[str, Candidate]] = []
     for c, contact_ids, account_ids in per_candidate:
         sources.append((c.dedupe_key, c))
         if c.dedupe_key in existing or c.dedupe_key in new_rows:
@@ -306,7 +164,7 @@ def _store_candidates(session: Session, scope: CaptureScope, candidates: list[_C
     outcome.new_activity_ids += sorted(created_ids)
 
 
-def _refresh_meetings(session: Session, scope: CaptureScope, meetings: list[_Candidate], customers: CustomerMatches) -> None:
+def _refresh_meetings(session: Session, scope: CaptureScope, meetings: list[Candidate], customers: CustomerMatches) -> None:
     """A known meeting that moved or was declined since it was stored: update its time and whether it is buyer contact."""
     for c in meetings:
         session.execute(
@@ -317,7 +175,7 @@ def _refresh_meetings(session: Session, scope: CaptureScope, meetings: list[_Can
         )
 
 
-def _contact_role(c: _Candidate, contact_id: int, customers: CustomerMatches) -> str:
+def _contact_role(c: Candidate, contact_id: int, customers: CustomerMatches) -> str:
     for p in c.participants:
         known = customers.contact(p["email"])
         if known and known[0] == contact_id:
@@ -325,7 +183,7 @@ def _contact_role(c: _Candidate, contact_id: int, customers: CustomerMatches) ->
     return "to"
 
 
-def _thread_history(session: Session, org_id: int, candidates: list[_Candidate]) -> dict[str, list[tuple[datetime, str]]]:
+def _thread_history(session: Session, org_id: int, candidates: list[Candidate]) -> dict[str, list[tuple[datetime, str]]]:
     """What the threads of `candidates` said, with when: stored new text and this batch's bodies, per thread key."""
     keys = sorted({c.thread_key for c in candidates if c.thread_key and c.kind == "email"})
     history: dict[str, list[tuple[datetime, str]]] = {}
@@ -344,7 +202,7 @@ def _thread_history(session: Session, org_id: int, candidates: list[_Candidate])
     return history
 
 
-def _earlier(history: dict[str, list[tuple[datetime, str]]], c: _Candidate) -> list[str]:
+def _earlier(history: dict[str, list[tuple[datetime, str]]], c: Candidate) -> list[str]:
     """The texts of `c`'s thread written before it (never its own body, never replies to it)."""
     moment = _as_utc(c.occurred_at)
     return [text for at, text in history.get(c.thread_key, ()) if at < moment]
@@ -355,7 +213,7 @@ def _as_utc(moment: datetime) -> datetime:
 
 
 def _new_activity(
-    scope: CaptureScope, c: _Candidate, decision: LinkDecision, direction: str, now: datetime, earlier: Iterable[str] = ()
+    scope: CaptureScope, c: Candidate, decision: LinkDecision, direction: str, now: datetime, earlier: Iterable[str] = ()
 ) -> Activity:
     return Activity(
         org_id=scope.org_id,
@@ -377,7 +235,7 @@ def _new_activity(
         link_candidates=list(decision.candidates),
         created_at=now,
         updated_at=now,
-        **_content(c, earlier),
+        **content_of(c, earlier),
     )
 
 
@@ -400,7 +258,7 @@ def _existing_activities(session: Session, org_id: int, keys: list[str]) -> dict
     return found
 
 
-def _insert_activities(session: Session, scope: CaptureScope, new_rows: dict[str, tuple[Activity, list[int], _Candidate]], existing: dict[str, int]) -> None:
+def _insert_activities(session: Session, scope: CaptureScope, new_rows: dict[str, tuple[Activity, list[int], Candidate]], existing: dict[str, int]) -> None:
     """Insert all new activities in one savepoint; if another worker stored one first, fall back to one by one."""
     if not new_rows:
         return
@@ -436,7 +294,7 @@ def _decision_of(row: Activity) -> LinkDecision:
 def _insert_sources(
     session: Session,
     scope: CaptureScope,
-    sources: list[tuple[str, _Candidate]],
+    sources: list[tuple[str, Candidate]],
     ids: dict[str, int],
     outcome: BatchOutcome,
     created_ids: set[int],

@@ -1,4 +1,5 @@
-"""Queries behind the manager dashboard: the pipeline, one deal's page, the per-rep review agenda, chart series.
+"""Queries behind the manager dashboard: the pipeline and its chart series (one deal's page is `deal_page`, the
+per-rep review agenda `review_agenda`).
 
 Everything is scoped by `visibility_clause` (a rep sees their own deals, a manager their teams', an admin the
 organisation's); private activities show metadata only to anyone but the reps whose mailbox captured them.
@@ -6,43 +7,30 @@ organisation's); private activities show metadata only to anyone but the reps wh
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import Any, Sequence
 
 from sqlalchemy import Select, and_, func, select
 
-from ..domain.access import Principal, can_read_content, can_see_deal
-from ..domain.alert_rules import skipped_rules
-from ..domain.change_labels import describe_change
-from ..domain.health import agenda_priority, relative_sizes
-from ..domain.tone_reading import read_tone
+from ..domain.access import Principal
 from ..store import (
     Account,
     Activity,
-    ActivityNote,
-    ActivitySource,
     Alert,
-    AuditEntry,
-    Mailbox,
     Opportunity,
-    Rating,
     SentimentScore,
     Stage,
     User,
     utcnow,
 )
-from ..store.crm import BUYING_ROLES, FORECAST_CATEGORIES
 from ..store.uow import UnitOfWork
-from .alerts import UNRESOLVED, alert_view, health_by_opportunity, load_contexts
-from .audit import history
-from .dynamics import DealStats, deal_stats, in_tone_trend
-from .errors import InvalidField, NotFoundError
-from .opportunities import buying_team, exit_checklist, load_visible, visibility_clause
-from .sidebar import deal_options
+from ..domain.alert_state import UNRESOLVED
+from .alert_feed import health_by_opportunity
+from .dynamics import deal_stats, in_tone_trend
+from .errors import InvalidField
+from .access import visibility_clause
 
 SORT_KEYS = ("health", "amount", "close_date", "last_inbound", "name", "stage", "owner")
 SPARK_POINTS = 10
@@ -157,7 +145,7 @@ def pipeline(uow: UnitOfWork, principal: Principal, filters: PipelineFilters, *,
         st = stats.get(d["id"], {})
         d.update(inbound=st.get("inbound", 0), outbound=st.get("outbound", 0), last_inbound_at=st.get("last_inbound_at"))
     return {"deals": shown, "total": total, "page": page, "pages": max(1, -(-total // per_page)),
-            "by_stage": _by_stage(deals), "owners": _owners(s, principal),
+            "by_stage": _by_stage(deals), "owners": visible_owners(s, principal),
             "stages": s.execute(select(Stage.key, Stage.name).where(Stage.org_id == principal.org_id, Stage.is_closed.is_(False))
                                 .order_by(Stage.position)).all()}
 
@@ -191,179 +179,10 @@ def _by_stage(deals: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _owners(s: Any, principal: Principal) -> list[dict[str, Any]]:
+def visible_owners(s: Any, principal: Principal) -> list[dict[str, Any]]:
     """People whose deals the principal may see (the owner filter)."""
     owner_ids = select(Opportunity.owner_id).where(visibility_clause(principal)).distinct()
     return [{"id": i, "name": n} for i, n in s.execute(select(User.id, User.name).where(User.id.in_(owner_ids)).order_by(User.name))]
-
-
-def _mailbox_owners(uow: UnitOfWork, activity_ids: Sequence[int]) -> dict[int, set[int]]:
-    owners: dict[int, set[int]] = defaultdict(set)
-    if activity_ids:
-        for activity_id, user_id in uow.s.execute(
-            select(ActivitySource.activity_id, Mailbox.user_id).join(Mailbox, Mailbox.id == ActivitySource.mailbox_id)
-            .where(ActivitySource.activity_id.in_(list(activity_ids)))
-        ):
-            owners[activity_id].add(user_id)
-    return owners
-
-
-def deal_page(uow: UnitOfWork, principal: Principal, opportunity_id: int, *, now: datetime | None = None, limit: int = 200) -> dict[str, Any]:
-    """One deal: header facts, health and alerts, timeline with tone, ratings and notes, charts, audit history."""
-    now = now or utcnow()
-    s = uow.s
-    opp = load_visible(s, principal, opportunity_id)
-    stage = s.get(Stage, opp.stage_id)
-    owner = s.get(User, opp.owner_id)
-    account = s.get(Account, opp.account_id)
-    alerts = s.scalars(select(Alert).where(Alert.opportunity_id == opp.id).order_by(Alert.opened_at.desc()).limit(50)).all()
-    health = health_by_opportunity(s, [opp.id])[opp.id]
-    activities = s.scalars(
-        select(Activity).where(Activity.opportunity_id == opp.id).order_by(Activity.occurred_at.desc(), Activity.id.desc()).limit(limit)
-    ).all()
-    ids = [a.id for a in activities]
-    owners = _mailbox_owners(uow, ids)
-    scores = {sc.activity_id: sc for sc in s.scalars(select(SentimentScore).where(
-        SentimentScore.activity_id.in_(ids), SentimentScore.is_current.is_(True)))} if ids else {}
-    ratings: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    notes: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    if ids:
-        for rating in s.scalars(select(Rating).where(Rating.activity_id.in_(ids)).order_by(Rating.updated_at)):
-            ratings[rating.activity_id].append({"label": rating.label, "note": rating.note})
-        for note, name in s.execute(select(ActivityNote, User.name).join(User, User.id == ActivityNote.author_id)
-                                    .where(ActivityNote.activity_id.in_(ids)).order_by(ActivityNote.created_at)):
-            notes[note.activity_id].append({"author": name, "text": note.text, "at": note.created_at})
-    timeline = []
-    for a in activities:
-        readable = can_read_content(principal, a.is_private, owners.get(a.id, set()))
-        mine = principal.user_id in owners.get(a.id, set())
-        score = scores.get(a.id)
-        timeline.append({
-            "id": a.id, "kind": a.kind, "direction": a.direction, "occurred_at": a.occurred_at, "private": a.is_private,
-            "contact_exclusion": a.contact_exclusion, "upcoming": a.occurred_at > now, "thread_key": a.thread_key,
-            "mine": mine,
-            "readable": readable, "subject": a.subject if readable else "", "text": a.new_text if readable else "",
-            "sender": a.sender_email if readable else "",
-            # The buyer's tone only: the rep's own outbound mail shows none.
-            "tone": None if score is None or a.direction != "inbound" else {
-                "label": score.label, "score": float(score.score),
-                "reading": read_tone(score.label, score.confidence, score.probabilities).as_dict()},
-            "ratings": ratings.get(a.id, []) if readable else [], "notes": notes.get(a.id, []) if readable else [],
-        })
-    snapshot = load_contexts(s, opp.org_id, now, [opp.id])[0]
-    stats = deal_stats(s, [opp.id], now).get(opp.id, DealStats())
-    return {
-        "dynamics": stats,
-        "not_evaluated": skipped_rules(snapshot.snapshot, snapshot.thresholds),
-        "buying_team": buying_team(s, opp, now),
-        "deal_options": deal_options(s, principal, opp.account_id, opp.id),
-        "buying_roles": list(BUYING_ROLES),
-        "deal": {"id": opp.id, "name": opp.name, "account": account.name if account else "", "owner": owner.name if owner else "",
-                 "stage": stage.name, "amount": float(opp.amount), "currency": opp.currency, "close_date": opp.close_date,
-                 "probability": opp.probability, "next_step": opp.next_step, "stage_entered_at": opp.stage_entered_at,
-                 "close_date_pushes": opp.close_date_pushes, "version": opp.version,
-                 "forecast_category": opp.forecast_category, "is_closed": stage.is_closed},
-        "forecast_categories": list(FORECAST_CATEGORIES),
-        "health": health, "alerts": [alert_view(a, opp.name) for a in alerts], "timeline": timeline,
-        "exit_questions": exit_checklist(s, opp),
-        "tone": [(a["occurred_at"], a["tone"]["score"]) for a in reversed(timeline)
-                 if a["tone"] and a["kind"] == "email" and a["direction"] == "inbound" and not a["contact_exclusion"]],
-        "weekly": weekly_counts(timeline, now),
-        "history": _described(s, opp.org_id, _with_alert_history(s, opp.org_id, history(s, opp.org_id, "opportunity", opp.id), alerts)[:50]),
-    }
-
-
-def _described(s: Any, org_id: int, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each audit entry with its change in words (stage keys, owners and accounts by name)."""
-    names: dict[tuple[str, Any], str] = {}
-    names.update({("stage", k): n for k, n in s.execute(select(Stage.key, Stage.name).where(Stage.org_id == org_id))})
-    wanted = {kind: {v for e in entries if e["field"] == field for v in (e["old"], e["new"]) if isinstance(v, int)}
-              for kind, field in (("user", "owner_id"), ("account", "account_id"))}
-    if wanted["user"]:
-        names.update({("user", i): n for i, n in s.execute(select(User.id, User.name).where(User.id.in_(wanted["user"])))})
-    if wanted["account"]:
-        names.update({("account", i): n for i, n in s.execute(select(Account.id, Account.name).where(Account.id.in_(wanted["account"])))})
-    return [{**e, "change": describe_change(e, names)} for e in entries]
-
-
-def _with_alert_history(s: Any, org_id: int, entries: list[dict[str, Any]], alerts: Sequence[Alert]) -> list[dict[str, Any]]:
-    """The deal's audit entries plus who acknowledged or resolved its alerts, newest first."""
-    rules = {a.id: a.rule for a in alerts}
-    if rules:
-        rows = s.execute(
-            select(AuditEntry, User.name, User.email).outerjoin(User, User.id == AuditEntry.actor_id)
-            .where(AuditEntry.org_id == org_id, AuditEntry.entity_type == "alert", AuditEntry.entity_id.in_(list(rules)))
-        ).all()
-        for entry, name, email in rows:
-            entries.append({
-                "field": f"alert: {rules[entry.entity_id].replace('_', ' ')}",
-                "old": json.loads(entry.old_value) if entry.old_value else None,
-                "new": json.loads(entry.new_value) if entry.new_value else None,
-                "actor": {"id": entry.actor_id, "name": name, "email": email} if entry.actor_id else None,
-                "surface": entry.surface, "version": None, "change_id": entry.change_id, "changed_at": entry.changed_at.isoformat(),
-            })
-    return sorted(entries, key=lambda e: e["changed_at"], reverse=True)
-
-
-def weekly_counts(timeline: Sequence[dict[str, Any]], now: datetime, weeks: int = 12) -> list[dict[str, Any]]:
-    """Inbound and outbound activities per week for the last `weeks` weeks, oldest first."""
-    start = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(weeks=weeks - 1)
-    buckets = [{"week": start + timedelta(weeks=i), "inbound": 0, "outbound": 0} for i in range(weeks)]
-    for item in timeline:
-        index = int((item["occurred_at"] - start).total_seconds() // (7 * 86400))
-        if 0 <= index < weeks and item["direction"] in ("inbound", "outbound"):
-            buckets[index][item["direction"]] += 1
-    return buckets
-
-
-def review_agenda(uow: UnitOfWork, principal: Principal, rep_id: int, count: int = 3) -> dict[str, Any]:
-    """The `count` problem deals of one rep to discuss, by risk x size, with their reasons and totals per currency.
-
-    Size compares a deal's amount only with the rep's other open deals in the same currency (`relative_sizes`):
-    there is no exchange-rate source, so amounts in different currencies are neither added up nor ranked raw.
-    """
-    s = uow.s
-    rep = s.get(User, rep_id)
-    if rep is None or not can_see_deal(principal, rep.org_id, rep.id, rep.team_id):
-        raise NotFoundError(f"rep {rep_id} not found")
-    rows = s.execute(
-        select(Opportunity, Stage.name).join(Stage, Stage.id == Opportunity.stage_id)
-        .where(Opportunity.owner_id == rep.id, Stage.is_closed.is_(False), visibility_clause(principal))
-    ).all()
-    health = health_by_opportunity(s, [o.id for o, _ in rows])
-    sizes = relative_sizes({o.id: (o.currency, float(o.amount)) for o, _ in rows})
-    ranked = sorted(
-        ((agenda_priority(health[o.id], sizes[o.id]), o, stage) for o, stage in rows), key=lambda r: (-r[0], r[1].id)
-    )
-    chosen = [(priority, o, stage) for priority, o, stage in ranked if priority > 0][:count]
-    deals = [
-        {"opportunity_id": o.id, "name": o.name, "amount": str(o.amount), "currency": o.currency, "stage": stage,
-         "health": health[o.id].score, "priority": round(priority, 2), "relative_size": round(sizes[o.id], 2),
-         "reasons": [r.reason for r in health[o.id].reasons]}
-        for priority, o, stage in chosen
-    ]
-    return {"rep": {"id": rep.id, "name": rep.name, "email": rep.email}, "deals": deals,
-            "by_currency": _totals_by_currency([o for o, _ in rows], {o.id for _, o, _ in chosen})}
-
-
-def _totals_by_currency(open_deals: Sequence[Opportunity], on_agenda: set[int]) -> list[dict[str, Any]]:
-    """Per currency: how many open deals, their amount, and the amount of those on the agenda (exact decimals)."""
-    totals: dict[str, dict[str, Any]] = {}
-    for o in open_deals:
-        t = totals.setdefault(o.currency, {"currency": o.currency, "open_deals": 0, "open_amount": Decimal(0),
-                                           "agenda_amount": Decimal(0)})
-        t["open_deals"] += 1
-        t["open_amount"] += o.amount
-        if o.id in on_agenda:
-            t["agenda_amount"] += o.amount
-    return [{**t, "open_amount": str(t["open_amount"]), "agenda_amount": str(t["agenda_amount"])}
-            for _, t in sorted(totals.items())]
-
-
-def reps_for_agenda(uow: UnitOfWork, principal: Principal) -> list[dict[str, Any]]:
-    """The reps whose one-to-ones the principal can run (themselves for a rep)."""
-    owners = _owners(uow.s, principal)
-    return owners or [{"id": principal.user_id, "name": principal.email}]
 
 
 def unresolved_count(uow: UnitOfWork, principal: Principal) -> int:

@@ -14,7 +14,7 @@ from ..store import Activity, MEETING_OUTCOMES, MeetingOutcome, Opportunity, Use
 from ..store.uow import UnitOfWork
 from .audit import record_changes
 from .errors import InvalidField, NotFoundError
-from .visibility import load_visible, visibility_clause
+from .access import load_visible, visibility_clause
 
 TODO_AFTER = timedelta(days=2)
 

@@ -21,7 +21,7 @@ from ..store import Opportunity, Stage, Team, User
 from ..store import metrics as q
 from ..store.uow import UnitOfWork
 from .errors import InvalidField, PermissionDenied
-from .visibility import visibility_clause
+from .access import visibility_clause
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,6 @@
 """What a rep does to an email from the sidebar besides rating it and choosing its deal (services.threads): notes.
 
-Also the access rules for activities: who may see one (the reps whose mailbox captured it, and whoever may see
-its opportunity) and who may read its content (private activities: only the reps whose mailbox captured them).
+Who may see an activity and read its content is decided in `services.access`.
 """
 
 from __future__ import annotations
@@ -11,59 +10,13 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, lazyload
 
-from ..domain.access import Principal, can_read_content, can_see_deal
-from ..store import Activity, ActivityNote, ActivitySource, Mailbox, Opportunity, User, utcnow
+from ..domain.access import Principal
+from ..store import ActivityNote, User, utcnow
 from ..store.uow import UnitOfWork
-from .errors import InvalidField, NotFoundError, PermissionDenied
+from .access import content_readable, visible_activity
+from .errors import InvalidField, PermissionDenied
 
 MAX_NOTE_CHARS = 5000
-
-
-# -- access ---------------------------------------------------------------------------------------------------
-def mailbox_owner_ids(session: Session, activity_id: int) -> set[int]:
-    """Users whose mailbox captured the activity."""
-    rows = session.scalars(
-        select(Mailbox.user_id).join(ActivitySource, ActivitySource.mailbox_id == Mailbox.id).where(
-            ActivitySource.activity_id == activity_id
-        )
-    )
-    return set(rows)
-
-
-def deal_visible(session: Session, principal: Principal, opportunity_id: int | None) -> bool:
-    """True if the opportunity exists and the principal may see it."""
-    if opportunity_id is None:
-        return False
-    row = session.execute(
-        select(Opportunity.org_id, Opportunity.owner_id, User.team_id)
-        .join(User, User.id == Opportunity.owner_id)
-        .where(Opportunity.id == opportunity_id)
-    ).first()
-    return row is not None and can_see_deal(principal, row[0], row[1], row[2])
-
-
-def can_see_activity(session: Session, principal: Principal, activity: Activity, owners: set[int] | None = None) -> bool:
-    """Captured by the principal's mailbox, or linked to a deal the principal may see."""
-    if activity.org_id != principal.org_id:
-        return False
-    owners = mailbox_owner_ids(session, activity.id) if owners is None else owners
-    return principal.user_id in owners or principal.is_admin or deal_visible(session, principal, activity.opportunity_id)
-
-
-def visible_activity(session: Session, principal: Principal, activity_id: int) -> tuple[Activity, set[int]]:
-    """The activity and its mailbox owners if the principal may see it; NotFoundError otherwise (no leak)."""
-    activity = session.get(Activity, activity_id)
-    if activity is None:
-        raise NotFoundError(f"activity {activity_id} not found")
-    owners = mailbox_owner_ids(session, activity.id)
-    if not can_see_activity(session, principal, activity, owners):
-        raise NotFoundError(f"activity {activity_id} not found")
-    return activity, owners
-
-
-def content_readable(principal: Principal, activity: Activity, owners: set[int]) -> bool:
-    """True if the principal may read the activity's content (not just its metadata)."""
-    return can_read_content(principal, activity.is_private, owners)
 
 
 # -- notes ----------------------------------------------------------------------------------------------------

@@ -1,36 +1,32 @@
-"""Use cases on opportunities: list, read, create, update (version-guarded), exit answers, buying team."""
+"""Use cases on opportunities: list, read, create, update (version-guarded), history. Exit answers and the buying
+team are `deal_qualification`; the API shape is `opportunity_views`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from ..domain.alert_rules import Thresholds
 from ..domain.access import Principal, can_see_deal
-from ..mail.linking import load_org_directory, normalize_address
 from ..store import (
     Account,
-    BuyingTeamMember,
-    Contact,
-    ExitAnswer,
-    ExitQuestion,
     Opportunity,
     Stage,
     StageTransition,
     User,
     utcnow,
 )
-from ..store.crm import BUYING_ROLES, FORECAST_CATEGORIES
+from ..store.crm import FORECAST_CATEGORIES
 from ..store.uow import UnitOfWork
 from .alert_hooks import on_deals_changed
 from .audit import history, record_changes
-from .dynamics import engaged_contacts
 from .errors import InvalidField, StaleVersion
-from .visibility import load_visible, visibility_clause
+from .access import load_visible, visibility_clause
+from .opportunity_views import serialize
 
 EDITABLE_FIELDS = (
     "name", "stage", "amount", "currency", "close_date", "next_step", "probability", "owner_id", "account_id",
@@ -50,77 +46,6 @@ class OpportunityFilters:
     is_open: bool | None = None
     limit: int = 100
     offset: int = 0
-
-
-def serialize(session: Session, opp: Opportunity, *, detail: bool = False) -> dict[str, Any]:
-    """The API representation of an opportunity (with exit questions and buying team when `detail`)."""
-    stage = session.get(Stage, opp.stage_id)
-    account = session.get(Account, opp.account_id)
-    owner = session.get(User, opp.owner_id)
-    data: dict[str, Any] = {
-        "id": opp.id,
-        "name": opp.name,
-        "account": {"id": account.id, "name": account.name} if account else None,
-        "owner": {"id": owner.id, "name": owner.name, "email": owner.email} if owner else None,
-        "stage": {"key": stage.key, "name": stage.name, "is_closed": stage.is_closed, "is_won": stage.is_won},
-        "amount": str(opp.amount),
-        "currency": opp.currency,
-        "close_date": opp.close_date.isoformat() if opp.close_date else None,
-        "next_step": opp.next_step,
-        "probability": opp.probability,
-        "stage_entered_at": opp.stage_entered_at.isoformat(),
-        "close_date_pushes": opp.close_date_pushes,
-        "forecast_category": opp.forecast_category,
-        "closed_at": opp.closed_at.isoformat() if opp.closed_at else None,
-        "external_id": opp.external_id,
-        "updated_at": opp.updated_at.isoformat(),
-        "version": opp.version,
-    }
-    if detail:
-        data["exit_questions"] = exit_checklist(session, opp)
-        data["buying_team"] = buying_team(session, opp)
-    return data
-
-
-# Built once: every detailed view (the sidebar's on each email) runs them.
-_EXIT_CHECKLIST = (
-    select(ExitQuestion, ExitAnswer)
-    .outerjoin(ExitAnswer, and_(ExitAnswer.question_id == ExitQuestion.id,
-                                ExitAnswer.opportunity_id == bindparam("opportunity_id")))
-    .where(ExitQuestion.stage_id == bindparam("stage_id"))
-    .order_by(ExitQuestion.position)
-)
-_BUYING_TEAM = (
-    select(BuyingTeamMember, Contact)
-    .join(Contact, Contact.id == BuyingTeamMember.contact_id)
-    .where(BuyingTeamMember.opportunity_id == bindparam("opportunity_id"))
-    .order_by(Contact.name)
-)
-
-
-def exit_checklist(session: Session, opp: Opportunity) -> list[dict[str, Any]]:
-    """The current stage's exit questions with this opportunity's answers (None = unanswered)."""
-    rows = session.execute(_EXIT_CHECKLIST, {"opportunity_id": opp.id, "stage_id": opp.stage_id}).all()
-    return [
-        {
-            "key": q.key,
-            "text": q.text,
-            "answer": a.answer if a else None,
-            "answered_at": a.answered_at.isoformat() if a else None,
-        }
-        for q, a in rows
-    ]
-
-
-def buying_team(session: Session, opp: Opportunity, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Contacts on the opportunity's buying team with their roles and when each last wrote or met us on this deal."""
-    rows = session.execute(_BUYING_TEAM, {"opportunity_id": opp.id}).all()
-    last = {cid: at for cid, _, _, at in engaged_contacts(session, opp.id, now or utcnow(), contact_ids=[c.id for _, c in rows])} if rows else {}
-    return [
-        {"contact_id": c.id, "name": c.name, "email": c.email, "title": c.title, "role": m.role,
-         "last_engaged_at": last[c.id].isoformat() if c.id in last else None}
-        for m, c in rows
-    ]
 
 
 def list_opportunities(uow: UnitOfWork, principal: Principal, filters: OpportunityFilters) -> dict[str, Any]:
@@ -180,7 +105,9 @@ def _check_account(session: Session, principal: Principal, account_id: int) -> A
     return account
 
 
-def create_opportunity(uow: UnitOfWork, principal: Principal, values: dict[str, Any]) -> dict[str, Any]:
+def create_opportunity(
+    uow: UnitOfWork, principal: Principal, values: dict[str, Any], *, alert_defaults: Thresholds
+) -> dict[str, Any]:
     """Create an opportunity (owner defaults to the caller) and audit its initial values."""
     s = uow.s
     owner_id = values.get("owner_id") or principal.user_id
@@ -213,7 +140,7 @@ def create_opportunity(uow: UnitOfWork, principal: Principal, values: dict[str, 
     initial["stage"] = (None, stage.key)
     record_changes(s, principal, "opportunity", opp.id, opp.org_id, initial, version=1)
     uow.commit()
-    on_deals_changed(uow, opp.org_id, [opp.id])
+    on_deals_changed(uow, opp.org_id, [opp.id], alert_defaults=alert_defaults)
     return serialize(s, opp, detail=True)
 
 
@@ -229,7 +156,8 @@ def _current_value(session: Session, opp: Opportunity, field_name: str) -> Any:
     return getattr(opp, field_name)
 
 
-def _stale(session: Session, principal: Principal, opportunity_id: int, expected: int) -> StaleVersion:
+def stale_version(session: Session, principal: Principal, opportunity_id: int, expected: int) -> StaleVersion:
+    """A StaleVersion error (after rolling back) carrying the current state and what changed since `expected`."""
     session.rollback()
     opp = load_visible(session, principal, opportunity_id)
     session.refresh(opp)
@@ -253,18 +181,19 @@ def guarded_bump(session: Session, principal: Principal, opp: Opportunity, expec
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        raise _stale(session, principal, opp.id, expected_version)
+        raise stale_version(session, principal, opp.id, expected_version)
     return new_version
 
 
 def update_opportunity(
-    uow: UnitOfWork, principal: Principal, opportunity_id: int, expected_version: int, changes: dict[str, Any]
+    uow: UnitOfWork, principal: Principal, opportunity_id: int, expected_version: int, changes: dict[str, Any], *,
+    alert_defaults: Thresholds,
 ) -> dict[str, Any]:
     """Change fields of an opportunity if `expected_version` is current; audit every changed field."""
     s = uow.s
     opp = load_visible(s, principal, opportunity_id, for_edit=True)
     if opp.version != expected_version:
-        raise _stale(s, principal, opportunity_id, expected_version)
+        raise stale_version(s, principal, opportunity_id, expected_version)
     values: dict[str, Any] = {}
     audit: dict[str, tuple[Any, Any]] = {}
     now = utcnow()
@@ -304,116 +233,12 @@ def update_opportunity(
         s.add(StageTransition(opportunity_id=opp.id, from_stage_id=opp.stage_id, to_stage_id=values["stage_id"], at=now))
     record_changes(s, principal, "opportunity", opp.id, opp.org_id, audit, version=new_version)
     uow.commit()
-    on_deals_changed(uow, opp.org_id, [opp.id])
+    on_deals_changed(uow, opp.org_id, [opp.id], alert_defaults=alert_defaults)
     s.refresh(opp)
     return serialize(s, opp, detail=True)
-
-
-def answer_exit_questions(
-    uow: UnitOfWork, principal: Principal, opportunity_id: int, expected_version: int, answers: dict[str, bool | None]
-) -> dict[str, Any]:
-    """Record yes/no answers to the current stage's exit questions (never blocks a stage change)."""
-    s = uow.s
-    opp = load_visible(s, principal, opportunity_id, for_edit=True)
-    if opp.version != expected_version:
-        raise _stale(s, principal, opportunity_id, expected_version)
-    questions = {q.key: q for q in s.scalars(select(ExitQuestion).where(ExitQuestion.stage_id == opp.stage_id))}
-    unknown = [k for k in answers if k not in questions]
-    if unknown:
-        raise InvalidField([{"field": f"answers.{k}", "message": "not an exit question of the current stage"} for k in unknown])
-    existing = {
-        a.question_id: a
-        for a in s.scalars(select(ExitAnswer).where(ExitAnswer.opportunity_id == opp.id))
-    }
-    audit: dict[str, tuple[Any, Any]] = {}
-    for key, value in answers.items():
-        q = questions[key]
-        row = existing.get(q.id)
-        old = row.answer if row else None
-        if row is not None and old == value:
-            continue
-        if row is None and value is None:
-            continue
-        audit[f"exit.{key}"] = (old, value)
-    if not audit:
-        return serialize(s, opp, detail=True)
-    new_version = guarded_bump(s, principal, opp, expected_version, {})
-    for key, value in answers.items():
-        q = questions[key]
-        row = existing.get(q.id)
-        if row is None:
-            s.add(ExitAnswer(opportunity_id=opp.id, question_id=q.id, answer=value, answered_by_id=principal.user_id))
-        else:
-            row.answer = value
-            row.answered_by_id = principal.user_id
-            row.answered_at = utcnow()
-    record_changes(s, principal, "opportunity", opp.id, opp.org_id, audit, version=new_version)
-    uow.commit()
-    on_deals_changed(uow, opp.org_id, [opp.id])
-    s.refresh(opp)
-    return serialize(s, opp, detail=True)
-
-
-def set_buying_role(
-    uow: UnitOfWork, principal: Principal, opportunity_id: int, expected_version: int, contact_id: int, role: str | None
-) -> dict[str, Any]:
-    """Put a contact on the buying team with `role`, change their role, or remove them (role None)."""
-    s = uow.s
-    opp = load_visible(s, principal, opportunity_id, for_edit=True)
-    if opp.version != expected_version:
-        raise _stale(s, principal, opportunity_id, expected_version)
-    contact = s.get(Contact, contact_id)
-    if contact is None or contact.org_id != principal.org_id:
-        raise InvalidField([{"field": "contact_id", "message": "unknown contact"}])
-    if role is not None and role not in BUYING_ROLES:
-        raise InvalidField([{"field": "role", "message": f"must be one of {', '.join(BUYING_ROLES)}"}])
-    member = s.scalar(
-        select(BuyingTeamMember).where(BuyingTeamMember.opportunity_id == opp.id, BuyingTeamMember.contact_id == contact_id)
-    )
-    old = member.role if member else None
-    if old == role:
-        return serialize(s, opp, detail=True)
-    new_version = guarded_bump(s, principal, opp, expected_version, {})
-    if role is None:
-        s.delete(member)
-    elif member is None:
-        s.add(BuyingTeamMember(opportunity_id=opp.id, contact_id=contact_id, role=role, added_at=utcnow()))
-    else:
-        member.role, member.added_at = role, utcnow()
-    record_changes(s, principal, "opportunity", opp.id, opp.org_id, {f"buying_team.{contact.email}": (old, role)}, version=new_version)
-    uow.commit()
-    on_deals_changed(uow, opp.org_id, [opp.id])
-    s.refresh(opp)
-    return serialize(s, opp, detail=True)
-
-
-def add_to_buying_team(
-    uow: UnitOfWork, principal: Principal, opportunity_id: int, expected_version: int, email: str, name: str, role: str
-) -> dict[str, Any]:
-    """Put a person on the buying team by address (an email's participant, or typed): an unknown address becomes a
-    contact of the deal's account. Colleagues' addresses are refused."""
-    s = uow.s
-    opp = load_visible(s, principal, opportunity_id, for_edit=True)
-    address = normalize_address(email)
-    if not address:
-        raise InvalidField([{"field": "email", "message": "not an email address"}])
-    if load_org_directory(s, principal.org_id).is_internal(address):
-        raise InvalidField([{"field": "email", "message": "a colleague cannot be on the buyer's team"}])
-    contact = s.scalar(select(Contact).where(Contact.org_id == principal.org_id, func.lower(Contact.email) == address))
-    if contact is None:
-        contact = Contact(org_id=principal.org_id, account_id=opp.account_id, email=address, name=(name or "").strip()[:200])
-        s.add(contact)
-        s.flush()
-        record_changes(s, principal, "contact", contact.id, principal.org_id, {"email": (None, address), "account_id": (None, opp.account_id)})
-    return set_buying_role(uow, principal, opp.id, expected_version, contact.id, role)
 
 
 def opportunity_history(uow: UnitOfWork, principal: Principal, opportunity_id: int) -> list[dict[str, Any]]:
     """The audit history of an opportunity, newest first."""
     opp = load_visible(uow.s, principal, opportunity_id)
     return history(uow.s, opp.org_id, "opportunity", opp.id)
-
-
-def is_valid_close_date(value: date | None) -> bool:
-    """Close dates are plain calendar dates within a sane range."""
-    return value is None or date(2000, 1, 1) <= value <= date(2100, 12, 31)

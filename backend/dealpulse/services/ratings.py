@@ -6,6 +6,7 @@ Each rating keeps the rated new text (training reads it without joins) and what 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -14,11 +15,12 @@ from sqlalchemy.orm import Session
 
 from ..domain.access import Principal
 from ..store import Activity, Rater, Rating, RatingChange, SentimentScore, utcnow
-from ..store.sentiment import TONE_LABELS
+from ..domain.tone_labels import LABELS
+from ..store.sentiment import current_scores
 from ..store.uow import UnitOfWork
 from .errors import InvalidField, PermissionDenied
-from .holdout import is_holdout_text
-from .notes import content_readable, visible_activity
+from ..sentiment.holdout import is_holdout_text
+from .access import content_readable, visible_activity
 
 MAX_NOTE_CHARS = 2000
 NOT_RATABLE_OUTBOUND = "the rep's own outbound email: only the buyer's emails are rated"
@@ -84,8 +86,8 @@ def rating_history(session: Session, rating_id: int) -> list[dict[str, Any]]:
 
 
 def _validated(label: str, note: str | None) -> tuple[str, str]:
-    if label not in TONE_LABELS:
-        raise InvalidField([{"field": "label", "message": f"must be one of {', '.join(TONE_LABELS)}"}])
+    if label not in LABELS:
+        raise InvalidField([{"field": "label", "message": f"must be one of {', '.join(LABELS)}"}])
     note = (note or "").strip()
     if len(note) > MAX_NOTE_CHARS:
         raise InvalidField([{"field": "note", "message": f"at most {MAX_NOTE_CHARS} characters"}])
@@ -118,28 +120,39 @@ def _rate(uow: UnitOfWork, principal: Principal, activity_id: int, label: str, n
     if not content_readable(principal, activity, owners):
         raise PermissionDenied("this email is private to the reps who received it")
     rater = rater_for_user(s, principal)
-    score = s.scalar(
-        select(SentimentScore).where(SentimentScore.activity_id == activity.id, SentimentScore.is_current.is_(True))
-    )
-    key = activity_item_key(activity.id)
-    rating = s.scalar(select(Rating).where(Rating.rater_id == rater.id, Rating.item_key == key))
-    now = utcnow()
+    score = current_scores(s, [activity.id]).get(activity.id)
+    rating, outcome = apply_rating(s, rater, activity_item_key(activity.id), activity.new_text or "", label, note,
+                                   activity_id=activity.id, score=score, source=source)
+    if outcome != "unchanged":
+        uow.commit()
+    return serialize_rating(rating)
+
+
+def apply_rating(
+    s: Session, rater: Rater, item_key: str, text: str, label: str, note: str, *, activity_id: int | None,
+    score: SentimentScore | None, source: str, now: datetime | None = None, held_out: bool | None = None,
+) -> tuple[Rating, str]:
+    """Write `rater`'s current rating of an item (the sidebar and the import both come here; the caller commits).
+
+    One current rating per rater per item: a new label or note replaces it and appends to the history, with the
+    rated text, its side of the held-out split (`held_out`, computed when not given) and what the model said
+    (`score`). Returns the rating and "created", "changed" or "unchanged" (same label and note: nothing written).
+    """
+    rating = s.scalar(select(Rating).where(Rating.rater_id == rater.id, Rating.item_key == item_key))
     if rating is not None and rating.label == label and rating.note == note:
-        return serialize_rating(rating)
+        return rating, "unchanged"
+    now = now or utcnow()
+    outcome = "changed"
     if rating is None:
-        rating = Rating(
-            org_id=principal.org_id, rater_id=rater.id, activity_id=activity.id, item_key=key, created_at=now,
-            source=source,
-        )
+        rating = Rating(org_id=rater.org_id, rater_id=rater.id, activity_id=activity_id, item_key=item_key,
+                        created_at=now, source=source)
         s.add(rating)
-    rating.text = activity.new_text or ""
-    rating.is_holdout = is_holdout_text(rating.text)
-    rating.label = label
-    rating.note = note
+        outcome = "created"
+    rating.text = text
+    rating.is_holdout = is_holdout_text(text) if held_out is None else held_out
+    rating.label, rating.note, rating.updated_at = label, note, now
     rating.model_label = score.label if score else None
     rating.model_version = score.model_version if score else None
-    rating.updated_at = now
     s.flush()
     s.add(RatingChange(rating_id=rating.id, label=label, note=note, changed_at=now))
-    uow.commit()
-    return serialize_rating(rating)
+    return rating, outcome

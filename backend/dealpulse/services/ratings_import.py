@@ -16,11 +16,12 @@ from typing import IO, Iterable
 
 from sqlalchemy import select
 
-from ..store import Activity, Rater, Rating, RatingChange, SentimentScore, utcnow
-from ..store.sentiment import TONE_LABELS
+from ..store import Activity, Rater, utcnow
+from ..domain.tone_labels import LABELS
+from ..store.sentiment import current_scores
 from ..store.uow import UnitOfWork
-from .holdout import is_holdout_text
-from .ratings import MAX_NOTE_CHARS, NOT_RATABLE_OUTBOUND, activity_item_key, is_ratable
+from ..sentiment.holdout import is_holdout_text
+from .ratings import MAX_NOTE_CHARS, NOT_RATABLE_OUTBOUND, activity_item_key, apply_rating, is_ratable
 
 MAX_TEXT_CHARS = 20_000
 MAX_RATER_CHARS = 320
@@ -82,8 +83,8 @@ def parse_line(raw: str, number: int) -> ParsedRating | str:
     if not isinstance(record, dict):
         return "expected a JSON object"
     label = record.get("label")
-    if not isinstance(label, str) or label not in TONE_LABELS:
-        return f"\"label\" must be one of {', '.join(TONE_LABELS)}" + ("" if label is None else f", not {label!r}")
+    if not isinstance(label, str) or label not in LABELS:
+        return f"\"label\" must be one of {', '.join(LABELS)}" + ("" if label is None else f", not {label!r}")
     rater = record.get("rater")
     if not isinstance(rater, str) or not rater.strip() or len(rater.strip()) > MAX_RATER_CHARS:
         return f"\"rater\" must be a non-empty identifier of at most {MAX_RATER_CHARS} characters"
@@ -146,7 +147,7 @@ def import_ratings(uow: UnitOfWork, org_id: int, lines: Iterable[str] | IO[str],
     if problems:
         raise RatingsImportError(sorted(problems))
     summary = ImportSummary(lines=len(parsed))
-    scores = _current_scores(uow, activity_ids)
+    scores = current_scores(s, activity_ids)
     raters = {r.key: r for r in s.scalars(select(Rater).where(Rater.org_id == org_id))}
     now = utcnow()
     for p in parsed:
@@ -162,24 +163,12 @@ def import_ratings(uow: UnitOfWork, org_id: int, lines: Iterable[str] | IO[str],
         text = (activities[p.activity_id].new_text or "") if p.activity_id is not None else (p.text or "")
         held_out = is_holdout_text(text)
         summary.held_out += held_out
-        rating = s.scalar(select(Rating).where(Rating.rater_id == rater.id, Rating.item_key == key))
-        if rating is not None and rating.label == p.label and rating.note == p.note:
-            summary.unchanged += 1
-            continue
-        if rating is None:
-            rating = Rating(org_id=org_id, rater_id=rater.id, activity_id=p.activity_id, item_key=key, created_at=now,
-                            source=source)
-            s.add(rating)
-            summary.created += 1
-        else:
-            summary.changed += 1
         score = scores.get(p.activity_id) if p.activity_id is not None else None
-        rating.text, rating.is_holdout = text, held_out
-        rating.label, rating.note, rating.updated_at = p.label, p.note, now
-        rating.model_label = score.label if score else None
-        rating.model_version = score.model_version if score else None
-        s.flush()
-        s.add(RatingChange(rating_id=rating.id, label=p.label, note=p.note, changed_at=now))
+        _, outcome = apply_rating(s, rater, key, text, p.label, p.note, activity_id=p.activity_id, score=score,
+                                  source=source, now=now, held_out=held_out)
+        summary.created += outcome == "created"
+        summary.changed += outcome == "changed"
+        summary.unchanged += outcome == "unchanged"
     uow.commit()
     return summary
 
@@ -194,12 +183,3 @@ def import_ratings_file(uow: UnitOfWork, org_id: int, path: Path) -> ImportSumma
     except OSError as exc:
         raise RatingsImportError([(0, f"cannot read {path}: {exc.strerror}")]) from None
     return import_ratings(uow, org_id, lines)
-
-
-def _current_scores(uow: UnitOfWork, activity_ids: list[int]) -> dict[int, SentimentScore]:
-    found: dict[int, SentimentScore] = {}
-    for start in range(0, len(activity_ids), 500):
-        chunk = activity_ids[start : start + 500]
-        query = select(SentimentScore).where(SentimentScore.activity_id.in_(chunk), SentimentScore.is_current.is_(True))
-        found.update({row.activity_id: row for row in uow.s.scalars(query)})
-    return found

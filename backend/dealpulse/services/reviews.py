@@ -16,9 +16,9 @@ from ..domain.access import Principal, can_see_deal
 from ..store import Opportunity, Review, Stage, User
 from ..store.uow import UnitOfWork
 from .action_items import list_action_items
-from .dashboard import review_agenda
+from .review_agenda import review_agenda
 from .errors import NotFoundError, PermissionDenied
-from .visibility import visibility_clause
+from .access import visibility_clause
 
 
 def _visible_rep(uow: UnitOfWork, principal: Principal, rep_id: int) -> User:

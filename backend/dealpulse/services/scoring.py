@@ -16,6 +16,7 @@ from ..sentiment.preprocess import prepare_text
 from ..store import Activity, SentimentScore, insert_new_scores, utcnow
 from ..store.uow import UnitOfWork
 from .alert_hooks import on_scores_stored
+from .alert_snapshots import default_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,8 @@ def score_activities(uow: UnitOfWork, activity_ids: Iterable[int], *, scorers: A
         versions.add(scorer.version)
     uow.commit()
     if stored:
-        on_scores_stored(uow, stored, webhook=bool(scorers.settings.webhook_url))
+        on_scores_stored(uow, stored, alert_defaults=default_thresholds(scorers.settings),
+                         webhook=bool(scorers.settings.webhook_url))
     return ScoringOutcome(len(stored), tuple(sorted(versions)), tuple(stored))
 
 
@@ -159,20 +161,8 @@ def _refresh_current_flags(uow: UnitOfWork, scorers: ActiveScorers, org_id: int 
     uow.commit()
 
 
-def current_scores(uow: UnitOfWork, activity_ids: Iterable[int]) -> dict[int, SentimentScore]:
-    """The current score of each activity that has one (for activity endpoints and alerts)."""
-    ids = list(activity_ids)
-    if not ids:
-        return {}
-    rows = uow.s.scalars(
-        select(SentimentScore).where(SentimentScore.activity_id.in_(ids), SentimentScore.is_current.is_(True))
-    )
-    return {row.activity_id: row for row in rows}
-
-
 __all__ = [
     "ScoringOutcome",
-    "current_scores",
     "pending_activity_ids",
     "rescore_after_promotion",
     "score_activities",

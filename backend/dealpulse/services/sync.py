@@ -6,8 +6,8 @@ committed cursor (a full sync's cursor is a checkpoint) and upserts what it sees
 two workers off one mailbox: taken with a conditional UPDATE on Mailbox.version, held by a named run
 (`lease_holder`), expiring at `paused_until` while `sync_state` is "syncing"/"resyncing". It is short (90 s) and
 renewed by every batch commit and by a heartbeat thread while the provider is slow, so a killed worker's lease
-lapses within that time and the next sync takes it over. The unique constraints keep two mailboxes sharing a thread
-from storing it twice.
+lapses within that time and the next sync takes it over (`sync_lease`). The unique constraints keep two mailboxes
+sharing a thread from storing it twice. How a mailbox is reached (scope, credentials, connectors) is `sync_access`.
 
 Metadata first: a batch of headers-only mails is checked against the privacy rules and the store before any
 content is downloaded; only mail that will be stored is fetched in full.
@@ -16,29 +16,16 @@ content is downloaded; only mail that will be stored is fetched in full.
 from __future__ import annotations
 
 import logging
-import os
-import random
-import secrets
-import socket
-import threading
-import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Callable, Iterator, Mapping, cast
+from typing import Callable, Iterator, cast
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError, OperationalError
 
+from ..domain.alert_rules import Thresholds
 from ..config import Settings
-from ..crypto import SecretBox, SecretDecryptionError
-from ..mail.gmail import GmailConnector
-from ..mail.google_auth import google_credentials
-from ..mail.google_calendar import GoogleCalendarConnector
-from ..mail.graph import GraphConnector, dump_cursor, parse_cursor
-from ..mail.linking import load_org_directory, normalize_address
-from ..mail.ms_auth import MsalTokenProvider, build_msal_app
-from ..mail.privacy import load_never_log
-from ..mail.retry import RetryPolicy
+from ..crypto import SecretDecryptionError
+from ..mail.graph import dump_cursor, parse_cursor
 from ..mail.types import (
     AuthRevokedError,
     ChangeBatch,
@@ -49,67 +36,26 @@ from ..mail.types import (
     SyncError,
     ThrottledError,
 )
-from ..store import Mailbox, User, utcnow
+from ..store import Mailbox, utcnow
 from ..store.database import Database
 from ..store.uow import UnitOfWork
 from .alert_hooks import on_activities_stored
-from .capture import BatchOutcome, CaptureScope, plan_content, store_batch
+from .alert_snapshots import default_thresholds
+from .capture import BatchOutcome, plan_content, store_batch
+from .capture_candidates import CaptureScope
+from .sync_access import ConnectorFactory, default_connectors, load_mailbox
+from .sync_lease import LEASED_STATES, Heartbeat, Lease, LeaseLost, commit_with_retry, lease_holder_name
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 90  # default of Settings.sync_lease_seconds
-LEASED_STATES = ("syncing", "resyncing")
 DEFAULT_THROTTLE_SECONDS = 60
 MAX_BACKOFF_SECONDS = 3600
 CURSOR_FIELDS = ("mail_cursor", "calendar_cursor")
 MAX_RESYNCS = 4  # per stream and run: Graph's inbox, sent items and calendar may each expire
 
 
-@dataclass(frozen=True)
-class MailboxAccess:
-    """What a connector needs to reach one mailbox: provider, address, owner's addresses and decrypted credentials."""
-
-    mailbox_id: int
-    provider: str
-    address: str
-    owner_addresses: frozenset[str]
-    credentials: Mapping[str, object]
-    store_refresh_token: Callable[[str], None] = lambda token: None  # a provider rotated it: keep the new one
-
-
 #: Queues tone scoring of newly stored activities (the task layer's enqueue; None: the periodic sweep scores them).
 QueueScoring = Callable[[list[int]], None]
-
-#: Builds the connectors of a mailbox, keyed by the Mailbox cursor column each one advances.
-ConnectorFactory = Callable[[Settings, MailboxAccess], Mapping[str, MailConnector]]
-
-
-def default_connectors(settings: Settings, access: MailboxAccess, *, retry_policy: RetryPolicy = RetryPolicy()) -> dict[str, MailConnector]:
-    """The real connectors: Gmail + Google Calendar (two cursors) or Microsoft Graph (mail and calendar, one cursor)."""
-    refresh_token = str(access.credentials.get("refresh_token") or "")
-    if access.provider == "gmail":
-        credentials = google_credentials(settings, refresh_token)
-        return {
-            "mail_cursor": GmailConnector(settings, credentials, set(access.owner_addresses), retry_policy=retry_policy),
-            "calendar_cursor": GoogleCalendarConnector(settings, credentials, retry_policy=retry_policy),
-        }
-    if access.provider == "microsoft":
-        tokens = MsalTokenProvider(build_msal_app(settings), refresh_token, on_refresh_token=access.store_refresh_token)
-        return {"mail_cursor": GraphConnector(settings, tokens, set(access.owner_addresses), retry_policy=retry_policy)}
-    raise SyncError(f"mailbox {access.mailbox_id} has an unknown provider {access.provider!r}")
-
-
-def _rotated_token_keeper(db: Database, settings: Settings, mailbox_id: int, credentials: Mapping[str, object]) -> Callable[[str], None]:
-    """Seal and store a rotated refresh token at once (Entra may stop honouring the old one)."""
-
-    def keep(refresh_token: str) -> None:
-        sealed = SecretBox(settings).seal({**credentials, "refresh_token": refresh_token})
-        with db.uow() as uow:
-            uow.s.execute(update(Mailbox).where(Mailbox.id == mailbox_id).values(encrypted_credentials=sealed)
-                          .execution_options(synchronize_session=False))
-            uow.commit()
-
-    return keep
 
 
 @dataclass
@@ -135,64 +81,6 @@ class SyncResult:
     def stored(self) -> int:
         """Activities created by this run."""
         return len(self.outcome.new_activity_ids)
-
-
-class LeaseLost(Exception):
-    """Another worker took the mailbox over (our lease expired); stop without touching it."""
-
-
-def lease_holder_name() -> str:
-    """Who a new lease is held by: host, process and a run id (two threads of one process differ)."""
-    return f"{socket.gethostname()[:80]} pid {os.getpid()} run {secrets.token_hex(4)}"
-
-
-class _Lease:
-    """A sync run's hold on one mailbox: renewed with every batch commit and by the heartbeat."""
-
-    def __init__(self, mailbox_id: int, holder: str, clock: Callable[[], datetime], seconds: float):
-        self.mailbox_id = mailbox_id
-        self.holder = holder
-        self.clock = clock
-        self.seconds = seconds
-
-    def renew(self, uow: UnitOfWork, **values: object) -> None:
-        """Extend the lease (first statement of the transaction, so it takes the write lock) or raise LeaseLost."""
-        fields: dict[str, object] = {"version": Mailbox.version + 1, "paused_until": self.clock() + timedelta(seconds=self.seconds)}
-        fields.update(values)
-        result = uow.s.execute(
-            update(Mailbox)
-            .where(Mailbox.id == self.mailbox_id, Mailbox.lease_holder == self.holder, Mailbox.sync_state.in_(LEASED_STATES))
-            .values(**fields)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:
-            raise LeaseLost(f"mailbox {self.mailbox_id}: another worker holds it now")
-
-
-class _Heartbeat:
-    """Renews a lease every `interval` seconds while a sync waits on its provider (retries may sleep for minutes)."""
-
-    def __init__(self, db: Database, lease: _Lease, interval: float):
-        self.db, self.lease, self.interval = db, lease, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-heartbeat-{lease.mailbox_id}", daemon=True)
-
-    def __enter__(self) -> "_Heartbeat":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                _commit_with_retry(self.db, self.lease.renew)
-            except LeaseLost:
-                return  # the sync finds out at its next commit
-            except Exception:  # a busy database: the next beat (or batch commit) renews it
-                log.warning("mailbox %s: lease heartbeat failed", self.lease.mailbox_id, exc_info=True)
 
 
 def sync_mailbox(
@@ -221,11 +109,12 @@ def sync_mailbox(
     result = SyncResult(mailbox_id, ran=True, state="syncing", took_over=skip.took_over if skip else "")
 
     def capture_hooks(uow: UnitOfWork, activity_ids: list[int]) -> None:
-        run_capture_hooks(uow, activity_ids, queue_scoring=queue_scoring, webhook=bool(settings.webhook_url))
+        run_capture_hooks(uow, activity_ids, alert_defaults=default_thresholds(settings), queue_scoring=queue_scoring,
+                          webhook=bool(settings.webhook_url))
 
     try:
-        with _Heartbeat(db, lease, heartbeat_seconds if heartbeat_seconds is not None else seconds / 3):
-            scope, access, cursors = _load(db, settings, mailbox_id)
+        with Heartbeat(db, lease, heartbeat_seconds if heartbeat_seconds is not None else seconds / 3):
+            scope, access, cursors = load_mailbox(db, settings, mailbox_id)
             connectors = connector_factory(settings, access)
             for cursor_field, connector in connectors.items():
                 if cursor_field not in CURSOR_FIELDS:
@@ -261,7 +150,7 @@ def sync_mailbox(
 
 def _acquire(
     db: Database, mailbox_id: int, clock: Callable[[], datetime], seconds: float, force: bool
-) -> tuple[_Lease | None, SyncResult | None]:
+) -> tuple[Lease | None, SyncResult | None]:
     """Take the mailbox's lease, or say why not. With a lease, the SyncResult (if any) only records a takeover."""
     with db.uow() as uow:
         box = uow.s.get(Mailbox, mailbox_id)
@@ -300,31 +189,12 @@ def _acquire(
             return None, SyncResult(mailbox_id, ran=False, state="syncing", held_by="another worker",
                                     detail="another worker took this mailbox's lease at the same moment")
         uow.commit()
-        return _Lease(mailbox_id, holder, clock, seconds), SyncResult(mailbox_id, ran=True, state="syncing", took_over=took_over)
-
-
-def _load(db: Database, settings: Settings, mailbox_id: int) -> tuple[CaptureScope, MailboxAccess, dict[str, str | None]]:
-    with db.uow() as uow:
-        box = uow.s.get(Mailbox, mailbox_id)
-        owner = uow.s.get(User, box.user_id)
-        owner_addresses = frozenset(normalize_address(a) for a in owner.addresses) | {normalize_address(box.address)}
-        scope = CaptureScope(
-            mailbox_id=box.id,
-            org_id=box.org_id,
-            owner_id=owner.id,
-            owner_addresses=frozenset(a for a in owner_addresses if a),
-            directory=load_org_directory(uow.s, box.org_id),
-            never_log=load_never_log(uow.s, owner.id),
-        )
-        credentials = SecretBox(settings).open(box.encrypted_credentials)
-        access = MailboxAccess(box.id, box.provider, box.address, scope.owner_addresses, credentials,
-                               _rotated_token_keeper(db, settings, box.id, credentials))
-        return scope, access, {"mail_cursor": box.mail_cursor, "calendar_cursor": box.calendar_cursor}
+        return Lease(mailbox_id, holder, clock, seconds), SyncResult(mailbox_id, ran=True, state="syncing", took_over=took_over)
 
 
 def _run_stream(
     db: Database,
-    lease: _Lease,
+    lease: Lease,
     scope: CaptureScope,
     connector: MailConnector,
     cursor_field: str,
@@ -348,7 +218,7 @@ def _run_stream(
             log.info("mailbox %s: %s expired (%s); resync", scope.mailbox_id, cursor_field, exc)
             start = _restart_cursor(committed[0], exc)
             committed[0] = start
-            _commit_with_retry(db, lambda uow: lease.renew(
+            commit_with_retry(db, lambda uow: lease.renew(
                 uow, sync_state="resyncing", state_detail="The provider forgot our place; re-reading the mailbox."))
 
 
@@ -367,7 +237,7 @@ def _restart_cursor(cursor: str | None, exc: CursorExpiredError) -> str | None:
 
 def _consume(
     db: Database,
-    lease: _Lease,
+    lease: Lease,
     scope: CaptureScope,
     connector: MailConnector,
     batches: Iterator[ChangeBatch],
@@ -385,7 +255,7 @@ def _consume(
             lease.renew(uow, **values)
             return store_batch(uow.s, scope, batch)
 
-        outcome = _commit_with_retry(db, apply, after_commit)
+        outcome = commit_with_retry(db, apply, after_commit)
         if batch.cursor is not None:
             committed[0] = batch.cursor
         result.batches += 1
@@ -407,48 +277,18 @@ def _with_content(db: Database, scope: CaptureScope, connector: MailConnector, b
     return replace(batch, mails=mails), BatchOutcome(excluded=dict(plan.excluded), unchanged=plan.known)
 
 
-def _commit_with_retry(
-    db: Database,
-    work: Callable[[UnitOfWork], object],
-    after_commit: Callable[[UnitOfWork, list[int]], None] | None = None,
-    attempts: int = 6,
-):
-    """Run `work` in one transaction and commit; retry when the database reports a lock or serialization conflict."""
-    for attempt in range(1, attempts + 1):
-        with db.uow() as uow:
-            try:
-                outcome = work(uow)
-                uow.commit()
-            except (OperationalError, DBAPIError) as exc:
-                if attempt == attempts or not _is_transient(exc):
-                    raise
-                uow.rollback()
-                time.sleep(random.uniform(0, 0.05 * 2**attempt))
-                continue
-            if after_commit is not None and isinstance(outcome, BatchOutcome) and outcome.new_activity_ids:
-                after_commit(uow, outcome.new_activity_ids)
-            return outcome
-    raise AssertionError("unreachable")
-
-
-def _is_transient(exc: DBAPIError) -> bool:
-    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return "database is locked" in text or "database is busy" in text or code in ("40001", "40P01")
-
-
-def _finish(db: Database, lease: _Lease, result: SyncResult, state: str, detail: str, **values: object) -> None:
+def _finish(db: Database, lease: Lease, result: SyncResult, state: str, detail: str, **values: object) -> None:
     def write(uow: UnitOfWork) -> None:
         lease.renew(uow, sync_state=state, state_detail=detail[:500], lease_holder=None, **values)
 
     try:
-        _commit_with_retry(db, write)
+        commit_with_retry(db, write)
     except LeaseLost as exc:
         log.warning("%s", exc)
     result.state, result.detail = state, detail
 
 
-def _fail(db: Database, lease: _Lease, result: SyncResult, clock: Callable[[], datetime], detail: str) -> None:
+def _fail(db: Database, lease: Lease, result: SyncResult, clock: Callable[[], datetime], detail: str) -> None:
     with db.uow() as uow:
         failures = (uow.s.scalar(select(Mailbox.consecutive_failures).where(Mailbox.id == lease.mailbox_id)) or 0) + 1
     backoff = min(MAX_BACKOFF_SECONDS, 30 * 2 ** min(failures, 12))
@@ -458,7 +298,8 @@ def _fail(db: Database, lease: _Lease, result: SyncResult, clock: Callable[[], d
 
 
 def run_capture_hooks(
-    uow: UnitOfWork, activity_ids: list[int], *, queue_scoring: QueueScoring | None = None, webhook: bool = False
+    uow: UnitOfWork, activity_ids: list[int], *, alert_defaults: Thresholds, queue_scoring: QueueScoring | None = None,
+    webhook: bool = False,
 ) -> None:
     """After a batch commit: hand the new activities to `queue_scoring` (the caller's queue) and let the alert
     rules see them at once."""
@@ -468,7 +309,7 @@ def run_capture_hooks(
         except Exception:  # the sweep scores what a failed enqueue missed
             log.exception("could not queue scoring of %d activities", len(activity_ids))
     try:
-        on_activities_stored(uow, list(activity_ids), webhook=webhook)
+        on_activities_stored(uow, list(activity_ids), alert_defaults=alert_defaults, webhook=webhook)
     except Exception:  # the periodic alert sweep catches up
         log.exception("alert hook failed for %d activities", len(activity_ids))
         uow.rollback()

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ..domain.alert_rules import Thresholds
 from ..domain.access import Principal, can_read_content
 from ..store import (
     Account,
@@ -24,14 +25,14 @@ from ..store import (
     User,
     utcnow,
 )
+from ..store.activities import mailbox_owners
 from ..store.uow import UnitOfWork
 from . import opportunities as opp_service
-from .activities import capturers
+from .deal_qualification import set_buying_role
 from .alert_hooks import on_deals_changed
 from .audit import record_changes
 from .errors import InvalidField, NotFoundError
-from .notes import can_see_activity
-from .visibility import visibility_clause
+from .access import can_see_activity, load_visible, visibility_clause
 
 NEEDS_DEAL_LIMIT = 100
 
@@ -102,7 +103,9 @@ def set_thread_private(uow: UnitOfWork, principal: Principal, thread_key: str, i
     return {"thread_key": thread_key, "is_private": is_private, "activities": len(mine), "shared_unchanged": len(shared)}
 
 
-def link_thread(uow: UnitOfWork, principal: Principal, thread_key: str, opportunity_id: int | None) -> dict[str, Any]:
+def link_thread(
+    uow: UnitOfWork, principal: Principal, thread_key: str, opportunity_id: int | None, *, alert_defaults: Thresholds
+) -> dict[str, Any]:
     """Move the caller's own copies of a conversation to a deal (None: "not a deal") and remember it for later mail.
 
     Another rep's copies stay where they are. The alerts of every deal the copies left or joined are re-evaluated
@@ -110,7 +113,7 @@ def link_thread(uow: UnitOfWork, principal: Principal, thread_key: str, opportun
     """
     s = uow.s
     thread_key = _require_thread_key(thread_key)
-    opp = opp_service.load_visible(s, principal, opportunity_id, for_edit=True) if opportunity_id is not None else None
+    opp = load_visible(s, principal, opportunity_id, for_edit=True) if opportunity_id is not None else None
     own = own_thread_activities(s, principal, thread_key)
     if not own:
         others = list(s.scalars(select(Activity).where(Activity.org_id == principal.org_id, Activity.thread_key == thread_key)))
@@ -140,14 +143,14 @@ def link_thread(uow: UnitOfWork, principal: Principal, thread_key: str, opportun
     for old in left:
         record_changes(s, principal, "opportunity", old, principal.org_id, {"unlinked_thread": (thread_key, None)})
     uow.commit()
-    on_deals_changed(uow, principal.org_id, [*left, *([opp.id] if opp else [])])
+    on_deals_changed(uow, principal.org_id, [*left, *([opp.id] if opp else [])], alert_defaults=alert_defaults)
     return {"thread_key": thread_key, "opportunity_id": opp.id if opp else None, "not_a_deal": opp is None,
             "activities": moved, "moved_from": left}
 
 
 def create_opportunity_from_email(
     uow: UnitOfWork, principal: Principal, thread_key: str, values: dict[str, Any], contact_id: int | None = None,
-    role: str | None = None,
+    role: str | None = None, *, alert_defaults: Thresholds,
 ) -> dict[str, Any]:
     """Create a deal for the email's conversation, link the thread to it, and optionally add the sender's role."""
     thread_key = _require_thread_key(thread_key)
@@ -156,10 +159,11 @@ def create_opportunity_from_email(
         can_see_activity(uow.s, principal, a) for a in others
     ):
         raise NotFoundError("thread not found")
-    created = opp_service.create_opportunity(uow, principal, values)
-    link_thread(uow, principal, thread_key, created["id"])
+    created = opp_service.create_opportunity(uow, principal, values, alert_defaults=alert_defaults)
+    link_thread(uow, principal, thread_key, created["id"], alert_defaults=alert_defaults)
     if contact_id is not None and role is not None:
-        return opp_service.set_buying_role(uow, principal, created["id"], created["version"], contact_id, role)
+        return set_buying_role(uow, principal, created["id"], created["version"], contact_id, role,
+                                           alert_defaults=alert_defaults)
     return opp_service.get_opportunity(uow, principal, created["id"])
 
 
@@ -189,7 +193,7 @@ def needs_deal(uow: UnitOfWork, principal: Principal, limit: int = NEEDS_DEAL_LI
             .where(Opportunity.id.in_(wanted), visibility_clause(principal))
         )
     } if wanted else {}
-    owners_of = capturers(s, [a.id for a in rows])
+    owners_of = mailbox_owners(s, [a.id for a in rows])
     people = sorted({u for o in owners_of.values() for u in o})
     names = {i: n for i, n in s.execute(select(User.id, User.name).where(User.id.in_(people)))} if people else {}
     out = []

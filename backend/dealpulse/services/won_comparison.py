@@ -21,7 +21,7 @@ from ..store import ExitQuestion, Stage, utcnow
 from ..store.crm import BUYING_ROLES
 from ..store.uow import UnitOfWork
 from .deal_history import DealHistory
-from .visibility import load_visible
+from .access import load_visible
 from .win_features import load_items
 
 CACHE_SECONDS = 600.0

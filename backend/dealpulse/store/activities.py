@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint, false
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint, false, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import Base, IdMixin, utcnow
 
@@ -125,3 +125,18 @@ class ActivityNote(IdMixin, Base):
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def mailbox_owners(session: Session, activity_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Activity id -> the users whose mailboxes captured it (every id given; an empty set when none did)."""
+    ids = sorted(set(activity_ids))
+    out: dict[int, set[int]] = {i: set() for i in ids}
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            select(ActivitySource.activity_id, Mailbox.user_id)
+            .join(Mailbox, Mailbox.id == ActivitySource.mailbox_id)
+            .where(ActivitySource.activity_id.in_(ids[start : start + 500]))
+        )
+        for activity_id, user_id in rows:
+            out[activity_id].add(user_id)
+    return out

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text, UniqueConstraint, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import Base, IdMixin, utcnow
 
-TONE_LABELS = ("negative", "neutral", "positive")
+CHUNK = 500  # ids per IN list
 MODEL_STATUSES = ("candidate", "active", "rejected", "retired")
 
 
@@ -49,6 +49,21 @@ class SentimentScore(IdMixin, Base):
     evidence: Mapped[list[Any] | None] = mapped_column(default=None)
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)  # produced by the active version
     scored_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def current_scores(session: Session, activity_ids: Iterable[int]) -> dict[int, SentimentScore]:
+    """The current score (the active version's) of each given activity that has one."""
+    ids = sorted(set(activity_ids))
+    out: dict[int, SentimentScore] = {}
+    for start in range(0, len(ids), CHUNK):
+        rows = session.scalars(
+            select(SentimentScore)
+            .where(SentimentScore.activity_id.in_(ids[start : start + CHUNK]), SentimentScore.is_current.is_(True))
+            .order_by(SentimentScore.scored_at)
+        )
+        for score in rows:
+            out[score.activity_id] = score
+    return out
 
 
 def insert_new_scores(session: Session, rows: list[dict[str, Any]]) -> set[int]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ..runtime import get_database, get_settings
-from ..services.alerts import evaluate_all
-from ..services.delivery import deliver_webhooks, send_action_item_reminders, send_digests
+from ..services.alert_digest import send_action_item_reminders, send_digests
+from ..services.alert_engine import evaluate_all
+from ..services.alert_webhooks import deliver_webhooks
 from .queue import Cron, periodic_task, task
 
 

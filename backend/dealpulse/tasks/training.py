@@ -13,7 +13,8 @@ import logging
 from sqlalchemy import select
 
 from ..runtime import get_database, get_settings
-from ..services.training import TrainingError, queue_run, should_retrain, train_org_version
+from ..services.training import TrainingError, train_org_version
+from ..services.training_runs import queue_run, should_retrain
 from ..store import Rating
 from .queue import Cron, TRAINING, periodic_task, task
 from .scoring import queue_rescore

@@ -14,12 +14,15 @@ from pydantic import BaseModel, StringConstraints
 
 from .toolkit import app_db, app_settings
 from ..domain.access import Principal, can_administer
-from ..services import training as service
+from ..services.model_versions import promote_version, switch_version
+from ..services.training import TrainingError
+from ..services.training_admin import rater_table, ratings_over_time, version_table
+from ..services.training_runs import run_as_dict, training_runs
 from ..store import TrainingRun
 from ..tasks.scoring import queue_rescore
 from ..tasks.training import queue_training
-from .api import parse_body
-from .auth import authenticate_request, current_principal
+from .api import parse_body, require_principal
+from .auth import current_principal
 from .openapi import documented
 from .problems import ApiProblem, Conflict, Forbidden, InvalidInput
 from .schemas import Strict
@@ -52,12 +55,12 @@ def overview(principal: Principal) -> dict[str, Any]:
     """Everything the page shows for the principal's organisation (versions and runs for admins only)."""
     with app_db().uow() as uow:
         data: dict[str, Any] = {
-            "ratings_over_time": service.ratings_over_time(uow, principal.org_id),
-            "raters": service.rater_table(uow, principal.org_id),
+            "ratings_over_time": ratings_over_time(uow, principal.org_id),
+            "raters": rater_table(uow, principal.org_id),
         }
         if can_administer(principal):
-            data["versions"] = service.version_table(uow, principal.org_id)
-            data["runs"] = service.training_runs(uow, principal.org_id)
+            data["versions"] = version_table(uow, principal.org_id)
+            data["runs"] = training_runs(uow, principal.org_id)
     return data
 
 
@@ -72,16 +75,16 @@ def _promote(principal: Principal, version: str, reason: str) -> str:
     if len(reason) > MAX_REASON_CHARS:
         raise InvalidInput([{"field": "reason", "message": f"at most {MAX_REASON_CHARS} characters", "type": "string_too_long"}])
     try:
-        return service.promote_version(app_settings(), app_db(), principal.org_id, version, actor=principal, reason=reason,
+        return promote_version(app_settings(), app_db(), principal.org_id, version, actor=principal, reason=reason,
                                        rescore=queue_rescore)
-    except service.TrainingError as exc:
+    except TrainingError as exc:
         raise Conflict(str(exc)) from None
 
 
 def _rollback(org_id: int) -> str:
     try:
-        return service.switch_version(app_settings(), app_db(), org_id, None, "", rescore=queue_rescore)
-    except service.TrainingError as exc:
+        return switch_version(app_settings(), app_db(), org_id, None, "", rescore=queue_rescore)
+    except TrainingError as exc:
         raise Conflict(str(exc)) from None
 
 
@@ -193,14 +196,7 @@ class ActiveVersionOut(BaseModel):
     active: str
 
 
-@api.before_request
-def require_principal() -> None:
-    """Authenticate every request like the rest of /api/v1."""
-    if request.method == "OPTIONS":
-        return
-    with app_db().uow() as uow:
-        g.principal = authenticate_request(uow.s)
-        uow.commit()
+api.before_request(require_principal)
 
 
 @api.get("/ratings")
@@ -211,7 +207,7 @@ def ratings_api() -> Response:
     principal = current_principal()
     _require_manager(principal)
     with app_db().uow() as uow:
-        return jsonify({"weeks": service.ratings_over_time(uow, principal.org_id)})
+        return jsonify({"weeks": ratings_over_time(uow, principal.org_id)})
 
 
 @api.get("/raters")
@@ -222,7 +218,7 @@ def raters_api() -> Response:
     principal = current_principal()
     _require_manager(principal)
     with app_db().uow() as uow:
-        return jsonify({"raters": service.rater_table(uow, principal.org_id)})
+        return jsonify({"raters": rater_table(uow, principal.org_id)})
 
 
 @api.get("/models")
@@ -233,8 +229,8 @@ def models_api() -> Response:
     principal = current_principal()
     _require_admin(principal)
     with app_db().uow() as uow:
-        return jsonify({"versions": service.version_table(uow, principal.org_id),
-                        "runs": service.training_runs(uow, principal.org_id)})
+        return jsonify({"versions": version_table(uow, principal.org_id),
+                        "runs": training_runs(uow, principal.org_id)})
 
 
 @api.post("/models/train")
@@ -259,7 +255,7 @@ def run_api(run_id: int) -> Response:
         run = uow.s.get(TrainingRun, run_id)
         if run is None or run.org_id != principal.org_id:
             raise ApiProblem("No such training run.", status=404, title="Not found")
-        return jsonify({**service.run_as_dict(run), "report": run.report})
+        return jsonify({**run_as_dict(run), "report": run.report})
 
 
 @api.post("/models/<version>/promote")

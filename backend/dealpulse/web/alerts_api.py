@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, Field
 
-from .toolkit import app_db
-from ..services import alerts as alert_service
-from ..services import dashboard as dashboard_service
-from .api import parse_query
-from .auth import authenticate_request, current_principal
+from .toolkit import app_alert_defaults, app_db
+from ..services.alert_actions import acknowledge_alert, resolve_alert
+from ..services.alert_feed import alert_feed, deal_health
+from ..services import review_agenda as agenda_service
+from .api import parse_query, require_principal
+from .auth import current_principal
 from .openapi import documented
 from .schemas import Id
 
@@ -109,14 +110,7 @@ class AgendaOut(BaseModel):
     by_currency: list[AgendaCurrency]
 
 
-@bp.before_request
-def require_principal() -> None:
-    """Authenticate every request like the rest of /api/v1."""
-    if request.method == "OPTIONS":
-        return
-    with app_db().uow() as uow:
-        g.principal = authenticate_request(uow.s)
-        uow.commit()
+bp.before_request(require_principal)
 
 
 @bp.get("/alerts")
@@ -125,7 +119,7 @@ def list_alerts() -> Response:
     """Unresolved alerts by default; managers see their teams', admins the organisation's, reps their own."""
     query = parse_query(AlertQuery)
     with app_db().uow() as uow:
-        items = alert_service.alert_feed(uow, current_principal(), **query.model_dump())
+        items = alert_feed(uow, current_principal(), **query.model_dump())
     return jsonify(items=items)
 
 
@@ -135,7 +129,7 @@ def list_alerts() -> Response:
 def acknowledge(alert_id: int) -> Response:
     """Quiet until its re-arm time; it re-opens then if the condition still holds."""
     with app_db().uow() as uow:
-        return jsonify(alert_service.acknowledge_alert(uow, current_principal(), alert_id))
+        return jsonify(acknowledge_alert(uow, current_principal(), alert_id, alert_defaults=app_alert_defaults()))
 
 
 @bp.post("/alerts/<int:alert_id>/resolve")
@@ -144,7 +138,7 @@ def acknowledge(alert_id: int) -> Response:
 def resolve(alert_id: int) -> Response:
     """Resolved now; if the condition still holds a new alert opens after the re-arm time."""
     with app_db().uow() as uow:
-        return jsonify(alert_service.resolve_alert(uow, current_principal(), alert_id))
+        return jsonify(resolve_alert(uow, current_principal(), alert_id, alert_defaults=app_alert_defaults()))
 
 
 @bp.get("/opportunities/<int:opportunity_id>/health")
@@ -152,7 +146,7 @@ def resolve(alert_id: int) -> Response:
 def health(opportunity_id: int) -> Response:
     """Every rule evaluated now (nothing stored)."""
     with app_db().uow() as uow:
-        return jsonify(alert_service.deal_health(uow, current_principal(), opportunity_id))
+        return jsonify(deal_health(uow, current_principal(), opportunity_id, alert_defaults=app_alert_defaults()))
 
 
 @bp.get("/review-agenda")
@@ -163,4 +157,4 @@ def review_agenda() -> Response:
     query = parse_query(AgendaQuery)
     principal = current_principal()
     with app_db().uow() as uow:
-        return jsonify(dashboard_service.review_agenda(uow, principal, query.rep_id or principal.user_id))
+        return jsonify(agenda_service.review_agenda(uow, principal, query.rep_id or principal.user_id))

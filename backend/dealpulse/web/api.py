@@ -14,7 +14,8 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from .toolkit import app_db
+from .toolkit import app_alert_defaults, app_db
+from ..services import deal_qualification as qualification_service
 from ..services import opportunities as opp_service
 from ..services import stages as stage_service
 from ..services.errors import ConflictError, InvalidField, NotFoundError, PermissionDenied, StaleVersion
@@ -200,7 +201,7 @@ def create_opportunity() -> Response:
     """Create an opportunity owned by me (or, for managers/admins, by someone they manage)."""
     body = parse_body(OpportunityCreate)
     with app_db().uow() as uow:
-        data = opp_service.create_opportunity(uow, current_principal(), body.model_dump())
+        data = opp_service.create_opportunity(uow, current_principal(), body.model_dump(), alert_defaults=app_alert_defaults())
     return with_etag(data, 201)
 
 
@@ -225,7 +226,7 @@ def update_opportunity(opportunity_id: int) -> Response:
     version = expected_version(body.version)
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
     with app_db().uow() as uow:
-        data = opp_service.update_opportunity(uow, current_principal(), opportunity_id, version, changes)
+        data = opp_service.update_opportunity(uow, current_principal(), opportunity_id, version, changes, alert_defaults=app_alert_defaults())
     return with_etag(data)
 
 
@@ -238,7 +239,7 @@ def answer_exit_questions(opportunity_id: int) -> Response:
     body = parse_body(ExitAnswersUpdate)
     version = expected_version(body.version)
     with app_db().uow() as uow:
-        data = opp_service.answer_exit_questions(uow, current_principal(), opportunity_id, version, body.answers)
+        data = qualification_service.answer_exit_questions(uow, current_principal(), opportunity_id, version, body.answers, alert_defaults=app_alert_defaults())
     return with_etag(data)
 
 
@@ -251,7 +252,7 @@ def set_buying_role(opportunity_id: int, contact_id: int) -> Response:
     body = parse_body(BuyingRoleUpdate)
     version = expected_version(body.version)
     with app_db().uow() as uow:
-        data = opp_service.set_buying_role(uow, current_principal(), opportunity_id, version, contact_id, body.role)
+        data = qualification_service.set_buying_role(uow, current_principal(), opportunity_id, version, contact_id, body.role, alert_defaults=app_alert_defaults())
     return with_etag(data)
 
 
@@ -265,7 +266,7 @@ def add_to_buying_team(opportunity_id: int) -> Response:
     body = parse_body(BuyingTeamAdd)
     version = expected_version(body.version)
     with app_db().uow() as uow:
-        data = opp_service.add_to_buying_team(uow, current_principal(), opportunity_id, version, body.email, body.name, body.role)
+        data = qualification_service.add_to_buying_team(uow, current_principal(), opportunity_id, version, body.email, body.name, body.role, alert_defaults=app_alert_defaults())
     return with_etag(data)
 
 

@@ -12,7 +12,9 @@ import html
 from datetime import date, datetime, timezone
 from typing import Any, Callable
 
-TONE_NAMES = {"negative": "Negative", "neutral": "Neutral", "positive": "Positive"}
+from ..domain.tone_labels import LABELS
+from ..domain.tone_reading import LABEL_NAMES
+
 ROLE_NAMES = {
     "economic_buyer": "Economic buyer", "champion": "Champion", "technical_evaluator": "Technical evaluator",
     "decision_maker": "Decision maker", "influencer": "Influencer", "blocker": "Blocker", "procurement": "Procurement",
@@ -190,8 +192,8 @@ def _tone_section(c: dict[str, Any], act: ActionFactory) -> dict[str, Any]:
             mine = (email.get("my_rating") or {}).get("label")
             widgets.append(text_input("rating_note", "Note on your rating (optional)", (email.get("my_rating") or {}).get("note", "")))
             widgets.append(buttons(*[
-                button(("✓ " if mine == label else "") + TONE_NAMES[label], act("rate", {"a": email["id"], "l": label}))
-                for label in ("negative", "neutral", "positive")
+                button(("✓ " if mine == label else "") + LABEL_NAMES[label], act("rate", {"a": email["id"], "l": label}))
+                for label in LABELS
             ]))
         if email["is_mine"]:
             private = bool(c["thread_private"] or email["is_private"])
@@ -223,7 +225,7 @@ def _timeline_section(c: dict[str, Any]) -> dict[str, Any]:
     for item in t["recent"][:5]:
         arrow = "←" if item["direction"] == "inbound" else "→"
         widgets.append(decorated(f"{arrow} {item['occurred_at'][:10]}", item["subject"] or "(no subject)",
-                                 TONE_NAMES.get(item["tone"] or "", "")))
+                                 LABEL_NAMES.get(item["tone"] or "", "")))
     return {"header": "Deal timeline", "collapsible": True, "uncollapsibleWidgetsCount": 2, "widgets": widgets}
 
 

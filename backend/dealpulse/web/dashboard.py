@@ -22,12 +22,16 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from .toolkit import app_db
+from .toolkit import app_alert_defaults, app_db
 from ..services import action_items as items_service
-from ..services import alerts as alert_service
+from ..services.alert_actions import acknowledge_alert, resolve_alert
+from ..services.alert_feed import alert_feed
 from ..services import dashboard as service
+from ..services import deal_page as deal_page_service
+from ..services import deal_qualification as qualification_service
 from ..services import meetings as meetings_service
 from ..services import opportunities as opp_service
+from ..services import review_agenda as agenda_service
 from ..services import reviews as reviews_service
 from ..services import threads as threads_service
 from ..services.errors import (
@@ -235,7 +239,7 @@ def pipeline_page() -> str:
 def deal_page(opportunity_id: int) -> str:
     """One deal: health and alerts, timeline with tone, ratings and notes, charts, audit history."""
     with app_db().uow() as uow:
-        data = service.deal_page(uow, g.principal, opportunity_id)
+        data = deal_page_service.deal_page(uow, g.principal, opportunity_id, alert_defaults=app_alert_defaults())
         items = items_service.list_action_items(uow, g.principal, utcnow().date(), opportunity_id=opportunity_id)
         outcomes = meetings_service.outcomes_of(uow, [a["id"] for a in data["timeline"] if a["kind"] == "meeting"])
         awaiting = meetings_service.awaiting_outcome(uow, g.principal, utcnow(), opportunity_id=opportunity_id)
@@ -260,7 +264,7 @@ def alerts_page() -> str:
     """The alert feed with acknowledge and resolve."""
     state = request.args.get("state", "unresolved")
     with app_db().uow() as uow:
-        items = alert_service.alert_feed(uow, g.principal, state=state, limit=200)
+        items = alert_feed(uow, g.principal, state=state, limit=200)
     return render_template("dashboard/alerts.html", items=items, state=state)
 
 
@@ -272,9 +276,9 @@ def alert_action(alert_id: int, action: str) -> Response:
     with app_db().uow() as uow:
         try:
             if action == "acknowledge":
-                alert_service.acknowledge_alert(uow, g.principal, alert_id)
+                acknowledge_alert(uow, g.principal, alert_id, alert_defaults=app_alert_defaults())
             else:
-                alert_service.resolve_alert(uow, g.principal, alert_id)
+                resolve_alert(uow, g.principal, alert_id, alert_defaults=app_alert_defaults())
         except ConflictError as exc:
             return Response(render_template("dashboard/error.html", title="Already done", message=str(exc)), status=409)
     back = request.form.get("next", "")
@@ -287,9 +291,9 @@ def agenda_page() -> str:
     currency with reasons, and the rep's open action items."""
     today = utcnow().date()
     with app_db().uow() as uow:
-        reps = service.reps_for_agenda(uow, g.principal)
+        reps = agenda_service.reps_for_agenda(uow, g.principal)
         rep_id = _int_arg("rep") or (reps[0]["id"] if g.principal.is_manager and reps else g.principal.user_id)
-        agenda = service.review_agenda(uow, g.principal, rep_id)
+        agenda = agenda_service.review_agenda(uow, g.principal, rep_id)
         items = items_service.list_action_items(uow, g.principal, today, rep_id=rep_id, status="open")
     return render_template("dashboard/agenda.html", agenda=agenda, reps=reps, rep_id=rep_id,
                            overdue=[i for i in items if i["overdue"]], items=[i for i in items if not i["overdue"]])
@@ -310,7 +314,7 @@ def start_review() -> Response:
 def review_history_page() -> str:
     """A rep's past reviews with their snapshots and action items, newest first."""
     with app_db().uow() as uow:
-        reps = service.reps_for_agenda(uow, g.principal)
+        reps = agenda_service.reps_for_agenda(uow, g.principal)
         rep_id = _int_arg("rep") or (reps[0]["id"] if g.principal.is_manager and reps else g.principal.user_id)
         reviews = reviews_service.review_history(uow, g.principal, rep_id, utcnow())
     rep = next((r for r in reps if r["id"] == rep_id), {"id": rep_id, "name": ""})
@@ -400,7 +404,7 @@ def link_thread() -> Response:
     thread_key = request.form.get("thread_key", "")
     opportunity_id = _form_int("opportunity_id")
     with app_db().uow() as uow:
-        threads_service.link_thread(uow, g.principal, thread_key, opportunity_id)
+        threads_service.link_thread(uow, g.principal, thread_key, opportunity_id, alert_defaults=app_alert_defaults())
     target = url_for("dashboard.deal_page", opportunity_id=opportunity_id) if opportunity_id else url_for("dashboard.needs_deal_page")
     return _back(target)
 
@@ -410,8 +414,8 @@ def add_to_buying_team(opportunity_id: int) -> Response:
     """Add a person by address to the buying team with a role."""
     version = _form_int("version") or 0
     with app_db().uow() as uow:
-        opp_service.add_to_buying_team(uow, g.principal, opportunity_id, version, request.form.get("email", ""),
-                                       request.form.get("name", ""), request.form.get("role", ""))
+        qualification_service.add_to_buying_team(uow, g.principal, opportunity_id, version, request.form.get("email", ""),
+                                       request.form.get("name", ""), request.form.get("role", ""), alert_defaults=app_alert_defaults())
     return redirect(url_for("dashboard.deal_page", opportunity_id=opportunity_id) + "#team-h", code=303)
 
 
@@ -421,7 +425,7 @@ def set_buying_role(opportunity_id: int, contact_id: int) -> Response:
     version = _form_int("version") or 0
     role = request.form.get("role", "") or None
     with app_db().uow() as uow:
-        opp_service.set_buying_role(uow, g.principal, opportunity_id, version, contact_id, role)
+        qualification_service.set_buying_role(uow, g.principal, opportunity_id, version, contact_id, role, alert_defaults=app_alert_defaults())
     return redirect(url_for("dashboard.deal_page", opportunity_id=opportunity_id) + "#team-h", code=303)
 
 
@@ -431,5 +435,6 @@ def set_forecast_category(opportunity_id: int) -> Response:
     version = _form_int("version") or 0
     category = request.form.get("forecast_category", "")
     with app_db().uow() as uow:
-        opp_service.update_opportunity(uow, g.principal, opportunity_id, version, {"forecast_category": category})
+        opp_service.update_opportunity(uow, g.principal, opportunity_id, version, {"forecast_category": category},
+                                        alert_defaults=app_alert_defaults())
     return redirect(url_for("dashboard.deal_page", opportunity_id=opportunity_id) + "#forecast-category", code=303)

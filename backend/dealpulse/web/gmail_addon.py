@@ -20,16 +20,18 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from .toolkit import app_db, app_settings
+from .toolkit import app_alert_defaults, app_db, app_settings
 from ..domain.access import Principal
 from ..mail.mime import MailParseError, parse_gmail_full
 from ..services import notes as notes_service
+from ..services import deal_qualification as qualification_service
 from ..services import opportunities as opp_service
 from ..services import ratings as ratings_service
 from ..services import threads as threads_service
 from ..services.addon_receipts import claim_action
 from ..services.errors import InvalidField, ServiceError, StaleVersion
-from ..services.sidebar import OpenMessage, email_context
+from ..services.sidebar import email_context
+from ..services.sidebar_match import OpenMessage
 from ..store import Alert
 from . import cards
 from .auth import VerifiedIdentity, load_principal
@@ -251,7 +253,7 @@ def _apply(state: dict[str, Any], event: dict[str, Any], principal: Principal) -
         if name == "save_deal":
             changes = _deal_changes(event)
             try:
-                opp_service.update_opportunity(uow, principal, state["o"], state["v"], changes)
+                opp_service.update_opportunity(uow, principal, state["o"], state["v"], changes, alert_defaults=app_alert_defaults())
             except StaleVersion as exc:
                 exc.attempted = changes  # type: ignore[attr-defined]
                 raise
@@ -262,11 +264,11 @@ def _apply(state: dict[str, Any], event: dict[str, Any], principal: Principal) -
                 value = form_value(event, f"exit_{key}")
                 if value is not None:
                     answers[key] = True if value == "yes" else False if value == "no" else None
-            opp_service.answer_exit_questions(uow, principal, state["o"], state["v"], answers)
+            qualification_service.answer_exit_questions(uow, principal, state["o"], state["v"], answers, alert_defaults=app_alert_defaults())
             return "Answers saved"
         if name == "save_role":
             role = form_value(event, "role") or None
-            opp_service.set_buying_role(uow, principal, state["o"], state["v"], state["c"], role)
+            qualification_service.set_buying_role(uow, principal, state["o"], state["v"], state["c"], role, alert_defaults=app_alert_defaults())
             return "Role saved"
         if name == "rate":
             ratings_service.rate_activity(uow, principal, state["a"], state["l"], form_value(event, "rating_note") or "")
@@ -278,26 +280,26 @@ def _apply(state: dict[str, Any], event: dict[str, Any], principal: Principal) -
             threads_service.set_thread_private(uow, principal, state["t"], bool(state["p"]))
             return "Thread marked private" if state["p"] else "Thread is no longer private"
         if name == "link":
-            threads_service.link_thread(uow, principal, state["t"], state["o"])
+            threads_service.link_thread(uow, principal, state["t"], state["o"], alert_defaults=app_alert_defaults())
             return "Linked to the deal" if state["o"] is not None else "Marked as not a deal"
         if name == "relink":
             target = (form_value(event, "move_to") or "").strip()
             if target != "none" and not (target.isdigit() and len(target) <= 18):
                 raise InvalidField([{"field": "move_to", "message": "choose a deal or Not a deal"}])
             opportunity_id = None if target == "none" else int(target)
-            threads_service.link_thread(uow, principal, state["t"], opportunity_id)
+            threads_service.link_thread(uow, principal, state["t"], opportunity_id, alert_defaults=app_alert_defaults())
             return "Moved to the deal" if opportunity_id is not None else "Marked as not a deal"
         if name == "add_member":
             address = (form_value(event, "member_address") or "").strip() or form_value(event, "member_email") or ""
             role = form_value(event, "member_role") or ""
-            opp_service.add_to_buying_team(uow, principal, state["o"], state["v"], address, "", role)
+            qualification_service.add_to_buying_team(uow, principal, state["o"], state["v"], address, "", role, alert_defaults=app_alert_defaults())
             return "Added to the buying team"
         if name == "create":
             amount = form_value(event, "new_amount") or "0"
             values = {"name": (form_value(event, "new_name") or "").strip(), "account_id": state["acc"],
                       "stage": form_value(event, "new_stage") or "", "amount": amount}
             _check_new_deal(values)
-            threads_service.create_opportunity_from_email(uow, principal, state["t"], values)
+            threads_service.create_opportunity_from_email(uow, principal, state["t"], values, alert_defaults=app_alert_defaults())
             return "Deal created"
     raise InvalidField([{"field": "state", "message": f"unknown action {name!r}"}])
 

@@ -109,16 +109,6 @@ def documented_path(rule: str) -> str:
     return _PATH_ARG.sub(lambda m: "{" + m.group(2) + "}", rule)
 
 
-def documented_operations(app: Flask) -> set[tuple[str, str]]:
-    """(METHOD, OpenAPI path) of every view of `app` that carries `@documented` facts."""
-    return {
-        (method, documented_path(rule.rule))
-        for rule in app.url_map.iter_rules()
-        if hasattr(app.view_functions.get(rule.endpoint), _DOC_ATTR)
-        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
-    }
-
-
 def _without_nul(schema: Any) -> Any:
     """`schema` where every string without a pattern of its own says it may not contain NUL (the server refuses one:
     `web.request_input`), so a string the document allows is one the server accepts."""

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from .toolkit import app_db, app_settings
 from ..config import Settings
-from ..store import Activity, ActivitySource, Mailbox, SentimentScore, User
+from ..store import Activity, ActivitySource, Mailbox, User
+from ..store.sentiment import current_scores
 from .auth import VerifiedIdentity, register_verifier
 from .outlook import ADDIN_DIR
 from .problems import Unauthorized
@@ -139,10 +140,7 @@ def demo_emails() -> Response:
             .order_by(Activity.occurred_at.desc(), Activity.id.desc())
             .limit(MAX_EMAILS)
         ).all()
-        labels = dict(uow.s.execute(
-            select(SentimentScore.activity_id, SentimentScore.label).where(
-                SentimentScore.activity_id.in_([a.id for a, _ in rows] or [0]), SentimentScore.is_current.is_(True))
-        ).all())
+        labels = {i: score.label for i, score in current_scores(uow.s, [a.id for a, _ in rows]).items()}
         items = [
             {"activity_id": a.id, "subject": a.subject, "from": a.sender_email, "direction": a.direction,
              "occurred_at": a.occurred_at.isoformat(), "tone": labels.get(a.id), "item": _item(a, source)}

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel
 
 from .toolkit import app_db, app_settings
+from ..domain.tone_labels import ToneLabel
 from ..domain.tone_reading import read_tone
 from ..sentiment.active import active_scorers
 from ..sentiment.evidence import scored_with_evidence
 from ..sentiment.registry import ToneModelNotReady
-from .auth import authenticate_request, current_principal
+from .api import require_principal
+from .auth import current_principal
 from .openapi import documented
 from .problems import ApiProblem, InvalidInput, problem_response
 
@@ -39,7 +41,7 @@ class ToneReadingOut(BaseModel):
 class ScoreOut(BaseModel):
     """The tone of the new text: label, score in [-1, 1], confidence, and the sentences that carry it."""
 
-    label: Literal["negative", "neutral", "positive"]
+    label: ToneLabel
     score: float
     confidence: float
     probabilities: dict[str, float]
@@ -52,14 +54,7 @@ class ScoreOut(BaseModel):
 bp = Blueprint("sentiment_api", __name__, url_prefix="/api/v1/sentiment")
 
 
-@bp.before_request
-def require_principal() -> None:
-    """Authenticate every request like the rest of /api/v1."""
-    if request.method == "OPTIONS":
-        return
-    with app_db().uow() as uow:
-        g.principal = authenticate_request(uow.s)
-        uow.commit()
+bp.before_request(require_principal)
 
 
 def _text_from_body() -> str:

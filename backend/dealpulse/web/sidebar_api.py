@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from pydantic import BaseModel, Field, StringConstraints
 
-from .toolkit import app_db, app_settings
+from .toolkit import app_alert_defaults, app_db, app_settings
+from ..domain.tone_labels import ToneLabel
 from ..sentiment.active import active_scorers
 from ..sentiment.evidence import scored_with_evidence, stance_evidence
 from ..sentiment.registry import ToneModelNotReady
@@ -21,7 +22,8 @@ from ..services import notes as notes_service
 from ..services import threads as threads_service
 from ..services import ratings as ratings_service
 from ..store.crm import BUYING_ROLES
-from ..services.sidebar import OpenMessage, ToneSource, email_context
+from ..services.sidebar import ToneSource, email_context
+from ..services.sidebar_match import OpenMessage
 from .api import parse_body, require_principal, with_etag
 from .capture_schemas import NeedsDealList, ThreadLinkOut, ThreadPrivacyOut
 from .auth import current_principal
@@ -81,7 +83,7 @@ class ContextOut(BaseModel):
 class RatingIn(Strict):
     """A tone rating of an email."""
 
-    label: Literal["negative", "neutral", "positive"]
+    label: ToneLabel
     note: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 
@@ -255,7 +257,7 @@ def thread_link() -> Response:
     mail on the thread follows. Another rep's copies stay where they are."""
     body = parse_body(ThreadLinkIn)
     with app_db().uow() as uow:
-        data = threads_service.link_thread(uow, current_principal(), body.thread_key, body.opportunity_id)
+        data = threads_service.link_thread(uow, current_principal(), body.thread_key, body.opportunity_id, alert_defaults=app_alert_defaults())
     return jsonify(data)
 
 
@@ -281,6 +283,6 @@ def opportunity_from_email() -> Response:
     values = body.model_dump(exclude={"thread_key", "contact_id", "contact_role"})
     with app_db().uow() as uow:
         data = threads_service.create_opportunity_from_email(
-            uow, current_principal(), body.thread_key, values, body.contact_id, body.contact_role
+            uow, current_principal(), body.thread_key, values, body.contact_id, body.contact_role, alert_defaults=app_alert_defaults()
         )
     return with_etag(data, 201)

@@ -1,10 +1,12 @@
-"""What every blueprint reads from the app that serves it: its settings and its database."""
+"""What every blueprint reads from the app that serves it: its settings, its database and the alert defaults."""
 
 from __future__ import annotations
 
 from flask import current_app
 
 from ..config import Settings
+from ..domain.alert_rules import Thresholds
+from ..services.alert_snapshots import default_thresholds
 from ..store.database import Database
 
 SETTINGS_KEY = "dealpulse.settings"
@@ -19,3 +21,8 @@ def app_settings() -> Settings:
 def app_db() -> Database:
     """The database of the current app."""
     return current_app.extensions[DATABASE_KEY]
+
+
+def app_alert_defaults() -> Thresholds:
+    """The alert thresholds teams start from, from the current app's settings (passed to every alert evaluation)."""
+    return default_thresholds(app_settings())

@@ -7,7 +7,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from dealpulse.cli import build_cli
-from dealpulse.services.alerts import forget_percentiles, run_alerts
+from dealpulse.services.alert_engine import run_alerts
+from dealpulse.services.alert_snapshots import forget_percentiles
 from dealpulse.store import Team
 from tests.integration.alerts.conftest import Deals
 

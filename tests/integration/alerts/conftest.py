@@ -85,7 +85,7 @@ class Deals:
 @pytest.fixture
 def deals(db, world) -> Deals:
     """Activity builder over the test organisation."""
-    from dealpulse.services.alerts import forget_percentiles
+    from dealpulse.services.alert_snapshots import forget_percentiles
 
     forget_percentiles()
     return Deals(db, world)
@@ -97,7 +97,7 @@ def rep_a1_in_three_currencies(client, db, settings, world, deals) -> list[str]:
 
     The JPY deal is the least at risk but has by far the largest raw amount (9,000,000 JPY).
     """
-    from dealpulse.services.alerts import run_alerts
+    from dealpulse.services.alert_engine import run_alerts
 
     created = client.post("/api/v1/opportunities", headers=world.auth("rep.a1"), json={
         "name": "Test Acme Japan", "account_id": world.accounts["acme"], "stage": "qualification",

@@ -10,17 +10,13 @@ import pytest
 import time_machine
 from sqlalchemy import func, select, text, update
 
+from dealpulse.domain.alert_rules import Thresholds
+from dealpulse.services.alert_actions import acknowledge_alert, resolve_alert
+from dealpulse.services.alert_engine import evaluate_opportunities, run_alerts
+from dealpulse.services.alert_feed import alert_feed, deal_health
 from dealpulse.services.alert_hooks import on_activities_stored, on_scores_stored
-from dealpulse.services.alerts import (
-    acknowledge_alert,
-    alert_feed,
-    deal_health,
-    evaluate_opportunities,
-    open_alerts_for,
-    resolve_alert,
-    run_alerts,
-)
-from dealpulse.services.errors import ConflictError, NotFoundError
+from dealpulse.services.sidebar_deal import open_alerts
+from dealpulse.services.errors import ConflictError
 from dealpulse.store import Alert, Opportunity, Stage, StageTransition, utcnow
 from dealpulse.web.auth import principal_for_user
 from dealpulse.store import User
@@ -51,7 +47,7 @@ def test_rep_only_outbound_goes_dark_and_an_inbound_reply_resolves_it(db, settin
 
     reply = deals.activity("a1_acme", days_ago=0.01, score=0.5)
     with db.uow() as uow:
-        on_activities_stored(uow, [reply])
+        on_activities_stored(uow, [reply], alert_defaults=Thresholds())
 
     assert deals.unresolved("a1_acme", "gone_dark") is None
     resolved = deals.alerts("a1_acme", "gone_dark")[-1]
@@ -77,9 +73,9 @@ def test_acknowledged_alerts_stay_quiet_until_rearmed_then_reopen(db, settings, 
     alert = deals.unresolved("a1_acme", "gone_dark")
     manager = principal(db, world, "manager.a")
     with db.uow() as uow:
-        acknowledge_alert(uow, manager, alert.id)
+        acknowledge_alert(uow, manager, alert.id, alert_defaults=Thresholds())
     with db.uow() as uow, pytest.raises(ConflictError):
-        acknowledge_alert(uow, manager, alert.id)
+        acknowledge_alert(uow, manager, alert.id, alert_defaults=Thresholds())
 
     clock.shift(timedelta(hours=24))
     run_alerts(db, settings, world.org_id)
@@ -96,7 +92,7 @@ def test_a_manual_resolution_rearms_while_the_condition_holds(db, settings, worl
     run_alerts(db, settings, world.org_id)
     alert = deals.unresolved("a1_acme", "gone_dark")
     with db.uow() as uow:
-        resolved = resolve_alert(uow, principal(db, world, "rep.a1"), alert.id)
+        resolved = resolve_alert(uow, principal(db, world, "rep.a1"), alert.id, alert_defaults=Thresholds())
     assert resolved["state"] == "resolved" and resolved["resolution"] == "manual"
 
     run_alerts(db, settings, world.org_id)
@@ -111,7 +107,7 @@ def test_a_strongly_negative_inbound_email_raises_its_alert_from_the_scoring_hoo
     email = deals.activity("a1_globex", days_ago=0.001, score=-0.85, contacts=("cio@globex.test.example",),
                            highlights=[{"text": "We have chosen another vendor.", "label": "negative", "score": -0.9}])
     with db.uow() as uow:
-        summary = on_scores_stored(uow, [email])
+        summary = on_scores_stored(uow, [email], alert_defaults=Thresholds())
 
     assert summary.opened >= 1
     alert = deals.unresolved("a1_globex", "negative_email")
@@ -169,9 +165,7 @@ def test_the_feed_and_sidebar_show_only_visible_deals(db, settings, world, deals
         rep_a2 = alert_feed(uow, principal(db, world, "rep.a2"))
         admin = alert_feed(uow, principal(db, world, "admin"))
         other = alert_feed(uow, principal(db, world, "other.admin"))
-        sidebar = open_alerts_for(uow, principal(db, world, "rep.a1"), world.opportunities["a1_acme"])
-        with pytest.raises(NotFoundError):
-            open_alerts_for(uow, principal(db, world, "rep.b1"), world.opportunities["a1_acme"])
+        sidebar = open_alerts(uow.s, world.opportunities["a1_acme"])
     assert manager_a and {a["opportunity_id"] for a in manager_a} <= team_a
     assert {a["opportunity_id"] for a in rep_a2} == {world.opportunities["a2_initech"]}
     assert world.opportunities["b1_acme"] in {a["opportunity_id"] for a in admin}
@@ -182,7 +176,7 @@ def test_the_feed_and_sidebar_show_only_visible_deals(db, settings, world, deals
 def test_deal_health_lists_reasons_and_skipped_rules(db, world, deals):
     deals.activity("a1_globex", days_ago=30, contacts=("cio@globex.test.example",))
     with db.uow() as uow:
-        result = deal_health(uow, principal(db, world, "rep.a1"), world.opportunities["a1_globex"])
+        result = deal_health(uow, principal(db, world, "rep.a1"), world.opportunities["a1_globex"], alert_defaults=Thresholds())
     rules = [r["rule"] for r in result["reasons"]]
     assert rules[0] == "gone_dark" and "single_threaded" in rules  # Proposal stage, nobody engaged in 30 days
     assert 0 <= result["score"] < 100 and result["reasons"][0]["reason"]
@@ -194,15 +188,15 @@ def test_concurrent_evaluations_on_postgres_keep_one_unresolved_alert(db, world,
         pytest.skip("SQLite serialises writers: the insert race needs PostgreSQL's unique-index wait")
     deals.activity("a1_acme", days_ago=30)
     opp = world.opportunities["a1_acme"]
-    caplog.set_level("INFO", logger="dealpulse.services.alerts")
+    caplog.set_level("INFO", logger="dealpulse.services.alert_engine")
     first = db.uow().__enter__()
     try:
-        evaluate_opportunities(first, world.org_id, [opp], commit=False)  # inserted, not committed: holds the index entry
+        evaluate_opportunities(first, world.org_id, [opp], alert_defaults=Thresholds(), commit=False)  # inserted, not committed: holds the index entry
         outcome = {}
 
         def second() -> None:
             with db.uow() as uow:
-                outcome["summary"] = evaluate_opportunities(uow, world.org_id, [opp])
+                outcome["summary"] = evaluate_opportunities(uow, world.org_id, [opp], alert_defaults=Thresholds())
 
         worker = threading.Thread(target=second)
         worker.start()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dealpulse.services.alerts import run_alerts
+from dealpulse.services.alert_engine import run_alerts
 
 
 def _raise_gone_dark(db, settings, world, deals) -> None:

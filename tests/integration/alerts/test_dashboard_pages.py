@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from dealpulse.services.alerts import run_alerts
+from dealpulse.services.alert_engine import run_alerts
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

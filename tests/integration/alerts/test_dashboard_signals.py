@@ -9,8 +9,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
+from dealpulse.domain.alert_rules import Thresholds
 from dealpulse.demo.orgdata import load_org
-from dealpulse.services.alerts import deal_health, evaluate_all, forget_percentiles
+from dealpulse.services.alert_engine import evaluate_all
+from dealpulse.services.alert_feed import deal_health
+from dealpulse.services.alert_snapshots import forget_percentiles
 from dealpulse.services.org_setup import load_organisation
 from dealpulse.store import Activity, Alert, Opportunity, User
 from dealpulse.web.auth import principal_for_user
@@ -98,5 +101,5 @@ def test_the_demo_has_the_stage_history_stalled_needs(db, settings):
         assert stalled, "some demo deals sit in their stage longer than 75 % of the history"
         admin = uow.s.scalar(select(User).where(User.org_id == org_id, User.role == "admin"))
         negotiation = uow.s.scalar(select(Opportunity.id).where(Opportunity.name.like("Brightwater%")))
-        health = deal_health(uow, principal_for_user(uow.s, admin), negotiation, now=now)
+        health = deal_health(uow, principal_for_user(uow.s, admin), negotiation, now=now, alert_defaults=Thresholds())
     assert "stalled" in health["skipped"] and "needed" in health["skipped"]["stalled"]

@@ -19,8 +19,12 @@ import time_machine
 from aiosmtpd.controller import Controller
 from sqlalchemy import delete, select
 
-from dealpulse.services.alerts import acknowledge_alert, resolve_alert, run_alerts
-from dealpulse.services.delivery import SIGNATURE_HEADER, _post, deliver_webhooks, send_digests, verify_signature
+from dealpulse.domain.alert_rules import Thresholds
+from dealpulse.services.alert_actions import acknowledge_alert, resolve_alert
+
+from dealpulse.services.alert_engine import run_alerts
+from dealpulse.services.alert_digest import send_digests
+from dealpulse.services.alert_webhooks import SIGNATURE_HEADER, _post, deliver_webhooks, verify_signature
 from dealpulse.store import AlertDelivery, User, utcnow
 from dealpulse.web.auth import principal_for_user
 
@@ -181,7 +185,7 @@ def _mailed_once_more(db, settings, sink, reason: str) -> None:
 def test_an_acknowledged_alert_that_comes_back_is_mailed_again_once(db, world, deals, clock, mailed_gone_dark):
     settings, sink, alert = mailed_gone_dark
     with db.uow() as uow:
-        acknowledge_alert(uow, _as(db, world, "manager.a"), alert.id)
+        acknowledge_alert(uow, _as(db, world, "manager.a"), alert.id, alert_defaults=Thresholds())
     clock.shift(timedelta(hours=24))
     run_alerts(db, settings, world.org_id)
     send_digests(db, settings)
@@ -199,7 +203,7 @@ def test_an_acknowledged_alert_that_comes_back_is_mailed_again_once(db, world, d
 def test_a_resolved_alert_that_comes_back_is_mailed_again_once(db, world, deals, clock, mailed_gone_dark):
     settings, sink, alert = mailed_gone_dark
     with db.uow() as uow:
-        resolve_alert(uow, _as(db, world, "rep.a1"), alert.id)
+        resolve_alert(uow, _as(db, world, "rep.a1"), alert.id, alert_defaults=Thresholds())
     run_alerts(db, settings, world.org_id)
     assert send_digests(db, settings) == 0 and sink.digests() == []
 

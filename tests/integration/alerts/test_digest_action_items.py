@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import date, datetime, timedelta, timezone
 
-from dealpulse.services.alerts import run_alerts
-from dealpulse.services.delivery import send_action_item_reminders, send_digests
+from dealpulse.services.alert_engine import run_alerts
+from dealpulse.services.alert_digest import send_action_item_reminders, send_digests
 from dealpulse.store import ActionItem, utcnow
 from tests.integration.alerts.test_delivery import smtp  # noqa: F401 - the SMTP sink fixture
 

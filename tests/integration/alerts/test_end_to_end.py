@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from dealpulse.mail.retry import RetryPolicy
 from dealpulse.services.mailboxes import add_mailbox
-from dealpulse.services.sync import default_connectors, sync_mailbox
+from dealpulse.services.sync import sync_mailbox
+from dealpulse.services.sync_access import default_connectors
 from dealpulse.tasks.scoring import queue_scoring
 from dealpulse.standins.google import GoogleStandIn
 from dealpulse.standins.sample_mail import rfc822

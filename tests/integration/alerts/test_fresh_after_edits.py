@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from dealpulse.services.alerts import run_alerts
+from dealpulse.services.alert_engine import run_alerts
 from dealpulse.store import Contact, utcnow
 
 

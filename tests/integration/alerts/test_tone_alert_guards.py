@@ -9,8 +9,7 @@ import pytest
 import time_machine
 from sqlalchemy import update
 
-from dealpulse import runtime
-from dealpulse.services.alerts import run_alerts
+from dealpulse.services.alert_engine import run_alerts
 from dealpulse.store import SentimentScore, utcnow
 
 
@@ -45,12 +44,8 @@ def test_a_saturated_score_with_a_coin_flip_probability_raises_no_alert(db, sett
 def test_the_threshold_comes_from_the_setting(db, settings, world, deals) -> None:
     email = deals.activity("a1_acme", days_ago=0.5, score=-0.9, label="negative", text="We are going another way.")
     _calibrated(db, email, 0.9)
-    runtime.configure(replace(settings, negative_alert_probability=0.95))
-    try:
-        run_alerts(db, settings, world.org_id)
-        assert deals.unresolved("a1_acme", "negative_email") is None
-    finally:
-        runtime.configure(settings)
+    run_alerts(db, replace(settings, negative_alert_probability=0.95), world.org_id)
+    assert deals.unresolved("a1_acme", "negative_email") is None
     run_alerts(db, settings, world.org_id)
     assert deals.unresolved("a1_acme", "negative_email") is not None
 

@@ -35,8 +35,8 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import select
 
 from dealpulse.sentiment.registry import promote, register_version
-from dealpulse.services.alerts import run_alerts
-from dealpulse.services.training import queue_run
+from dealpulse.services.alert_engine import run_alerts
+from dealpulse.services.training_runs import queue_run
 from dealpulse.store import ActionItem, Alert, Opportunity, Review, Stage, Team
 from tests.fixtures.tiny_model.fixtures import tiny_base, tiny_registry, tiny_versions  # noqa: F401
 from tests.integration.sidebar.support import Inbox

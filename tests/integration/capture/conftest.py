@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from dealpulse.mail.retry import RetryPolicy
 from dealpulse.services.mailboxes import add_mailbox
-from dealpulse.services.sync import SyncResult, default_connectors, sync_mailbox
+from dealpulse.services.sync import SyncResult, sync_mailbox
+from dealpulse.services.sync_access import default_connectors
 from dealpulse.standins.google import GoogleStandIn
 from dealpulse.standins.sample_mail import rfc822
 from dealpulse.store import Activity, ActivitySource

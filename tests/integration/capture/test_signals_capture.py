@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from dealpulse.services.alerts import run_alerts
+from dealpulse.services.alert_engine import run_alerts
 from dealpulse.standins.google_calendar_server import Attendee
 from dealpulse.store import Activity, Alert
 

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from dealpulse import runtime
 from dealpulse.cli import build_cli
-from dealpulse.services.sync import default_connectors, sync_mailbox
+from dealpulse.services.sync import sync_mailbox
+from dealpulse.services.sync_access import default_connectors
 from dealpulse.store import Mailbox
 from dealpulse.tasks.sync import sync_mailbox_task
 

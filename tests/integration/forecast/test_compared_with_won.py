@@ -6,7 +6,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from dealpulse.services.alerts import evaluate_opportunities, forget_percentiles
+from dealpulse.domain.alert_rules import Thresholds
+from dealpulse.services.alert_engine import evaluate_opportunities
+from dealpulse.services.alert_snapshots import forget_percentiles
 from dealpulse.store import Alert, utcnow
 
 from .helpers import add_deal, first_user
@@ -53,7 +55,7 @@ def test_another_reps_deal_is_not_found(client, world, won_history):
 def test_the_gap_is_an_alert_reason_that_resolves_once_the_economic_buyer_is_known(db, client, world, won_history):
     opp = world.opportunities["a1_globex"]
     with db.uow() as uow:
-        evaluate_opportunities(uow, world.org_id, [opp])
+        evaluate_opportunities(uow, world.org_id, [opp], alert_defaults=Thresholds())
     with db.uow() as uow:
         alert = uow.s.scalar(select(Alert).where(Alert.opportunity_id == opp, Alert.rule == "unlike_won_deals"))
     assert alert is not None and alert.state == "open" and alert.severity == "warning"
@@ -63,7 +65,7 @@ def test_the_gap_is_an_alert_reason_that_resolves_once_the_economic_buyer_is_kno
                      json={"role": "economic_buyer"}, headers={**world.auth("rep.a1"), "If-Match": f'"{version}"'})
     assert put.status_code == 200, put.get_json()
     with db.uow() as uow:
-        evaluate_opportunities(uow, world.org_id, [opp])
+        evaluate_opportunities(uow, world.org_id, [opp], alert_defaults=Thresholds())
     with db.uow() as uow:
         assert uow.s.scalar(select(Alert.state).where(Alert.id == alert.id)) == "resolved"
 

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from dealpulse.domain.alert_rules import Thresholds
 from dealpulse.services.errors import InvalidField, PermissionDenied
 from dealpulse.services.metrics import MetricsFilter, pipeline_metrics
 from dealpulse.services.opportunities import update_opportunity
@@ -82,11 +83,11 @@ def test_a_reopened_deal_counts_once_by_its_latest_close(db, history):
         l2 = uow.s.query(Opportunity).filter_by(external_id="L2").one()
         opp_id, version = l2.id, l2.version
     with db.uow() as uow:
-        reopened = update_opportunity(uow, admin, opp_id, version, {"stage": "demo"})
+        reopened = update_opportunity(uow, admin, opp_id, version, {"stage": "demo"}, alert_defaults=Thresholds())
     assert reopened["closed_at"] is None
     assert (_metrics(db, admin)["won"], _metrics(db, admin)["lost"]) == (4, 2)  # open again: not counted
     with db.uow() as uow:
-        won = update_opportunity(uow, admin, opp_id, reopened["version"], {"stage": "closed_won"})
+        won = update_opportunity(uow, admin, opp_id, reopened["version"], {"stage": "closed_won"}, alert_defaults=Thresholds())
     assert won["closed_at"] is not None
     now = _metrics(db, admin, MetricsFilter())
     assert (now["won"], now["lost"]) == (6, 2)  # won today: counted once, as won

@@ -24,7 +24,8 @@ from dealpulse.domain.promotion import DEFAULT_MAX_CORPUS_DROP_POINTS
 from dealpulse.services.org_setup import ensure_default_organisation
 from dealpulse.services.ratings_import import import_ratings
 from dealpulse.services.scoring import rescore_after_promotion, score_pending
-from dealpulse.services.training import switch_version, train_org_version
+from dealpulse.services.model_versions import switch_version
+from dealpulse.services.training import train_org_version
 from dealpulse.sentiment.active import ActiveScorers
 from dealpulse.sentiment.corpus import load_domain_corpus, load_seed_corpus
 from dealpulse.sentiment.few_shot import load_classifier

@@ -11,7 +11,7 @@ from hypothesis import given, settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from dealpulse.services.holdout import is_holdout_text
+from dealpulse.sentiment.holdout import is_holdout_text
 from dealpulse.services.ratings_import import (
     RatingsImportError,
     import_ratings,

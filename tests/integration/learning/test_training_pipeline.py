@@ -9,7 +9,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from dealpulse.services.ratings_import import import_ratings
-from dealpulse.services.training import should_retrain, train_org_version
+from dealpulse.services.training import train_org_version
+from dealpulse.services.training_runs import should_retrain
 from dealpulse.sentiment.corpus import load_seed_corpus
 from dealpulse.store import ModelVersion, Rater, TrainingRun, utcnow
 

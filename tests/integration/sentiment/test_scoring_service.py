@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from dealpulse.sentiment.active import ActiveScorers
 from dealpulse.sentiment.registry import promote, rollback
-from dealpulse.services.scoring import current_scores, pending_activity_ids, rescore_after_promotion, score_activities, score_pending
+from dealpulse.services.scoring import pending_activity_ids, rescore_after_promotion, score_activities, score_pending
+from dealpulse.store.sentiment import current_scores
 from dealpulse.store import Activity, SentimentScore, utcnow
 
 TEXTS = [
@@ -56,7 +57,7 @@ def test_emails_are_scored_once_per_version_and_meetings_never(db, scorers, acti
     assert {r[0] for r in rows} == set(emails) | {activity_ids[5]}
     assert meeting not in {r[0] for r in rows}
     with db.uow() as uow:
-        stored = current_scores(uow, emails)
+        stored = current_scores(uow.s, emails)
         empty = stored[emails[3]]
         assert (empty.label, empty.confidence) == ("neutral", 0.0)
         assert all(s.label in ("negative", "neutral", "positive") and -1 <= s.score <= 1 for s in stored.values())

@@ -9,14 +9,8 @@ from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dealpulse.services.delivery import (
-    DigestItem,
-    digest_message,
-    next_attempt_at,
-    sign,
-    smtp_endpoint,
-    verify_signature,
-)
+from dealpulse.services.alert_digest import DigestItem, digest_message, smtp_endpoint
+from dealpulse.services.alert_webhooks import next_attempt_at, sign, verify_signature
 from dealpulse.store import AlertDelivery
 from dealpulse.web.dashboard import bars, sparkline
 from dealpulse.web.signin import csrf_token, csrf_valid, safe_next

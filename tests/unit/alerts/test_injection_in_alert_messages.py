@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dealpulse.services.delivery import DigestItem, digest_message, slack_escape, webhook_payload
+from dealpulse.services.alert_digest import DigestItem, digest_message
+from dealpulse.services.alert_webhooks import slack_escape, webhook_payload
 from dealpulse.store import Alert
 
 EVIL = "<!channel> <https://evil.example|Click to renew> & <@U123>"

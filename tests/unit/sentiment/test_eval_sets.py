@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dealpulse.sentiment.corpus import LABELS, default_data_dir, normalise_text
+from dealpulse.domain.tone_labels import LABELS
+from dealpulse.sentiment.corpus import default_data_dir, normalise_text
 
 EVAL_DIR = Path(__file__).resolve().parents[3] / "models" / "sentiment" / "eval"
 DISJOINT_TRAIN = EVAL_DIR.parent / "eval-disjoint-train" / "real-train.jsonl"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from dealpulse.sentiment.corpus import LABELS
+from dealpulse.domain.tone_labels import LABELS
 from dealpulse.sentiment.preprocess import NO_TEXT, UNSUPPORTED_LANGUAGE
 from dealpulse.sentiment.scorer import ToneScorer, clear_loaded_scorers, load_scorer
 

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from dealpulse.sentiment.corpus import LABELS
+from dealpulse.domain.tone_labels import LABELS
 from dealpulse.sentiment.trainer import (
+    EarlyStopping,
     TrainConfig,
     TrainingExample,
     length_bucketed_batches,
@@ -89,3 +90,29 @@ def test_bad_examples_are_refused(tiny_base: Path) -> None:
         train_classifier([TrainingExample("x", "neutral", -1.0)], QUICK, base_path=tiny_base)
     with pytest.raises(ValueError, match="no training examples"):
         train_classifier([], QUICK, base_path=tiny_base)
+
+
+def test_early_stopping_keeps_the_best_epochs_weights_and_stops_after_patience_epochs_without_gain() -> None:
+    model = torch.nn.Linear(2, 1)
+    stopping = EarlyStopping(patience=2)
+    stops = []
+    for epoch, f1 in enumerate([0.5, 0.7, 0.6, 0.65], start=1):
+        with torch.no_grad():
+            model.weight.fill_(float(epoch))
+        stops.append(stopping.should_stop(model, epoch, f1))
+    assert stops == [False, False, False, True]
+    assert (stopping.best_epoch, stopping.best_f1) == (2, 0.7)
+    stopping.restore_best(model)
+    assert model.weight.tolist() == [[2.0, 2.0]]
+
+
+def test_early_stopping_from_a_measured_start_keeps_the_start_when_no_epoch_beats_it() -> None:
+    model = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.fill_(7.0)
+    stopping = EarlyStopping(patience=3, best_f1=0.8, best_state=EarlyStopping.weights_of(model))
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    assert not stopping.should_stop(model, 1, 0.8)  # equal is no gain
+    stopping.restore_best(model)
+    assert stopping.best_epoch == 0 and model.weight.tolist() == [[7.0, 7.0]]

@@ -12,8 +12,8 @@ import hashlib
 import re
 
 from ..mail.reply_split import split_reply
-from ..sentiment.preprocess import clean_text, without_salutation
-from ..sentiment.sentences import split_sentences
+from .preprocess import clean_text, without_salutation
+from .sentences import split_sentences
 
 HOLDOUT_PERCENT = 20
 _WORD = re.compile(r"[^\W_]+")

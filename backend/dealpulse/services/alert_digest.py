@@ -1,16 +1,12 @@
-"""Alert delivery beyond the dashboard: an email digest to each manager (SMTP) and a signed Slack-compatible webhook.
+"""The managers' alert digest by email (SMTP).
 
-Every attempt is an `AlertDelivery` row. A digest claims one `pending` row per (alert, manager) before it sends,
+Every attempt is an `AlertDelivery` row: a digest claims one `pending` row per (alert, manager) before it sends,
 then marks it `sent` or `failed`; an alert is due again when it re-opens (its `opened_at` moves past the row's
-`created_at`) or when its last attempt failed. Webhooks start `pending` and are retried with exponential backoff
-(due at created_at + base * (2**attempts - 1)) until `MAX_WEBHOOK_ATTEMPTS`, then `failed`.
+`created_at`) or when its last attempt failed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
 import re
 import smtplib
@@ -18,41 +14,27 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from html import escape
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from sqlalchemy import exists, select, update
 
 from ..config import Settings
 from ..store import Alert, AlertDelivery, Opportunity, Team, User, utcnow
 from ..store.database import Database
-from ..store.uow import UnitOfWork
 from .action_items import open_items_for_teams, overdue_for_teams
+from .alert_feed import SEVERITY_MARK
 
 log = logging.getLogger(__name__)
 
-MAX_WEBHOOK_ATTEMPTS = 5
-WEBHOOK_BASE_DELAY = timedelta(seconds=30)
-WEBHOOK_TIMEOUT_SECONDS = 5.0
-SIGNATURE_HEADER = "X-DealPulse-Signature"
-SEVERITY_MARK = {"critical": "[critical]", "warning": "[warning]", "info": "[info]"}
 DIGEST_CLAIM_TIMEOUT = timedelta(minutes=10)  # far beyond one SMTP hand-over (10 s socket timeout)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
-
-
-def slack_escape(text: str) -> str:
-    """Text safe inside Slack `text`/mrkdwn: &, < and > escaped as Slack requires (no <!channel>, no forged links)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def plain_text_value(text: str) -> str:
     """A user-typed value on one line of a plain-text email: line breaks and control characters become spaces
     (no forged digest lines) and angle brackets become look-alikes (no <https://...> links in mail clients)."""
     return _CONTROL.sub(" ", text).replace("<", "\u2039").replace(">", "\u203a")
-
-
-# ---------------------------------------------------------------- email digest
 
 
 @dataclass(frozen=True)
@@ -290,110 +272,3 @@ def send_action_item_reminders(db: Database, settings: Settings, now: datetime |
         except (OSError, smtplib.SMTPException) as exc:
             log.warning("action-item reminder to %s failed: %s", manager.email, exc)
     return sent
-
-
-# ---------------------------------------------------------------- webhook
-
-
-def sign(body: bytes, secret: str) -> str:
-    """The signature header value: sha256=<hex HMAC-SHA256 of the body>."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(body: bytes, secret: str, header: str) -> bool:
-    """True if `header` is the signature of `body` (constant-time); for receivers and tests."""
-    return hmac.compare_digest(sign(body, secret), header or "")
-
-
-def webhook_payload(alert: Alert, deal: str, owner: str, base_url: str) -> dict[str, Any]:
-    """Slack-compatible JSON: `text` for any receiver, `blocks` for Slack, `dealpulse` with the raw facts.
-
-    Every text Slack renders is escaped (`slack_escape`): a deal named `<!channel>` or `<https://evil|...>` shows as
-    typed instead of pinging the channel or forging a link. `dealpulse` keeps the raw values for machines.
-    """
-    link = f"{base_url.rstrip('/')}/dashboard/deals/{alert.opportunity_id}"
-    deal, owner, reason = (slack_escape(v) for v in (deal, owner, alert.reason))
-    rule, severity = slack_escape(alert.rule), slack_escape(alert.severity)
-    text = f"{SEVERITY_MARK.get(alert.severity, '')} {deal} ({owner}): {reason}"
-    return {
-        "text": text,
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{deal}* ({owner})\n{reason}"}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{rule} · {severity} · <{slack_escape(link)}|open the deal>"}]},
-        ],
-        "dealpulse": {"alert_id": alert.id, "opportunity_id": alert.opportunity_id, "rule": alert.rule,
-                      "severity": alert.severity, "state": alert.state, "opened_at": alert.opened_at.isoformat(), "link": link},
-    }
-
-
-def next_attempt_at(delivery: AlertDelivery) -> datetime:
-    """When a pending webhook delivery is due: immediately, then after 30 s, 90 s, 210 s, ... from its creation."""
-    return delivery.created_at + WEBHOOK_BASE_DELAY * (2 ** delivery.attempts - 1)
-
-
-Poster = Callable[[str, bytes, dict[str, str]], int]
-
-
-def _claim(uow: UnitOfWork, delivery: AlertDelivery) -> bool:
-    """Count this attempt with a conditional UPDATE; False when another worker already took it (no double post).
-
-    The claimed attempt is not due again before the next backoff step (30 s or more), far beyond the 5 s request
-    timeout, so a delivery in flight is never taken twice; one whose worker died is retried at that step.
-    """
-    claimed = uow.s.execute(
-        update(AlertDelivery)
-        .where(AlertDelivery.id == delivery.id, AlertDelivery.status == "pending", AlertDelivery.attempts == delivery.attempts)
-        .values(attempts=delivery.attempts + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
-    uow.commit()
-    if claimed:
-        delivery.attempts += 1
-    return claimed
-
-
-def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    with requests.Session() as session:
-        session.trust_env = False
-        return session.post(url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS).status_code
-
-
-def deliver_webhooks(db: Database, settings: Settings, now: datetime | None = None, *, post: Poster = _post) -> dict[str, int]:
-    """Try every due pending webhook delivery once; returns counts of sent, retrying and failed."""
-    counts = {"sent": 0, "retrying": 0, "failed": 0}
-    if not settings.webhook_url:
-        return counts
-    now = now or utcnow()
-    with db.uow() as uow:
-        pending = uow.s.execute(
-            select(AlertDelivery, Alert, Opportunity.name, User.name)
-            .join(Alert, Alert.id == AlertDelivery.alert_id)
-            .join(Opportunity, Opportunity.id == Alert.opportunity_id)
-            .join(User, User.id == Opportunity.owner_id)
-            .where(AlertDelivery.channel == "webhook", AlertDelivery.status == "pending")
-            .order_by(AlertDelivery.id)
-        ).all()
-        for delivery, alert, deal, owner in pending:
-            if next_attempt_at(delivery) > now or not _claim(uow, delivery):
-                continue
-            body = json.dumps(webhook_payload(alert, deal, owner, settings.base_url), separators=(",", ":")).encode()
-            headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, settings.webhook_secret or "")}
-            try:
-                status = post(settings.webhook_url, body, headers)
-                error = "" if 200 <= status < 300 else f"HTTP {status}"
-            except requests.RequestException as exc:
-                error = f"{exc.__class__.__name__}: {exc}"[:500]
-            delivery.recipient = settings.webhook_url[:500]
-            if not error:
-                delivery.status, delivery.delivered_at, delivery.last_error = "sent", now, ""
-                counts["sent"] += 1
-            else:
-                delivery.last_error = error
-                if delivery.attempts >= MAX_WEBHOOK_ATTEMPTS:
-                    delivery.status = "failed"
-                    counts["failed"] += 1
-                else:
-                    counts["retrying"] += 1
-            uow.commit()
-    return counts
-
