@@ -17,15 +17,19 @@ from .web import (
     activities_api,
     admin_api,
     admin_models,
+    admin_org_pages,
+    admin_pages,
     alerts_api,
     api,
     connect,
     dashboard,
     gmail_addon,
+    onboarding,
     outlook,
     preview,
     push,
     sentiment_api,
+    settings_page,
     sidebar_api,
     signin,
 )
@@ -51,6 +55,10 @@ BLUEPRINT_MODULES: tuple[ModuleType, ...] = (
     dashboard,
     admin_models,
     admin_api,
+    admin_pages,
+    admin_org_pages,
+    settings_page,
+    onboarding,
 )
 
 _CSP_BASE = (

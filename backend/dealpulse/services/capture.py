@@ -25,7 +25,7 @@ from ..mail.linking import (
     participants_of,
     thread_key_for,
 )
-from ..mail.privacy import NeverLogList, exclusion_reason
+from ..mail.privacy import NeverLogList, PrivacyRules, exclusion_reason
 from ..mail.reply_split import split_reply
 from ..mail.types import ChangeBatch, FetchedEvent, FetchedMail
 from ..store import Activity, ActivityContact, ActivitySource, utcnow
@@ -46,6 +46,7 @@ class CaptureScope:
     owner_addresses: frozenset[str]
     directory: OrgDirectory
     never_log: NeverLogList
+    rules: PrivacyRules = PrivacyRules()  # the organisation's capture rules and the owner's private default
 
 
 @dataclass
@@ -232,7 +233,7 @@ def plan_content(session: Session, scope: CaptureScope, mails: list[FetchedMail]
     customers = load_customer_matches(session, scope.org_id, {a for c in candidates for a in c.addresses})
     kept = []
     for c in candidates:
-        reason = exclusion_reason(c.addresses, c.labels, scope.directory, customers, scope.never_log)
+        reason = exclusion_reason(c.addresses, c.labels, scope.directory, customers, scope.never_log, scope.rules)
         if reason:
             plan.excluded[reason] = plan.excluded.get(reason, 0) + 1
         else:
@@ -247,7 +248,7 @@ def _store_candidates(session: Session, scope: CaptureScope, candidates: list[_C
     customers = load_customer_matches(session, scope.org_id, {a for c in candidates for a in c.addresses})
     kept: list[_Candidate] = []
     for c in candidates:
-        reason = exclusion_reason(c.addresses, c.labels, scope.directory, customers, scope.never_log)
+        reason = exclusion_reason(c.addresses, c.labels, scope.directory, customers, scope.never_log, scope.rules)
         if reason:
             outcome.excluded[reason] = outcome.excluded.get(reason, 0) + 1
         else:
@@ -369,7 +370,7 @@ def _new_activity(
         ends_at=c.ends_at,
         sender_email=c.sender,
         participants=c.participants,
-        is_private=decision.is_private,
+        is_private=decision.is_private or scope.rules.private_by_default,
         opportunity_id=decision.opportunity_id,
         account_id=decision.account_id,
         link_method=decision.link_method,

@@ -7,7 +7,7 @@ declares every task, and `build_queues(settings)` builds the queues and register
 
 from __future__ import annotations
 
-from . import alerts, scoring, sync, training
+from . import alerts, privacy, scoring, sync, training
 from .queue import Queues, QueuesNotBuilt, build_queues, current_queues, forget_queues, queues_for
 
-__all__ = ["Queues", "QueuesNotBuilt", "alerts", "build_queues", "current_queues", "forget_queues", "queues_for", "scoring", "sync", "training"]
+__all__ = ["Queues", "QueuesNotBuilt", "alerts", "build_queues", "current_queues", "forget_queues", "privacy", "queues_for", "scoring", "sync", "training"]

@@ -64,6 +64,7 @@ class OrganisationOut(BaseModel):
     domains: list[str] = Field(description="the organisation's own mail domains (mail between them is internal)")
     ms_tenant_ids: list[str] = Field(description="Entra tenants whose Microsoft sign-ins are accepted; empty = any")
     google_workspace_domain: str | None
+    jit_provisioning: bool = Field(description="people with a verified address of the domains join as reps at first sign-in")
     version: int
 
 
@@ -75,6 +76,7 @@ class OrganisationUpdate(Strict):
     domains: Annotated[list[DomainName], Field(max_length=50)] | None = None
     ms_tenant_ids: Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=20)] | None = None
     google_workspace_domain: DomainName | None = None
+    jit_provisioning: bool | None = None
 
 
 class UserQuery(Strict):
