@@ -8,10 +8,10 @@ from types import ModuleType
 
 import click
 
-from .commands import admin, alerts, bench, core, demo, learning, mail, sentiment, sidebar
+from .commands import admin, alerts, bench, core, demo, doctor, learning, mail, sentiment, sidebar
 
 # Modules exposing `register(group: click.Group) -> None`, in registration order; each area adds its module.
-COMMAND_MODULES: tuple[ModuleType, ...] = (core, demo, sentiment, learning, mail, sidebar, alerts, bench, admin)
+COMMAND_MODULES: tuple[ModuleType, ...] = (core, demo, sentiment, learning, mail, sidebar, alerts, bench, admin, doctor)
 
 
 @click.group(help="DealPulse: the deal next to the email.")
