@@ -145,7 +145,7 @@ def test_threshold_validation_is_shown_and_nothing_is_saved(client, world, db):
 def test_the_threshold_page_shows_each_default_and_range(client, world):
     sign_in(client, world.users["admin"])
     text = client.get("/admin/thresholds").get_data(as_text=True)
-    assert 'placeholder="21"' in text and "14–42, whole numbers" in text
+    assert 'placeholder="21"' in text and "14 to 42, whole numbers" in text
 
 
 def test_a_stage_is_added_and_a_bad_one_refused(client, world, db):
