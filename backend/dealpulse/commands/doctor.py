@@ -48,7 +48,7 @@ def check_database(settings: Settings) -> Finding:
     db = Database.connect(settings.database_url)
     try:
         current, heads = db.schema_revisions()
-    except Exception as exc:  # noqa: BLE001 - any driver error means "not reachable"; the message names it
+    except Exception as exc:  # any driver error means "not reachable"; the message names it
         return Finding("database", False, f"{where} is not reachable ({exc.__class__.__name__}: {str(exc).splitlines()[0]})",
                        "check DEALPULSE_DATABASE_URL and that the database server runs")
     finally:
@@ -64,7 +64,7 @@ def check_broker(settings: Settings) -> Finding:
     where = settings.broker_url.split("@")[-1] or "SQLite under DEALPULSE_VAR_DIR"
     try:
         pending = make_huey(settings, "default").pending_count()
-    except Exception as exc:  # noqa: BLE001 - connection, permission or URL errors alike
+    except Exception as exc:  # connection, permission or URL errors alike
         return Finding("broker", False, f"{where} is not reachable ({exc.__class__.__name__})",
                        "check DEALPULSE_BROKER_URL (redis://host:port/db) and that Redis runs")
     return Finding("broker", True, f"{where} answers ({pending} task(s) waiting)")
