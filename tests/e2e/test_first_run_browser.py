@@ -99,5 +99,6 @@ def test_first_run_from_an_empty_database_to_a_signed_in_rep(browser, live_serve
     pane.wait_for_selector("#pane[aria-busy='false']")
     pane.wait_for_selector("text=No known customer in this email")
     assert "Needs a deal (0)" in pane.inner_text("body")
+    assert pane.get_attribute("#my-settings", "href") == "/settings/"  # the pane links the rep's own settings
     pane.screenshot(path=str(screenshot_path("first-run-rep-pane.png")), full_page=True)
     pane_context.close()
