@@ -98,8 +98,8 @@ def list_invitations(uow: UnitOfWork, principal: Principal) -> list[dict[str, An
     return [invitation_view(inv, now) for inv in rows]
 
 
-def revoke_invitation(uow: UnitOfWork, principal: Principal, invitation_id: int) -> None:
-    """Make a pending invitation's link useless (admin)."""
+def revoke_invitation(uow: UnitOfWork, principal: Principal, invitation_id: int) -> dict[str, Any]:
+    """Make a pending invitation's link useless (admin); returns the invitation."""
     require_admin(principal, "revoke invitations")
     inv = uow.s.get(Invitation, invitation_id)
     if inv is None or inv.org_id != principal.org_id:
@@ -111,6 +111,7 @@ def revoke_invitation(uow: UnitOfWork, principal: Principal, invitation_id: int)
         record_changes(uow.s, actor(principal), "invitation", inv.id, principal.org_id, {"revoked": (None, True)},
                        surface=principal.surface)
     uow.commit()
+    return invitation_view(inv)
 
 
 def open_invitation(uow: UnitOfWork, secret: str, token: str, now: datetime | None = None) -> dict[str, Any]:

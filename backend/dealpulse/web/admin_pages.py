@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, g, render_template, request, url_for
+from flask import Blueprint, g, render_template, request
 from pydantic import ValidationError
 
 from ..domain.threshold_settings import THRESHOLD_SPECS
@@ -23,6 +23,7 @@ from ..services import teams as team_service
 from ..services.errors import InvalidField
 from ..store import Organisation
 from ..store.orgs import ROLES
+from .invitation_links import invite_person
 from .page_kit import done, form_int, form_of, signed_in_pages
 from .schemas import StageIn
 from .toolkit import app_db, app_settings
@@ -129,19 +130,10 @@ def update_organisation() -> Any:
 @bp.post("/people/invite")
 @form_of(show_people)
 def invite() -> Any:
-    """Invite someone by e-mail; the link is also shown here to copy (it is not stored)."""
-    settings = app_settings()
-    email = request.form.get("email", "")
-    with app_db().uow() as uow:
-        view, token = invite_service.create_invitation(
-            uow, g.principal, settings.secret_key, email, request.form.get("name", ""), request.form.get("role", "rep"),
-            form_int("team_id"),
-        )
-        org_name = uow.s.get(Organisation, g.principal.org_id).name
-    link = settings.base_url.rstrip("/") + url_for("onboarding.invitation_page", token=token)
-    message = invite_service.invitation_message("dealpulse@localhost", view["email"], org_name, g.principal.email, link,
-                                                invite_service.INVITATION_DAYS)
-    if invite_service.send_invitation(settings.smtp_url, message):
+    """Invite someone by e-mail; without an e-mail server the link is shown here to copy (it is not stored)."""
+    view, link, emailed = invite_person(g.principal, request.form.get("email", ""), request.form.get("name", ""),
+                                        request.form.get("role", "rep"), form_int("team_id"))
+    if emailed:
         return done("admin_pages.people", f"Invitation e-mailed to {view['email']}.")
     return show_people(invite_link=link)
 

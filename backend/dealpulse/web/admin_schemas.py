@@ -191,3 +191,38 @@ class TeamUpdate(Strict):
     name: ShortText | None = None
     manager_id: Id | None = None
     thresholds: ThresholdsIn | None = None  # type: ignore[valid-type]
+
+
+class InvitationCreate(Strict):
+    """Whom to invite, as what, to which team (the link is e-mailed when DEALPULSE_SMTP_URL is set)."""
+
+    email: Address
+    name: ShortText
+    role: Role = "rep"
+    team_id: Id | None = None
+
+
+class InvitationOut(BaseModel):
+    """An invitation and where it stands (pending, accepted, revoked or expired)."""
+
+    id: int
+    email: str
+    name: str
+    role: str
+    team_id: int | None
+    state: Literal["pending", "accepted", "revoked", "expired"]
+    created_at: str
+    expires_at: str
+
+
+class InvitationCreated(InvitationOut):
+    """A new invitation with its link (shown once; only a hash of its token is kept)."""
+
+    link: str
+    emailed: bool
+
+
+class InvitationList(BaseModel):
+    """The organisation's invitations, newest first."""
+
+    items: list[InvitationOut]

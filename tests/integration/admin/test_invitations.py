@@ -151,3 +151,20 @@ def test_jit_only_for_verified_addresses_of_the_organisations_domains(db, world,
         created = provision_just_in_time(uow, claims)
         uow.commit()
     assert (created is not None) is joins
+
+
+def test_the_admin_api_invites_lists_and_withdraws(app, client, world, db):
+    admin = world.auth("admin")
+    created = client.post("/api/v1/admin/invitations", json={"email": "api.rep@seller.example", "name": "Api Rep"}, headers=admin)
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    assert body["state"] == "pending" and body["emailed"] is False and "/invite/" in body["link"]
+    assert app.test_client().get(body["link"].split("127.0.0.1:5000", 1)[-1]).status_code == 200
+    listed = client.get("/api/v1/admin/invitations", headers=admin).get_json()["items"]
+    assert [i["email"] for i in listed] == ["api.rep@seller.example"]
+    revoked = client.post(f"/api/v1/admin/invitations/{body['id']}/revoke", headers=admin)
+    assert revoked.status_code == 200 and revoked.get_json()["state"] == "revoked"
+    assert client.post("/api/v1/admin/invitations", json={"email": "x@seller.example", "name": "X"},
+                       headers=world.auth("manager.a")).status_code == 403
+    other = client.post(f"/api/v1/admin/invitations/{body['id']}/revoke", headers=world.auth("other.admin"))
+    assert other.status_code == 404
