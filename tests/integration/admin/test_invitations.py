@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import timedelta
+from email import message_from_bytes
+from email.policy import default as default_policy
 
 import pytest
 from sqlalchemy import select
@@ -14,6 +16,7 @@ from dealpulse.standins.google import GoogleStandIn
 from dealpulse.standins.google_identity import subject_for
 from dealpulse.store import Invitation, Organisation, Team, User
 from tests.integration.admin.pages_support import sign_in
+from tests.integration.alerts.test_delivery import smtp  # noqa: F401 - the SMTP sink fixture
 from tests.integration.alerts.test_signin_providers import _follow_provider
 
 INVITEE = "new.rep@seller.example"
@@ -168,3 +171,17 @@ def test_the_admin_api_invites_lists_and_withdraws(app, client, world, db):
                        headers=world.auth("manager.a")).status_code == 403
     other = client.post(f"/api/v1/admin/invitations/{body['id']}/revoke", headers=world.auth("other.admin"))
     assert other.status_code == 404
+
+
+def test_with_an_smtp_server_the_invitation_is_e_mailed_and_its_link_works(app, client, world, db, smtp):  # noqa: F811
+    url, sink = smtp
+    app.extensions["dealpulse.settings"] = dataclasses.replace(app.extensions["dealpulse.settings"], smtp_url=url)
+    csrf = sign_in(client, world.users["admin"])
+    answer = client.post("/admin/people/invite", data={"csrf_token": csrf, "email": INVITEE, "name": "New Rep", "role": "rep"})
+    assert answer.status_code == 303
+    assert f"Invitation e-mailed to {INVITEE}" in client.get("/admin/people").get_data(as_text=True)
+    recipient, raw = sink.messages.get(timeout=10)
+    body = message_from_bytes(raw, policy=default_policy).get_body(("plain",)).get_content()
+    assert recipient == [INVITEE] and "Test Org on DealPulse" in body
+    link = re.search(r"http://\S+(/invite/\S+)", body).group(1)
+    assert app.test_client().get(link).status_code == 200
