@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
+from dealpulse.config import Settings
 from dealpulse.services.privacy_settings import purge_expired
+from dealpulse.tasks import build_queues
 from dealpulse.store import Activity, Invitation, Mailbox, Organisation, Stage, Team, User, utcnow
 from tests.integration.admin.pages_support import ADMIN_PAGES, sign_in
 from tests.integration.sidebar.support import Inbox
@@ -234,3 +236,10 @@ def test_old_activity_purge_date_cutoff_is_the_retention_period(db, world):
     assert purge_expired(db, now=utcnow() + timedelta(days=2)) == {world.org_id: 1}
     with db.uow() as uow:
         assert uow.s.get(Activity, kept.activity_id) is None
+
+
+def test_the_worker_runs_the_retention_purge_every_night(tmp_path):
+    queues = build_queues(Settings(env="test", var_dir=tmp_path).resolved())
+    due = {task.name for task in queues.default.read_periodic(datetime(2026, 1, 1, 3, 30))}
+    assert "purge_past_retention" in due
+    assert "purge_past_retention" not in {task.name for task in queues.default.read_periodic(datetime(2026, 1, 1, 4, 30))}
