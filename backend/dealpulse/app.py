@@ -17,6 +17,8 @@ from .web import (
     activities_api,
     admin_api,
     admin_models,
+    admin_org_pages,
+    admin_pages,
     alerts_api,
     api,
     connect,
@@ -24,11 +26,13 @@ from .web import (
     forecast_api,
     gmail_addon,
     meetings_api,
+    onboarding,
     outlook,
     preview,
     push,
     reviews_api,
     sentiment_api,
+    settings_page,
     sidebar_api,
     signin,
     winmodel_api,
@@ -59,6 +63,10 @@ BLUEPRINT_MODULES: tuple[ModuleType, ...] = (
     admin_api,
     forecast_api,
     winmodel_api,
+    admin_pages,
+    admin_org_pages,
+    settings_page,
+    onboarding,
 )
 
 _CSP_BASE = (

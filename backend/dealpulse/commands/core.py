@@ -19,6 +19,7 @@ from ..app import create_app
 from ..config import PROJECT_ROOT, ConfigError, Settings, documented_settings
 from ..domain.access import Principal
 from ..services.csv_io import CsvImportError, export_csv, import_csv
+from ..services.first_run import issue_setup_token, needs_setup
 from ..services.org_setup import create_personal_token, list_personal_tokens, resolve_organisation, revoke_personal_token
 from ..store import Organisation, User
 from ..store.database import Database
@@ -129,7 +130,22 @@ def serve(host: str, port: int) -> None:
     """Serve the web app and API (development server; use gunicorn 'dealpulse.wsgi:app' in production)."""
     settings = load_settings()
     app = create_app(settings)
+    link = setup_link(settings)
+    if link:
+        click.echo(f"First run: open {link} to create your organisation and its first admin (the link works once).")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+def setup_link(settings: Settings) -> str | None:
+    """On a database without organisations, a fresh one-time setup link; None once set up (or not migrated)."""
+    try:
+        with runtime.get_database(settings).uow() as uow:
+            if not needs_setup(uow):
+                return None
+    except SQLAlchemyError:
+        click.echo("The database is not ready: run `dealpulse db upgrade` (or `dealpulse doctor`).", err=True)
+        return None
+    return f"{settings.base_url.rstrip('/')}/setup?token={issue_setup_token(settings.var_dir)}"
 
 
 @click.command("worker")

@@ -90,7 +90,7 @@ def plan_content(session: Session, scope: CaptureScope, mails: list[FetchedMail]
     customers = load_customer_matches(session, scope.org_id, {a for c in candidates for a in c.addresses})
     kept = []
     for c in candidates:
-        reason = exclusion_reason(c.addresses, c.labels, scope.directory, customers, scope.never_log)
+        reason = exclusion_reason(c.addresses, c.labels, scope.directory, customers, scope.never_log, scope.rules)
         if reason:
             plan.excluded[reason] = plan.excluded.get(reason, 0) + 1
         else:
@@ -105,7 +105,7 @@ def _store_candidates(session: Session, scope: CaptureScope, candidates: list[Ca
     customers = load_customer_matches(session, scope.org_id, {a for c in candidates for a in c.addresses})
     kept: list[Candidate] = []
     for c in candidates:
-        reason = exclusion_reason(c.addresses, c.labels, scope.directory, customers, scope.never_log)
+        reason = exclusion_reason(c.addresses, c.labels, scope.directory, customers, scope.never_log, scope.rules)
         if reason:
             outcome.excluded[reason] = outcome.excluded.get(reason, 0) + 1
         else:
@@ -227,7 +227,7 @@ def _new_activity(
         ends_at=c.ends_at,
         sender_email=c.sender,
         participants=c.participants,
-        is_private=decision.is_private,
+        is_private=decision.is_private or scope.rules.private_by_default,
         opportunity_id=decision.opportunity_id,
         account_id=decision.account_id,
         link_method=decision.link_method,

@@ -16,7 +16,7 @@ from ..mail.linking import (
     participants_of,
     thread_key_for,
 )
-from ..mail.privacy import NeverLogList
+from ..mail.privacy import NeverLogList, PrivacyRules
 from ..mail.reply_split import split_reply
 from ..mail.types import FetchedEvent, FetchedMail
 
@@ -34,6 +34,7 @@ class CaptureScope:
     owner_addresses: frozenset[str]
     directory: OrgDirectory
     never_log: NeverLogList
+    rules: PrivacyRules = PrivacyRules()  # the organisation's capture rules and the owner's private default
 
 
 @dataclass

@@ -106,6 +106,7 @@ def serialize_settings(org: Organisation) -> dict[str, Any]:
         "domains": list(org.domains or []),
         "ms_tenant_ids": list(settings.get("ms_tenant_ids", [])),
         "google_workspace_domain": settings.get("google_workspace_domain"),
+        "jit_provisioning": bool(settings.get("jit_provisioning", False)),
         "version": org.version,
     }
 
@@ -121,7 +122,7 @@ def get_settings(uow: UnitOfWork, principal: Principal) -> dict[str, Any]:
 
 
 def update_settings(uow: UnitOfWork, principal: Principal, version: int, changes: dict[str, Any]) -> dict[str, Any]:
-    """Change name, domains, Microsoft tenant ids or Google Workspace domain if `version` is current (admin)."""
+    """Change name, domains, Microsoft tenant ids, Google Workspace domain or JIT provisioning if `version` is current (admin)."""
     s = uow.s
     org = _admin_org(uow, principal)
     before = serialize_settings(org)
@@ -140,6 +141,8 @@ def update_settings(uow: UnitOfWork, principal: Principal, version: int, changes
     if "google_workspace_domain" in changes:
         raw = changes["google_workspace_domain"]
         settings["google_workspace_domain"] = normalise_domain(raw, "google_workspace_domain") if raw else None
+    if "jit_provisioning" in changes:
+        settings["jit_provisioning"] = bool(changes["jit_provisioning"])
     org.settings = settings
     after = serialize_settings(org)
     diff = {k: (before[k], after[k]) for k in after if k != "version" and before[k] != after[k]}

@@ -16,7 +16,7 @@ from ..mail.google_calendar import GoogleCalendarConnector
 from ..mail.graph import GraphConnector
 from ..mail.linking import load_org_directory, normalize_address
 from ..mail.ms_auth import MsalTokenProvider, build_msal_app
-from ..mail.privacy import load_never_log
+from ..mail.privacy import load_never_log, load_privacy_rules
 from ..mail.retry import RetryPolicy
 from ..mail.types import MailConnector, SyncError
 from ..store import Mailbox, User
@@ -81,6 +81,7 @@ def load_mailbox(db: Database, settings: Settings, mailbox_id: int) -> tuple[Cap
             owner_addresses=frozenset(a for a in owner_addresses if a),
             directory=load_org_directory(uow.s, box.org_id),
             never_log=load_never_log(uow.s, owner.id),
+            rules=load_privacy_rules(uow.s, owner.id),
         )
         credentials = SecretBox(settings).open(box.encrypted_credentials)
         access = MailboxAccess(box.id, box.provider, box.address, scope.owner_addresses, credentials,

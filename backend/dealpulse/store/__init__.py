@@ -20,6 +20,7 @@ from .forecasting import PipelineSnapshot, WinModel
 from .orgs import (
     AddonActionReceipt,
     ApiToken,
+    Invitation,
     NeverLogEntry,
     Organisation,
     Team,
@@ -38,7 +39,7 @@ __all__ = [
     "ACTION_OWNER_KINDS", "ACTION_PRIORITIES", "ACTION_STATUSES", "ActionItem", "MEETING_OUTCOMES", "MeetingOutcome", "Review",
     "Account", "AccountDomain", "Activity", "AddonActionReceipt", "ActivityContact", "ActivityNote", "ActivitySource", "Alert",
     "AlertDelivery", "ApiToken", "AuditEntry", "Base", "BuyingTeamMember", "Contact", "ExitAnswer", "ExitQuestion", "FORECAST_CATEGORIES",
-    "MAX_ID", "Mailbox", "ModelVersion", "NeverLogEntry", "Opportunity", "Organisation", "PipelineSnapshot", "Quota", "Rater", "Rating", "RatingChange",
-    "SentimentScore", "Stage", "StageTransition", "Team", "ThreadLink", "TrainingRun", "User", "UserAlias", "WinModel",
+    "Invitation", "MAX_ID", "Mailbox", "ModelVersion", "NeverLogEntry", "Opportunity", "Organisation", "PipelineSnapshot", "Quota", "Rater",
+    "Rating", "RatingChange", "SentimentScore", "Stage", "StageTransition", "Team", "ThreadLink", "TrainingRun", "User", "UserAlias", "WinModel",
     "listed_ms_tenants", "make_engine", "insert_new_scores", "make_session_factory", "ms_tenant_registered", "user_ids_with_address", "utcnow",
 ]

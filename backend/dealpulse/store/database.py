@@ -44,6 +44,16 @@ class Database:
 
         command.upgrade(alembic_config(self.url, self.engine), revision)
 
+    def schema_revisions(self) -> tuple[set[str], set[str]]:
+        """(revisions the database is at, the latest revisions of the code): equal when it is migrated."""
+        from alembic.runtime.migration import MigrationContext  # noqa: PLC0415 - see Database.upgrade
+        from alembic.script import ScriptDirectory  # noqa: PLC0415 - see Database.upgrade
+
+        heads = set(ScriptDirectory.from_config(alembic_config(self.url)).get_heads())
+        with self.engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+        return current, heads
+
     def dispose(self) -> None:
         """Close pooled connections."""
         self.engine.dispose()

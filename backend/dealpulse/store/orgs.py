@@ -56,6 +56,8 @@ class User(IdMixin, Base):
     # The stable Microsoft `oid` / Google `sub` the user first signed in with; later sign-ins are matched by it.
     ms_object_id: Mapped[str | None] = mapped_column(String(64))
     google_subject: Mapped[str | None] = mapped_column(String(64))
+    # The rep's own "private by default" choice for newly captured mail (None: the organisation's rule applies).
+    private_by_default: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     aliases: Mapped[list["UserAlias"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
     @property
@@ -79,6 +81,24 @@ class NeverLogEntry(IdMixin, Base):
     __table_args__ = (UniqueConstraint("user_id", "pattern"),)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     pattern: Mapped[str] = mapped_column(String(320))  # "a@b.com" or "b.com"
+
+
+class Invitation(IdMixin, Base):
+    """An e-mailed, expiring invitation to join an organisation; accepting it creates the user (only a hash kept)."""
+
+    __tablename__ = "invitations"
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))  # who accepted it
 
 
 class ApiToken(IdMixin, Base):

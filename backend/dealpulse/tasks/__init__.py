@@ -7,7 +7,8 @@ declares every task, and `build_queues(settings)` builds the queues and register
 
 from __future__ import annotations
 
-from . import alerts, forecasting, scoring, sync, training
+from . import alerts, forecasting, privacy, scoring, sync, training
 from .queue import Queues, QueuesNotBuilt, build_queues, current_queues, forget_queues, queues_for
 
-__all__ = ["Queues", "QueuesNotBuilt", "alerts", "build_queues", "current_queues", "forecasting", "forget_queues", "queues_for", "scoring", "sync", "training"]
+__all__ = ["Queues", "QueuesNotBuilt", "alerts", "build_queues", "current_queues", "forecasting", "forget_queues", "privacy", "queues_for",
+           "scoring", "sync", "training"]

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, g, jsonify
 from sqlalchemy.exc import IntegrityError
 
 from ..domain.threshold_settings import THRESHOLD_SPECS
+from ..services import invitations as invite_service
 from ..services import organisations as org_service
 from ..services import people as people_service
 from ..services import teams as team_service
@@ -18,6 +19,10 @@ from ..services.admin_common import require_admin
 from ..services.errors import StaleVersion
 from .admin_schemas import (
     Deactivation,
+    InvitationCreate,
+    InvitationCreated,
+    InvitationList,
+    InvitationOut,
     OrganisationOut,
     OrganisationUpdate,
     TeamCreate,
@@ -34,6 +39,7 @@ from .admin_schemas import (
 )
 from .api import etag, expected_version, parse_body, parse_query, require_principal, with_etag
 from .auth import current_principal
+from .invitation_links import invitation_json, invite_person
 from .openapi import documented
 from .problems import Conflict, InvalidInput, PreconditionFailed, problem_response
 from .toolkit import app_db
@@ -148,6 +154,36 @@ def deactivate_user(user_id: int) -> Response:
     """Sign-in and tokens stop working now; their deals stay, listed for reassignment; idempotent."""
     with app_db().uow() as uow:
         return with_etag(people_service.deactivate_user(uow, current_principal(), user_id))
+
+
+# ---------------------------------------------------------------- invitations
+
+
+@bp.get("/invitations")
+@documented("Invitations of my organisation (admin)", tags=("admin",), response=InvitationList, statuses=ADMIN)
+def list_invitations() -> Response:
+    """Newest first, each pending, accepted, revoked or expired."""
+    with app_db().uow() as uow:
+        return jsonify(items=[invitation_json(i) for i in invite_service.list_invitations(uow, current_principal())])
+
+
+@bp.post("/invitations")
+@documented("Invite someone by e-mail (admin)", tags=("admin",), body=InvitationCreate, response=InvitationCreated,
+            statuses={201: "created", **ADMIN, 422: "invalid fields or address already in use"})
+def create_invitation() -> tuple[Response, int]:
+    """A signed link that works once, for 7 days; e-mailed through DEALPULSE_SMTP_URL when set (`emailed`)."""
+    body = parse_body(InvitationCreate)
+    view, link, emailed = invite_person(current_principal(), body.email, body.name, body.role, body.team_id)
+    return jsonify({**invitation_json(view), "link": link, "emailed": emailed}), 201
+
+
+@bp.post("/invitations/<int:invitation_id>/revoke")
+@documented("Withdraw a pending invitation (admin)", tags=("admin",), response=InvitationOut,
+            statuses={**ADMIN, 404: "not found in your organisation", 409: "already accepted"})
+def revoke_invitation(invitation_id: int) -> Response:
+    """Its link opens nothing from now on; withdrawing twice changes nothing."""
+    with app_db().uow() as uow:
+        return jsonify(invitation_json(invite_service.revoke_invitation(uow, current_principal(), invitation_id)))
 
 
 # ---------------------------------------------------------------- teams

@@ -64,6 +64,7 @@ class OrganisationOut(BaseModel):
     domains: list[str] = Field(description="the organisation's own mail domains (mail between them is internal)")
     ms_tenant_ids: list[str] = Field(description="Entra tenants whose Microsoft sign-ins are accepted; empty = any")
     google_workspace_domain: str | None
+    jit_provisioning: bool = Field(description="people with a verified address of the domains join as reps at first sign-in")
     version: int
 
 
@@ -75,6 +76,7 @@ class OrganisationUpdate(Strict):
     domains: Annotated[list[DomainName], Field(max_length=50)] | None = None
     ms_tenant_ids: Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=20)] | None = None
     google_workspace_domain: DomainName | None = None
+    jit_provisioning: bool | None = None
 
 
 class UserQuery(Strict):
@@ -189,3 +191,38 @@ class TeamUpdate(Strict):
     name: ShortText | None = None
     manager_id: Id | None = None
     thresholds: ThresholdsIn | None = None  # type: ignore[valid-type]
+
+
+class InvitationCreate(Strict):
+    """Whom to invite, as what, to which team (the link is e-mailed when DEALPULSE_SMTP_URL is set)."""
+
+    email: Address
+    name: ShortText
+    role: Role = "rep"
+    team_id: Id | None = None
+
+
+class InvitationOut(BaseModel):
+    """An invitation and where it stands (pending, accepted, revoked or expired)."""
+
+    id: int
+    email: str
+    name: str
+    role: str
+    team_id: int | None
+    state: Literal["pending", "accepted", "revoked", "expired"]
+    created_at: str
+    expires_at: str
+
+
+class InvitationCreated(InvitationOut):
+    """A new invitation with its link (shown once; only a hash of its token is kept)."""
+
+    link: str
+    emailed: bool
+
+
+class InvitationList(BaseModel):
+    """The organisation's invitations, newest first."""
+
+    items: list[InvitationOut]

@@ -36,6 +36,7 @@ class VerifiedIdentity:
     ms_object_id: str | None = None
     google_subject: str | None = None
     any_tenant: bool = False
+    email_verified: bool = False  # the provider vouches for the address (invitations and JIT provisioning need it)
 
 
 class CredentialVerifier(Protocol):

@@ -31,6 +31,8 @@ from .toolkit import app_db, app_settings
 from ..config import THROWAWAY_ENVS, ConfigError
 from ..domain.access import Principal
 from ..mail.ms_auth import ProviderUnavailableError, build_msal_app
+from ..services.errors import InvalidField
+from ..services.invitations import InvitationError, SignInClaims, accept_invitation, provision_just_in_time
 from ..store import Organisation, User
 from .auth import VerifiedIdentity, load_principal, principal_for_user
 from .problems import Unauthorized
@@ -132,14 +134,35 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+INVITATION_SESSION_KEY = "invitation"  # the token of the invitation being accepted (set by /invite/<token>)
+
+
 def _finish(identity: VerifiedIdentity) -> Response:
-    """Sign in the user the provider vouched for (bound to its stable subject on first sign-in), or say why not."""
+    """Sign in the user the provider vouched for (bound to its stable subject on first sign-in), or say why not.
+
+    An invitation opened in this browser creates its user first; otherwise an unknown verified address of an
+    organisation with just-in-time provisioning on joins it as a rep.
+    """
+    claims = SignInClaims(email=identity.email or "", email_verified=identity.email_verified, tenant_id=identity.tenant_id)
+    invitation = session.get(INVITATION_SESSION_KEY)
     with app_db().uow() as uow:
         try:
-            user_id = load_principal(uow.s, identity).user_id
+            if invitation:
+                accept_invitation(uow, app_settings().secret_key, invitation, claims)
+            try:
+                user_id = load_principal(uow.s, identity).user_id
+            except Unauthorized:
+                if invitation or provision_just_in_time(uow, claims) is None:
+                    raise
+                user_id = load_principal(uow.s, identity).user_id
+        except (InvitationError, InvalidField) as exc:
+            uow.rollback()
+            session.pop(INVITATION_SESSION_KEY, None)
+            return _signin_page(error=str(exc), status=403)
         except Unauthorized as exc:
+            uow.rollback()
             return _signin_page(error=f"{exc.detail} Ask your administrator to add you.", status=403)
-        uow.commit()  # the binding to the provider's subject
+        uow.commit()  # the binding to the provider's subject (and the invited or provisioned user)
     target = session.get("next")
     start_session(user_id)
     return redirect(safe_next(target))
@@ -229,7 +252,7 @@ def google_callback() -> Response:
     if not claims.get("email") or not claims.get("sub"):
         return _signin_page(error="Google sign-in could not be verified; try again.", status=400)
     return _finish(VerifiedIdentity(surface="dashboard", email=str(claims["email"]).lower(),
-                                    google_subject=str(claims["sub"])))
+                                    google_subject=str(claims["sub"]), email_verified=claims.get("email_verified") is True))
 
 
 # ---------------------------------------------------------------- Microsoft
@@ -273,7 +296,8 @@ def microsoft_callback() -> Response:
     if not address or not oid or not tid:
         return _signin_page(error="Microsoft sign-in could not be verified; try again.", status=400)
     return _finish(VerifiedIdentity(surface="dashboard", email=str(address).lower(), ms_object_id=str(oid).lower(),
-                                    tenant_id=str(tid).lower(), any_tenant=app_settings().env in THROWAWAY_ENVS))
+                                    tenant_id=str(tid).lower(), any_tenant=app_settings().env in THROWAWAY_ENVS,
+                                    email_verified=True))  # the tenant check where the user is loaded vouches for it
 
 
 # ---------------------------------------------------------------- demo picker
