@@ -176,3 +176,23 @@ def test_new_voices_files_leave_the_original_407_eval_passages_where_they_were()
     assert len(original) == 407
     assert {p.id for p in original} < {p.id for p in everything}
     assert all(p.source.startswith("seed-") and p.source.endswith(".jsonl") for p in everything)
+
+
+def test_real_writing_training_files_only_ever_train_and_count_in_the_hash(tmp_path):
+    seed_lines = [_line(id=f"s-{i:04d}", text=f"Agenda item {i} for Thursday.", label="neutral") for i in range(60)]
+    _write(tmp_path, "seed-a.jsonl", seed_lines)
+    before = load_seed_corpus(tmp_path)
+    real_lines = [_line(id=f"r-{i:04d}", text=f"Thanks so much for fixing number {i}!", label="positive") for i in range(60)]
+    _write(tmp_path, "real-b.jsonl", real_lines)
+    after = load_seed_corpus(tmp_path)
+    assert [p.id for p in after.eval] == [p.id for p in before.eval]
+    assert {f"r-{i:04d}" for i in range(60)} <= {p.id for p in after.train}
+    assert after.sha256 != before.sha256
+
+
+def test_real_writing_training_text_may_not_repeat_a_seed_passage(tmp_path):
+    _write(tmp_path, "seed-a.jsonl", [_line()])
+    _write(tmp_path, "real-b.jsonl", [_line(id="r-0001", text="sounds good, send it over!")])
+    with pytest.raises(CorpusError, match=r"real-b\.jsonl:1: duplicate text of seed-a\.jsonl:1"):
+        load_seed_corpus(tmp_path)
+
