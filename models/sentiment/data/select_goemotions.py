@@ -1,6 +1,6 @@
-"""Select the GoEmotions training passages (`real-goemotions.jsonl`) from GoEmotions' `train.tsv`.
+"""Select the GoEmotions training passages (`staged-real-goemotions.jsonl`) from GoEmotions' `train.tsv`.
 
-Usage: python models/sentiment/data/select_goemotions.py PATH/TO/goemotions/data/train.tsv > real-goemotions.jsonl
+Usage: python models/sentiment/data/select_goemotions.py PATH/TO/goemotions/data/train.tsv > staged-real-goemotions.jsonl
 
 Deterministic: the same train.tsv gives the same file. Rules (models/sentiment/data/GOEMOTIONS.md):
 - positive: every emotion of the comment is one of POSITIVE (approval, praise, thanks, enthusiasm, relief);
