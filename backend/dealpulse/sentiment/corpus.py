@@ -14,6 +14,9 @@ from ..domain.tone_labels import LABELS
 
 EVAL_PERCENT = 20
 SEED_GLOB = "seed-*.jsonl"
+# Real people's writing relabelled for training (e.g. `real-goemotions.jsonl`): training only, never in the eval
+# split, so the corpus eval stays the team's fixed split (issue 13) and stays comparable across versions.
+REAL_TRAIN_GLOB = "real-*.jsonl"
 DOMAIN_PREFIX = "domain-"
 
 _REQUIRED_FIELDS = ("id", "text", "label", "industry")
@@ -67,15 +70,18 @@ def is_eval_id(passage_id: str) -> bool:
 
 
 def load_seed_corpus(data_dir: Path | None = None) -> SeedCorpus:
-    """Load and validate every `seed-*.jsonl` file and split it deterministically into train and eval."""
+    """Load and validate every `seed-*.jsonl` file, split it deterministically into train and eval, and add the
+    `real-*.jsonl` passages to train only."""
     directory = Path(data_dir) if data_dir is not None else default_data_dir()
     paths = sorted(directory.glob(SEED_GLOB))
     if not paths:
         raise CorpusError(f"{directory}: no {SEED_GLOB} files")
-    passages = _load_files(paths, domain=None)
-    train = [p for p in passages if not is_eval_id(p.id)]
-    evaluation = [p for p in passages if is_eval_id(p.id)]
-    return SeedCorpus(train=train, eval=evaluation, sha256=_hash_files(paths))
+    real_paths = sorted(directory.glob(REAL_TRAIN_GLOB))
+    passages = _load_files(paths + real_paths, domain=None)
+    real_sources = {p.name for p in real_paths}
+    train = [p for p in passages if p.source in real_sources or not is_eval_id(p.id)]
+    evaluation = [p for p in passages if p.source not in real_sources and is_eval_id(p.id)]
+    return SeedCorpus(train=train, eval=evaluation, sha256=_hash_files(paths + real_paths))
 
 
 def domain_names(data_dir: Path | None = None) -> list[str]:

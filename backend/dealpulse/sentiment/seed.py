@@ -48,6 +48,9 @@ RECIPES: dict[str, TrainConfig] = {
     "v1-wise-0.5": TrainConfig(wise_alpha=0.5),
     "v1-wise-0.7": TrainConfig(wise_alpha=0.7),
     "v1-wise-0.85": TrainConfig(wise_alpha=0.85),
+    "mean-8e-5-2ep-wise-0.8": TrainConfig(pooling="mean", max_epochs=2, wise_alpha=0.8),
+    "mean-8e-5-2ep-wise-0.6": TrainConfig(pooling="mean", max_epochs=2, wise_alpha=0.6),
+    "mean-8e-5-3ep": TrainConfig(pooling="mean", max_epochs=3),
 }
 # Chosen in models/sentiment/README.md ("Choosing the recipe"): best on the real-writing eval and on the corpus eval.
 DEFAULT_RECIPE = "mean-8e-5-2ep"

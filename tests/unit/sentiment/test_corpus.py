@@ -176,3 +176,42 @@ def test_new_voices_files_leave_the_original_407_eval_passages_where_they_were()
     assert len(original) == 407
     assert {p.id for p in original} < {p.id for p in everything}
     assert all(p.source.startswith("seed-") and p.source.endswith(".jsonl") for p in everything)
+
+
+def test_real_writing_training_files_only_ever_train_and_count_in_the_hash(tmp_path):
+    seed_lines = [_line(id=f"s-{i:04d}", text=f"Agenda item {i} for Thursday.", label="neutral") for i in range(60)]
+    _write(tmp_path, "seed-a.jsonl", seed_lines)
+    before = load_seed_corpus(tmp_path)
+    real_lines = [_line(id=f"r-{i:04d}", text=f"Thanks so much for fixing number {i}!", label="positive") for i in range(60)]
+    _write(tmp_path, "real-b.jsonl", real_lines)
+    after = load_seed_corpus(tmp_path)
+    assert [p.id for p in after.eval] == [p.id for p in before.eval]
+    assert {f"r-{i:04d}" for i in range(60)} <= {p.id for p in after.train}
+    assert after.sha256 != before.sha256
+
+
+def test_real_writing_training_text_may_not_repeat_a_seed_passage(tmp_path):
+    _write(tmp_path, "seed-a.jsonl", [_line()])
+    _write(tmp_path, "real-b.jsonl", [_line(id="r-0001", text="sounds good, send it over!")])
+    with pytest.raises(CorpusError, match=r"real-b\.jsonl:1: duplicate text of seed-a\.jsonl:1"):
+        load_seed_corpus(tmp_path)
+
+
+
+def _rows_of(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def test_the_goemotions_passages_are_balanced_clean_documented_and_not_yet_trained_on(seed):
+    """Staged for the seed (models/sentiment/data/GOEMOTIONS.md): renaming it to real-goemotions.jsonl trains on it."""
+    path = default_data_dir() / "staged-real-goemotions.jsonl"
+    rows = _rows_of(path)
+    assert len(rows) >= 1000 and len({r["id"] for r in rows}) == len(rows)
+    counts = Counter(r["label"] for r in rows)
+    assert set(counts) == set(LABELS) and max(counts.values()) - min(counts.values()) <= len(rows) // 10, counts
+    assert all(len(r["text"].split()) >= 6 and "[NAME]" not in r["text"] and r["origin"] for r in rows)
+    assert not {r["id"] for r in rows} & {p.id for p in seed.all}
+    assert not {normalise_text(r["text"]) for r in rows} & {normalise_text(p.text) for p in seed.all}
+    notes = (default_data_dir() / "GOEMOTIONS.md").read_text(encoding="utf-8")
+    assert "Apache" in notes and "train.tsv" in notes
