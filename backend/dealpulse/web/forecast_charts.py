@@ -48,17 +48,18 @@ def trend_chart(points: Sequence[dict[str, Any]], width: int = 560, height: int 
                 for i, p in enumerate(points) if p.get(key) is not None]
         if dots:
             lines.append({"key": key, "label": label, "dots": dots, "points": " ".join(f"{d['x']},{d['y']}" for d in dots)})
-    every = max(1, len(points) // 6)
-    x_ticks = [{"x": x(i), "label": _day(p["day"])} for i, p in enumerate(points) if i % every == 0 or i == len(points) - 1]
+    every, last = max(1, len(points) // 6), len(points) - 1
+    x_ticks = [{"x": x(i), "label": _day(p["day"])} for i, p in enumerate(points)
+               if i == last or (i % every == 0 and last - i >= 2)]  # never two dates on top of each other
     y_ticks = [{"y": y(v), "label": _short(v)} for v in (0.0, ceiling / 2, ceiling)]
     return {"width": width, "height": height, "left": left, "right": width - right, "base": height - bottom,
             "lines": lines, "x_ticks": x_ticks, "y_ticks": y_ticks}
 
 
-def funnel_chart(stages: Sequence[dict[str, Any]], width: int = 560, row: int = 30) -> dict[str, Any]:
+def funnel_chart(stages: Sequence[dict[str, Any]], width: int = 640, row: int = 30) -> dict[str, Any]:
     """Horizontal bars per open stage: deals that reached it (full bar) and the part lost at it; labels carry the
     counts and the conversion to the next stage."""
-    label_w, value_w = 130, 190
+    label_w, value_w = 130, 260
     widest = max([1] + [s["reached"] for s in stages])
     plot = width - label_w - value_w
     rows = []
