@@ -215,3 +215,9 @@ def test_the_deal_page_compares_the_deal_with_the_deals_we_won(client, history):
         assert gap["reason"] in page
     if api["note"]:
         assert api["note"] in page
+
+
+@pytest.mark.parametrize("path", ["/dashboard/forecast", "/dashboard/metrics", "/dashboard/forecast/accuracy"])
+def test_the_pages_need_a_signed_in_user(client, path):
+    answer = client.get(path)
+    assert answer.status_code == 302 and "/signin" in answer.headers["Location"]
