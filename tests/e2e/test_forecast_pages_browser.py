@@ -96,3 +96,22 @@ def test_the_forecast_and_metrics_pages_render_with_accessible_charts(browser, l
     finally:
         context.close()
     assert errors == [] and blocked_requests == []
+
+
+def test_a_manager_reads_the_accuracy_page_and_the_agendas_numbers_on_a_phone(page, live_server, history, screenshot_path):
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server + "/signin/demo")
+    page.click("button:has-text('Test Manager A')")
+    page.wait_for_load_state()
+    page.click("nav a:has-text('Forecast accuracy')")
+    page.wait_for_selector("h1:has-text('How accurate is our forecast')")
+    assert page.locator("#accuracy-periods tbody tr[data-method]").count() == 8 * 3  # 8 quarters x 3 methods
+    assert "Honest notes" in page.text_content("main")
+    overflow = page.evaluate(OVERFLOW)
+    assert overflow == [], overflow
+    page.screenshot(path=str(screenshot_path("dashboard-accuracy-390.png")), full_page=True)
+    page.click("nav a:has-text('Review agenda')")
+    page.wait_for_selector("#rep-numbers")
+    assert "Win rate of the deals closed this quarter" in page.text_content("#rep-numbers")
+    overflow = page.evaluate(OVERFLOW)
+    assert overflow == [], overflow
