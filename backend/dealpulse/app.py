@@ -23,6 +23,7 @@ from .web import (
     api,
     connect,
     dashboard,
+    dashboard_forecast,  # noqa: F401  (adds the Forecast and Metrics pages to dashboard.bp)
     forecast_api,
     gmail_addon,
     meetings_api,

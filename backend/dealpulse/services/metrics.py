@@ -228,3 +228,14 @@ def pipeline_metrics(uow: UnitOfWork, principal: Principal, flt: MetricsFilter) 
         "by_owner": by_owner,
         "stages": _stage_funnel(uow, principal.org_id, cohort),
     }
+
+
+def filter_choices(uow: UnitOfWork, principal: Principal) -> dict[str, list[dict[str, Any]]]:
+    """The teams (id, name) and people (email, name) whose figures the principal may ask for: the filters' options."""
+    teams = select(Team.id, Team.name).where(Team.org_id == principal.org_id).order_by(Team.name)
+    if not principal.is_admin:
+        teams = teams.where(Team.id.in_(sorted(principal.managed_team_ids)))
+    owners = deal_scope(uow, principal, None, None).owners
+    people = select(User.email, User.name).where(User.id.in_(owners)).order_by(User.name)
+    return {"teams": [{"id": i, "name": n} for i, n in uow.s.execute(teams)],
+            "people": [{"email": e, "name": n} for e, n in uow.s.execute(people)]}

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from .crm import Opportunity, Stage, StageTransition
+from .forecasting import PipelineSnapshot
 from .quotas import Quota
 
 
@@ -170,3 +171,25 @@ def open_deals_closing(session: Session, scope: Any, first_day: date, after_last
         .join(Stage, Stage.id == Opportunity.stage_id)
         .where(scope, Stage.is_closed.is_(False), Opportunity.close_date >= first_day, Opportunity.close_date < after_last_day)
     ).all()
+
+
+def snapshot_totals(session: Session, scope: Any, day: date, first_day: date, after_last_day: date) -> list[Any]:
+    """The stored pipeline snapshot of `day` for deals in `scope` expected to close in [first_day, after_last_day):
+    per currency and forecast category, the amount in cents and the probability-weighted amount in cents."""
+    from_snapshot = PipelineSnapshot.opportunity_id == Opportunity.id
+    weighted = func.sum(cents(PipelineSnapshot.amount) * PipelineSnapshot.probability / 100.0)
+    return session.execute(
+        select(PipelineSnapshot.currency, PipelineSnapshot.forecast_category, func.sum(cents(PipelineSnapshot.amount)), weighted)
+        .join(Opportunity, from_snapshot)
+        .where(scope, PipelineSnapshot.day == day, PipelineSnapshot.close_date >= first_day,
+               PipelineSnapshot.close_date < after_last_day)
+        .group_by(PipelineSnapshot.currency, PipelineSnapshot.forecast_category)
+    ).all()
+
+
+def snapshot_days(session: Session, org_id: int, first_day: date, after_last_day: date) -> list[date]:
+    """The days in [first_day, after_last_day) with a stored pipeline snapshot of the organisation."""
+    return list(session.scalars(
+        select(PipelineSnapshot.day).where(PipelineSnapshot.org_id == org_id, PipelineSnapshot.day >= first_day,
+                                           PipelineSnapshot.day < after_last_day).distinct().order_by(PipelineSnapshot.day)
+    ))

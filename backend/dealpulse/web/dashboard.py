@@ -32,6 +32,8 @@ from ..services import deal_qualification as qualification_service
 from ..services import meetings as meetings_service
 from ..services import opportunities as opp_service
 from ..services import review_agenda as agenda_service
+from ..services import won_comparison as won_service
+from ..services.rep_numbers import rep_numbers
 from ..services import reviews as reviews_service
 from ..services import threads as threads_service
 from ..services.errors import (
@@ -243,10 +245,11 @@ def deal_page(opportunity_id: int) -> str:
         items = items_service.list_action_items(uow, g.principal, utcnow().date(), opportunity_id=opportunity_id)
         outcomes = meetings_service.outcomes_of(uow, [a["id"] for a in data["timeline"] if a["kind"] == "meeting"])
         awaiting = meetings_service.awaiting_outcome(uow, g.principal, utcnow(), opportunity_id=opportunity_id)
+        compared = won_service.compared_with_won(uow, g.principal, opportunity_id)
     weekly = bars(data["weekly"], ("inbound", "outbound"))
     return render_template("dashboard/deal.html", data=data, tone=tone_chart(data["tone"]), weekly=weekly, items=items,
                            owner_kinds=ACTION_OWNER_KINDS, priorities=ACTION_PRIORITIES, outcomes=outcomes,
-                           awaiting=awaiting, meeting_outcomes=MEETING_OUTCOMES)
+                           awaiting=awaiting, meeting_outcomes=MEETING_OUTCOMES, compared=compared)
 
 
 @bp.post("/meetings/<int:activity_id>/outcome")
@@ -294,8 +297,9 @@ def agenda_page() -> str:
         reps = agenda_service.reps_for_agenda(uow, g.principal)
         rep_id = _int_arg("rep") or (reps[0]["id"] if g.principal.is_manager and reps else g.principal.user_id)
         agenda = agenda_service.review_agenda(uow, g.principal, rep_id)
+        numbers = rep_numbers(uow, g.principal, agenda["rep"]["email"], today)
         items = items_service.list_action_items(uow, g.principal, today, rep_id=rep_id, status="open")
-    return render_template("dashboard/agenda.html", agenda=agenda, reps=reps, rep_id=rep_id,
+    return render_template("dashboard/agenda.html", agenda=agenda, reps=reps, rep_id=rep_id, numbers=numbers,
                            overdue=[i for i in items if i["overdue"]], items=[i for i in items if not i["overdue"]])
 
 
