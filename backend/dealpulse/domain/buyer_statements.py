@@ -32,12 +32,14 @@ NEGATION = re.compile(
     re.I,
 )
 HEDGE = re.compile(
-    r"\b(if|unless|whether|might|may|maybe|perhaps|possibly|probably|hope|hopefully|could|would|should|try|trying|"
+    r"\b(if|unless|whether|might|maybe|perhaps|possibly|probably|hope|hopefully|could|would|should|try|trying|"
     r"tentative(ly)?|assum(e|ing)|hoping|depend(s|ing)?|subject to|pending|once|when|until|"
     r"estimate[ds]?|approximately|roughly|guess|think|believe|possible|propose[ds]?|wondering|"
     r"ask(ed|ing)?|request(ed|ing)?|need(s|ed)? to|please|let me know|approx|around)\b",
     re.I,
 )
+# The modal "may" in lower case; the month is written "May".
+MAY = re.compile(r"\bmay\b")
 # A close date is only read from a sentence about signing or closing the deal.
 CLOSE_CUE = re.compile(r"\b(sign(ed|ing|ature)?|execut(e|ed|ion)|finali[sz]e[ds]?|award(ed)?|commit(ted)?)\b", re.I)
 # Signing or executing counts only for the deal's papers (not "the executed opinion"); closing is the deal's own.
@@ -103,7 +105,8 @@ def split_sentences(text: str) -> list[str]:
 
 def blocked(sentence: str) -> bool:
     """True when the sentence is negated, hedged, conditional or a question: it never yields a suggestion."""
-    return sentence.rstrip().endswith("?") or bool(NEGATION.search(sentence)) or bool(HEDGE.search(sentence))
+    return (sentence.rstrip().endswith("?") or bool(NEGATION.search(sentence)) or bool(HEDGE.search(sentence))
+            or bool(MAY.search(sentence)))
 
 
 # -- dates ----------------------------------------------------------------------------------------------------
