@@ -408,6 +408,7 @@
     // "Close date → 31 Mar 2027", "Amount → €54,000", "Within budget? → Yes".
     if (s.field === "close_date") return "Close date → " + shortDate(s.value);
     if (s.field === "amount") return "Amount → " + money(s.value, s.currency || c.opportunity.currency);
+    if (s.field === "seats") return "Seats → " + s.value;
     const q = (c.opportunity.exit_questions || []).find((e) => "exit." + e.key === s.field);
     return (q ? q.text : s.field) + " → Yes";
   }

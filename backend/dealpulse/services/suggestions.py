@@ -18,8 +18,7 @@ from .deal_qualification import answer_exit_questions
 from .errors import InvalidField
 from .opportunities import update_opportunity
 
-# Fields the deal has: a seat count is read and measured but has no deal field to apply it to yet.
-APPLICABLE = ("close_date", "amount")
+APPLICABLE = ("close_date", "amount", "seats")
 ACCEPTED_FIELD = "suggestion.accepted"
 
 
@@ -27,6 +26,8 @@ def _already_true(opportunity: dict[str, Any], suggestion: Suggestion) -> bool:
     """True when applying the suggestion would change nothing on the deal as shown."""
     if suggestion.field == "close_date":
         return opportunity.get("close_date") == suggestion.value
+    if suggestion.field == "seats":
+        return opportunity.get("seats") == suggestion.value
     if suggestion.field == "amount":
         return (Decimal(str(opportunity.get("amount") or 0)) == Decimal(str(suggestion.value))
                 and opportunity.get("currency") == suggestion.currency)
@@ -72,11 +73,15 @@ def _checked_change(field_name: str, value: Any, currency: str | None) -> dict[s
         if not amount.is_finite() or amount <= 0 or amount >= Decimal("1e12"):
             raise InvalidField([{"field": "value", "message": "an amount is a positive number below 10^12"}])
         return {"amount": amount, **({"currency": currency} if currency else {})}
+    if field_name == "seats":
+        if not str(value).isdigit() or not 1 <= int(str(value)) <= 10_000_000:
+            raise InvalidField([{"field": "value", "message": "a seat count is a whole number from 1 to 10,000,000"}])
+        return {"seats": int(str(value))}
     if field_name.startswith("exit.") and len(field_name) > 5:
         if value is not True:
             raise InvalidField([{"field": "value", "message": "an exit-answer suggestion is always true"}])
         return {"answers": {field_name.removeprefix("exit."): True}}
-    raise InvalidField([{"field": "field", "message": "close_date, amount or exit.<question key>"}])
+    raise InvalidField([{"field": "field", "message": "close_date, amount, seats or exit.<question key>"}])
 
 
 def accept_suggestion(

@@ -62,8 +62,8 @@ class ContextQuery(Strict):
 class SuggestionOut(BaseModel):
     """A suggested update: the field, the value to set, the buyer's sentence and how sure the reader is."""
 
-    field: str = Field(description="close_date | amount | exit.<question key>")
-    value: str | bool
+    field: str = Field(description="close_date | amount | seats | exit.<question key>")
+    value: str | int | bool
     evidence: str
     confidence: float
     currency: str | None = None
@@ -74,8 +74,8 @@ class SuggestionAccept(Strict):
     """One suggested update the rep applies, as the sidebar offered it, with the version of the deal they read."""
 
     version: Version | None = None
-    field: Annotated[str, StringConstraints(pattern=r"^(close_date|amount|exit\.[a-z][a-z0-9_]{0,63})$")]
-    value: Annotated[str, StringConstraints(max_length=40)] | bool
+    field: Annotated[str, StringConstraints(pattern=r"^(close_date|amount|seats|exit\.[a-z][a-z0-9_]{0,63})$")]
+    value: Annotated[str, StringConstraints(max_length=40)] | Annotated[int, Field(ge=1, le=10_000_000)] | bool
     currency: Currency | None = None
     evidence: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 

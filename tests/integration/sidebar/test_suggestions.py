@@ -93,3 +93,15 @@ def test_bad_suggestions_are_refused_and_change_nothing(client, world):
         response = client.post(url + "/suggestions/accept", json=body, headers=world.auth("rep.a1"))
         assert response.status_code == 422, (body, response.get_json())
     assert client.get(url, headers=world.auth("rep.a1")).json["version"] == 1
+
+
+def test_a_seat_count_is_offered_and_applied_to_the_deals_seats(client, world):
+    data = open_email(client, world, "We want to order 120 seats for the first wave.")
+    assert {s["field"]: s["value"] for s in data["suggestions"]}["seats"] == 120
+    url = f"/api/v1/opportunities/{world.opportunities['a1_acme']}"
+    body = {"version": 1, "field": "seats", "value": 120, "evidence": "We want to order 120 seats for the first wave."}
+    response = client.post(url + "/suggestions/accept", json=body, headers=world.auth("rep.a1"))
+    assert response.status_code == 200, response.get_json()
+    assert response.json["seats"] == 120
+    again = open_email(client, world, "We want to order 120 seats for the first wave.")
+    assert "seats" not in {s["field"] for s in again["suggestions"]}  # already what the deal says
