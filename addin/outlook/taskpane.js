@@ -331,6 +331,7 @@
     else root.append(renderTone(c));
     if (c.status === "matched") {
       root.append(renderState(c));
+      if (c.suggestions && c.suggestions.length) root.append(renderSuggestions(c));
       if (c.alerts && c.alerts.length) root.append(renderAlerts(c.alerts));
       root.append(renderActionItems(c));
       root.append(renderYourReading(c));
@@ -401,6 +402,39 @@
         health ? el("span", { class: "health " + health.band, id: "deal-health",
           text: "Health " + health.score + " (" + (BAND_NAMES[health.band] || health.band) + ")" }) : null),
       el("p", { class: "muted", text: (opp.owner ? opp.owner.name : "") + (opp.next_step ? " · Next: " + opp.next_step : "") }));
+  }
+
+  function suggestionText(c, s) {
+    // "Close date → 31 Mar 2027", "Amount → €54,000", "Within budget? → Yes".
+    if (s.field === "close_date") return "Close date → " + shortDate(s.value);
+    if (s.field === "amount") return "Amount → " + money(s.value, s.currency || c.opportunity.currency);
+    if (s.field === "seats") return "Seats → " + s.value;
+    const q = (c.opportunity.exit_questions || []).find((e) => "exit." + e.key === s.field);
+    return (q ? q.text : s.field) + " → Yes";
+  }
+
+  function renderSuggestions(c) {
+    // Updates the buyer's own words suggest, each with the sentence as evidence and one click to apply.
+    const section = el("section", { class: "card", id: "suggestions", "aria-labelledby": "suggestions-title" },
+      el("h3", { id: "suggestions-title", text: "Suggested from this email (" + c.suggestions.length + ")" }));
+    const list = el("ul", { class: "items" });
+    c.suggestions.forEach((s, i) => {
+      const label = suggestionText(c, s);
+      list.append(el("li", { "data-field": s.field },
+        el("span", { class: "obstacle", text: label }),
+        el("q", { class: "muted evidence", text: s.evidence }),
+        el("button", { type: "button", id: "suggestion-apply-" + i, text: "Apply", "aria-label": "Apply: " + label,
+          onclick: () => applySuggestion(s, label) })));
+    });
+    section.append(list, el("p", { class: "muted", id: "suggestions-status", role: "status" }));
+    return section;
+  }
+
+  function applySuggestion(s, label) {
+    const body = { field: s.field, value: s.value, evidence: s.evidence };
+    if (s.currency) body.currency = s.currency;
+    return guardedSave("opportunities/" + state.context.opportunity.id + "/suggestions/accept", "POST", body,
+      "suggestions-title", "suggestions-status", "Applied: " + label);
   }
 
   function renderActionItems(c) {

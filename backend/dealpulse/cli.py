@@ -8,11 +8,13 @@ from types import ModuleType
 
 import click
 
-from .commands import admin, alerts, bench, core, demo, doctor, forecast, learning, mail, sentiment, sidebar, standins, winmodel
+from .commands import (
+    admin, alerts, bench, core, demo, doctor, forecast, learning, mail, sentiment, sidebar, standins, suggestions, winmodel,
+)
 
 # Modules exposing `register(group: click.Group) -> None`, in registration order; each area adds its module.
 COMMAND_MODULES: tuple[ModuleType, ...] = (core, demo, sentiment, learning, mail, sidebar, alerts, bench, admin, forecast, standins,
-                                           winmodel, doctor)
+                                           winmodel, doctor, suggestions)
 
 
 @click.group(help="DealPulse: the deal next to the email.")

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
+from .domain.buyer_statements import DEFAULT_SUGGESTION_THRESHOLD
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VAR_DIR = PROJECT_ROOT / "var"
@@ -86,6 +87,7 @@ class Settings:
     smtp_url: str = field(default="", metadata=_meta("DEALPULSE_SMTP_URL", "smtp://host:port for alert digests; unset = no email digest"))
     webhook_url: str = field(default="", metadata=_meta("DEALPULSE_WEBHOOK_URL", "Slack-compatible alert webhook; unset = none"))
     webhook_secret: str = field(default="", metadata=_meta("DEALPULSE_WEBHOOK_SECRET", "HMAC key for webhook signatures"))
+    suggestion_threshold: float = field(default=DEFAULT_SUGGESTION_THRESHOLD, metadata=_meta("DEALPULSE_SUGGESTION_THRESHOLD", "confidence a suggested update read from a buyer's email needs to be offered in the sidebar (0-1; default keeps precision >= 0.9 on the dev split, see dealpulse evaluate-suggestions)"))
     # Model
     model_dir: Path = field(default=Path(""), metadata=_meta("DEALPULSE_MODEL_DIR", "model registry folder; default <var_dir>/models"))
     torch_threads: int = field(default=0, metadata=_meta("DEALPULSE_TORCH_THREADS", "threads for scoring; 0 = number of cores"))
@@ -119,6 +121,7 @@ class Settings:
         if str(self.model_dir) in ("", "."):
             changes["model_dir"] = var_dir / "models"
         _check_range("DEALPULSE_NEGATIVE_ALERT_PROBABILITY", self.negative_alert_probability, *NEGATIVE_ALERT_PROBABILITY_RANGE)
+        _check_range("DEALPULSE_SUGGESTION_THRESHOLD", self.suggestion_threshold, 0.0, 1.0)
         _check_range("DEALPULSE_WIN_MODEL_MIN_CLOSED", self.win_model_min_closed, 2, 1_000_000)
         _check_range("DEALPULSE_MAX_CORPUS_EVAL_DROP", self.max_corpus_eval_drop, *MAX_CORPUS_EVAL_DROP_RANGE)
         _check_range("DEALPULSE_TASK_LEASE_SECONDS", self.task_lease_seconds, *TASK_LEASE_SECONDS_RANGE)

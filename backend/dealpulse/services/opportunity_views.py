@@ -36,6 +36,7 @@ def serialize(session: Session, opp: Opportunity, *, detail: bool = False) -> di
         "amount": str(opp.amount),
         "currency": opp.currency,
         "close_date": opp.close_date.isoformat() if opp.close_date else None,
+        "seats": opp.seats,
         "next_step": opp.next_step,
         "probability": opp.probability,
         "stage_entered_at": opp.stage_entered_at.isoformat(),

@@ -10,7 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..domain.access import Principal
+from ..domain.buyer_statements import DEFAULT_SUGGESTION_THRESHOLD
 from ..domain.tone_reading import read_tone
+from ..mail.reply_split import split_reply
 from ..mail.linking import (
     normalize_address,
     thread_key_for,
@@ -32,6 +34,7 @@ from .meetings import has_buyer, outcome_view
 from .notes import notes_of
 from .opportunity_views import serialize
 from .ratings import my_rating
+from .suggestions import offered_suggestions
 from .sidebar_deal import mailbox_status, open_alerts, stage_options, timeline
 from .sidebar_match import (
     Captured,
@@ -203,7 +206,10 @@ def _health(session: Session, opportunity_id: int) -> dict[str, Any]:
 
 
 # -- the use case ---------------------------------------------------------------------------------------------
-def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, tone: ToneSource) -> dict[str, Any]:
+def email_context(
+    uow: UnitOfWork, principal: Principal, message: OpenMessage, tone: ToneSource, *,
+    suggestion_threshold: float = DEFAULT_SUGGESTION_THRESHOLD,
+) -> dict[str, Any]:
     """Everything the sidebar shows for an open email (read-only; nothing is stored)."""
     s = uow.s
     captured = find_captured(s, principal, message)
@@ -256,7 +262,20 @@ def email_context(uow: UnitOfWork, principal: Principal, message: OpenMessage, t
         "deal_options": deal_options(s, principal, opportunity["account"]["id"] if opportunity else match.account_id,
                                      opportunity_id) if status in ("matched", "not_a_deal", "choose") else [],
         "participants": _participants(principal, captured, message, email["content_hidden"]),
+        "suggestions": _suggestions(opportunity, email, captured, message, suggestion_threshold),
     }
+
+
+def _suggestions(opportunity: dict[str, Any] | None, email: dict[str, Any], captured: Captured | None,
+                 message: OpenMessage, threshold: float) -> list[dict[str, Any]]:
+    """Updates the buyer's words suggest for the shown deal: only on a readable inbound email of a deal."""
+    if opportunity is None or email["direction"] != "inbound" or email["content_hidden"] or email["kind"] != "email":
+        return []
+    if captured is not None:
+        text, sent = captured.activity.new_text or "", captured.activity.occurred_at.date()
+    else:
+        text, sent = split_reply((message.body or "")[:MAX_BODY_CHARS]).new_text, utcnow().date()
+    return offered_suggestions(opportunity, text, sent, threshold)
 
 
 def _participants(principal: Principal, captured: Captured | None, message: OpenMessage, hidden: bool) -> list[dict[str, str]]:

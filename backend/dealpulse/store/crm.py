@@ -104,6 +104,7 @@ class Opportunity(IdMixin, Base):
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     close_date: Mapped[date | None] = mapped_column(Date)
+    seats: Mapped[int | None] = mapped_column(default=None)  # seats or licences the buyer stated (issue #18)
     next_step: Mapped[str] = mapped_column(String(500), default="")
     probability: Mapped[int] = mapped_column(default=0)
     stage_entered_at: Mapped[datetime] = mapped_column(default=utcnow)

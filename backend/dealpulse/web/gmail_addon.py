@@ -165,7 +165,7 @@ def _context_card(event: dict[str, Any], principal: Principal, notice: str = "")
     if message is None:
         return _homepage(principal)
     with app_db().uow() as uow:
-        context = email_context(uow, principal, message, tone_source())
+        context = email_context(uow, principal, message, tone_source(), suggestion_threshold=app_settings().suggestion_threshold)
     return cards.context_card(context, action_factory(principal), message.subject, notice)
 
 

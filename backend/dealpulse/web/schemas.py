@@ -67,6 +67,7 @@ class OpportunityUpdate(Strict):
     amount: Amount = omittable()
     currency: Currency = omittable()
     close_date: dt.date | None = None  # null clears it
+    seats: Annotated[int, Field(ge=1, le=10_000_000)] | None = None  # null clears it
     next_step: Annotated[str, StringConstraints(max_length=500)] = omittable()
     probability: Annotated[int, Field(ge=0, le=100)] = omittable()
     owner_id: Id = omittable()
@@ -189,6 +190,7 @@ class OpportunityOut(BaseModel):
     amount: str
     currency: str
     close_date: str | None
+    seats: int | None = Field(None, description="seats or licences (null: not known)")
     next_step: str
     probability: int
     stage_entered_at: str

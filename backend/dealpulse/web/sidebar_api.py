@@ -21,15 +21,16 @@ from ..sentiment.registry import ToneModelNotReady
 from ..services import notes as notes_service
 from ..services import threads as threads_service
 from ..services import ratings as ratings_service
+from ..services import suggestions as suggestions_service
 from ..store.crm import BUYING_ROLES
 from ..services.sidebar import ToneSource, email_context
 from ..services.sidebar_match import OpenMessage
-from .api import parse_body, require_principal, with_etag
+from .api import expected_version, parse_body, require_principal, with_etag
 from .capture_schemas import NeedsDealList, ThreadLinkOut, ThreadPrivacyOut
 from .auth import current_principal
 from .openapi import documented
 from .problems import InvalidInput
-from .schemas import Amount, Currency, Id, OpportunityOut, ShortText, StageKey, Strict
+from .schemas import Amount, Currency, Id, OpportunityOut, ShortText, StageKey, Strict, Version
 
 if TYPE_CHECKING:  # the scorer module loads the transformer stack; the web app loads it only when scoring
     from ..sentiment.scorer import ToneScorer
@@ -58,6 +59,27 @@ class ContextQuery(Strict):
     model_config = {**Strict.model_config, "populate_by_name": True}
 
 
+class SuggestionOut(BaseModel):
+    """A suggested update: the field, the value to set, the buyer's sentence and how sure the reader is."""
+
+    field: str = Field(description="close_date | amount | seats | exit.<question key>")
+    value: str | int | bool
+    evidence: str
+    confidence: float
+    currency: str | None = None
+    current: Any = None
+
+
+class SuggestionAccept(Strict):
+    """One suggested update the rep applies, as the sidebar offered it, with the version of the deal they read."""
+
+    version: Version | None = None
+    field: Annotated[str, StringConstraints(pattern=r"^(close_date|amount|seats|exit\.[a-z][a-z0-9_]{0,63})$")]
+    value: Annotated[str, StringConstraints(max_length=40)] | Annotated[int, Field(ge=1, le=10_000_000)] | bool
+    currency: Currency | None = None
+    evidence: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
 class ContextOut(BaseModel):
     """The sidebar's view of an email (see services/sidebar.py)."""
 
@@ -78,6 +100,8 @@ class ContextOut(BaseModel):
     stages: list[dict[str, Any]]
     mailboxes: list[dict[str, Any]]
     buying_roles: list[str]
+    suggestions: list[SuggestionOut] = Field([], description="updates the buyer's words suggest for the matched deal "
+                                             "(inbound email only, above DEALPULSE_SUGGESTION_THRESHOLD)")
 
 
 class RatingIn(Strict):
@@ -208,10 +232,27 @@ def context() -> Response:
     if not (query.message_id or query.provider_id or query.sender):
         raise InvalidInput([{"field": "message_id", "message": "send message_id, provider_id or from", "type": "missing"}])
     with app_db().uow() as uow:
-        data = email_context(uow, current_principal(), open_message(query), tone_source())
+        data = email_context(uow, current_principal(), open_message(query), tone_source(),
+                             suggestion_threshold=app_settings().suggestion_threshold)
     response = jsonify(data)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.post("/opportunities/<int:opportunity_id>/suggestions/accept")
+@documented("Apply a suggested update read from the buyer's email (version-guarded; audited as a suggestion accepted)",
+            tags=("sidebar",), body=SuggestionAccept, response=OpportunityOut,
+            statuses={404: "not found or not visible", 409: "stale version in body", 412: "stale If-Match",
+                      422: "invalid field or value", 428: "version missing"}, versioned=True)
+def accept_suggestion(opportunity_id: int) -> Response:
+    """Set the suggested close date, amount or exit answer as the rep's own edit, with the buyer's sentence audited."""
+    body = parse_body(SuggestionAccept)
+    version = expected_version(body.version)
+    with app_db().uow() as uow:
+        data = suggestions_service.accept_suggestion(
+            uow, current_principal(), opportunity_id, version, body.field, body.value, body.evidence,
+            currency=body.currency, alert_defaults=app_alert_defaults())
+    return with_etag(data)
 
 
 @bp.put("/activities/<int:activity_id>/rating")

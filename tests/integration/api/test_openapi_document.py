@@ -91,6 +91,7 @@ VERSIONED_WRITES = {
     ("put", "/api/v1/opportunities/{opportunity_id}/exit-answers"),
     ("put", "/api/v1/opportunities/{opportunity_id}/buying-team/{contact_id}"),
     ("post", "/api/v1/opportunities/{opportunity_id}/buying-team"),
+    ("post", "/api/v1/opportunities/{opportunity_id}/suggestions/accept"),
     ("patch", "/api/v1/admin/organisation"),
     ("patch", "/api/v1/admin/users/{user_id}"),
     ("patch", "/api/v1/admin/teams/{team_id}"),
