@@ -26,6 +26,7 @@ from .web import (
     forecast_api,
     gmail_addon,
     meetings_api,
+    metrics,
     onboarding,
     outlook,
     preview,
@@ -67,6 +68,7 @@ BLUEPRINT_MODULES: tuple[ModuleType, ...] = (
     admin_org_pages,
     settings_page,
     onboarding,
+    metrics,
 )
 
 _CSP_BASE = (
