@@ -25,6 +25,7 @@ from ..tasks.consumers import ConsumerGroup
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 HEALTH_CHECK_SECONDS = 10.0
+log = logging.getLogger("dealpulse.serve")
 
 
 def configure_logging(log_format: str, *, verbose: bool) -> None:
@@ -66,8 +67,7 @@ def serve_until_stopped(app: Flask, host: str, port: int, consumers: ConsumerGro
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        note = f"; {put_back} unfinished task(s) put back on the queue" if put_back else ""
-        click.echo(f"Stopped in {time.monotonic() - started:.1f}s{note}.", err=True)
+        log.info("Stopped in %.1fs; %d unfinished task(s) put back on the queue.", time.monotonic() - started, put_back)
 
 
 def work_until_stopped(consumers: ConsumerGroup) -> int:

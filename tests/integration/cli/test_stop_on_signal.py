@@ -4,6 +4,7 @@ never an assertion on speed."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -130,3 +131,24 @@ def test_demo_stops_on_signal(signum, tmp_path) -> None:
     text = log.read_text()
     assert "Who is who" in text and "admin    Priya Raman" in text
     assert "GET /healthz" not in text  # a quiet log: no per-request lines without --verbose
+
+
+def test_serve_writes_json_log_lines_when_asked(settings, tmp_path) -> None:
+    env = environment(settings.var_dir, DEALPULSE_ENV="test", DEALPULSE_DATABASE_URL=settings.database_url,
+                      DEALPULSE_LOG_FORMAT="json")
+    out, err = tmp_path / "serve.out", tmp_path / "serve.err"
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "dealpulse.cli", "serve", "--port", "0", "--verbose"],
+                                   env=env, stdout=stdout, stderr=stderr)
+    try:
+        base = wait_for_line(process, out, SERVING).group(1)
+        assert healthy(base)
+        stop(process, signal.SIGTERM, err)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    entries = [json.loads(line) for line in err.read_text().splitlines()]  # every stderr line is one JSON object
+    assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
+    assert any(entry["logger"] == "werkzeug" and "GET /healthz" in entry["message"] for entry in entries)  # --verbose
+    assert any(entry["message"].startswith("Stopped in") for entry in entries)
