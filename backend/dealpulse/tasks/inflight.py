@@ -249,7 +249,9 @@ class SqliteInFlight(InFlightStorage):
     def put_back(self) -> int:
         """One exclusive transaction: this holder's in-flight rows back onto the queue, its lease row deleted."""
         with self.db(commit=True) as curs:  # type: ignore[attr-defined]
-            curs.execute("select key, value from kv where queue = ? and key like ?", (self.name, f"inflight:{self.holder}:%"))  # type: ignore[attr-defined]
+            prefix = f"inflight:{self.holder}:"  # compared exactly: a host name may hold LIKE's wildcards
+            curs.execute("select key, value from kv where queue = ? and substr(key, 1, ?) = ?",  # type: ignore[attr-defined]
+                         (self.name, len(prefix), prefix))  # type: ignore[attr-defined]
             rows = curs.fetchall()
             for key, value in rows:
                 curs.execute("insert into task (queue, data, priority) values (?, ?, ?)", (self.name, value, 1.0))  # type: ignore[attr-defined]
