@@ -27,6 +27,7 @@ from .web import (
     forecast_api,
     gmail_addon,
     meetings_api,
+    metrics,
     onboarding,
     outlook,
     preview,
@@ -68,6 +69,7 @@ BLUEPRINT_MODULES: tuple[ModuleType, ...] = (
     admin_org_pages,
     settings_page,
     onboarding,
+    metrics,
 )
 
 _CSP_BASE = (

@@ -27,6 +27,9 @@ MAX_CORPUS_EVAL_DROP_RANGE = (0.0, 20.0)
 TASK_LEASE_SECONDS_RANGE = (3, 3600)  # shorter leases lapse under a busy CPU; longer ones hold killed workers' tasks
 
 
+LOG_FORMATS = ("text", "json")
+
+
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message says which and how to fix it."""
 
@@ -94,6 +97,8 @@ class Settings:
     retrain_after_ratings: int = field(default=200, metadata=_meta("DEALPULSE_RETRAIN_AFTER_RATINGS", "new ratings that trigger an automatic (at most nightly) training run"))
     max_corpus_eval_drop: float = field(default=3.0, metadata=_meta("DEALPULSE_MAX_CORPUS_EVAL_DROP", "macro-F1 points the corpus eval may drop when a candidate improves the held-out ratings (0-20)"))
     win_model_min_closed: int = field(default=30, metadata=_meta("DEALPULSE_WIN_MODEL_MIN_CLOSED", "won and lost closed deals (each) an organisation needs before its win-probability model trains; fewer = stage probabilities"))
+    log_format: str = field(default="text", metadata=_meta("DEALPULSE_LOG_FORMAT", "text | json: json = one JSON object per log line (serve, worker)"))
+    metrics_token: str = field(default="", metadata=_meta("DEALPULSE_METRICS_TOKEN", "bearer token /metrics requires; unset = /metrics answers loopback clients only"))
     demo: bool = field(default=False, metadata=_meta("DEALPULSE_DEMO", "enable the demo sign-in picker and sidebar preview"))
 
     @classmethod
@@ -125,6 +130,8 @@ class Settings:
         _check_range("DEALPULSE_WIN_MODEL_MIN_CLOSED", self.win_model_min_closed, 2, 1_000_000)
         _check_range("DEALPULSE_MAX_CORPUS_EVAL_DROP", self.max_corpus_eval_drop, *MAX_CORPUS_EVAL_DROP_RANGE)
         _check_range("DEALPULSE_TASK_LEASE_SECONDS", self.task_lease_seconds, *TASK_LEASE_SECONDS_RANGE)
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"DEALPULSE_LOG_FORMAT={self.log_format!r}: use one of {', '.join(LOG_FORMATS)}")
         secret = self.secret_key
         if not secret and self.env in THROWAWAY_ENVS:
             secret = _THROWAWAY_SECRET

@@ -26,7 +26,9 @@ from ..store.database import Database
 from ..store.uow import UnitOfWork
 from ..tasks import build_queues
 from ..tasks.queue import QUEUE_NAMES
+from ..tasks.consumers import ConsumerGroup
 from ..tasks.worker_logs import configure_worker_logging
+from .serving import configure_logging, exit_now, serve_until_stopped, work_until_stopped
 
 
 def fail(message: str) -> None:
@@ -126,14 +128,17 @@ def db_upgrade() -> None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
+@click.option("--verbose", is_flag=True, help="log every request")
+def serve(host: str, port: int, verbose: bool) -> None:
     """Serve the web app and API (development server; use gunicorn 'dealpulse.wsgi:app' in production)."""
     settings = load_settings()
+    configure_logging(settings.log_format, verbose=verbose)
     app = create_app(settings)
     link = setup_link(settings)
     if link:
         click.echo(f"First run: open {link} to create your organisation and its first admin (the link works once).")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    serve_until_stopped(app, host, port)
+    exit_now(0)
 
 
 def setup_link(settings: Settings) -> str | None:
@@ -155,22 +160,16 @@ def setup_link(settings: Settings) -> str | None:
 @click.option("--workers", default=2, show_default=True, type=int, help="worker threads per queue")
 def worker(queue_names: tuple[str, ...], workers: int) -> None:
     """Run background tasks: sync, alerts and scoring (or only the queues named with --queue)."""
-    from huey.consumer import Consumer  # noqa: PLC0415 - huey (redis, psycopg) loads only in the worker
-
-    queues = build_queues(load_settings())
+    settings = load_settings()
+    queues = build_queues(settings)
     names = list(dict.fromkeys(queue_names or ("default", "scoring")))
-    consumers = []
+    plan = []
     for name in names:
         instance = queues.huey(QUEUE_NAMES[name])
-        configure_worker_logging(instance)
-        consumers.append(Consumer(instance, workers=workers, worker_type="thread", periodic=(name != "training")))
-    for consumer in consumers[1:]:
-        consumer.start()  # threads of this process; the last consumer owns the main thread and the signals
-    try:
-        consumers[0].run()
-    finally:
-        for consumer in consumers[1:]:
-            consumer.stop(graceful=False)
+        configure_worker_logging(instance, log_format=settings.log_format)
+        plan.append((instance, workers, name != "training"))
+    work_until_stopped(ConsumerGroup(plan))
+    exit_now(0)
 
 
 @click.group("token")

@@ -45,6 +45,19 @@ end
 return moved
 """
 
+# Put every task of this holder's in-flight list back at the consumer end of the queue and drop its lease.
+RELEASE_LUA = """
+local moved = 0
+while true do
+  local item = redis.call('rpop', KEYS[1])
+  if not item then break end
+  redis.call('rpush', KEYS[3], item)
+  moved = moved + 1
+end
+redis.call('del', KEYS[2])
+return moved
+"""
+
 
 def new_holder() -> str:
     """A name for this worker process's lease: host, process id and a random part (a restarted process differs)."""
@@ -82,6 +95,18 @@ class InFlightStorage:
         """Every task taken and not yet acknowledged, of every holder (what an operator or a test can see)."""
         raise NotImplementedError
 
+    def put_back(self) -> int:
+        """Graceful stop: this holder's in-flight tasks go back on the queue at once and its lease ends; how many."""
+        raise NotImplementedError
+
+    def release(self) -> int:
+        """Stop renewing the lease and put this holder's unfinished tasks back (nothing to do if it never took one)."""
+        self._stopping.set()
+        with self._heartbeat_lock:
+            if self._heartbeat is None:
+                return 0
+        return self.put_back()
+
     def dequeue(self) -> bytes | None:
         """Huey's dequeue: the lease is held before the first task is taken, then the task goes in flight."""
         self.start_heartbeat()
@@ -114,6 +139,7 @@ class RedisInFlight(InFlightStorage):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._requeue_script = self.conn.register_script(REQUEUE_LAPSED_LUA)  # type: ignore[attr-defined]
+        self._release_script = self.conn.register_script(RELEASE_LUA)  # type: ignore[attr-defined]
 
     @property
     def inflight_prefix(self) -> str:
@@ -152,6 +178,11 @@ class RedisInFlight(InFlightStorage):
         """Every in-flight list's tasks."""
         conn = self.conn  # type: ignore[attr-defined]
         return [item for key in conn.scan_iter(match=self.inflight_prefix + "*") for item in conn.lrange(key, 0, -1)]
+
+    def put_back(self) -> int:
+        """One script: this holder's list back onto the queue, its lease key deleted."""
+        keys = [self.inflight_prefix + self.holder, self.alive_prefix + self.holder, self.queue_key]  # type: ignore[attr-defined]
+        return int(self._release_script(keys=keys))
 
 
 class SqliteInFlight(InFlightStorage):
@@ -214,6 +245,21 @@ class SqliteInFlight(InFlightStorage):
         """Every in-flight row's task."""
         rows = self.sql("select value from kv where queue = ? and key like 'inflight:%'", (self.name,), results=True)  # type: ignore[attr-defined]
         return [bytes(value) for (value,) in rows]
+
+    def put_back(self) -> int:
+        """One exclusive transaction: this holder's in-flight rows back onto the queue, its lease row deleted."""
+        with self.db(commit=True) as curs:  # type: ignore[attr-defined]
+            prefix = f"inflight:{self.holder}:"  # compared exactly: a host name may hold LIKE's wildcards
+            curs.execute("select key, value from kv where queue = ? and substr(key, 1, ?) = ?",  # type: ignore[attr-defined]
+                         (self.name, len(prefix), prefix))  # type: ignore[attr-defined]
+            rows = curs.fetchall()
+            for key, value in rows:
+                curs.execute("insert into task (queue, data, priority) values (?, ?, ?)", (self.name, value, 1.0))  # type: ignore[attr-defined]
+                curs.execute("delete from kv where queue = ? and key = ?", (self.name, key))  # type: ignore[attr-defined]
+            curs.execute("delete from kv where queue = ? and key = ?", (self.name, f"alive:{self.holder}"))  # type: ignore[attr-defined]
+        with self._keys_lock:
+            self._keys.clear()
+        return len(rows)
 
 
 class AcknowledgingHuey:

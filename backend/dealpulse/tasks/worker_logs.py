@@ -12,6 +12,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..log_format import make_formatter
 from .queue import task_signature
 
 if TYPE_CHECKING:
@@ -47,14 +48,17 @@ def describe(task: Any) -> str:
     return " ".join(parts)
 
 
-def configure_worker_logging(huey: Huey, level: int = logging.INFO, stream: TextIO | None = None) -> None:
-    """Log to stderr (or `stream`) with the task context, and log each task's start, finish (with duration), failure."""
+def configure_worker_logging(huey: Huey, level: int = logging.INFO, stream: TextIO | None = None, log_format: str = "text") -> None:
+    """Log to stderr (or `stream`) with the task context, and log each task's start, finish (with duration), failure.
+
+    `log_format` is DEALPULSE_LOG_FORMAT: `json` writes one JSON object per line.
+    """
     from huey import signals  # noqa: PLC0415 - huey loads redis and psycopg: only in the worker
 
     root = logging.getLogger()
     if not any(getattr(h, "dealpulse_worker", False) and getattr(h, "stream", None) is (stream or sys.stderr) for h in root.handlers):
         handler = logging.StreamHandler(stream or sys.stderr)  # one handler however many queues the process works
-        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.setFormatter(make_formatter(log_format, FORMAT))
         handler.addFilter(TaskContext())
         handler.dealpulse_worker = True  # type: ignore[attr-defined]
         root.addHandler(handler)
