@@ -71,7 +71,7 @@ class Existing:
     path: dict[str, list[Any]]
     fields: dict[str, list[Any]]  # query parameters and body fields
     spared: dict[str, set[Any]]  # values never sent under that name (always swapped for an existing one)
-    by_operation: dict[str, dict[str, list[Any]]]  # path -> field values that only make sense there
+    by_operation: dict[str, dict[str, list[Any]]]  # path -> path parameter and field values that only make sense there
 
     def swap(self, data: st.DataObject, values: dict[str, Any] | None, known: dict[str, list[Any]]) -> None:
         """Replace about three in four of the named values in `values` with existing ones (in place)."""
@@ -113,6 +113,7 @@ def existing(db, world, settings, tiny_registry, tiny_versions) -> Existing:  # 
                           obstacle="Legal review", owner_kind="rep", due_date=date(2026, 1, 5), priority="high")
         uow.s.add(item)
         teams = list(uow.s.scalars(select(Team.id)))
+        uow.s.add(Stage(org_id=world.org_id, key="retired", name="Retired", position=99, is_closed=True))  # deletable
         for version, (status, weights) in ORG_VERSIONS.items():
             shutil.copytree(tiny_versions[weights], Path(settings.model_dir) / version)
             register_version(uow, org_id=world.org_id, version=version, method="top-layers", data_hash=version,
@@ -134,7 +135,10 @@ def existing(db, world, settings, tiny_registry, tiny_versions) -> Existing:  # 
         fields={**ids, "stage": stages, "version": [1, 2, 3], "thread_key": [e.thread_key for e in emails],
                 "message_id": [e.message_id for e in emails], "answers": [{}, {"clear_use_case": False}],
                 "email": [f"buyer{n}@buyer.example" for n in range(3)]},
-        by_operation={"/api/v1/admin/users": {"email": [f"new{n}@seller.example" for n in range(3)]}},
+        by_operation={"/api/v1/admin/users": {"email": [f"new{n}@seller.example" for n in range(3)]},
+                      # distinct question keys (JSON Schema cannot say keys differ); a closed stage still refuses them
+                      "/api/v1/stages/{key}": {"key": ["retired"], "exit_questions": [
+                          [{"key": f"q{i}", "text": f"Question {i}?"} for i in range(n)] for n in (2, 3)]}},
     )
 
 
@@ -190,7 +194,7 @@ def fuzz_operation(operation: Any, mode: GenerationMode, existing: Existing, hea
     @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
     def send(case: Any, data: st.DataObject) -> None:
         if mode is GenerationMode.POSITIVE:
-            existing.swap(data, case.path_parameters, existing.path)
+            existing.swap(data, case.path_parameters, {**existing.path, **existing.by_operation.get(operation.path, {})})
             existing.swap(data, case.query, existing.fields)
             existing.swap(data, case.body, {**existing.fields, **existing.by_operation.get(operation.path, {})})
         for auth in headers:
