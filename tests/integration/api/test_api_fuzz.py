@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,7 +37,7 @@ from sqlalchemy import select
 from dealpulse.sentiment.registry import promote, register_version
 from dealpulse.services.alert_engine import run_alerts
 from dealpulse.services.training_runs import queue_run
-from dealpulse.store import ActionItem, Alert, Opportunity, Review, Stage, Team
+from dealpulse.store import ActionItem, Activity, Alert, Opportunity, Review, Stage, Team
 from tests.fixtures.tiny_model.fixtures import tiny_base, tiny_registry, tiny_versions  # noqa: F401
 from tests.integration.sidebar.support import Inbox
 
@@ -88,9 +88,10 @@ ORG_VERSIONS = {"org-candidate": ("candidate", "tiny-b"), "org-rejected": ("reje
 
 
 @pytest.fixture
-def existing(db, world, settings, tiny_registry, tiny_versions) -> Existing:  # noqa: F811
-    """A world with captured emails, alerts, a training run and two organisation tone versions: an active one
-    (promoted over the global tiny model, so there is something to roll back) and a rejected one."""
+def existing(app, db, world, settings, tiny_registry, tiny_versions) -> Existing:  # noqa: F811
+    """A world with captured emails, a held meeting, alerts, a training run, an invitation and two organisation tone
+    versions: an active one (promoted over the global tiny model, so there is something to roll back) and a rejected
+    one."""
     inbox = Inbox(db, world)
     emails = [inbox.email("rep.a1", opportunity="a1_acme", label="negative", thread_key="thread-a1"),
               inbox.email("rep.a2", opportunity="a2_initech", thread_key="thread-a2", is_private=True),
@@ -100,8 +101,14 @@ def existing(db, world, settings, tiny_registry, tiny_versions) -> Existing:  # 
               inbox.email("admin", opportunity=None, thread_key="thread-admin", to=("admin@seller.example",),
                           needs_link_choice=True, candidates=("a1_acme", "b1_acme"))]
     inbox.email("rep.a1", opportunity="a1_acme", days_ago=40, thread_key="thread-old")
+    meeting = inbox.email("rep.a1", opportunity="a1_acme", days_ago=2, thread_key="thread-meeting")  # made a meeting below
+    invited = app.test_client().post("/api/v1/admin/invitations", headers=world.auth("admin"),
+                                     json={"email": "invited@seller.example", "name": "Invited Person"})
+    assert invited.status_code == 201, invited.get_json()
     run_alerts(db, settings, world.org_id)
     with db.uow() as uow:
+        held = uow.s.get(Activity, meeting.activity_id)
+        held.kind, held.ends_at = "meeting", held.occurred_at + timedelta(hours=1)  # its outcome can be recorded
         alerts = list(uow.s.scalars(select(Alert.id)))
         used = set(uow.s.scalars(select(Stage.key).join(Opportunity, Opportunity.stage_id == Stage.id)))
         stages = sorted(set(uow.s.scalars(select(Stage.key))), key=lambda key: (key in used, key))  # unused first
@@ -127,7 +134,8 @@ def existing(db, world, settings, tiny_registry, tiny_versions) -> Existing:  # 
     others = [uid for who, uid in world.users.items() if uid not in roles and not who.startswith("other.")]
     ids = {"opportunity_id": list(world.opportunities.values()), "contact_id": list(world.contacts.values()),
            "account_id": list(world.accounts.values()), "owner_id": users, "rep_id": users, "manager_id": users,
-           "activity_id": [e.activity_id for e in emails], "alert_id": alerts, "run_id": [run], "team_id": teams,
+           "activity_id": [e.activity_id for e in emails] + [meeting.activity_id], "alert_id": alerts,
+           "invitation_id": [invited.get_json()["id"]], "run_id": [run], "team_id": teams,
            "review_id": reviews, "item_id": items}
     return Existing(
         path={**ids, "user_id": others, "key": stages, "version": [*ORG_VERSIONS, "tiny-a"]},
