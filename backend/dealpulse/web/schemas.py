@@ -36,6 +36,12 @@ _AMOUNT_TEXT = re.compile(AMOUNT_TEXT)
 EMAIL_ADDRESS = r"^[^\s@<>\"':\u0000]+@[^\s@<>\"'/\\.\u0000]+(\.[^\s@<>\"'/\\.\u0000]+)*$"
 
 
+#: A planning date (close date, due date) as the API takes it: YYYY-MM-DD in 2000..2100 (pydantic's strict date
+#: parsing takes exactly YYYY-MM-DD; the validators of the fields refuse years outside that range).
+PLAN_DATE = r"^(20[0-9]{2}|2100)-[0-9]{2}-[0-9]{2}$"
+PlanDate = Annotated[dt.date, WithJsonSchema({"type": "string", "format": "date", "pattern": PLAN_DATE}, mode="validation")]
+
+
 def _amount_text(value: Any, handler: ValidatorFunctionWrapHandler) -> Decimal:
     """A text amount must match AMOUNT_TEXT; text and JSON numbers become a Decimal (by their decimal digits), which
     the range and precision constraints then check (booleans and other types are left to them to refuse)."""
@@ -87,7 +93,7 @@ class OpportunityCreate(Strict):
     stage: StageKey
     amount: Amount = Decimal("0")
     currency: Currency = "USD"
-    close_date: dt.date | None = None
+    close_date: PlanDate | None = None
     next_step: Annotated[str, StringConstraints(max_length=500)] = ""
     probability: Annotated[int, Field(ge=0, le=100)] | None = None
     owner_id: Id | None = None
@@ -105,7 +111,7 @@ class OpportunityUpdate(Strict):
     stage: StageKey = omittable()
     amount: Amount = omittable()
     currency: Currency = omittable()
-    close_date: dt.date | None = None  # null clears it
+    close_date: PlanDate | None = None  # null clears it
     next_step: Annotated[str, StringConstraints(max_length=500)] = omittable()
     probability: Annotated[int, Field(ge=0, le=100)] = omittable()
     owner_id: Id = omittable()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from decimal import Decimal
@@ -12,7 +13,14 @@ from hypothesis import example, given, strategies as st
 from pydantic import ValidationError
 
 from dealpulse.mail.linking import normalize_address
-from dealpulse.web.schemas import AMOUNT_TEXT, EMAIL_ADDRESS, BuyingTeamAdd, OpportunityCreate, OpportunityUpdate
+from dealpulse.web.schemas import (
+    AMOUNT_TEXT,
+    EMAIL_ADDRESS,
+    PLAN_DATE,
+    BuyingTeamAdd,
+    OpportunityCreate,
+    OpportunityUpdate,
+)
 
 
 def parse_amount(value: object) -> Decimal | None:
@@ -89,3 +97,26 @@ def test_every_address_the_pattern_allows_is_one_the_server_normalises(text):
 def test_an_address_is_accepted_exactly_when_the_pattern_matches(text):
     matches = bool(re.fullmatch(EMAIL_ADDRESS, text)) and 3 <= len(text) <= 320
     assert (parse_member_address(text) is not None) == matches, text
+
+
+def parse_close_date(text: str) -> dt.date | None:
+    """The close date a change would set, or None when the API answers 422."""
+    try:
+        return OpportunityUpdate.model_validate_json(json.dumps({"close_date": text}), strict=True).close_date
+    except ValidationError:
+        return None
+
+
+@given(st.one_of(st.dates().map(dt.date.isoformat), st.text(alphabet="0123456789-T: ", max_size=12)))
+@example("2100-12-31")
+@example("2000-01-01")
+@example("1999-12-31")
+@example("2101-01-01")
+@example("2026-02-30")
+def test_a_close_date_is_accepted_exactly_when_it_matches_the_documented_pattern_and_is_a_real_date(text):
+    try:
+        real = dt.date.fromisoformat(text) if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text) else None
+    except ValueError:
+        real = None
+    documented = bool(re.search(PLAN_DATE, text)) and real is not None  # pattern plus `format: date`
+    assert (parse_close_date(text) is not None) == documented, text
