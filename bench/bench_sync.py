@@ -90,7 +90,7 @@ def _fresh_database(settings: Settings, database_url: str | None, name: str) -> 
     return db
 
 
-def _no_hooks(uow: Any, ids: list[int]) -> None:
+def _no_hooks(uow: Any, outcome: Any) -> None:
     """Capture only: scoring and alerts are benchmarked on their own."""
 
 

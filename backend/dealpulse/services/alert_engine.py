@@ -17,7 +17,7 @@ from ..config import Settings
 from ..domain import alert_state
 from ..domain.alert_rules import Finding, Thresholds, evaluate
 from ..domain.alert_state import UNRESOLVED
-from ..store import Activity, Alert, AlertDelivery, Organisation, utcnow
+from ..store import Activity, Alert, AlertDelivery, Opportunity, Organisation, utcnow
 from ..store.database import Database
 from ..store.uow import UnitOfWork
 from .alert_snapshots import default_thresholds, in_chunks, load_contexts
@@ -172,9 +172,9 @@ def queue_webhooks(s: Session, alert_ids: Sequence[int]) -> None:
 
 def evaluate_activities(
     uow: UnitOfWork, activity_ids: Sequence[int], now: datetime | None = None, *, alert_defaults: Thresholds,
-    webhook: bool = False,
+    webhook: bool = False, deal_ids: Sequence[int] = (),
 ) -> EvaluationSummary:
-    """Re-evaluate the deals the given activities belong to (the incremental path)."""
+    """Re-evaluate the deals the given activities belong to, and the deals `deal_ids` (the incremental path)."""
     summary = EvaluationSummary()
     ids = sorted(set(int(i) for i in activity_ids))
     pairs: set[tuple[int, int]] = set()
@@ -182,6 +182,8 @@ def evaluate_activities(
         pairs.update(uow.s.execute(
             select(Activity.org_id, Activity.opportunity_id).where(Activity.id.in_(part), Activity.opportunity_id.is_not(None))
         ).all())
+    for part in in_chunks(sorted({int(i) for i in deal_ids})):
+        pairs.update(uow.s.execute(select(Opportunity.org_id, Opportunity.id).where(Opportunity.id.in_(part))).all())
     by_org: dict[int, list[int]] = defaultdict(list)
     for org_id, opp_id in pairs:
         by_org[org_id].append(opp_id)

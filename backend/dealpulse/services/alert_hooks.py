@@ -13,11 +13,13 @@ from .alert_engine import EvaluationSummary, evaluate_activities, evaluate_oppor
 log = logging.getLogger(__name__)
 
 
-def _evaluate(uow: UnitOfWork, activity_ids: Sequence[int], alert_defaults: Thresholds, webhook: bool) -> EvaluationSummary:
+def _evaluate(
+    uow: UnitOfWork, activity_ids: Sequence[int], alert_defaults: Thresholds, webhook: bool, deal_ids: Sequence[int] = ()
+) -> EvaluationSummary:
     """Evaluate the affected deals; a failure is logged and rolled back, never raised into capture or scoring
     (their work is already committed, and the periodic sweep evaluates every deal again)."""
     try:
-        return evaluate_activities(uow, activity_ids, alert_defaults=alert_defaults, webhook=webhook)
+        return evaluate_activities(uow, activity_ids, alert_defaults=alert_defaults, webhook=webhook, deal_ids=deal_ids)
     except Exception:
         log.exception("alert evaluation failed for %d activities; the sweep will catch up", len(activity_ids))
         uow.rollback()
@@ -25,14 +27,16 @@ def _evaluate(uow: UnitOfWork, activity_ids: Sequence[int], alert_defaults: Thre
 
 
 def on_activities_stored(
-    uow: UnitOfWork, activity_ids: Sequence[int], *, alert_defaults: Thresholds, webhook: bool = False
+    uow: UnitOfWork, activity_ids: Sequence[int], *, alert_defaults: Thresholds, webhook: bool = False,
+    deal_ids: Sequence[int] = (),
 ) -> EvaluationSummary:
-    """New or changed activities (capture): an inbound email resolves gone-dark, outbound mail counts as chasing.
+    """New or changed activities (capture): an inbound email resolves gone-dark, outbound mail counts as chasing, a
+    meeting moved into the past counts once held; `deal_ids` lost activities (a cancelled meeting) and are evaluated too.
 
     `alert_defaults`: the configured thresholds (`alert_snapshots.default_thresholds(settings)`); `webhook`: a
     webhook is configured (DEALPULSE_WEBHOOK_URL), so opened alerts also queue a delivery.
     """
-    summary = _evaluate(uow, activity_ids, alert_defaults, webhook)
+    summary = _evaluate(uow, activity_ids, alert_defaults, webhook, deal_ids)
     if summary.opened or summary.resolved:
         log.info("alerts after capture: %d opened, %d resolved", summary.opened, summary.resolved)
     return summary

@@ -36,9 +36,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class BatchOutcome:
-    """What one batch did: new activity ids, sources added to existing ones, exclusions by reason, deletions."""
+    """What one batch did: new activity ids, stored meetings it changed, sources added to existing ones, exclusions by
+    reason, deletions and the deals that lost activities to them."""
 
     new_activity_ids: list[int] = field(default_factory=list)
+    changed_activity_ids: list[int] = field(default_factory=list)  # stored meetings moved, declined or re-accepted
+    deals_losing_activities: list[int] = field(default_factory=list)  # opportunity ids (a cancelled meeting, a deleted mail)
     shared_sources: int = 0
     unchanged: int = 0
     excluded: dict[str, int] = field(default_factory=dict)
@@ -48,12 +51,18 @@ class BatchOutcome:
     def merge(self, other: "BatchOutcome") -> None:
         """Add another batch's counts to this one."""
         self.new_activity_ids += other.new_activity_ids
+        self.changed_activity_ids += other.changed_activity_ids
+        self.deals_losing_activities += other.deals_losing_activities
         self.shared_sources += other.shared_sources
         self.unchanged += other.unchanged
         self.deleted_sources += other.deleted_sources
         self.deleted_activities += other.deleted_activities
         for reason, n in other.excluded.items():
             self.excluded[reason] = self.excluded.get(reason, 0) + n
+
+    def changes_signals(self) -> bool:
+        """True when the batch added, changed or removed activities: the alert rules must look again."""
+        return bool(self.new_activity_ids or self.changed_activity_ids or self.deals_losing_activities)
 
 
 def store_batch(session: Session, scope: CaptureScope, batch: ChangeBatch) -> BatchOutcome:
@@ -119,7 +128,8 @@ def _store_candidates(session: Session, scope: CaptureScope, candidates: list[Ca
             outcome.unchanged += 1
         else:
             fresh.append(c)
-    _refresh_meetings(session, scope, [c for c in kept if c.kind == "meeting" and c.provider_id in known_sources], customers)
+    outcome.changed_activity_ids += _refresh_meetings(
+        session, scope, [c for c in kept if c.kind == "meeting" and c.provider_id in known_sources], customers)
     if not fresh:
         return
     existing = _existing_activities(session, scope.org_id, [c.dedupe_key for c in fresh])
@@ -164,8 +174,15 @@ def _store_candidates(session: Session, scope: CaptureScope, candidates: list[Ca
     outcome.new_activity_ids += sorted(created_ids)
 
 
-def _refresh_meetings(session: Session, scope: CaptureScope, meetings: list[Candidate], customers: CustomerMatches) -> None:
-    """A known meeting that moved or was declined since it was stored: update its time and whether it is buyer contact."""
+def _refresh_meetings(session: Session, scope: CaptureScope, meetings: list[Candidate], customers: CustomerMatches) -> list[int]:
+    """A known meeting that moved or was declined since it was stored: update its time and whether it is buyer contact.
+
+    Returns the ids of the activities refreshed (the alert hook re-evaluates their deals)."""
+    if not meetings:
+        return []
+    keys = [c.dedupe_key for c in meetings]
+    ids = sorted({i for chunk in _chunks(keys) for i in session.scalars(
+        select(Activity.id).where(Activity.org_id == scope.org_id, Activity.dedupe_key.in_(chunk)))})
     for c in meetings:
         session.execute(
             update(Activity)
@@ -173,6 +190,7 @@ def _refresh_meetings(session: Session, scope: CaptureScope, meetings: list[Cand
             .values(occurred_at=c.occurred_at, ends_at=c.ends_at, contact_exclusion=contact_exclusion_for(c, scope, customers))
             .execution_options(synchronize_session=False)
         )
+    return ids
 
 
 def _contact_role(c: Candidate, contact_id: int, customers: CustomerMatches) -> str:
@@ -347,6 +365,8 @@ def _delete_sources(session: Session, mailbox_id: int, provider_ids: list[str], 
         )
         if not activity_ids:
             continue
+        outcome.deals_losing_activities += sorted(set(session.scalars(
+            select(Activity.opportunity_id).where(Activity.id.in_(sorted(activity_ids)), Activity.opportunity_id.is_not(None)))))
         result = session.execute(
             delete(ActivitySource).where(ActivitySource.mailbox_id == mailbox_id, ActivitySource.provider_id.in_(chunk))
         )

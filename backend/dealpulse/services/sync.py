@@ -94,12 +94,13 @@ def sync_mailbox(
     heartbeat_seconds: float | None = None,
     force: bool = False,
     queue_scoring: QueueScoring | None = None,
-    after_commit: Callable[[UnitOfWork, list[int]], None] | None = None,
+    after_commit: Callable[[UnitOfWork, BatchOutcome], None] | None = None,
 ) -> SyncResult:
     """Sync one mailbox if it is due; returns what happened (ran=False when skipped: paused, leased, reconnect).
 
     `force` takes the lease even from a live holder and ignores a provider pause (the caller warns about it).
-    After each batch commit the new activity ids go to `queue_scoring` and the alert hook (`run_capture_hooks`);
+    After each batch commit the new activity ids go to `queue_scoring`, and the alert hook (`run_capture_hooks`)
+    re-evaluates the deals of new and changed activities and of those the batch deleted;
     `after_commit` replaces both (benchmarks time the sync alone).
     """
     seconds = lease_seconds if lease_seconds is not None else settings.sync_lease_seconds
@@ -108,8 +109,8 @@ def sync_mailbox(
         return skip  # type: ignore[return-value]
     result = SyncResult(mailbox_id, ran=True, state="syncing", took_over=skip.took_over if skip else "")
 
-    def capture_hooks(uow: UnitOfWork, activity_ids: list[int]) -> None:
-        run_capture_hooks(uow, activity_ids, alert_defaults=default_thresholds(settings), queue_scoring=queue_scoring,
+    def capture_hooks(uow: UnitOfWork, outcome: BatchOutcome) -> None:
+        run_capture_hooks(uow, outcome, alert_defaults=default_thresholds(settings), queue_scoring=queue_scoring,
                           webhook=bool(settings.webhook_url))
 
     try:
@@ -200,7 +201,7 @@ def _run_stream(
     cursor_field: str,
     cursor: str | None,
     result: SyncResult,
-    after_commit: Callable[[UnitOfWork, list[int]], None],
+    after_commit: Callable[[UnitOfWork, BatchOutcome], None],
 ) -> None:
     """Consume one connector from `cursor`; an expired cursor restarts as a full resync (the upserts dedupe).
 
@@ -243,7 +244,7 @@ def _consume(
     batches: Iterator[ChangeBatch],
     cursor_field: str,
     result: SyncResult,
-    after_commit: Callable[[UnitOfWork, list[int]], None],
+    after_commit: Callable[[UnitOfWork, BatchOutcome], None],
     committed: list[str | None],
 ) -> None:
     for batch in batches:
@@ -298,20 +299,21 @@ def _fail(db: Database, lease: Lease, result: SyncResult, clock: Callable[[], da
 
 
 def run_capture_hooks(
-    uow: UnitOfWork, activity_ids: list[int], *, alert_defaults: Thresholds, queue_scoring: QueueScoring | None = None,
+    uow: UnitOfWork, outcome: BatchOutcome, *, alert_defaults: Thresholds, queue_scoring: QueueScoring | None = None,
     webhook: bool = False,
 ) -> None:
     """After a batch commit: hand the new activities to `queue_scoring` (the caller's queue) and let the alert
-    rules see them at once."""
-    if queue_scoring is not None:
+    rules see new and changed activities (a meeting moved or declined) and deals that lost one (cancelled) at once."""
+    if queue_scoring is not None and outcome.new_activity_ids:
         try:
-            queue_scoring(list(activity_ids))
+            queue_scoring(list(outcome.new_activity_ids))
         except Exception:  # the sweep scores what a failed enqueue missed
-            log.exception("could not queue scoring of %d activities", len(activity_ids))
+            log.exception("could not queue scoring of %d activities", len(outcome.new_activity_ids))
     try:
-        on_activities_stored(uow, list(activity_ids), alert_defaults=alert_defaults, webhook=webhook)
+        on_activities_stored(uow, [*outcome.new_activity_ids, *outcome.changed_activity_ids], alert_defaults=alert_defaults,
+                             webhook=webhook, deal_ids=outcome.deals_losing_activities)
     except Exception:  # the periodic alert sweep catches up
-        log.exception("alert hook failed for %d activities", len(activity_ids))
+        log.exception("alert hook failed for %d activities", len(outcome.new_activity_ids) + len(outcome.changed_activity_ids))
         uow.rollback()
 
 

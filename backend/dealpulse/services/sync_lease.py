@@ -89,10 +89,12 @@ class Heartbeat:
 def commit_with_retry(
     db: Database,
     work: Callable[[UnitOfWork], object],
-    after_commit: Callable[[UnitOfWork, list[int]], None] | None = None,
+    after_commit: Callable[[UnitOfWork, BatchOutcome], None] | None = None,
     attempts: int = 6,
 ):
-    """Run `work` in one transaction and commit; retry when the database reports a lock or serialization conflict."""
+    """Run `work` in one transaction and commit; retry when the database reports a lock or serialization conflict.
+
+    `after_commit` gets a committed capture batch's outcome when it added, changed or removed activities."""
     for attempt in range(1, attempts + 1):
         with db.uow() as uow:
             try:
@@ -104,8 +106,8 @@ def commit_with_retry(
                 uow.rollback()
                 time.sleep(random.uniform(0, 0.05 * 2**attempt))
                 continue
-            if after_commit is not None and isinstance(outcome, BatchOutcome) and outcome.new_activity_ids:
-                after_commit(uow, outcome.new_activity_ids)
+            if after_commit is not None and isinstance(outcome, BatchOutcome) and outcome.changes_signals():
+                after_commit(uow, outcome)
             return outcome
     raise AssertionError("unreachable")
 

@@ -41,7 +41,7 @@ from .api import etag, expected_version, parse_body, parse_query, require_princi
 from .auth import current_principal
 from .invitation_links import invitation_json, invite_person
 from .openapi import documented
-from .problems import Conflict, InvalidInput, PreconditionFailed, problem_response
+from .problems import Conflict, PreconditionFailed, problem_response
 from .toolkit import app_db
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin")
@@ -91,10 +91,7 @@ def update_organisation() -> Response:
     """Apply the given settings if the version is current; domains no other organisation uses, tenant ids as GUIDs."""
     body = parse_body(OrganisationUpdate)
     version = expected_version(body.version)
-    changes = body.model_dump(exclude_unset=True, exclude={"version"})
-    nulls = [k for k, v in changes.items() if v is None and k != "google_workspace_domain"]
-    if nulls:
-        raise InvalidInput([{"field": k, "message": "may not be null (send [] for none)", "type": "null"} for k in nulls])
+    changes = body.model_dump(exclude_unset=True, exclude={"version"})  # the schema refuses nulls the service cannot take
     with app_db().uow() as uow:
         data = org_service.update_settings(uow, current_principal(), version, changes)
     return with_etag(data)

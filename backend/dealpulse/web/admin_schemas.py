@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, StringConstraints, create_model
 
 from ..domain.threshold_settings import THRESHOLD_SPECS, ThresholdSpec
 from ..services.admin_common import MAX_ID
-from .schemas import ShortText, StageKey, Strict
+from .schemas import ShortText, StageKey, Strict, omittable
 
 Role = Literal["rep", "manager", "admin"]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)]
@@ -72,11 +72,11 @@ class OrganisationUpdate(Strict):
     """Changed settings plus the version they were read at (or send If-Match)."""
 
     version: Version | None = None
-    name: ShortText | None = None
-    domains: Annotated[list[DomainName], Field(max_length=50)] | None = None
-    ms_tenant_ids: Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=20)] | None = None
-    google_workspace_domain: DomainName | None = None
-    jit_provisioning: bool | None = None
+    name: ShortText = omittable()
+    domains: Annotated[list[DomainName], Field(max_length=50)] = omittable()  # [] for none
+    ms_tenant_ids: Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=20)] = omittable()
+    google_workspace_domain: DomainName | None = None  # null: no Google Workspace domain
+    jit_provisioning: bool = omittable()
 
 
 class UserQuery(Strict):
@@ -144,8 +144,8 @@ class UserUpdate(Strict):
     """Changed fields of a user plus the version they were read at; null team_id takes them out of their team."""
 
     version: Version | None = None
-    name: ShortText | None = None
-    role: Role | None = None
+    name: ShortText = omittable()
+    role: Role = omittable()
     team_id: Id | None = None
 
 
@@ -188,7 +188,7 @@ class TeamUpdate(Strict):
     """Changed fields of a team plus the version they were read at; null manager_id leaves it without one."""
 
     version: Version | None = None
-    name: ShortText | None = None
+    name: ShortText = omittable()
     manager_id: Id | None = None
     thresholds: ThresholdsIn | None = None  # type: ignore[valid-type]
 

@@ -236,6 +236,8 @@ def _stale_notice(exc: StaleVersion) -> str:
 def _deal_changes(event: dict[str, Any]) -> dict[str, Any]:
     raw = {k: form_value(event, k) for k in ("stage", "amount", "close_date", "next_step")}
     values = {k: v for k, v in raw.items() if v is not None}
+    if "amount" in values:
+        values["amount"] = values["amount"].strip()  # typed text: the API's amount has no spaces
     if values.get("amount", None) == "":
         values.pop("amount")
     try:
@@ -295,7 +297,7 @@ def _apply(state: dict[str, Any], event: dict[str, Any], principal: Principal) -
             qualification_service.add_to_buying_team(uow, principal, state["o"], state["v"], address, "", role, alert_defaults=app_alert_defaults())
             return "Added to the buying team"
         if name == "create":
-            amount = form_value(event, "new_amount") or "0"
+            amount = (form_value(event, "new_amount") or "").strip() or "0"
             values = {"name": (form_value(event, "new_name") or "").strip(), "account_id": state["acc"],
                       "stage": form_value(event, "new_stage") or "", "amount": amount}
             _check_new_deal(values)

@@ -15,7 +15,7 @@ from ..store import utcnow
 from .api import parse_body, parse_query, require_principal
 from .auth import current_principal
 from .openapi import documented
-from .schemas import Id, Strict, omittable
+from .schemas import Id, PlanDate, Strict, omittable
 
 bp = Blueprint("reviews_api", __name__, url_prefix="/api/v1")
 bp.before_request(require_principal)
@@ -40,7 +40,7 @@ class ActionItemIn(Strict):
     obstacle: Obstacle
     owner_kind: OwnerKind
     owner_name: OwnerName = ""
-    due_date: dt.date
+    due_date: PlanDate
     priority: Priority = "medium"
     review_id: Id | None = None
 
@@ -53,7 +53,7 @@ class ActionItemUpdate(Strict):
     obstacle: Obstacle | None = omittable()
     owner_kind: OwnerKind | None = omittable()
     owner_name: OwnerName | None = omittable()
-    due_date: dt.date | None = omittable()
+    due_date: PlanDate | None = omittable()
     priority: Priority | None = omittable()
     status: Status | None = omittable()
 

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    WrapValidator,
+    field_validator,
+)
 
 from ..store import MAX_ID
 
@@ -16,7 +26,42 @@ StageKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Id = Annotated[int, Field(ge=1, le=MAX_ID, description="the id of a row")]
 Version = Annotated[int, Field(ge=1, le=MAX_ID, description="the version you read (the ETag)")]
 ForecastCategory = Literal["pipeline", "best_case", "commit", "omitted"]
-Amount = Annotated[Decimal, Field(ge=0, le=Decimal("999999999999.99"), max_digits=14, decimal_places=2)]
+#: An amount sent as text: up to 12 digits, optionally a point and one or two decimals (no sign, exponent, spaces,
+#: separators or non-ASCII digits, all of which Python's Decimal would otherwise take).
+AMOUNT_TEXT = r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
+_AMOUNT_TEXT = re.compile(AMOUNT_TEXT)
+#: A buying-team address as the API takes it: one bare address (local part, "@", dot-separated domain labels).
+#: Every such text is one `mail.linking.normalize_address` turns into an address; display names, `mailto:`,
+#: brackets, quotes, spaces and empty labels are refused with 422 before it runs.
+EMAIL_ADDRESS = r"^[^\s@<>\"':\u0000]+@[^\s@<>\"'/\\.\u0000]+(\.[^\s@<>\"'/\\.\u0000]+)*$"
+
+
+#: A planning date (close date, due date) as the API takes it: YYYY-MM-DD in 2000..2100 (pydantic's strict date
+#: parsing takes exactly YYYY-MM-DD; the validators of the fields refuse years outside that range).
+PLAN_DATE = r"^(20[0-9]{2}|2100)-[0-9]{2}-[0-9]{2}$"
+PlanDate = Annotated[dt.date, WithJsonSchema({"type": "string", "format": "date", "pattern": PLAN_DATE}, mode="validation")]
+
+
+def _amount_text(value: Any, handler: ValidatorFunctionWrapHandler) -> Decimal:
+    """A text amount must match AMOUNT_TEXT; text and JSON numbers become a Decimal (by their decimal digits), which
+    the range and precision constraints then check (booleans and other types are left to them to refuse)."""
+    if isinstance(value, str):
+        if not _AMOUNT_TEXT.fullmatch(value):
+            raise ValueError("an amount is digits with up to two decimals, e.g. 1250.50")
+        value = Decimal(value)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = Decimal(str(value))
+    return handler(value)
+
+
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, le=Decimal("999999999999.99"), max_digits=14, decimal_places=2),
+    WrapValidator(_amount_text),
+    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0, "maximum": 999999999999.99},
+                              {"type": "string", "pattern": AMOUNT_TEXT}],
+                    "description": "at most two decimals"}, mode="validation"),
+]
 
 
 def _without_default(schema: dict[str, Any]) -> None:
@@ -48,7 +93,7 @@ class OpportunityCreate(Strict):
     stage: StageKey
     amount: Amount = Decimal("0")
     currency: Currency = "USD"
-    close_date: dt.date | None = None
+    close_date: PlanDate | None = None
     next_step: Annotated[str, StringConstraints(max_length=500)] = ""
     probability: Annotated[int, Field(ge=0, le=100)] | None = None
     owner_id: Id | None = None
@@ -66,7 +111,7 @@ class OpportunityUpdate(Strict):
     stage: StageKey = omittable()
     amount: Amount = omittable()
     currency: Currency = omittable()
-    close_date: dt.date | None = None  # null clears it
+    close_date: PlanDate | None = None  # null clears it
     seats: Annotated[int, Field(ge=1, le=10_000_000)] | None = None  # null clears it
     next_step: Annotated[str, StringConstraints(max_length=500)] = omittable()
     probability: Annotated[int, Field(ge=0, le=100)] = omittable()
@@ -93,7 +138,7 @@ class BuyingTeamAdd(Strict):
     """Add a person to the buying team by address (an unknown address becomes a contact of the deal's account)."""
 
     version: int | None = Field(default=None, ge=1)
-    email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
+    email: Annotated[str, StringConstraints(min_length=3, max_length=320, pattern=EMAIL_ADDRESS)]
     name: Annotated[str, StringConstraints(max_length=200)] = ""
     role: BuyingRole
 
@@ -131,8 +176,22 @@ class ExitQuestionIn(Strict):
     text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
 
 
+#: The stage rules `services.stages.put_stage` enforces, in the document: an open stage has two or three exit
+#: questions, a closed one none, and a won stage is closed. (Question keys must also differ: JSON Schema cannot say so.)
+STAGE_RULES: list[dict[str, Any]] = [
+    {"if": {"properties": {"is_closed": {"const": True}}, "required": ["is_closed"]},
+     "then": {"properties": {"exit_questions": {"maxItems": 0}}},
+     "else": {"properties": {"exit_questions": {"minItems": 2}}, "required": ["exit_questions"]}},
+    {"if": {"properties": {"is_won": {"const": True}}, "required": ["is_won"]},
+     "then": {"properties": {"is_closed": {"const": True}}, "required": ["is_closed"]}},
+]
+
+
 class StageIn(Strict):
-    """A stage definition (admin)."""
+    """A stage definition (admin): an open stage has two or three exit questions with distinct keys, a closed one
+    none; a won stage is closed."""
+
+    model_config = ConfigDict(json_schema_extra={"allOf": STAGE_RULES})
 
     name: ShortText
     position: Annotated[int, Field(ge=0, le=1000)]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,7 +37,7 @@ from sqlalchemy import select
 from dealpulse.sentiment.registry import promote, register_version
 from dealpulse.services.alert_engine import run_alerts
 from dealpulse.services.training_runs import queue_run
-from dealpulse.store import ActionItem, Alert, Opportunity, Review, Stage, Team
+from dealpulse.store import ActionItem, Activity, Alert, Opportunity, Review, Stage, Team
 from tests.fixtures.tiny_model.fixtures import tiny_base, tiny_registry, tiny_versions  # noqa: F401
 from tests.integration.sidebar.support import Inbox
 
@@ -71,7 +71,7 @@ class Existing:
     path: dict[str, list[Any]]
     fields: dict[str, list[Any]]  # query parameters and body fields
     spared: dict[str, set[Any]]  # values never sent under that name (always swapped for an existing one)
-    by_operation: dict[str, dict[str, list[Any]]]  # path -> field values that only make sense there
+    by_operation: dict[str, dict[str, list[Any]]]  # path -> path parameter and field values that only make sense there
 
     def swap(self, data: st.DataObject, values: dict[str, Any] | None, known: dict[str, list[Any]]) -> None:
         """Replace about three in four of the named values in `values` with existing ones (in place)."""
@@ -88,9 +88,10 @@ ORG_VERSIONS = {"org-candidate": ("candidate", "tiny-b"), "org-rejected": ("reje
 
 
 @pytest.fixture
-def existing(db, world, settings, tiny_registry, tiny_versions) -> Existing:  # noqa: F811
-    """A world with captured emails, alerts, a training run and two organisation tone versions: an active one
-    (promoted over the global tiny model, so there is something to roll back) and a rejected one."""
+def existing(app, db, world, settings, tiny_registry, tiny_versions) -> Existing:  # noqa: F811
+    """A world with captured emails, a held meeting, alerts, a training run, an invitation and two organisation tone
+    versions: an active one (promoted over the global tiny model, so there is something to roll back) and a rejected
+    one."""
     inbox = Inbox(db, world)
     emails = [inbox.email("rep.a1", opportunity="a1_acme", label="negative", thread_key="thread-a1"),
               inbox.email("rep.a2", opportunity="a2_initech", thread_key="thread-a2", is_private=True),
@@ -100,8 +101,14 @@ def existing(db, world, settings, tiny_registry, tiny_versions) -> Existing:  # 
               inbox.email("admin", opportunity=None, thread_key="thread-admin", to=("admin@seller.example",),
                           needs_link_choice=True, candidates=("a1_acme", "b1_acme"))]
     inbox.email("rep.a1", opportunity="a1_acme", days_ago=40, thread_key="thread-old")
+    meeting = inbox.email("rep.a1", opportunity="a1_acme", days_ago=2, thread_key="thread-meeting")  # made a meeting below
+    invited = app.test_client().post("/api/v1/admin/invitations", headers=world.auth("admin"),
+                                     json={"email": "invited@seller.example", "name": "Invited Person"})
+    assert invited.status_code == 201, invited.get_json()
     run_alerts(db, settings, world.org_id)
     with db.uow() as uow:
+        held = uow.s.get(Activity, meeting.activity_id)
+        held.kind, held.ends_at = "meeting", held.occurred_at + timedelta(hours=1)  # its outcome can be recorded
         alerts = list(uow.s.scalars(select(Alert.id)))
         used = set(uow.s.scalars(select(Stage.key).join(Opportunity, Opportunity.stage_id == Stage.id)))
         stages = sorted(set(uow.s.scalars(select(Stage.key))), key=lambda key: (key in used, key))  # unused first
@@ -113,6 +120,7 @@ def existing(db, world, settings, tiny_registry, tiny_versions) -> Existing:  # 
                           obstacle="Legal review", owner_kind="rep", due_date=date(2026, 1, 5), priority="high")
         uow.s.add(item)
         teams = list(uow.s.scalars(select(Team.id)))
+        uow.s.add(Stage(org_id=world.org_id, key="retired", name="Retired", position=99, is_closed=True))  # deletable
         for version, (status, weights) in ORG_VERSIONS.items():
             shutil.copytree(tiny_versions[weights], Path(settings.model_dir) / version)
             register_version(uow, org_id=world.org_id, version=version, method="top-layers", data_hash=version,
@@ -126,7 +134,8 @@ def existing(db, world, settings, tiny_registry, tiny_versions) -> Existing:  # 
     others = [uid for who, uid in world.users.items() if uid not in roles and not who.startswith("other.")]
     ids = {"opportunity_id": list(world.opportunities.values()), "contact_id": list(world.contacts.values()),
            "account_id": list(world.accounts.values()), "owner_id": users, "rep_id": users, "manager_id": users,
-           "activity_id": [e.activity_id for e in emails], "alert_id": alerts, "run_id": [run], "team_id": teams,
+           "activity_id": [e.activity_id for e in emails] + [meeting.activity_id], "alert_id": alerts,
+           "invitation_id": [invited.get_json()["id"]], "run_id": [run], "team_id": teams,
            "review_id": reviews, "item_id": items}
     return Existing(
         path={**ids, "user_id": others, "key": stages, "version": [*ORG_VERSIONS, "tiny-a"]},
@@ -134,7 +143,10 @@ def existing(db, world, settings, tiny_registry, tiny_versions) -> Existing:  # 
         fields={**ids, "stage": stages, "version": [1, 2, 3], "thread_key": [e.thread_key for e in emails],
                 "message_id": [e.message_id for e in emails], "answers": [{}, {"clear_use_case": False}],
                 "email": [f"buyer{n}@buyer.example" for n in range(3)]},
-        by_operation={"/api/v1/admin/users": {"email": [f"new{n}@seller.example" for n in range(3)]}},
+        by_operation={"/api/v1/admin/users": {"email": [f"new{n}@seller.example" for n in range(3)]},
+                      # distinct question keys (JSON Schema cannot say keys differ); a closed stage still refuses them
+                      "/api/v1/stages/{key}": {"key": ["retired"], "exit_questions": [
+                          [{"key": f"q{i}", "text": f"Question {i}?"} for i in range(n)] for n in (2, 3)]}},
     )
 
 
@@ -190,7 +202,7 @@ def fuzz_operation(operation: Any, mode: GenerationMode, existing: Existing, hea
     @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
     def send(case: Any, data: st.DataObject) -> None:
         if mode is GenerationMode.POSITIVE:
-            existing.swap(data, case.path_parameters, existing.path)
+            existing.swap(data, case.path_parameters, {**existing.path, **existing.by_operation.get(operation.path, {})})
             existing.swap(data, case.query, existing.fields)
             existing.swap(data, case.body, {**existing.fields, **existing.by_operation.get(operation.path, {})})
         for auth in headers:

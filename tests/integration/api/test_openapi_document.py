@@ -6,13 +6,18 @@ versioned writes document If-Match, ETag and 409/412/428, and quotas document 42
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
+from datetime import date, timedelta
 
 import pytest
 from jsonschema import Draft202012Validator
+from sqlalchemy import select
 
 from dealpulse import runtime
 from dealpulse.app import create_app
+from dealpulse.store import ActionItem, Activity, Review, Stage, Team
+from tests.integration.sidebar.support import Inbox
 
 FLASK_ARG = re.compile(r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-zA-Z_]+)>")
 
@@ -84,6 +89,106 @@ def test_a_null_is_accepted_exactly_where_the_document_allows_it(client, world, 
         expected = 200 if _allows_null(schema, components) else 422
         assert response.status_code == expected, (field, response.get_json())
     assert not _allows_null(fields["name"], components) and _allows_null(fields["close_date"], components)
+
+
+def _body_validator(document: dict, operation: dict) -> Draft202012Validator:
+    """A validator of the operation's request body as the document states it ($refs resolved in the document)."""
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    return Draft202012Validator({**schema, "components": document["components"]})
+
+
+def _etag(client, path: str, headers: dict) -> dict:
+    """If-Match with the current version of the object a write to `path` changes (the nearest path with an ETag)."""
+    parts = path.split("/")
+    while len(parts) > 3:
+        answer = client.get("/".join(parts), headers=headers)
+        if answer.status_code == 200 and answer.headers.get("ETag"):
+            return {"If-Match": answer.headers["ETag"]}
+        parts.pop()
+    return {}
+
+
+@pytest.fixture
+def writable(db, world) -> dict[tuple[str, str], tuple[str, str, dict]]:
+    """Every PATCH/PUT operation with a body: (who sends it, the real path, a body the server accepts)."""
+    inbox = Inbox(db, world)
+    email = inbox.email("rep.a1", opportunity="a1_acme", thread_key="thread-nulls")
+    meeting = inbox.email("rep.a1", opportunity="a1_acme", days_ago=2)
+    with db.uow() as uow:
+        held = uow.s.get(Activity, meeting.activity_id)
+        held.kind, held.ends_at = "meeting", held.occurred_at + timedelta(hours=1)
+        review = Review(org_id=world.org_id, rep_id=world.users["rep.a1"], held_by_id=world.users["manager.a"], agenda={})
+        uow.s.add(review)
+        uow.s.flush()
+        item = ActionItem(org_id=world.org_id, opportunity_id=world.opportunities["a1_acme"], review_id=review.id,
+                          obstacle="Legal review", owner_kind="rep", due_date=date(2026, 1, 5), priority="high")
+        uow.s.add(item)
+        team = uow.s.scalar(select(Team.id).where(Team.org_id == world.org_id).order_by(Team.id))
+        uow.commit()
+        item_id = item.id
+    opp, contact = world.opportunities["a1_acme"], world.contacts["buyer@acme.test.example"]
+    return {
+        ("patch", "/api/v1/action-items/{item_id}"): ("manager.a", f"/api/v1/action-items/{item_id}", {}),
+        ("put", "/api/v1/activities/{activity_id}/outcome"):
+            ("rep.a1", f"/api/v1/activities/{meeting.activity_id}/outcome", {"outcome": "positive"}),
+        ("put", "/api/v1/activities/{activity_id}/rating"):
+            ("rep.a1", f"/api/v1/activities/{email.activity_id}/rating", {"label": "positive"}),
+        ("patch", "/api/v1/admin/organisation"): ("admin", "/api/v1/admin/organisation", {}),
+        ("patch", "/api/v1/admin/teams/{team_id}"): ("admin", f"/api/v1/admin/teams/{team}", {}),
+        ("patch", "/api/v1/admin/users/{user_id}"): ("admin", f"/api/v1/admin/users/{world.users['rep.a2']}", {}),
+        ("patch", "/api/v1/opportunities/{opportunity_id}"): ("rep.a1", f"/api/v1/opportunities/{opp}", {}),
+        ("put", "/api/v1/opportunities/{opportunity_id}/buying-team/{contact_id}"):
+            ("rep.a1", f"/api/v1/opportunities/{opp}/buying-team/{contact}", {"role": "champion"}),
+        ("put", "/api/v1/opportunities/{opportunity_id}/exit-answers"):
+            ("rep.a1", f"/api/v1/opportunities/{opp}/exit-answers", {"answers": {}}),
+        ("put", "/api/v1/stages/{key}"):
+            ("admin", "/api/v1/stages/nulls", {"name": "Nulls", "position": 50, "probability": 0, "is_closed": True}),
+        ("put", "/api/v1/threads/link"): ("rep.a1", "/api/v1/threads/link", {"thread_key": "thread-nulls", "opportunity_id": opp}),
+        ("put", "/api/v1/threads/private"): ("rep.a1", "/api/v1/threads/private", {"thread_key": "thread-nulls", "is_private": True}),
+    }
+
+
+def test_every_change_takes_a_null_exactly_where_the_document_allows_it(client, world, document, writable):
+    """Every PATCH/PUT body field in turn sent as null (over a body the server accepts): a 2xx where the document
+    allows the body, a 422 naming that field where it does not."""
+    changes = {(m, p): op for m, p, op in _operations(document) if m in ("patch", "put") and "requestBody" in op}
+    assert set(changes) == set(writable), "a new PATCH/PUT: add a body the server accepts to `writable`"
+    disagreements = []
+    for (method, path), operation in sorted(changes.items()):
+        who, url, base = writable[(method, path)]
+        headers = world.auth(who)
+        validator = _body_validator(document, operation)
+        assert validator.is_valid(base), (path, base)
+        fields = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        for field in document["components"]["schemas"][fields]["properties"]:
+            if field == "version":
+                continue
+            body = {**base, field: None}
+            answer = getattr(client, method)(url, json=body, headers={**headers, **_etag(client, url, headers)})
+            allowed = validator.is_valid(body)
+            named = {e["field"] for e in (answer.get_json() or {}).get("errors", [])} if answer.status_code == 422 else set()
+            if (200 <= answer.status_code < 300) != allowed or (not allowed and field not in named):
+                disagreements.append(f"{method.upper()} {path} {field}=null: document {'allows' if allowed else 'refuses'}, "
+                                     f"server {answer.status_code} {answer.get_json()}")
+    assert disagreements == [], "\n".join(disagreements)
+
+
+@pytest.mark.parametrize("is_closed, is_won", list(itertools.product([True, False, None], repeat=2)))
+def test_a_stage_the_document_allows_is_one_the_server_stores(client, world, document, db, is_closed, is_won):
+    """Open stages have two or three exit questions, closed ones none, won ones are closed: the document's schema
+    says so, and every body it allows the server stores (every other is a 422 that changes nothing)."""
+    validator = _body_validator(document, document["paths"]["/api/v1/stages/{key}"]["put"])
+    for n in range(4):
+        body = {"name": f"Stage {n}", "position": 40 + n, "probability": 10,
+                "exit_questions": [{"key": f"q{i}", "text": f"Question {i}?"} for i in range(n)]}
+        body.update({k: v for k, v in (("is_closed", is_closed), ("is_won", is_won)) if v is not None})
+        key = f"s_{is_closed}_{is_won}_{n}".lower()
+        answer = client.put(f"/api/v1/stages/{key}", json=body, headers=world.auth("admin"))
+        assert answer.status_code == (201 if validator.is_valid(body) else 422), (body, answer.get_json())
+        with db.uow() as uow:
+            stored = uow.s.scalar(select(Stage.key).where(Stage.org_id == world.org_id, Stage.key == key))
+        assert (stored is not None) == validator.is_valid(body)
+    assert validator.is_valid({"name": "Won", "position": 1, "probability": 100, "is_closed": True, "is_won": True})
 
 
 VERSIONED_WRITES = {

@@ -162,3 +162,54 @@ def test_an_ambiguous_email_counts_toward_no_deal_until_the_rep_chooses(db, worl
                                      in_reply_to="prop@acme.test.example", when=_now() - timedelta(hours=1)))
     run_sync(db, settings, box)
     assert stored_activity(db, "prop-2@acme.test.example").opportunity_id == second  # later mail follows the choice
+
+
+def _buyer_meeting(google, when: datetime, uid: str, buyer_answer: str = "accepted") -> str:
+    return google.add_event(REP, summary="Check-in", start=when, end=when + timedelta(hours=1),
+                            attendees=[Attendee(REP, "Rep", "accepted"), Attendee(BUYER, "Ann", buyer_answer)],
+                            organizer=REP, ical_uid=uid)
+
+
+@pytest.mark.parametrize("change", ["cancelled", "declined"])
+def test_a_held_buyer_meeting_cancelled_or_declined_later_opens_gone_dark_right_after_that_sync(
+    db, world, settings, google, client, change
+):
+    """The buyer last wrote 30 days ago but met the rep 3 days ago; when that meeting turns out cancelled (or
+    declined), the deal has gone dark, and the sync that learns it says so without waiting for the sweep."""
+    box = connect(db, settings, google, REP)
+    wrote = _now() - timedelta(days=30)
+    google.add_message(REP, raw_mail(BUYER, [REP], "Pricing", message_id="pricing@acme.test.example", when=wrote))
+    met = (_now() - timedelta(days=3)).replace(microsecond=0)
+    event = _buyer_meeting(google, met, "held@seller.example")
+    run_sync(db, settings, box)
+    opp = world.opportunities["a1_acme"]
+    assert not _unresolved(db, opp, "gone_dark")
+    assert datetime.fromisoformat(_dynamics(client, world, opp)["last_inbound_at"]) == met
+
+    if change == "cancelled":
+        google.calendar(REP).cancel_event(event)
+    else:
+        google.calendar(REP).update_event(event, attendees=[Attendee(REP, "Rep", "accepted"), Attendee(BUYER, "Ann", "declined")])
+    run_sync(db, settings, box)  # no sweep: only the capture hook
+
+    assert [a.severity for a in _unresolved(db, opp, "gone_dark")] == ["warning"]
+    assert datetime.fromisoformat(_dynamics(client, world, opp)["last_inbound_at"]) == wrote.replace(microsecond=0)
+
+
+def test_a_future_meeting_moved_into_the_past_counts_once_it_has_happened(db, world, settings, google, client):
+    box = connect(db, settings, google, REP)
+    wrote = _now() - timedelta(days=30)
+    google.add_message(REP, raw_mail(BUYER, [REP], "Pricing", message_id="pricing@acme.test.example", when=wrote))
+    event = _buyer_meeting(google, _now() + timedelta(days=9), "moved@seller.example")
+    run_sync(db, settings, box)
+    opp = world.opportunities["a1_acme"]
+    assert _unresolved(db, opp, "gone_dark"), "a meeting next week is not contact yet"
+
+    held = (_now() - timedelta(hours=2)).replace(microsecond=0)
+    google.calendar(REP).update_event(event, start=held, end=held + timedelta(hours=1))
+    run_sync(db, settings, box)
+
+    assert not _unresolved(db, opp, "gone_dark"), "the meeting happened: the buyer is talking to us"
+    dynamics = _dynamics(client, world, opp)
+    assert datetime.fromisoformat(dynamics["last_inbound_at"]) == held
+    assert dynamics["meetings_count"] == 1 and dynamics["upcoming_meetings_count"] == 0
