@@ -4,6 +4,7 @@ deal around it (`sidebar_deal`). An email that is not captured yet is scored on 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -29,7 +30,7 @@ from ..store.crm import BUYING_ROLES
 from ..store.uow import UnitOfWork
 from .access import content_readable
 from .action_items import list_action_items
-from .alert_feed import health_by_opportunity
+from .alert_feed import health_of
 from .meetings import has_buyer, outcome_view
 from .notes import notes_of
 from .opportunity_views import serialize
@@ -199,9 +200,10 @@ def _uncaptured_view(principal: Principal, message: OpenMessage, tone: ToneSourc
     }
 
 
-def _health(session: Session, opportunity_id: int) -> dict[str, Any]:
-    """The deal's health 0-100 and band, from its unresolved alerts (the same figure as the dashboard's)."""
-    health = health_by_opportunity(session, [opportunity_id])[opportunity_id]
+def _health(alerts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The deal's health 0-100 and band from its unresolved alerts (already loaded for the pane; the same rule,
+    `alert_feed.health_of`, gives the dashboard's figure)."""
+    health = health_of(SimpleNamespace(rule=a["rule"], severity=a["severity"], reason=a["reason"]) for a in alerts)
     return {"score": health.score, "band": health.band}
 
 
@@ -240,6 +242,7 @@ def email_context(
     else:
         status = "no_deal"
     opportunity = serialize(s, deals[opportunity_id][0], detail=True) if opportunity_id is not None else None
+    alerts = open_alerts(s, opportunity_id) if opportunity_id is not None else []
     return {
         "status": status,
         "match_method": match.method,
@@ -252,8 +255,8 @@ def email_context(
         "suggested_opportunity_id": match.suggested_id if match.suggested_id in candidates else None,
         "email": email,
         "timeline": timeline(s, principal, opportunity_id) if opportunity_id is not None else None,
-        "alerts": open_alerts(s, opportunity_id) if opportunity_id is not None else [],
-        "health": _health(s, opportunity_id) if opportunity_id is not None else None,
+        "alerts": alerts,
+        "health": _health(alerts) if opportunity_id is not None else None,
         "action_items": list_action_items(uow, principal, utcnow().date(), opportunity_id=opportunity_id, status="open")
         if opportunity_id is not None else [],
         "stages": stage_options(s, principal.org_id),
