@@ -60,7 +60,10 @@ def test_sparkline_puts_positive_tone_above_negative():
 def test_bars_scale_to_the_tallest_value():
     chart = bars([{"inbound": 2, "outbound": 4}, {"inbound": 0, "outbound": 1}], ("inbound", "outbound"), height=120)
     tallest = max(b["h"] for b in chart["bars"])
-    assert tallest == 90 and all(b["y"] + b["h"] == 100 for b in chart["bars"])  # 20 px axis, 10 px headroom
+    # 36 px under the x axis for the dates, 10 px headroom: the tallest bar reaches the y axis's top label
+    assert chart["base"] == 84 and chart["top_y"] == 10 and chart["top_label"] == "4"
+    assert tallest == 74 and all(b["y"] + b["h"] == chart["base"] for b in chart["bars"])
+    assert [b["h"] for b in chart["bars"]] == [37.0, 74.0, 0.0, 18.5]  # 2, 4, 0, 1 of 4
 
 
 def test_webhook_signature_round_trip():
