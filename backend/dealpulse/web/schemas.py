@@ -30,10 +30,12 @@ ForecastCategory = Literal["pipeline", "best_case", "commit", "omitted"]
 #: separators or non-ASCII digits, all of which Python's Decimal would otherwise take).
 AMOUNT_TEXT = r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
 _AMOUNT_TEXT = re.compile(AMOUNT_TEXT)
-#: A buying-team address as the API takes it: one bare address (local part, "@", dot-separated domain labels).
-#: Every such text is one `mail.linking.normalize_address` turns into an address; display names, `mailto:`,
-#: brackets, quotes, spaces and empty labels are refused with 422 before it runs.
-EMAIL_ADDRESS = r"^[^\s@<>\"':\u0000]+@[^\s@<>\"'/\\.\u0000]+(\.[^\s@<>\"'/\\.\u0000]+)*$"
+#: One bare address (local part, "@", dot-separated domain labels); `mailto:`, quotes, spaces and empty labels are
+#: refused with 422 before `mail.linking.normalize_address` runs.
+_BARE_ADDRESS = r"[^\s@<>\"':\u0000]+@[^\s@<>\"'/\\.\u0000]+(\.[^\s@<>\"'/\\.\u0000]+)*"
+#: A buyer's address as a rep types or pastes it: bare, or with a display name as mail clients show it
+#: ("Nora New <nora@acme.example>"); exactly what `normalize_address` turns into an address.
+EMAIL_ADDRESS = rf"^(?:{_BARE_ADDRESS}|[A-Za-z0-9 .'_-]*<{_BARE_ADDRESS}>)$"
 
 
 #: A planning date (close date, due date) as the API takes it: YYYY-MM-DD in 2000..2100 (pydantic's strict date
