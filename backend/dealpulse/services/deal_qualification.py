@@ -20,7 +20,7 @@ from ..store import (
 from ..store.crm import BUYING_ROLES
 from ..store.uow import UnitOfWork
 from .access import load_visible
-from .opportunities import guarded_bump, stale_version
+from .opportunities import guarded_bump, load_for_edit
 from .opportunity_views import serialize
 from .alert_hooks import on_deals_changed
 from .audit import record_changes
@@ -32,9 +32,7 @@ def answer_exit_questions(
 ) -> dict[str, Any]:
     """Record yes/no answers to the current stage's exit questions (never blocks a stage change)."""
     s = uow.s
-    opp = load_visible(s, principal, opportunity_id, for_edit=True)
-    if opp.version != expected_version:
-        raise stale_version(s, principal, opportunity_id, expected_version)
+    opp = load_for_edit(s, principal, opportunity_id, expected_version)
     questions = {q.key: q for q in s.scalars(select(ExitQuestion).where(ExitQuestion.stage_id == opp.stage_id))}
     unknown = [k for k in answers if k not in questions]
     if unknown:
@@ -78,9 +76,7 @@ def set_buying_role(
 ) -> dict[str, Any]:
     """Put a contact on the buying team with `role`, change their role, or remove them (role None)."""
     s = uow.s
-    opp = load_visible(s, principal, opportunity_id, for_edit=True)
-    if opp.version != expected_version:
-        raise stale_version(s, principal, opportunity_id, expected_version)
+    opp = load_for_edit(s, principal, opportunity_id, expected_version)
     contact = s.get(Contact, contact_id)
     if contact is None or contact.org_id != principal.org_id:
         raise InvalidField([{"field": "contact_id", "message": "unknown contact"}])

@@ -185,15 +185,21 @@ def guarded_bump(session: Session, principal: Principal, opp: Opportunity, expec
     return new_version
 
 
+def load_for_edit(s: Session, principal: Principal, opportunity_id: int, expected_version: int) -> Opportunity:
+    """The opportunity the caller may edit, if `expected_version` is still current (else StaleVersion)."""
+    opp = load_visible(s, principal, opportunity_id, for_edit=True)
+    if opp.version != expected_version:
+        raise stale_version(s, principal, opportunity_id, expected_version)
+    return opp
+
+
 def update_opportunity(
     uow: UnitOfWork, principal: Principal, opportunity_id: int, expected_version: int, changes: dict[str, Any], *,
     alert_defaults: Thresholds,
 ) -> dict[str, Any]:
     """Change fields of an opportunity if `expected_version` is current; audit every changed field."""
     s = uow.s
-    opp = load_visible(s, principal, opportunity_id, for_edit=True)
-    if opp.version != expected_version:
-        raise stale_version(s, principal, opportunity_id, expected_version)
+    opp = load_for_edit(s, principal, opportunity_id, expected_version)
     values: dict[str, Any] = {}
     audit: dict[str, tuple[Any, Any]] = {}
     now = utcnow()

@@ -335,8 +335,8 @@ def review_page(review_id: int) -> str:
                            priorities=ACTION_PRIORITIES, today=utcnow().date())
 
 
-def _form_date(name: str) -> date:
-    raw = request.form.get(name, "").strip()
+def plan_date(name: str, raw: str) -> date:
+    """A form or query date as the dashboard takes it: YYYY-MM-DD in 2000..2100, else a 422 naming `name`."""
     try:
         value = date.fromisoformat(raw)
     except ValueError:
@@ -344,6 +344,10 @@ def _form_date(name: str) -> date:
     if not date(2000, 1, 1) <= value <= date(2100, 12, 31):
         raise InvalidField([{"field": name, "message": "between 2000-01-01 and 2100-12-31", "type": "date"}])
     return value
+
+
+def _form_date(name: str) -> date:
+    return plan_date(name, request.form.get(name, "").strip())
 
 
 def _form_text(name: str, limit: int) -> str:

@@ -17,7 +17,7 @@ from ..services.forecast_trend import forecast_by_week
 from ..services.metrics import MetricsFilter, filter_choices, pipeline_metrics
 from ..services.errors import InvalidField
 from ..store import utcnow
-from .dashboard import bp
+from .dashboard import bp, plan_date
 from .forecast_api import win_predictor
 from .forecast_charts import funnel_chart, trend_chart
 from .toolkit import app_db, app_settings
@@ -34,15 +34,7 @@ def _text_arg(name: str) -> str | None:
 
 def _date_arg(name: str) -> date | None:
     raw = _text_arg(name)
-    if raw is None:
-        return None
-    try:
-        value = date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidField([{"field": name, "message": "a date like 2026-03-31", "type": "date"}]) from None
-    if not date(2000, 1, 1) <= value <= date(2100, 12, 31):
-        raise InvalidField([{"field": name, "message": "between 2000-01-01 and 2100-12-31", "type": "date"}])
-    return value
+    return None if raw is None else plan_date(name, raw)
 
 
 def _period_arg(today: date) -> Period:
